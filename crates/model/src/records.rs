@@ -1,0 +1,234 @@
+//! The entities as the rest of Hotline sees them. Every record carries its `tenant_id`: a tenant is
+//! one client company of an outsourcing center, and nothing crosses from one tenant to another.
+//! Timestamps are UTC and travel as RFC 3339 text.
+
+use crate::enums::{Channel, Direction, IdentifierKind, InteractionState, Role};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Tenant {
+    pub id: i64,
+    pub name: String,
+    /// Short machine name, unique across the installation.
+    pub slug: String,
+    /// ISO 3166 region used to read national phone numbers, e.g. `RU`.
+    pub default_region: String,
+    /// IANA time zone for business hours and reports, e.g. `Europe/Moscow`.
+    pub timezone: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct User {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub active: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Skill {
+    /// Skill name, e.g. `language.ru`, `cards`, `vip`.
+    pub name: String,
+    /// 1 (basic) to 5 (expert).
+    #[schema(minimum = 1, maximum = 5)]
+    pub proficiency: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Agent {
+    pub id: i64,
+    pub tenant_id: i64,
+    /// The user who logs in to the workplace as this agent.
+    pub user_id: i64,
+    pub display_name: String,
+    /// Extension number; also the SIP user name the agent's phone registers with.
+    pub extension: String,
+    pub skills: Vec<Skill>,
+    /// Whether a SIP password is set. The password itself is never shown.
+    pub sip_password_set: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+/// What digest authentication needs to check an agent's phone, without the password itself.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SipCredentials {
+    pub agent_id: i64,
+    pub tenant_id: i64,
+    pub username: String,
+    pub realm: String,
+    /// hex MD5(username:realm:password), RFC 2617 HA1.
+    pub ha1_md5: String,
+    /// hex SHA-256(username:realm:password), RFC 7616 HA1.
+    pub ha1_sha256: String,
+}
+
+impl std::fmt::Debug for SipCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SipCredentials")
+            .field("agent_id", &self.agent_id)
+            .field("username", &self.username)
+            .field("realm", &self.realm)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Queue {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub name: String,
+    /// Channel kinds this queue accepts.
+    pub channels: Vec<Channel>,
+    /// Service level threshold T: a contact answered within T seconds counts as in service level.
+    pub service_level_seconds: i32,
+    /// Service level goal in percent (e.g. 80 for 80/20).
+    pub service_level_target: i32,
+    /// Base priority; higher is served first.
+    pub priority: i32,
+    /// Wrap-up time after each contact, in seconds.
+    pub wrap_up_seconds: i32,
+    /// Whether an agent must choose a disposition before leaving wrap-up.
+    pub disposition_required: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Disposition {
+    pub id: i64,
+    pub tenant_id: i64,
+    /// Stable machine code, e.g. `sale`, `complaint`.
+    pub code: String,
+    pub name: String,
+    pub active: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Script {
+    pub id: i64,
+    pub tenant_id: i64,
+    /// The queue whose agents see this script; none for a general script.
+    pub queue_id: Option<i64>,
+    pub title: String,
+    /// The client company's instructions, in Markdown.
+    pub body_markdown: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+pub struct Identifier {
+    pub kind: IdentifierKind,
+    /// E.164 for phones, lower-cased address for e-mail.
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Customer {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub name: String,
+    pub company: Option<String>,
+    pub vip: bool,
+    pub tags: Vec<String>,
+    /// Fields the client company keeps on its customers (contract number, tariff...).
+    #[schema(value_type = Object)]
+    pub custom_fields: BTreeMap<String, serde_json::Value>,
+    pub notes: String,
+    pub identifiers: Vec<Identifier>,
+    /// Set when this customer was merged into another one; lookups follow it.
+    pub merged_into: Option<i64>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Interaction {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub channel: Channel,
+    pub direction: Direction,
+    pub state: InteractionState,
+    pub customer_id: Option<i64>,
+    pub queue_id: Option<i64>,
+    pub agent_id: Option<i64>,
+    pub disposition_id: Option<i64>,
+    /// Subject line of an e-mail, topic of a chat or form.
+    pub subject: Option<String>,
+    pub notes: String,
+    /// Where the call recording is stored, when there is one.
+    pub recording_ref: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub answered_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub ended_at: Option<OffsetDateTime>,
+}
+
+/// One entry of an interaction's append-only timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct InteractionEvent {
+    pub id: i64,
+    pub interaction_id: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: OffsetDateTime,
+    /// What happened: `created`, `state_changed`, `note`, `ivr_step`, `queued`, `answered`, ...
+    pub kind: String,
+    /// Who did it: a user name, `system`, or a channel adapter.
+    pub actor: String,
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TimelineEntry {
+    pub interaction: Interaction,
+    pub events: Vec<InteractionEvent>,
+}
+
+/// What an agent sees on a contact: the customer and every interaction on every channel,
+/// newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CustomerCard {
+    pub customer: Customer,
+    pub timeline: Vec<TimelineEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ApiToken {
+    pub id: i64,
+    pub tenant_id: i64,
+    /// The user whose role the token acts with.
+    pub user_id: i64,
+    pub name: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub revoked_at: Option<OffsetDateTime>,
+}
