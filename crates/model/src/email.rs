@@ -16,13 +16,19 @@ pub fn normalize_email(input: &str) -> Result<String, InvalidInput> {
     if local.is_empty() || local.len() > 64 || domain.is_empty() {
         return bad("an e-mail address has the form name@domain");
     }
-    if trimmed.chars().any(|c| c.is_whitespace() || c.is_control() || "<>,;\"()[]\\".contains(c))
+    if trimmed
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"()[]\\".contains(c))
         || local.contains('@')
     {
         return bad("an e-mail address holds no spaces, quotes or brackets");
     }
     let labels: Vec<&str> = domain.split('.').collect();
-    if labels.len() < 2 || labels.iter().any(|l| l.is_empty() || l.starts_with('-') || l.ends_with('-')) {
+    if labels.len() < 2
+        || labels
+            .iter()
+            .any(|l| l.is_empty() || l.starts_with('-') || l.ends_with('-'))
+    {
         return bad("the domain of an e-mail address has dot-separated labels, e.g. example.ru");
     }
     if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
@@ -37,14 +43,28 @@ mod tests {
 
     #[test]
     fn normalises_case_and_space() {
-        assert_eq!(normalize_email("  Ivan.Petrov@Example.RU ").unwrap(), "ivan.petrov@example.ru");
+        assert_eq!(
+            normalize_email("  Ivan.Petrov@Example.RU ").unwrap(),
+            "ivan.petrov@example.ru"
+        );
         assert_eq!(normalize_email("mailto:a@b.co").unwrap(), "a@b.co");
         assert_eq!(normalize_email("Оля@пример.рф").unwrap(), "оля@пример.рф");
     }
 
     #[test]
     fn refuses_what_is_not_an_address() {
-        for bad in ["", "a", "a@", "@b.ru", "a@b", "a b@c.ru", "a@@b.ru", "<a@b.ru>", "a@.ru", "a..b@c.ru"] {
+        for bad in [
+            "",
+            "a",
+            "a@",
+            "@b.ru",
+            "a@b",
+            "a b@c.ru",
+            "a@@b.ru",
+            "<a@b.ru>",
+            "a@.ru",
+            "a..b@c.ru",
+        ] {
             assert!(normalize_email(bad).is_err(), "{bad:?} must be refused");
         }
     }

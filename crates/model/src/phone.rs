@@ -11,7 +11,10 @@ use std::str::FromStr;
 /// Checks a default-region code such as `RU` or `GB`.
 pub fn parse_region(region: &str) -> Result<country::Id, InvalidInput> {
     country::Id::from_str(&region.to_ascii_uppercase()).map_err(|_| {
-        InvalidInput::new("default_region", format!("unknown region code {region:?} (use ISO 3166, e.g. RU)"))
+        InvalidInput::new(
+            "default_region",
+            format!("unknown region code {region:?} (use ISO 3166, e.g. RU)"),
+        )
     })
 }
 
@@ -26,18 +29,29 @@ pub fn normalize_phone(input: &str, default_region: &str) -> Result<String, Inva
         return Err(InvalidInput::new("phone", "empty phone number"));
     }
     if trimmed.len() > 64
-        || !trimmed.chars().all(|c| c.is_ascii_digit() || " +-().\u{a0}/".contains(c))
+        || !trimmed
+            .chars()
+            .all(|c| c.is_ascii_digit() || " +-().\u{a0}/".contains(c))
     {
-        return Err(InvalidInput::new("phone", "a phone number holds digits, spaces, + - ( ) . only"));
+        return Err(InvalidInput::new(
+            "phone",
+            "a phone number holds digits, spaces, + - ( ) . only",
+        ));
     }
     let digits = trimmed.chars().filter(char::is_ascii_digit).count();
     if !(3..=17).contains(&digits) {
-        return Err(InvalidInput::new("phone", "a phone number has 3 to 17 digits"));
+        return Err(InvalidInput::new(
+            "phone",
+            "a phone number has 3 to 17 digits",
+        ));
     }
     let number = phonenumber::parse(Some(region), trimmed)
         .map_err(|e| InvalidInput::new("phone", format!("not a phone number: {e}")))?;
     if !phonenumber::is_valid(&number) {
-        return Err(InvalidInput::new("phone", "not a valid phone number for its country"));
+        return Err(InvalidInput::new(
+            "phone",
+            "not a valid phone number for its country",
+        ));
     }
     Ok(number.format().mode(Mode::E164).to_string())
 }
@@ -48,7 +62,11 @@ mod tests {
 
     fn check(input: &str, region: &str, expected: Option<&str>) {
         let got = normalize_phone(input, region).ok();
-        assert_eq!(got.as_deref(), expected, "input {input:?} in region {region}");
+        assert_eq!(
+            got.as_deref(),
+            expected,
+            "input {input:?} in region {region}"
+        );
     }
 
     #[test]
@@ -77,7 +95,16 @@ mod tests {
 
     #[test]
     fn garbage_is_refused() {
-        for input in ["", "   ", "abc", "12", "+", "8 (916) 555-01-02 ext", "1234567890123456789012", "+7 000"] {
+        for input in [
+            "",
+            "   ",
+            "abc",
+            "12",
+            "+",
+            "8 (916) 555-01-02 ext",
+            "1234567890123456789012",
+            "+7 000",
+        ] {
             check(input, "RU", None);
         }
         assert!(normalize_phone("9165550102", "XX").is_err());

@@ -17,7 +17,9 @@ pub fn redact(text: &str) -> Cow<'_, str> {
     let emails = mask_pass(text, |chars, i| {
         email_at(chars, i).map(|end| (local_part_len(chars, i), end, EMAIL_MASK))
     });
-    let phones = mask_pass(&emails, |chars, i| phone_at(chars, i).map(|end| (0, end, PHONE_MASK)));
+    let phones = mask_pass(&emails, |chars, i| {
+        phone_at(chars, i).map(|end| (0, end, PHONE_MASK))
+    });
     if phones == text {
         Cow::Borrowed(text)
     } else {
@@ -59,7 +61,11 @@ fn is_domain_char(c: char) -> bool {
 
 /// Number of local-part characters just before `at` (which holds '@').
 fn local_part_len(chars: &[char], at: usize) -> usize {
-    chars[..at].iter().rev().take_while(|c| is_local_char(**c)).count()
+    chars[..at]
+        .iter()
+        .rev()
+        .take_while(|c| is_local_char(**c))
+        .count()
 }
 
 /// If `chars[at]` is the '@' of an address, the index just past its domain.
@@ -129,7 +135,10 @@ mod tests {
 
     #[test]
     fn leaves_ordinary_text() {
-        check("2026-11-22T20:26:00.123Z tenant 1 queue 2 ext 1001", "2026-11-22T20:26:00.123Z tenant 1 queue 2 ext 1001");
+        check(
+            "2026-11-22T20:26:00.123Z tenant 1 queue 2 ext 1001",
+            "2026-11-22T20:26:00.123Z tenant 1 queue 2 ext 1001",
+        );
         check("user@localhost said hi", "user@localhost said hi");
         check("1.5 ms, 200 OK", "1.5 ms, 200 OK");
     }

@@ -15,10 +15,18 @@ pub fn required_text(field: &str, value: &str, max: usize) -> Result<String, Inv
 pub fn optional_text(field: &str, value: &str, max: usize) -> Result<Option<String>, InvalidInput> {
     let v = value.trim();
     if v.chars().count() > max {
-        return Err(InvalidInput::new(field, format!("at most {max} characters")));
+        return Err(InvalidInput::new(
+            field,
+            format!("at most {max} characters"),
+        ));
     }
-    if v.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
-        return Err(InvalidInput::new(field, "control characters are not allowed"));
+    if v.chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+    {
+        return Err(InvalidInput::new(
+            field,
+            "control characters are not allowed",
+        ));
     }
     Ok((!v.is_empty()).then(|| v.to_string()))
 }
@@ -26,7 +34,10 @@ pub fn optional_text(field: &str, value: &str, max: usize) -> Result<Option<Stri
 /// Long free text (notes, scripts): kept as typed, bounded in size.
 pub fn long_text(field: &str, value: &str, max_bytes: usize) -> Result<String, InvalidInput> {
     if value.len() > max_bytes {
-        return Err(InvalidInput::new(field, format!("at most {max_bytes} bytes")));
+        return Err(InvalidInput::new(
+            field,
+            format!("at most {max_bytes} bytes"),
+        ));
     }
     if value.contains('\0') {
         return Err(InvalidInput::new(field, "NUL characters are not allowed"));
@@ -38,14 +49,21 @@ pub fn long_text(field: &str, value: &str, max_bytes: usize) -> Result<String, I
 pub fn token(field: &str, value: &str, max: usize) -> Result<String, InvalidInput> {
     let ok = !value.is_empty()
         && value.len() <= max
-        && value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c))
-        && value.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c))
+        && value
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
     if ok {
         Ok(value.to_string())
     } else {
         Err(InvalidInput::new(
             field,
-            format!("1 to {max} characters of a-z, 0-9, '_', '.', '-', starting with a letter or digit"),
+            format!(
+                "1 to {max} characters of a-z, 0-9, '_', '.', '-', starting with a letter or digit"
+            ),
         ))
     }
 }

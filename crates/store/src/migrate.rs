@@ -1,0 +1,86 @@
+//! Schema migrations, applied at start-up and by `hotline migrate`.
+//!
+//! Each dialect has its own numbered SQL files with the same meaning. Applied versions are kept in
+//! `hotline_migrations`; each migration runs in one transaction, so a failed one leaves nothing
+//! half-done. On PostgreSQL an advisory lock keeps two starting nodes from migrating at once.
+
+use crate::{on_pool, Dialect, Result, Store, StoreError};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "init",
+    sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
+    postgres: include_str!("../migrations/postgres/0001_init.sql"),
+}];
+
+/// The newest schema version this build knows.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+impl Store {
+    /// Applies every migration not yet applied; returns the versions it applied.
+    pub async fn migrate(&self) -> Result<Vec<i64>> {
+        let create = "CREATE TABLE IF NOT EXISTS hotline_migrations (
+            version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
+        on_pool!(self, p => sqlx::query(create).execute(p).await.map(|r| r.rows_affected()))?;
+        let mut applied = Vec::new();
+        for m in MIGRATIONS {
+            let sql = match self.dialect() {
+                Dialect::Sqlite => m.sqlite,
+                Dialect::Postgres => m.postgres,
+            };
+            let done = on_pool!(self, p => {
+                let mut tx = p.begin().await?;
+                if self.dialect() == Dialect::Postgres {
+                    sqlx::query("SELECT pg_advisory_xact_lock(7471001)").execute(&mut *tx).await?;
+                }
+                let exists: Option<(i64,)> =
+                    sqlx::query_as("SELECT version FROM hotline_migrations WHERE version = $1")
+                        .bind(m.version)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if exists.is_none() {
+                    sqlx::raw_sql(sql).execute(&mut *tx).await?;
+                    sqlx::query("INSERT INTO hotline_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+                        .bind(m.version)
+                        .bind(m.name)
+                        .bind(crate::now_ms())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok::<bool, sqlx::Error>(exists.is_none())
+            })?;
+            if done {
+                tracing::info!(version = m.version, name = m.name, "applied migration");
+                applied.push(m.version);
+            }
+        }
+        let newest = self.schema_version().await?;
+        if newest > latest_version() {
+            return Err(StoreError::conflict(
+                "schema_too_new",
+                format!(
+                    "the database has schema version {newest}; this build knows up to {}",
+                    latest_version()
+                ),
+            ));
+        }
+        Ok(applied)
+    }
+
+    /// The highest applied migration, 0 on an empty database.
+    pub async fn schema_version(&self) -> Result<i64> {
+        let v: (Option<i64>,) = on_pool!(self, p =>
+            sqlx::query_as("SELECT MAX(version) FROM hotline_migrations").fetch_one(p).await)?;
+        Ok(v.0.unwrap_or(0))
+    }
+}

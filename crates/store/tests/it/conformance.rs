@@ -1,0 +1,1399 @@
+//! The behaviour every storage backend must show. Each function gets a fresh, migrated store.
+
+use hotline_model::{Channel, Direction, IdentifierKind, InteractionState, Role, Skill, Tenant};
+use hotline_store::*;
+use serde_json::json;
+use std::collections::BTreeMap;
+use time::Duration;
+
+async fn tenant(s: &Store, slug: &str) -> Tenant {
+    s.create_tenant(&NewTenant {
+        name: format!("Tenant {slug}"),
+        slug: slug.into(),
+        default_region: "RU".into(),
+        timezone: "Europe/Moscow".into(),
+    })
+    .await
+    .expect("create tenant")
+}
+
+fn code(e: StoreError) -> String {
+    match e {
+        StoreError::Conflict { code, .. } => code.to_string(),
+        StoreError::NotFound => "not_found".into(),
+        StoreError::Invalid(i) => format!("invalid:{}", i.field),
+        other => format!("other:{other}"),
+    }
+}
+
+fn voice(customer: Option<i64>, queue: Option<i64>) -> NewInteraction {
+    NewInteraction {
+        channel: Channel::Voice,
+        direction: Direction::Inbound,
+        state: InteractionState::New,
+        customer_id: customer,
+        queue_id: queue,
+        agent_id: None,
+        subject: None,
+        notes: String::new(),
+        created_at: None,
+    }
+}
+
+fn customer(name: &str, phones: &[&str], emails: &[&str]) -> NewCustomer {
+    NewCustomer {
+        name: name.into(),
+        phones: phones.iter().map(|s| s.to_string()).collect(),
+        emails: emails.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+pub async fn migrations_are_idempotent(s: &Store) {
+    assert_eq!(s.migrate().await.unwrap(), Vec::<i64>::new());
+    assert_eq!(s.schema_version().await.unwrap(), migrate::latest_version());
+    s.ping().await.unwrap();
+}
+
+pub async fn tenants(s: &Store) {
+    let t = tenant(s, "acme").await;
+    assert_eq!(s.get_tenant_by_slug("acme").await.unwrap(), t);
+    let dup = s
+        .create_tenant(&NewTenant {
+            name: "x".into(),
+            slug: "acme".into(),
+            default_region: "RU".into(),
+            timezone: "UTC".into(),
+        })
+        .await;
+    assert_eq!(code(dup.unwrap_err()), "slug_taken");
+    let bad = s
+        .create_tenant(&NewTenant {
+            name: "x".into(),
+            slug: "other".into(),
+            default_region: "ZZ".into(),
+            timezone: "UTC".into(),
+        })
+        .await;
+    assert_eq!(code(bad.unwrap_err()), "invalid:default_region");
+    let t2 = s
+        .update_tenant(
+            t.id,
+            &TenantPatch {
+                default_region: Some("gb".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(t2.default_region, "GB");
+    assert_eq!(s.list_tenants().await.unwrap().len(), 1);
+}
+
+pub async fn users_sessions_and_tokens(s: &Store) {
+    let t = tenant(s, "acme").await;
+    let u = s
+        .create_user(
+            t.id,
+            &NewUser {
+                username: "Olga".into(),
+                display_name: "Ольга".into(),
+                role: Role::Supervisor,
+                password: "correct horse".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(u.username, "olga");
+    let dup = s
+        .create_user(
+            t.id,
+            &NewUser {
+                username: "olga".into(),
+                display_name: "x".into(),
+                role: Role::Agent,
+                password: "whatever123".into(),
+            },
+        )
+        .await;
+    assert_eq!(code(dup.unwrap_err()), "username_taken");
+    let short = s
+        .create_user(
+            t.id,
+            &NewUser {
+                username: "bob".into(),
+                display_name: "x".into(),
+                role: Role::Agent,
+                password: "short".into(),
+            },
+        )
+        .await;
+    assert_eq!(code(short.unwrap_err()), "invalid:password");
+
+    assert_eq!(
+        s.check_password("OLGA", "correct horse")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        u.id
+    );
+    assert!(s
+        .check_password("olga", "wrong horse")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(s
+        .check_password("nobody", "correct horse")
+        .await
+        .unwrap()
+        .is_none());
+
+    let token = s.create_session(u.id, Duration::hours(1)).await.unwrap();
+    let auth = s.authenticate(&token).await.unwrap().unwrap();
+    assert_eq!((auth.user.id, auth.api_token_id), (u.id, None));
+    s.end_session(&token).await.unwrap();
+    assert!(s.authenticate(&token).await.unwrap().is_none());
+    let expired = s.create_session(u.id, Duration::seconds(-1)).await.unwrap();
+    assert!(s.authenticate(&expired).await.unwrap().is_none());
+
+    let (record, secret) = s.create_api_token(t.id, u.id, "CRM sync").await.unwrap();
+    assert!(secret.starts_with("hlt_"));
+    assert_eq!(
+        s.authenticate(&secret).await.unwrap().unwrap().api_token_id,
+        Some(record.id)
+    );
+    assert_eq!(s.list_api_tokens(t.id).await.unwrap().len(), 1);
+    s.revoke_api_token(t.id, record.id).await.unwrap();
+    assert!(s.authenticate(&secret).await.unwrap().is_none());
+    assert!(s.authenticate("hlt_not-a-token").await.unwrap().is_none());
+    assert!(s.authenticate("garbage").await.unwrap().is_none());
+
+    // Deactivating ends sessions and refuses log-in.
+    let t2 = s.create_session(u.id, Duration::hours(1)).await.unwrap();
+    s.update_user(
+        t.id,
+        u.id,
+        &UserPatch {
+            active: Some(false),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(s.authenticate(&t2).await.unwrap().is_none());
+    assert!(s
+        .check_password("olga", "correct horse")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+pub async fn agents_and_sip_credentials(s: &Store) {
+    let t = tenant(s, "acme").await;
+    let u = s
+        .create_user(
+            t.id,
+            &NewUser {
+                username: "anna".into(),
+                display_name: "Анна".into(),
+                role: Role::Agent,
+                password: "password1".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let u2 = s
+        .create_user(
+            t.id,
+            &NewUser {
+                username: "boris".into(),
+                display_name: "Борис".into(),
+                role: Role::Agent,
+                password: "password1".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let skills = vec![
+        Skill {
+            name: "language.ru".into(),
+            proficiency: 5,
+        },
+        Skill {
+            name: "cards".into(),
+            proficiency: 3,
+        },
+    ];
+    let a = s
+        .create_agent(
+            t.id,
+            &NewAgent {
+                user_id: u.id,
+                extension: "1001".into(),
+                skills,
+                sip_password: Some("sip-secret-1".into()),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(a.sip_password_set);
+    assert_eq!(
+        a.skills.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        ["cards", "language.ru"]
+    );
+    let dup = s
+        .create_agent(
+            t.id,
+            &NewAgent {
+                user_id: u2.id,
+                extension: "1001".into(),
+                skills: vec![],
+                sip_password: None,
+            },
+        )
+        .await;
+    assert_eq!(code(dup.unwrap_err()), "extension_taken");
+    let bad = s
+        .create_agent(
+            t.id,
+            &NewAgent {
+                user_id: u2.id,
+                extension: "1002".into(),
+                skills: vec![Skill {
+                    name: "x".into(),
+                    proficiency: 6,
+                }],
+                sip_password: None,
+            },
+        )
+        .await;
+    assert_eq!(code(bad.unwrap_err()), "invalid:proficiency");
+
+    let creds = s.sip_credentials("acme", "1001").await.unwrap();
+    let (md5, sha) = agents::sip_ha1("1001", "acme", "sip-secret-1");
+    assert_eq!(
+        (creds.ha1_md5.as_str(), creds.ha1_sha256.as_str()),
+        (md5.as_str(), sha.as_str())
+    );
+    assert!(
+        !format!("{creds:?}").contains(&md5),
+        "Debug must not print digests"
+    );
+
+    let a2 = s
+        .update_agent(
+            t.id,
+            a.id,
+            &AgentPatch {
+                skills: Some(vec![Skill {
+                    name: "vip".into(),
+                    proficiency: 4,
+                }]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        a2.skills,
+        vec![Skill {
+            name: "vip".into(),
+            proficiency: 4
+        }]
+    );
+    assert_eq!(
+        code(
+            s.update_agent(
+                t.id,
+                a.id,
+                &AgentPatch {
+                    extension: Some("1005".into()),
+                    ..Default::default()
+                }
+            )
+            .await
+            .unwrap_err()
+        ),
+        "invalid:sip_password"
+    );
+    let a3 = s
+        .update_agent(
+            t.id,
+            a.id,
+            &AgentPatch {
+                extension: Some("1005".into()),
+                sip_password: Some("new-secret-2".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(a3.extension, "1005");
+    assert!(s.sip_credentials("acme", "1001").await.is_err());
+    assert_eq!(s.get_agent_by_user(t.id, u.id).await.unwrap().id, a.id);
+    assert_eq!(s.list_agents(t.id).await.unwrap().len(), 1);
+    s.delete_agent(t.id, a.id).await.unwrap();
+    assert_eq!(
+        code(s.get_agent(t.id, a.id).await.unwrap_err()),
+        "not_found"
+    );
+}
+
+pub async fn catalog(s: &Store) {
+    let t = tenant(s, "acme").await;
+    let q = s
+        .create_queue(
+            t.id,
+            &NewQueue {
+                name: "Cards".into(),
+                channels: vec![Channel::Chat, Channel::Voice, Channel::Voice],
+                service_level_seconds: 20,
+                service_level_target: 80,
+                priority: 1,
+                wrap_up_seconds: 30,
+                disposition_required: true,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(q.channels, vec![Channel::Voice, Channel::Chat]);
+    let dup = s
+        .create_queue(
+            t.id,
+            &NewQueue {
+                name: "Cards".into(),
+                channels: vec![Channel::Voice],
+                service_level_seconds: 20,
+                service_level_target: 80,
+                priority: 1,
+                wrap_up_seconds: 0,
+                disposition_required: false,
+            },
+        )
+        .await;
+    assert_eq!(code(dup.unwrap_err()), "name_taken");
+    let q2 = s
+        .update_queue(
+            t.id,
+            q.id,
+            &QueuePatch {
+                priority: Some(7),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((q2.priority, q2.name.as_str()), (7, "Cards"));
+    assert_eq!(
+        code(
+            s.update_queue(
+                t.id,
+                q.id,
+                &QueuePatch {
+                    channels: Some(vec![]),
+                    ..Default::default()
+                }
+            )
+            .await
+            .unwrap_err()
+        ),
+        "invalid:channels"
+    );
+
+    let d = s
+        .create_disposition(
+            t.id,
+            &NewDisposition {
+                code: "sale".into(),
+                name: "Продажа".into(),
+                active: true,
+            },
+        )
+        .await
+        .unwrap();
+    let d2 = s
+        .update_disposition(
+            t.id,
+            d.id,
+            &DispositionPatch {
+                active: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!d2.active);
+
+    let sc = s
+        .create_script(
+            t.id,
+            &NewScript {
+                queue_id: Some(q.id),
+                title: "Приветствие".into(),
+                body_markdown: "# Привет\n".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        s.list_scripts(t.id, Some(q.id)).await.unwrap(),
+        vec![sc.clone()]
+    );
+    let sc2 = s
+        .update_script(
+            t.id,
+            sc.id,
+            &ScriptPatch {
+                queue_id: Some(None),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(sc2.queue_id, None);
+    assert!(s.list_scripts(t.id, Some(q.id)).await.unwrap().is_empty());
+
+    // A queue with history cannot be deleted; one without can.
+    let (i, _) = s
+        .create_interaction(t.id, &voice(None, Some(q.id)), "system")
+        .await
+        .unwrap();
+    assert_eq!(
+        code(s.delete_queue(t.id, q.id).await.unwrap_err()),
+        "in_use"
+    );
+    s.update_interaction(
+        t.id,
+        i.id,
+        &InteractionPatch {
+            disposition_id: Some(Some(d.id)),
+            ..Default::default()
+        },
+        "a",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        code(s.delete_disposition(t.id, d.id).await.unwrap_err()),
+        "in_use"
+    );
+    s.delete_script(t.id, sc.id).await.unwrap();
+    assert_eq!(
+        code(s.delete_script(t.id, sc.id).await.unwrap_err()),
+        "not_found"
+    );
+}
+
+pub async fn customers_and_identifiers(s: &Store) {
+    let t = tenant(s, "acme").await;
+    let mut fields = BTreeMap::new();
+    fields.insert("contract".to_string(), json!("ДК-1"));
+    let c = s
+        .create_customer(
+            t.id,
+            &NewCustomer {
+                vip: true,
+                tags: vec!["ипотека".into(), "ипотека".into()],
+                custom_fields: fields,
+                ..customer(
+                    "Иванов Иван",
+                    &["8 (916) 555-01-02"],
+                    &[" Ivan@Example.RU "],
+                )
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(c.tags, vec!["ипотека"]);
+    assert_eq!(c.identifiers.len(), 2);
+    assert!(c
+        .identifiers
+        .iter()
+        .any(|i| i.kind == IdentifierKind::Phone && i.value == "+79165550102"));
+    assert!(c
+        .identifiers
+        .iter()
+        .any(|i| i.kind == IdentifierKind::Email && i.value == "ivan@example.ru"));
+    for typed in ["8 (916) 555-01-02", "+7 916 5550102", "9165550102"] {
+        let found = s
+            .lookup_customer(t.id, "RU", Some(typed), None)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.id, c.id, "{typed}");
+    }
+    assert_eq!(
+        s.lookup_customer(t.id, "RU", None, Some("IVAN@example.ru"))
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        c.id
+    );
+    assert!(s
+        .lookup_customer(t.id, "RU", Some("+7 916 000-00-00"), None)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(s
+        .lookup_customer(t.id, "RU", Some("not a number"), None)
+        .await
+        .is_err());
+
+    let other = s
+        .create_customer(t.id, &customer("Петров", &["+79165550102"], &[]))
+        .await;
+    assert_eq!(code(other.unwrap_err()), "identifier_taken");
+    let bad = s.create_customer(t.id, &customer("X", &["12"], &[])).await;
+    assert_eq!(code(bad.unwrap_err()), "invalid:phones");
+
+    let p = s
+        .create_customer(t.id, &customer("Петров Пётр", &[], &[]))
+        .await
+        .unwrap();
+    let p = s
+        .add_identifier(t.id, p.id, IdentifierKind::Phone, "+7 495 123-45-67")
+        .await
+        .unwrap();
+    assert_eq!(p.identifiers[0].value, "+74951234567");
+    let p = s
+        .update_customer(
+            t.id,
+            p.id,
+            &CustomerPatch {
+                company: Some(Some("ООО «Ромашка»".into())),
+                emails: Some(vec!["p@x.ru".into()]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(p.company.as_deref(), Some("ООО «Ромашка»"));
+    assert_eq!(
+        p.identifiers.len(),
+        2,
+        "phones kept when only e-mails are replaced"
+    );
+    assert_eq!(
+        code(
+            s.update_customer(
+                t.id,
+                p.id,
+                &CustomerPatch {
+                    custom_fields: Some(BTreeMap::from([("a".to_string(), json!({"nested": 1}))])),
+                    ..Default::default()
+                }
+            )
+            .await
+            .unwrap_err()
+        ),
+        "invalid:custom_fields"
+    );
+
+    s.delete_customer(t.id, p.id).await.unwrap();
+    assert!(
+        s.lookup_customer(t.id, "RU", Some("+74951234567"), None)
+            .await
+            .unwrap()
+            .is_none(),
+        "identifiers go with the customer"
+    );
+    s.create_interaction(t.id, &voice(Some(c.id), None), "system")
+        .await
+        .unwrap();
+    assert_eq!(
+        code(s.delete_customer(t.id, c.id).await.unwrap_err()),
+        "customer_has_history"
+    );
+}
+
+pub async fn customer_search(s: &Store) {
+    let t = tenant(s, "acme").await;
+    for i in 0..25 {
+        let name = if i % 2 == 0 {
+            format!("Смирнова Ольга {i:02}")
+        } else {
+            format!("Smith John {i:02}")
+        };
+        s.create_customer(
+            t.id,
+            &NewCustomer {
+                vip: i % 5 == 0,
+                tags: if i % 3 == 0 {
+                    vec!["premium".into()]
+                } else {
+                    vec![]
+                },
+                ..customer(
+                    &name,
+                    &[&format!("+7916555{:04}", 1000 + i)],
+                    &[&format!("c{i}@mail.example")],
+                )
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let q = |q: &str, limit, offset| CustomerQuery {
+        q: Some(q.into()),
+        limit,
+        offset,
+        ..Default::default()
+    };
+    let page = s
+        .search_customers(t.id, &q("СМИРНОВА", 5, 0))
+        .await
+        .unwrap();
+    assert_eq!(
+        (page.total, page.items.len()),
+        (13, 5),
+        "Cyrillic matches without regard to case"
+    );
+    let page2 = s
+        .search_customers(t.id, &q("смирнова", 5, 10))
+        .await
+        .unwrap();
+    assert_eq!(page2.items.len(), 3);
+    assert!(page.items[0].name < page2.items[0].name, "ordered by name");
+    assert_eq!(
+        s.search_customers(t.id, &q("8 (916) 555-10-03", 10, 0))
+            .await
+            .unwrap()
+            .total,
+        1
+    );
+    assert_eq!(
+        s.search_customers(t.id, &q("1003", 10, 0))
+            .await
+            .unwrap()
+            .total,
+        1
+    );
+    assert_eq!(
+        s.search_customers(t.id, &q("c7@MAIL", 10, 0))
+            .await
+            .unwrap()
+            .items[0]
+            .name,
+        "Smith John 07"
+    );
+    assert_eq!(
+        s.search_customers(t.id, &q("100%_", 10, 0))
+            .await
+            .unwrap()
+            .total,
+        0,
+        "LIKE wildcards are literal"
+    );
+    let vip = s
+        .search_customers(
+            t.id,
+            &CustomerQuery {
+                vip: Some(true),
+                limit: 50,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(vip.total, 5);
+    let tagged = s
+        .search_customers(
+            t.id,
+            &CustomerQuery {
+                tag: Some("premium".into()),
+                limit: 50,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(tagged.total, 9);
+    let all = s
+        .search_customers(
+            t.id,
+            &CustomerQuery {
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(all.total, 25);
+}
+
+pub async fn merge_keeps_both_histories(s: &Store) {
+    let t = tenant(s, "acme").await;
+    let a = s
+        .create_customer(
+            t.id,
+            &NewCustomer {
+                tags: vec!["a".into()],
+                notes: "note A".into(),
+                ..customer("Иванов И.", &["+79165550102"], &[])
+            },
+        )
+        .await
+        .unwrap();
+    let b = s
+        .create_customer(
+            t.id,
+            &NewCustomer {
+                vip: true,
+                tags: vec!["b".into()],
+                notes: "note B".into(),
+                ..customer("Иван Иванов", &[], &["ivan@example.ru"])
+            },
+        )
+        .await
+        .unwrap();
+    s.create_interaction(t.id, &voice(Some(a.id), None), "system")
+        .await
+        .unwrap();
+    s.create_interaction(
+        t.id,
+        &NewInteraction {
+            channel: Channel::Email,
+            ..voice(Some(b.id), None)
+        },
+        "system",
+    )
+    .await
+    .unwrap();
+    let merged = s.merge_customers(t.id, a.id, b.id).await.unwrap();
+    assert!(merged.vip);
+    assert_eq!(merged.tags, vec!["a", "b"]);
+    assert_eq!(merged.notes, "note A\n\nnote B");
+    assert_eq!(merged.identifiers.len(), 2);
+    let card = s.customer_card(t.id, b.id, 20).await.unwrap();
+    assert_eq!(
+        card.customer.id, a.id,
+        "the absorbed id resolves to the survivor"
+    );
+    let channels: Vec<Channel> = card
+        .timeline
+        .iter()
+        .map(|e| e.interaction.channel)
+        .collect();
+    assert!(channels.contains(&Channel::Voice) && channels.contains(&Channel::Email));
+    assert_eq!(
+        s.get_customer(t.id, b.id).await.unwrap().merged_into,
+        Some(a.id)
+    );
+    assert_eq!(
+        s.lookup_customer(t.id, "RU", None, Some("ivan@example.ru"))
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        a.id
+    );
+    assert_eq!(
+        code(s.merge_customers(t.id, a.id, b.id).await.unwrap_err()),
+        "customer_merged"
+    );
+    assert_eq!(
+        code(s.merge_customers(t.id, a.id, a.id).await.unwrap_err()),
+        "invalid:absorb_id"
+    );
+    let search = s
+        .search_customers(
+            t.id,
+            &CustomerQuery {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(search.total, 1, "merged customers leave search");
+}
+
+pub async fn interactions_and_timeline(s: &Store) {
+    let t = tenant(s, "acme").await;
+    let c = s
+        .create_customer(t.id, &customer("Клиент", &["+79165550102"], &[]))
+        .await
+        .unwrap();
+    let q = s
+        .create_queue(
+            t.id,
+            &NewQueue {
+                name: "Q".into(),
+                channels: vec![Channel::Voice],
+                service_level_seconds: 20,
+                service_level_target: 80,
+                priority: 0,
+                wrap_up_seconds: 0,
+                disposition_required: false,
+            },
+        )
+        .await
+        .unwrap();
+    let d = s
+        .create_disposition(
+            t.id,
+            &NewDisposition {
+                code: "info_given".into(),
+                name: "Info".into(),
+                active: true,
+            },
+        )
+        .await
+        .unwrap();
+    let (i, created) = s
+        .create_interaction(t.id, &voice(Some(c.id), Some(q.id)), "trunk")
+        .await
+        .unwrap();
+    assert_eq!(
+        (created.kind.as_str(), created.actor.as_str()),
+        ("created", "trunk")
+    );
+    let ivr = s
+        .append_event(
+            t.id,
+            i.id,
+            &NewEvent {
+                kind: "ivr_step".into(),
+                actor: "flow".into(),
+                data: json!({"node": "menu", "digits": "1"}),
+                at: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(ivr.id > created.id);
+    let (i2, ev) = s
+        .update_interaction(
+            t.id,
+            i.id,
+            &InteractionPatch {
+                state: Some(InteractionState::Active),
+                ..Default::default()
+            },
+            "agent1",
+        )
+        .await
+        .unwrap();
+    assert!(i2.answered_at.is_some());
+    assert_eq!(ev[0].data, json!({"from": "new", "to": "active"}));
+    let (i3, ev) = s
+        .update_interaction(
+            t.id,
+            i.id,
+            &InteractionPatch {
+                state: Some(InteractionState::Closed),
+                disposition_id: Some(Some(d.id)),
+                notes: Some("Помогли".into()),
+                recording_ref: Some("rec/1.wav".into()),
+                ..Default::default()
+            },
+            "agent1",
+        )
+        .await
+        .unwrap();
+    assert!(i3.ended_at.is_some());
+    let kinds: Vec<&str> = ev.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "state_changed",
+            "disposition_set",
+            "notes_updated",
+            "recording_attached"
+        ]
+    );
+    assert_eq!(ev[1].data["code"], "info_given");
+    let again = s
+        .update_interaction(
+            t.id,
+            i.id,
+            &InteractionPatch {
+                state: Some(InteractionState::Active),
+                ..Default::default()
+            },
+            "agent1",
+        )
+        .await;
+    assert_eq!(code(again.unwrap_err()), "interaction_closed");
+    let (_, none) = s
+        .update_interaction(
+            t.id,
+            i.id,
+            &InteractionPatch {
+                notes: Some("Помогли".into()),
+                ..Default::default()
+            },
+            "agent1",
+        )
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "no change, no event");
+
+    let events = s.list_events(t.id, i.id).await.unwrap();
+    assert_eq!(events.len(), 7);
+    assert!(events.windows(2).all(|w| w[0].id < w[1].id));
+    assert_eq!(s.get_interaction(t.id, i.id).await.unwrap(), i3);
+
+    let batch: Vec<(i64, NewEvent)> = (0..50)
+        .map(|n| {
+            (
+                i.id,
+                NewEvent {
+                    kind: "media_stats".into(),
+                    actor: "media".into(),
+                    data: json!({"n": n}),
+                    at: None,
+                },
+            )
+        })
+        .collect();
+    assert_eq!(s.append_events(t.id, &batch).await.unwrap().len(), 50);
+    let bad_batch = vec![
+        (i.id, batch[0].1.clone()),
+        (i.id + 1000, batch[0].1.clone()),
+    ];
+    assert_eq!(
+        code(s.append_events(t.id, &bad_batch).await.unwrap_err()),
+        "not_found"
+    );
+    assert_eq!(
+        s.list_events(t.id, i.id).await.unwrap().len(),
+        57,
+        "a failed batch writes nothing"
+    );
+    assert_eq!(
+        code(
+            s.append_event(
+                t.id,
+                i.id,
+                &NewEvent {
+                    kind: "Bad Kind".into(),
+                    actor: "x".into(),
+                    data: json!({}),
+                    at: None
+                }
+            )
+            .await
+            .unwrap_err()
+        ),
+        "invalid:kind"
+    );
+
+    for _ in 0..3 {
+        s.create_interaction(
+            t.id,
+            &NewInteraction {
+                channel: Channel::Chat,
+                ..voice(Some(c.id), None)
+            },
+            "widget",
+        )
+        .await
+        .unwrap();
+    }
+    let f = |f: InteractionFilter| InteractionFilter { limit: 50, ..f };
+    assert_eq!(
+        s.list_interactions(
+            t.id,
+            &f(InteractionFilter {
+                channel: Some(Channel::Chat),
+                ..Default::default()
+            })
+        )
+        .await
+        .unwrap()
+        .total,
+        3
+    );
+    assert_eq!(
+        s.list_interactions(
+            t.id,
+            &f(InteractionFilter {
+                disposition_id: Some(d.id),
+                ..Default::default()
+            })
+        )
+        .await
+        .unwrap()
+        .total,
+        1
+    );
+    assert_eq!(
+        s.list_interactions(
+            t.id,
+            &f(InteractionFilter {
+                state: Some(InteractionState::Closed),
+                ..Default::default()
+            })
+        )
+        .await
+        .unwrap()
+        .total,
+        1
+    );
+    let future = time::OffsetDateTime::now_utc() + Duration::hours(1);
+    assert_eq!(
+        s.list_interactions(
+            t.id,
+            &f(InteractionFilter {
+                from: Some(future),
+                ..Default::default()
+            })
+        )
+        .await
+        .unwrap()
+        .total,
+        0
+    );
+    let card = s.customer_card(t.id, c.id, 2).await.unwrap();
+    assert_eq!(card.timeline.len(), 2);
+    assert!(
+        card.timeline[0].interaction.id > card.timeline[1].interaction.id,
+        "newest first"
+    );
+    assert_eq!(card.timeline[0].events[0].kind, "created");
+}
+
+pub async fn timeline_is_append_only(s: &Store) {
+    let t = tenant(s, "acme").await;
+    let (i, _) = s
+        .create_interaction(t.id, &voice(None, None), "system")
+        .await
+        .unwrap();
+    assert!(s
+        .execute_unchecked("UPDATE interaction_events SET kind = 'forged'")
+        .await
+        .is_err());
+    assert!(s
+        .execute_unchecked("DELETE FROM interaction_events")
+        .await
+        .is_err());
+    assert_eq!(s.list_events(t.id, i.id).await.unwrap()[0].kind, "created");
+}
+
+pub async fn tenant_isolation(s: &Store) {
+    let a = tenant(s, "alpha").await;
+    let b = tenant(s, "beta").await;
+    let ca = s
+        .create_customer(a.id, &customer("A", &["+79165550102"], &[]))
+        .await
+        .unwrap();
+    // The same number may belong to a customer of another tenant.
+    let cb = s
+        .create_customer(b.id, &customer("B", &["+79165550102"], &[]))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.lookup_customer(a.id, "RU", Some("+79165550102"), None)
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        ca.id
+    );
+    assert_eq!(
+        s.lookup_customer(b.id, "RU", Some("+79165550102"), None)
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        cb.id
+    );
+    assert_eq!(
+        code(s.get_customer(b.id, ca.id).await.unwrap_err()),
+        "not_found"
+    );
+    assert_eq!(
+        code(
+            s.update_customer(b.id, ca.id, &CustomerPatch::default())
+                .await
+                .unwrap_err()
+        ),
+        "not_found"
+    );
+    assert_eq!(
+        code(s.merge_customers(b.id, cb.id, ca.id).await.unwrap_err()),
+        "not_found"
+    );
+    let (ia, _) = s
+        .create_interaction(a.id, &voice(Some(ca.id), None), "system")
+        .await
+        .unwrap();
+    assert_eq!(
+        code(s.get_interaction(b.id, ia.id).await.unwrap_err()),
+        "not_found"
+    );
+    assert_eq!(
+        code(
+            s.append_event(
+                b.id,
+                ia.id,
+                &NewEvent {
+                    kind: "x".into(),
+                    actor: "y".into(),
+                    data: json!({}),
+                    at: None
+                }
+            )
+            .await
+            .unwrap_err()
+        ),
+        "not_found"
+    );
+    assert_eq!(
+        code(
+            s.create_interaction(b.id, &voice(Some(ca.id), None), "system")
+                .await
+                .unwrap_err()
+        ),
+        "invalid:customer_id"
+    );
+    let (ib, _) = s
+        .create_interaction(b.id, &voice(Some(cb.id), None), "system")
+        .await
+        .unwrap();
+    assert_eq!(
+        code(
+            s.update_interaction(
+                b.id,
+                ib.id,
+                &InteractionPatch {
+                    customer_id: Some(Some(ca.id)),
+                    ..Default::default()
+                },
+                "x"
+            )
+            .await
+            .unwrap_err()
+        ),
+        "invalid:customer_id"
+    );
+    assert_eq!(
+        s.list_interactions(
+            b.id,
+            &InteractionFilter {
+                limit: 10,
+                ..Default::default()
+            }
+        )
+        .await
+        .unwrap()
+        .total,
+        1
+    );
+    assert_eq!(
+        s.search_customers(
+            b.id,
+            &CustomerQuery {
+                limit: 10,
+                ..Default::default()
+            }
+        )
+        .await
+        .unwrap()
+        .total,
+        1
+    );
+    let q = s
+        .create_queue(
+            a.id,
+            &NewQueue {
+                name: "Q".into(),
+                channels: vec![Channel::Voice],
+                service_level_seconds: 20,
+                service_level_target: 80,
+                priority: 0,
+                wrap_up_seconds: 0,
+                disposition_required: false,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        code(s.get_queue(b.id, q.id).await.unwrap_err()),
+        "not_found"
+    );
+    assert_eq!(
+        code(s.delete_queue(b.id, q.id).await.unwrap_err()),
+        "not_found"
+    );
+    assert_eq!(
+        code(
+            s.create_script(
+                b.id,
+                &NewScript {
+                    queue_id: Some(q.id),
+                    title: "x".into(),
+                    body_markdown: String::new()
+                }
+            )
+            .await
+            .unwrap_err()
+        ),
+        "invalid:queue_id"
+    );
+    let u = s
+        .create_user(
+            a.id,
+            &NewUser {
+                username: "ua".into(),
+                display_name: "UA".into(),
+                role: Role::Agent,
+                password: "password1".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(code(s.get_user(b.id, u.id).await.unwrap_err()), "not_found");
+    assert_eq!(
+        code(
+            s.create_agent(
+                b.id,
+                &NewAgent {
+                    user_id: u.id,
+                    extension: "1001".into(),
+                    skills: vec![],
+                    sip_password: None
+                }
+            )
+            .await
+            .unwrap_err()
+        ),
+        "not_found"
+    );
+    assert_eq!(
+        code(s.create_api_token(b.id, u.id, "x").await.unwrap_err()),
+        "not_found"
+    );
+}
+
+pub async fn demo_seed(s: &Store) {
+    let r = s.seed_demo("demo-password-1").await.unwrap();
+    assert!(r.created);
+    let t = r.tenant_id;
+    assert_eq!(
+        s.list_agents(t)
+            .await
+            .unwrap()
+            .iter()
+            .map(|a| a.extension.as_str())
+            .collect::<Vec<_>>(),
+        ["1001", "1002", "1003"]
+    );
+    assert_eq!(s.list_queues(t).await.unwrap().len(), 2);
+    assert_eq!(s.list_scripts(t, None).await.unwrap().len(), 2);
+    assert!(s.list_dispositions(t).await.unwrap().len() >= 4);
+    let customers = s
+        .search_customers(
+            t,
+            &CustomerQuery {
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(customers.total, 50);
+    assert!(customers
+        .items
+        .iter()
+        .any(|c| c.name.chars().any(|ch| ('А'..='я').contains(&ch))));
+    assert!(customers.items.iter().any(|c| c.name.is_ascii()));
+    let history = s
+        .list_interactions(
+            t,
+            &InteractionFilter {
+                limit: 1,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(history.total > 40, "weeks of history: {}", history.total);
+    let card = s
+        .lookup_customer(t, "RU", Some("8 916 555-01-00"), None)
+        .await
+        .unwrap()
+        .expect("first demo customer by phone");
+    assert!(
+        !s.customer_card(t, card.id, 20)
+            .await
+            .unwrap()
+            .timeline
+            .is_empty()
+            || history.total > 0
+    );
+    assert!(s
+        .check_password("admin", "demo-password-1")
+        .await
+        .unwrap()
+        .is_some());
+    let again = s.seed_demo("other-password-2").await.unwrap();
+    assert!(!again.created);
+    assert_eq!(
+        s.search_customers(
+            t,
+            &CustomerQuery {
+                limit: 1,
+                ..Default::default()
+            }
+        )
+        .await
+        .unwrap()
+        .total,
+        50
+    );
+    assert!(
+        s.check_password("admin", "other-password-2")
+            .await
+            .unwrap()
+            .is_some(),
+        "a restart sets the given password"
+    );
+}
+
+/// Compares what matters of two installations, for the copy test.
+pub async fn same_contents(a: &Store, b: &Store) {
+    let ta = a.list_tenants().await.unwrap();
+    assert_eq!(ta, b.list_tenants().await.unwrap());
+    for t in ta {
+        assert_eq!(
+            a.list_users(t.id).await.unwrap(),
+            b.list_users(t.id).await.unwrap()
+        );
+        assert_eq!(
+            a.list_agents(t.id).await.unwrap(),
+            b.list_agents(t.id).await.unwrap()
+        );
+        assert_eq!(
+            a.list_queues(t.id).await.unwrap(),
+            b.list_queues(t.id).await.unwrap()
+        );
+        assert_eq!(
+            a.list_scripts(t.id, None).await.unwrap(),
+            b.list_scripts(t.id, None).await.unwrap()
+        );
+        let q = CustomerQuery {
+            limit: 1000,
+            ..Default::default()
+        };
+        assert_eq!(
+            a.search_customers(t.id, &q).await.unwrap(),
+            b.search_customers(t.id, &q).await.unwrap()
+        );
+        let f = InteractionFilter {
+            limit: 1000,
+            ..Default::default()
+        };
+        let ia = a.list_interactions(t.id, &f).await.unwrap();
+        assert_eq!(ia, b.list_interactions(t.id, &f).await.unwrap());
+        for i in ia.items.iter().take(20) {
+            assert_eq!(
+                a.list_events(t.id, i.id).await.unwrap(),
+                b.list_events(t.id, i.id).await.unwrap()
+            );
+        }
+    }
+}
