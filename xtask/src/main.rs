@@ -1,1 +1,33 @@
-fn main() {}
+//! Developer tasks. `cargo xtask openapi` writes docs/openapi.json from the code;
+//! `cargo xtask bench [--customers N] [--postgres URL]` runs the storage benchmarks.
+
+#![allow(
+    clippy::print_stdout,
+    reason = "a command-line tool reports on standard output"
+)]
+
+mod bench;
+
+use anyhow::{bail, Result};
+use std::path::PathBuf;
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("openapi") => {
+            let path = workspace_root().join("docs/openapi.json");
+            std::fs::write(&path, hotline_api::openapi::document_json())?;
+            println!("wrote {}", path.display());
+            Ok(())
+        }
+        Some("bench") => bench::run(&args[1..]).await,
+        _ => bail!(
+            "usage: cargo xtask openapi | bench [--customers N] [--events N] [--postgres URL]"
+        ),
+    }
+}

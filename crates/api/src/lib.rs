@@ -1,1 +1,127 @@
-//! placeholder
+//! Hotline's HTTP edge: the only crate with HTTP types.
+//!
+//! - [`router`]: every route under `/api/v1`, plus `/healthz` and `/metrics`.
+//! - [`error`]: the one JSON error shape and the extractors that produce it.
+//! - [`auth`]: sessions, Bearer tokens, role checks.
+//! - [`routes`]: handlers, one file per entity family.
+//! - [`events`]: live events over WebSocket, filtered by tenant and role.
+//! - [`openapi`]: the OpenAPI 3 document generated from the handlers.
+//! - [`metrics`], [`ratelimit`]: Prometheus counters; log-in throttling.
+
+pub mod auth;
+pub mod error;
+pub mod events;
+pub mod metrics;
+pub mod openapi;
+pub mod ratelimit;
+pub mod routes;
+pub mod state;
+
+pub use state::{ApiConfig, AppState};
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+use error::ApiError;
+use routes::{admin, agents, auth as auth_routes, catalog, customers, interactions, system};
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/auth/login", post(auth_routes::login))
+        .route("/auth/logout", post(auth_routes::logout))
+        .route("/auth/logout-all", post(auth_routes::logout_all))
+        .route("/auth/me", get(auth_routes::me))
+        .route(
+            "/tenant",
+            get(admin::get_tenant).patch(admin::update_tenant),
+        )
+        .route("/users", get(admin::list_users).post(admin::create_user))
+        .route(
+            "/users/{id}",
+            get(admin::get_user).patch(admin::update_user),
+        )
+        .route("/tokens", get(admin::list_tokens).post(admin::create_token))
+        .route("/tokens/{id}", axum::routing::delete(admin::revoke_token))
+        .route("/agents", get(agents::list).post(agents::create))
+        .route(
+            "/agents/{id}",
+            get(agents::get)
+                .patch(agents::update)
+                .delete(agents::delete),
+        )
+        .route(
+            "/queues",
+            get(catalog::list_queues).post(catalog::create_queue),
+        )
+        .route(
+            "/queues/{id}",
+            get(catalog::get_queue)
+                .patch(catalog::update_queue)
+                .delete(catalog::delete_queue),
+        )
+        .route(
+            "/dispositions",
+            get(catalog::list_dispositions).post(catalog::create_disposition),
+        )
+        .route(
+            "/dispositions/{id}",
+            axum::routing::patch(catalog::update_disposition).delete(catalog::delete_disposition),
+        )
+        .route(
+            "/scripts",
+            get(catalog::list_scripts).post(catalog::create_script),
+        )
+        .route(
+            "/scripts/{id}",
+            get(catalog::get_script)
+                .patch(catalog::update_script)
+                .delete(catalog::delete_script),
+        )
+        .route("/customers", get(customers::search).post(customers::create))
+        .route("/customers/lookup", get(customers::lookup))
+        .route(
+            "/customers/{id}",
+            get(customers::get)
+                .patch(customers::update)
+                .delete(customers::delete),
+        )
+        .route("/customers/{id}/card", get(customers::card))
+        .route(
+            "/customers/{id}/identifiers",
+            post(customers::add_identifier),
+        )
+        .route("/customers/{id}/merge", post(customers::merge))
+        .route(
+            "/interactions",
+            get(interactions::list).post(interactions::create),
+        )
+        .route(
+            "/interactions/{id}",
+            get(interactions::get).patch(interactions::update),
+        )
+        .route(
+            "/interactions/{id}/events",
+            get(interactions::events).post(interactions::append_event),
+        )
+        .route("/events", get(events::stream))
+        .route("/openapi.json", get(system::openapi));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(system::healthz))
+        .route("/metrics", get(metrics::render))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method",
+            )
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .with_state(state)
+}

@@ -189,7 +189,7 @@ impl Store {
         self.insert_customer(tenant_id, new, &ids, now_ms()).await
     }
 
-    /// Inserts a customer with already-normalised identifiers (demo data and bulk loads).
+    /// Inserts a customer with already-normalised identifiers (demo data and imports).
     pub async fn insert_customer(
         &self,
         tenant_id: i64,
@@ -197,36 +197,80 @@ impl Store {
         ids: &[Identifier],
         at_ms: i64,
     ) -> Result<Customer> {
-        let name = validate::required_text("name", &new.name, 200)?;
-        let company = new
-            .company
-            .as_deref()
-            .map(|c| validate::optional_text("company", c, 200))
-            .transpose()?
-            .flatten();
-        let tags = check_tags(&new.tags)?;
-        check_fields(&new.custom_fields)?;
-        let notes = validate::long_text("notes", &new.notes, 64 * 1024)?;
-        let tags_json = serde_json::to_string(&tags).unwrap_or_else(|_| "[]".into());
-        let fields_json = serde_json::to_string(&new.custom_fields).unwrap_or_else(|_| "{}".into());
-        let search = search_name(&name, company.as_deref());
-        let id = on_pool!(self, p => {
+        let created = self
+            .insert_customers(tenant_id, &[(new.clone(), ids.to_vec())], at_ms)
+            .await?;
+        self.get_customer(tenant_id, created[0]).await
+    }
+
+    /// Inserts many customers with already-normalised identifiers in one transaction (imports);
+    /// all or nothing. Returns their ids.
+    pub async fn bulk_insert_customers(
+        &self,
+        tenant_id: i64,
+        batch: &[(NewCustomer, Vec<Identifier>)],
+    ) -> Result<Vec<i64>> {
+        self.insert_customers(tenant_id, batch, now_ms()).await
+    }
+
+    async fn insert_customers(
+        &self,
+        tenant_id: i64,
+        batch: &[(NewCustomer, Vec<Identifier>)],
+        at_ms: i64,
+    ) -> Result<Vec<i64>> {
+        struct Row<'a> {
+            name: String,
+            company: Option<String>,
+            search: String,
+            vip: bool,
+            tags: String,
+            fields: String,
+            notes: String,
+            ids: &'a [Identifier],
+        }
+        let mut rows = Vec::with_capacity(batch.len());
+        for (new, ids) in batch {
+            let name = validate::required_text("name", &new.name, 200)?;
+            let company = new
+                .company
+                .as_deref()
+                .map(|c| validate::optional_text("company", c, 200))
+                .transpose()?
+                .flatten();
+            let tags = check_tags(&new.tags)?;
+            check_fields(&new.custom_fields)?;
+            rows.push(Row {
+                search: search_name(&name, company.as_deref()),
+                name,
+                company,
+                vip: new.vip,
+                tags: serde_json::to_string(&tags).unwrap_or_else(|_| "[]".into()),
+                fields: serde_json::to_string(&new.custom_fields).unwrap_or_else(|_| "{}".into()),
+                notes: validate::long_text("notes", &new.notes, 64 * 1024)?,
+                ids,
+            });
+        }
+        on_pool!(self, p => {
             let mut tx = p.begin().await?;
-            let (id,): (i64,) = sqlx::query_as(
-                "INSERT INTO customers (tenant_id, name, company, search_name, vip, tags, custom_fields, notes, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id")
-                .bind(tenant_id).bind(&name).bind(&company).bind(&search).bind(new.vip)
-                .bind(&tags_json).bind(&fields_json).bind(&notes).bind(at_ms)
-                .fetch_one(&mut *tx).await?;
-            for i in ids {
-                sqlx::query("INSERT INTO customer_identifiers (tenant_id, customer_id, kind, value) VALUES ($1, $2, $3, $4)")
-                    .bind(tenant_id).bind(id).bind(i.kind.as_str()).bind(&i.value).execute(&mut *tx).await?;
+            let mut created = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let (id,): (i64,) = sqlx::query_as(
+                    "INSERT INTO customers (tenant_id, name, company, search_name, vip, tags, custom_fields, notes, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id")
+                    .bind(tenant_id).bind(&r.name).bind(&r.company).bind(&r.search).bind(r.vip)
+                    .bind(&r.tags).bind(&r.fields).bind(&r.notes).bind(at_ms)
+                    .fetch_one(&mut *tx).await?;
+                for i in r.ids {
+                    sqlx::query("INSERT INTO customer_identifiers (tenant_id, customer_id, kind, value) VALUES ($1, $2, $3, $4)")
+                        .bind(tenant_id).bind(id).bind(i.kind.as_str()).bind(&i.value).execute(&mut *tx).await?;
+                }
+                created.push(id);
             }
             tx.commit().await?;
-            Ok::<i64, sqlx::Error>(id)
+            Ok::<Vec<i64>, sqlx::Error>(created)
         })
-        .map_err(identifier_conflict)?;
-        self.get_customer(tenant_id, id).await
+        .map_err(identifier_conflict)
     }
 
     pub async fn get_customer(&self, tenant_id: i64, id: i64) -> Result<Customer> {

@@ -3,12 +3,12 @@
 //! fifty customers with Russian and English names, and four weeks of past interactions.
 //! Deterministic (a fixed seed), and idempotent: a second start finds the tenant and adds nothing.
 
-use crate::{now_ms, Result, Store, StoreError};
 use crate::{InteractionPatch, UserPatch};
 use crate::{
     NewAgent, NewCustomer, NewDisposition, NewEvent, NewInteraction, NewQueue, NewScript,
     NewTenant, NewUser,
 };
+use crate::{Result, Store, StoreError};
 use hotline_model::{
     Channel, Direction, Identifier, IdentifierKind, InteractionState, Role, Skill,
 };
@@ -523,7 +523,6 @@ impl Store {
         tracing::info!(
             tenant_id = t,
             customers = customers.len(),
-            at = now_ms(),
             "demo data created"
         );
         Ok(DemoReport {

@@ -1,0 +1,155 @@
+//! Live events over `GET /api/v1/events` (WebSocket): interaction and agent changes as they
+//! happen, filtered by tenant and role. Supervisors and admins see their whole tenant; an agent
+//! sees what concerns them (their interactions, their own agent record).
+
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::response::Response;
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use hotline_model::Role;
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio::sync::broadcast;
+use utoipa::ToSchema;
+
+/// One message on the live stream.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LiveEvent {
+    #[serde(skip)]
+    pub tenant_id: i64,
+    /// The agent this event concerns, if any (decides which agents receive it).
+    #[serde(skip)]
+    pub agent_id: Option<i64>,
+    /// `interaction.created`, `interaction.updated`, `interaction.event`, `agent.updated`,
+    /// `customer.updated`, or `lagged` (events were missed: fetch state again).
+    pub kind: String,
+    #[schema(value_type = Object)]
+    pub data: Value,
+}
+
+impl LiveEvent {
+    pub fn new(tenant_id: i64, agent_id: Option<i64>, kind: &str, data: impl Serialize) -> Self {
+        LiveEvent {
+            tenant_id,
+            agent_id,
+            kind: kind.to_string(),
+            data: serde_json::to_value(data).unwrap_or(Value::Null),
+        }
+    }
+}
+
+/// Who a live stream is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Audience {
+    pub tenant_id: i64,
+    pub role: Role,
+    pub agent_id: Option<i64>,
+}
+
+impl Audience {
+    pub fn wants(&self, e: &LiveEvent) -> bool {
+        if e.tenant_id != self.tenant_id {
+            return false;
+        }
+        if self.role.at_least(Role::Supervisor) {
+            return true;
+        }
+        e.agent_id.is_some() && e.agent_id == self.agent_id
+    }
+}
+
+/// Browsers cannot set headers on a WebSocket: the cookie works, and so does `?access_token=`.
+pub struct WsAuth(pub Auth);
+
+impl FromRequestParts<AppState> for WsAuth {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        if let Some(token) = parts.uri.query().and_then(|q| {
+            q.split('&')
+                .find_map(|kv| kv.strip_prefix("access_token="))
+                .map(str::to_string)
+        }) {
+            parts.headers.insert(
+                axum::http::header::AUTHORIZATION,
+                format!("Bearer {token}")
+                    .parse()
+                    .map_err(|_| ApiError::unauthorized())?,
+            );
+        }
+        Auth::from_request_parts(parts, state).await.map(WsAuth)
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/events", tag = "events",
+    description = "WebSocket upgrade. Streams LiveEvent JSON messages for the caller's tenant, filtered by role. Authenticate with the session cookie, a Bearer header or `?access_token=`.",
+    responses((status = 101, description = "Switching to WebSocket"), (status = 401, body = crate::error::ErrorBody), (status = 400, body = crate::error::ErrorBody)))]
+pub async fn stream(
+    State(state): State<AppState>,
+    WsAuth(auth): WsAuth,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
+    let ws = ws.map_err(|e| ApiError::bad_request("websocket_required", e.body_text()))?;
+    let agent_id = state
+        .store
+        .get_agent_by_user(auth.tenant_id(), auth.user.id)
+        .await
+        .ok()
+        .map(|a| a.id);
+    let audience = Audience {
+        tenant_id: auth.tenant_id(),
+        role: auth.user.role,
+        agent_id,
+    };
+    let rx = state.events.subscribe();
+    Ok(ws.on_upgrade(move |socket: WebSocket| async move {
+        state.metrics.ws_clients.inc();
+        let (sink, stream) = socket.split();
+        pump(audience, rx, sink, stream).await;
+        state.metrics.ws_clients.dec();
+    }))
+}
+
+/// Forwards wanted events to the client until either side closes. Written over any sink and
+/// stream so tests drive it with channels.
+pub async fn pump<S, R, E>(
+    audience: Audience,
+    mut rx: broadcast::Receiver<LiveEvent>,
+    mut sink: S,
+    mut incoming: R,
+) where
+    S: Sink<Message> + Unpin,
+    R: Stream<Item = Result<Message, E>> + Unpin,
+{
+    let hello = json!({"kind": "hello", "data": {"tenant_id": audience.tenant_id, "role": audience.role, "agent_id": audience.agent_id}});
+    if sink
+        .send(Message::Text(hello.to_string().into()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    loop {
+        tokio::select! {
+            msg = incoming.next() => match msg {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {} // Pings are answered by the WebSocket layer; other input is ignored.
+            },
+            ev = rx.recv() => {
+                let text = match ev {
+                    Ok(e) if audience.wants(&e) => serde_json::to_string(&e).unwrap_or_default(),
+                    Ok(_) => continue,
+                    Err(broadcast::error::RecvError::Lagged(n)) => json!({"kind": "lagged", "data": {"missed": n}}).to_string(),
+                    Err(broadcast::error::RecvError::Closed) => break,
+                };
+                if sink.send(Message::Text(text.into())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = sink.close().await;
+}

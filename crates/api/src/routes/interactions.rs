@@ -1,0 +1,320 @@
+//! Interactions and their timelines.
+
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult, ErrorBody, Json, Path, Query};
+use crate::events::LiveEvent;
+use crate::routes::{double_option, PageParams};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use hotline_model::{Channel, Direction, Interaction, InteractionEvent, InteractionState, Role};
+use hotline_store::{InteractionFilter, InteractionPatch, NewEvent, NewInteraction};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InteractionCreate {
+    pub channel: Channel,
+    #[serde(default = "inbound")]
+    pub direction: Direction,
+    #[serde(default = "new_state")]
+    pub state: InteractionState,
+    pub customer_id: Option<i64>,
+    pub queue_id: Option<i64>,
+    pub agent_id: Option<i64>,
+    pub subject: Option<String>,
+    #[serde(default)]
+    pub notes: String,
+}
+
+fn inbound() -> Direction {
+    Direction::Inbound
+}
+fn new_state() -> InteractionState {
+    InteractionState::New
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InteractionUpdate {
+    pub state: Option<InteractionState>,
+    /// `null` unlinks.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub customer_id: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub queue_id: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub agent_id: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub disposition_id: Option<Option<i64>>,
+    pub subject: Option<String>,
+    pub notes: Option<String>,
+    pub recording_ref: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventCreate {
+    /// a-z, 0-9, '_', '.', '-'; e.g. `ivr_step`, `note`, `crm_sync`.
+    pub kind: String,
+    /// A JSON object of at most 16 KiB.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub data: Value,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InteractionDetail {
+    pub interaction: Interaction,
+    pub events: Vec<InteractionEvent>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InteractionPage {
+    pub items: Vec<Interaction>,
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    pub customer_id: Option<i64>,
+    pub queue_id: Option<i64>,
+    pub agent_id: Option<i64>,
+    pub disposition_id: Option<i64>,
+    pub state: Option<InteractionState>,
+    pub channel: Option<Channel>,
+    /// RFC 3339; interactions created at or after.
+    pub from: Option<String>,
+    /// RFC 3339; interactions created before.
+    pub to: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    #[param(minimum = 0, maximum = 1000000)]
+    pub offset: Option<i64>,
+}
+
+fn parse_time(field: &str, v: Option<&str>) -> ApiResult<Option<OffsetDateTime>> {
+    v.map(|s| {
+        OffsetDateTime::parse(s, &Rfc3339)
+            .ok()
+            .filter(|t| (1970..=9999).contains(&t.year()))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_query",
+                    format!("{field}: an RFC 3339 time such as 2026-11-01T00:00:00Z"),
+                )
+            })
+    })
+    .transpose()
+}
+
+/// Agents act on their own interactions and unassigned ones; supervisors on all.
+async fn check_may_change(
+    state: &AppState,
+    auth: &Auth,
+    interaction: &Interaction,
+) -> ApiResult<()> {
+    if auth.user.role.at_least(Role::Supervisor) || interaction.agent_id.is_none() {
+        return Ok(());
+    }
+    let mine = state
+        .store
+        .get_agent_by_user(auth.tenant_id(), auth.user.id)
+        .await
+        .ok()
+        .map(|a| a.id);
+    if mine.is_some() && mine == interaction.agent_id {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden())
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/interactions", tag = "interactions", params(ListParams),
+    responses((status = 200, body = InteractionPage), (status = 401, body = ErrorBody), (status = 400, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(p): Query<ListParams>,
+) -> ApiResult<Json<InteractionPage>> {
+    let (limit, offset) = PageParams {
+        limit: p.limit,
+        offset: p.offset,
+    }
+    .checked()?;
+    let filter = InteractionFilter {
+        customer_id: p.customer_id,
+        queue_id: p.queue_id,
+        agent_id: p.agent_id,
+        disposition_id: p.disposition_id,
+        state: p.state,
+        channel: p.channel,
+        from: parse_time("from", p.from.as_deref())?,
+        to: parse_time("to", p.to.as_deref())?,
+        limit,
+        offset,
+    };
+    let page = state
+        .store
+        .list_interactions(auth.tenant_id(), &filter)
+        .await?;
+    Ok(Json(InteractionPage {
+        items: page.items,
+        total: page.total,
+        limit: page.limit,
+        offset: page.offset,
+    }))
+}
+
+#[utoipa::path(post, path = "/api/v1/interactions", tag = "interactions", request_body = InteractionCreate,
+    responses((status = 201, body = InteractionDetail), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody), (status = 400, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(r): Json<InteractionCreate>,
+) -> ApiResult<(StatusCode, Json<InteractionDetail>)> {
+    let new = NewInteraction {
+        channel: r.channel,
+        direction: r.direction,
+        state: r.state,
+        customer_id: r.customer_id,
+        queue_id: r.queue_id,
+        agent_id: r.agent_id,
+        subject: r.subject,
+        notes: r.notes,
+        created_at: None,
+    };
+    let (interaction, event) = state
+        .store
+        .create_interaction(auth.tenant_id(), &new, &auth.actor())
+        .await?;
+    state.publish(LiveEvent::new(
+        auth.tenant_id(),
+        interaction.agent_id,
+        "interaction.created",
+        &interaction,
+    ));
+    Ok((
+        StatusCode::CREATED,
+        Json(InteractionDetail {
+            interaction,
+            events: vec![event],
+        }),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/interactions/{id}", tag = "interactions", params(("id" = i64, Path)),
+    responses((status = 200, body = InteractionDetail), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<InteractionDetail>> {
+    let interaction = state.store.get_interaction(auth.tenant_id(), id).await?;
+    let events = state.store.list_events(auth.tenant_id(), id).await?;
+    Ok(Json(InteractionDetail {
+        interaction,
+        events,
+    }))
+}
+
+#[utoipa::path(patch, path = "/api/v1/interactions/{id}", tag = "interactions", params(("id" = i64, Path)), request_body = InteractionUpdate,
+    responses((status = 200, body = InteractionDetail, description = "The interaction and the events this change appended"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 400, body = ErrorBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    Json(r): Json<InteractionUpdate>,
+) -> ApiResult<Json<InteractionDetail>> {
+    let current = state.store.get_interaction(auth.tenant_id(), id).await?;
+    check_may_change(&state, &auth, &current).await?;
+    let patch = InteractionPatch {
+        state: r.state,
+        customer_id: r.customer_id,
+        queue_id: r.queue_id,
+        agent_id: r.agent_id,
+        disposition_id: r.disposition_id,
+        subject: r.subject,
+        notes: r.notes,
+        recording_ref: r.recording_ref,
+        at: None,
+    };
+    let (interaction, events) = state
+        .store
+        .update_interaction(auth.tenant_id(), id, &patch, &auth.actor())
+        .await?;
+    if !events.is_empty() {
+        state.publish(LiveEvent::new(
+            auth.tenant_id(),
+            interaction.agent_id.or(current.agent_id),
+            "interaction.updated",
+            &InteractionDetail {
+                interaction: interaction.clone(),
+                events: events.clone(),
+            },
+        ));
+    }
+    Ok(Json(InteractionDetail {
+        interaction,
+        events,
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/interactions/{id}/events", tag = "interactions", params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<InteractionEvent>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
+pub async fn events(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Vec<InteractionEvent>>> {
+    Ok(Json(state.store.list_events(auth.tenant_id(), id).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/interactions/{id}/events", tag = "interactions", params(("id" = i64, Path)), request_body = EventCreate,
+    responses((status = 201, body = InteractionEvent), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 400, body = ErrorBody)))]
+pub async fn append_event(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    Json(r): Json<EventCreate>,
+) -> ApiResult<(StatusCode, Json<InteractionEvent>)> {
+    let interaction = state.store.get_interaction(auth.tenant_id(), id).await?;
+    check_may_change(&state, &auth, &interaction).await?;
+    let data = if r.data.is_null() {
+        Value::Object(Default::default())
+    } else {
+        r.data
+    };
+    let event = state
+        .store
+        .append_event(
+            auth.tenant_id(),
+            id,
+            &NewEvent {
+                kind: r.kind,
+                actor: auth.actor(),
+                data,
+                at: None,
+            },
+        )
+        .await?;
+    state.publish(LiveEvent::new(
+        auth.tenant_id(),
+        interaction.agent_id,
+        "interaction.event",
+        &event,
+    ));
+    Ok((StatusCode::CREATED, Json(event)))
+}

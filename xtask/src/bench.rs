@@ -1,0 +1,226 @@
+//! Storage benchmarks (figures go to docs/benchmarks.md with the command that made them):
+//! - screen-pop look-up: a customer by phone number among N customers (default 1,000,000),
+//!   as an agent's screen pop does it: normalise the number as typed, find, load the card;
+//! - timeline appends per second, one event per transaction and in batches.
+//! Both run on SQLite (a file in a temporary folder) and, with `--postgres URL`, on PostgreSQL.
+
+use anyhow::{Context, Result};
+use hotline_model::{Channel, Direction, Identifier, IdentifierKind, InteractionState};
+use hotline_store::{ConnectOptions, NewCustomer, NewEvent, NewInteraction, NewTenant, Store};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+struct Options {
+    customers: u64,
+    lookups: usize,
+    events: usize,
+    postgres: Option<String>,
+}
+
+fn parse(args: &[String]) -> Result<Options> {
+    let mut o = Options {
+        customers: 1_000_000,
+        lookups: 20_000,
+        events: 100_000,
+        postgres: None,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = || {
+            it.next()
+                .cloned()
+                .with_context(|| format!("{a} needs a value"))
+        };
+        match a.as_str() {
+            "--customers" => o.customers = value()?.parse()?,
+            "--lookups" => o.lookups = value()?.parse()?,
+            "--events" => o.events = value()?.parse()?,
+            "--postgres" => o.postgres = Some(value()?),
+            other => anyhow::bail!("unknown option {other}"),
+        }
+    }
+    Ok(o)
+}
+
+pub async fn run(args: &[String]) -> Result<()> {
+    let o = parse(args)?;
+    let dir = std::env::temp_dir().join(format!("hotline-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let sqlite = format!("sqlite://{}", dir.join("bench.db").display());
+    println!(
+        "# {} customers, {} look-ups, {} events",
+        o.customers, o.lookups, o.events
+    );
+    bench_store("sqlite", &sqlite, &o).await?;
+    if let Some(pg) = &o.postgres {
+        bench_store("postgres", pg, &o).await?;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn phone_of(i: u64) -> String {
+    // Moscow mobile numbers +7 9xx, all valid for libphonenumber.
+    format!("+79{:09}", 100_000_000 + i * 7 % 800_000_000)
+}
+
+async fn bench_store(name: &str, url: &str, o: &Options) -> Result<()> {
+    let store = Store::connect(url, &ConnectOptions::default()).await?;
+    store.migrate().await?;
+    let slug = format!("bench{}", std::process::id());
+    let tenant = store
+        .create_tenant(&NewTenant {
+            name: "Bench".into(),
+            slug,
+            default_region: "RU".into(),
+            timezone: "Europe/Moscow".into(),
+        })
+        .await?;
+    let t = tenant.id;
+
+    let start = Instant::now();
+    let chunk = 1000u64;
+    let mut loaded = 0u64;
+    while loaded < o.customers {
+        let n = chunk.min(o.customers - loaded);
+        let batch: Vec<(NewCustomer, Vec<Identifier>)> = (loaded..loaded + n)
+            .map(|i| {
+                let c = NewCustomer {
+                    name: format!("Клиент {i}"),
+                    ..Default::default()
+                };
+                (
+                    c,
+                    vec![Identifier {
+                        kind: IdentifierKind::Phone,
+                        value: phone_of(i),
+                    }],
+                )
+            })
+            .collect();
+        store.bulk_insert_customers(t, &batch).await?;
+        loaded += n;
+    }
+    println!(
+        "{name}: loaded {} customers in {:.1} s",
+        o.customers,
+        start.elapsed().as_secs_f64()
+    );
+
+    // Screen-pop look-up: the number arrives in national notation, as carriers send it.
+    let mut lat = Vec::with_capacity(o.lookups);
+    let mut x = 12345u64;
+    for _ in 0..o.lookups {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let i = (x >> 33) % o.customers;
+        let typed = format!("8{}", &phone_of(i)[2..]);
+        let t0 = Instant::now();
+        let found = store.lookup_customer(t, "RU", Some(&typed), None).await?;
+        lat.push(t0.elapsed());
+        anyhow::ensure!(found.is_some(), "customer {i} not found by {typed}");
+    }
+    report(
+        name,
+        "lookup by phone (normalise + find + identifiers)",
+        &mut lat,
+    );
+
+    // Timeline appends.
+    let (interaction, _) = store
+        .create_interaction(
+            t,
+            &NewInteraction {
+                channel: Channel::Voice,
+                direction: Direction::Inbound,
+                state: InteractionState::Active,
+                customer_id: None,
+                queue_id: None,
+                agent_id: None,
+                subject: None,
+                notes: String::new(),
+                created_at: None,
+            },
+            "bench",
+        )
+        .await?;
+    let event = |n: usize| NewEvent {
+        kind: "media_stats".into(),
+        actor: "bench".into(),
+        data: json!({"n": n, "jitter_ms": 3}),
+        at: None,
+    };
+    let single = o.events.min(20_000);
+    let t0 = Instant::now();
+    for n in 0..single {
+        store.append_event(t, interaction.id, &event(n)).await?;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    println!(
+        "{name}: append_event, one per transaction, 1 writer: {:.0} events/s ({single} events)",
+        single as f64 / secs
+    );
+
+    let writers = 8;
+    let per = single / writers;
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for n in 0..per {
+                store
+                    .append_event(
+                        t,
+                        interaction.id,
+                        &NewEvent {
+                            kind: "media_stats".into(),
+                            actor: "bench".into(),
+                            data: json!({"n": n, "w": w}),
+                            at: None,
+                        },
+                    )
+                    .await?;
+            }
+            Ok::<_, hotline_store::StoreError>(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    println!(
+        "{name}: append_event, one per transaction, {writers} writers: {:.0} events/s ({} events)",
+        (per * writers) as f64 / secs,
+        per * writers
+    );
+
+    let batch: Vec<(i64, NewEvent)> = (0..100).map(|n| (interaction.id, event(n))).collect();
+    let rounds = o.events / 100;
+    let t0 = Instant::now();
+    for _ in 0..rounds {
+        store.append_events(t, &batch).await?;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    println!(
+        "{name}: append_events, batches of 100: {:.0} events/s ({} events)",
+        (rounds * 100) as f64 / secs,
+        rounds * 100
+    );
+    store.close().await;
+    Ok(())
+}
+
+fn report(name: &str, what: &str, lat: &mut [Duration]) {
+    lat.sort();
+    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+    println!(
+        "{name}: {what}: p50 {:.0} µs, p99 {:.0} µs, p99.9 {:.0} µs, max {:.0} µs ({} look-ups)",
+        pct(0.50).as_secs_f64() * 1e6,
+        pct(0.99).as_secs_f64() * 1e6,
+        pct(0.999).as_secs_f64() * 1e6,
+        lat[lat.len() - 1].as_secs_f64() * 1e6,
+        lat.len()
+    );
+}
