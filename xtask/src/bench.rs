@@ -2,6 +2,7 @@
 //! - screen-pop look-up: a customer by phone number among N customers (default 1,000,000),
 //!   as an agent's screen pop does it: normalise the number as typed, find, load the card;
 //! - timeline appends per second, one event per transaction and in batches.
+//!
 //! Both run on SQLite (a file in a temporary folder) and, with `--postgres URL`, on PostgreSQL.
 
 use anyhow::{Context, Result};

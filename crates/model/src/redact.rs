@@ -82,7 +82,7 @@ fn email_at(chars: &[char], at: usize) -> Option<usize> {
         end -= 1;
     }
     let domain = &chars[at + 1..end];
-    let has_dot = domain.iter().any(|c| *c == '.');
+    let has_dot = domain.contains(&'.');
     (has_dot && domain.first().is_some_and(|c| c.is_alphanumeric())).then_some(end)
 }
 

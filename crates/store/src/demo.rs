@@ -308,7 +308,7 @@ impl Store {
             );
         }
 
-        let mut rng = Rng(0x484f_544c_494e_45);
+        let mut rng = Rng(0x0048_4f54_4c49_4e45);
         let now = OffsetDateTime::now_utc();
         let mut customers = Vec::new();
         for i in 0..50u64 {

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The whole Hotline test suite, from a fresh machine:
+#   1. installs what it needs when missing (Debian: postgresql, python3-venv, curl);
+#   2. starts a throwaway PostgreSQL on 127.0.0.1 and a free port;
+#   3. cargo fmt --check, cargo clippy -D warnings;
+#   4. cargo test for the whole workspace, the storage conformance suite on SQLite AND PostgreSQL;
+#   5. Schemathesis against `hotline serve --demo`, once on SQLite and once on PostgreSQL.
+# Everything listens on 127.0.0.1 and every step is bounded in time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+work="$root/.test-work"
+mkdir -p "$work"
+
+say() { printf '\n== %s\n' "$*"; }
+
+need_apt=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+command -v runuser >/dev/null 2>&1 || need_apt+=(util-linux)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  say "installing ${need_apt[*]}"
+  if [ "$(id -u)" != 0 ]; then
+    echo "missing packages: ${need_apt[*]}; run as root or install them first" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  timeout 600 apt-get update -qq
+  timeout 900 apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+command -v cargo >/dev/null 2>&1 || { echo "cargo is missing: install the Rust toolchain (rust-version in Cargo.toml)" >&2; exit 1; }
+
+say "starting a throwaway PostgreSQL"
+scripts/postgres.sh stop "$work/pg" || true
+rm -rf "$work/pg"
+pg_url=$(scripts/postgres.sh start "$work/pg")
+trap 'scripts/postgres.sh stop "$work/pg"' EXIT
+echo "$pg_url"
+export HOTLINE_TEST_POSTGRES_URL="$pg_url"
+export HOTLINE_REQUIRE_POSTGRES=1
+
+say "cargo fmt --check"
+cargo fmt --all -- --check
+
+say "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+say "cargo test (storage conformance on SQLite and PostgreSQL, API, model, binary)"
+timeout 1800 cargo test --workspace --locked --no-fail-fast
+
+say "Schemathesis against the served OpenAPI document (SQLite)"
+cargo build --locked -p hotline
+rm -rf "$work/st"
+timeout 900 scripts/schemathesis.sh target/debug/hotline "$work/st"
+
+say "Schemathesis against the served OpenAPI document (PostgreSQL)"
+pg_base=${pg_url%/*}
+psql "$pg_url" -qc "DROP DATABASE IF EXISTS hotline_schemathesis" -c "CREATE DATABASE hotline_schemathesis"
+timeout 900 scripts/schemathesis.sh target/debug/hotline "$work/st" "$pg_base/hotline_schemathesis"
+
+say "all tests passed"
