@@ -128,6 +128,35 @@ async fn bench_store(name: &str, url: &str, o: &Options) -> Result<()> {
         &mut lat,
     );
 
+    // The two halves of that look-up, apart.
+    let mut norm = Vec::with_capacity(o.lookups);
+    let mut find = Vec::with_capacity(o.lookups);
+    for _ in 0..o.lookups {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let i = (x >> 33) % o.customers;
+        let typed = format!("8{}", &phone_of(i)[2..]);
+        let t0 = Instant::now();
+        let e164 = hotline_model::phone::normalize_phone(&typed, "RU")?;
+        norm.push(t0.elapsed());
+        let t0 = Instant::now();
+        let found = store
+            .find_by_identifier(t, IdentifierKind::Phone, &e164)
+            .await?;
+        find.push(t0.elapsed());
+        anyhow::ensure!(found.is_some());
+    }
+    report(name, "normalise only", &mut norm);
+    let mut ping = Vec::with_capacity(o.lookups);
+    for _ in 0..o.lookups {
+        let t0 = Instant::now();
+        store.ping().await?;
+        ping.push(t0.elapsed());
+    }
+    report(name, "driver floor: SELECT 1", &mut ping);
+    report(name, "find by E.164 only", &mut find);
+
     // Timeline appends.
     let (interaction, _) = store
         .create_interaction(

@@ -51,20 +51,23 @@ pub struct CustomerQuery {
     pub offset: i64,
 }
 
+/// A `customers` row as stored (JSON columns still text).
 #[derive(sqlx::FromRow)]
-struct CustomerRow {
-    id: i64,
-    tenant_id: i64,
-    name: String,
-    company: Option<String>,
-    vip: bool,
-    tags: String,
-    custom_fields: String,
-    notes: String,
-    merged_into: Option<i64>,
-    created_at: i64,
-    updated_at: i64,
+pub(crate) struct CustomerRowData {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub name: String,
+    pub company: Option<String>,
+    pub vip: bool,
+    pub tags: String,
+    pub custom_fields: String,
+    pub notes: String,
+    pub merged_into: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
 }
+
+type CustomerRow = CustomerRowData;
 
 const COLUMNS: &str =
     "c.id, c.tenant_id, c.name, c.company, c.vip, c.tags, c.custom_fields, c.notes, c.merged_into, c.created_at, c.updated_at";
@@ -73,6 +76,8 @@ const COLUMNS: &str =
 const MAX_TAGS: usize = 50;
 const MAX_FIELDS: usize = 100;
 const MAX_IDENTIFIERS: usize = 20;
+/// Rows per multi-row INSERT (7 parameters each: well within both dialects' limits).
+const INSERT_CHUNK: usize = 200;
 
 fn check_tags(tags: &[String]) -> Result<Vec<String>, InvalidInput> {
     let mut out: Vec<String> = Vec::new();
@@ -156,6 +161,23 @@ pub fn identifiers_from(
         ));
     }
     Ok(out)
+}
+
+fn customer_from(r: CustomerRow, identifiers: Vec<Identifier>) -> Customer {
+    Customer {
+        identifiers,
+        id: r.id,
+        tenant_id: r.tenant_id,
+        name: r.name,
+        company: r.company,
+        vip: r.vip,
+        tags: serde_json::from_str(&r.tags).unwrap_or_default(),
+        custom_fields: serde_json::from_str(&r.custom_fields).unwrap_or_default(),
+        notes: r.notes,
+        merged_into: r.merged_into,
+        created_at: from_ms(r.created_at),
+        updated_at: from_ms(r.updated_at),
+    }
 }
 
 fn search_name(name: &str, company: Option<&str>) -> String {
@@ -251,21 +273,44 @@ impl Store {
                 ids,
             });
         }
+        // Multi-row statements: one INSERT per chunk of customers, one per chunk of identifiers.
+        // Ids come back in VALUES order (both engines assign them row by row, ascending), so
+        // the sorted ids pair with the chunk's rows.
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
             let mut created = Vec::with_capacity(rows.len());
-            for r in &rows {
-                let (id,): (i64,) = sqlx::query_as(
+            for chunk in rows.chunks(INSERT_CHUNK) {
+                let values = (0..chunk.len())
+                    .map(|k| {
+                        let b = 3 + k * 7;
+                        format!("($1, ${}, ${}, ${}, ${}, ${}, ${}, ${}, $2, $2)", b, b + 1, b + 2, b + 3, b + 4, b + 5, b + 6)
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let sql = format!(
                     "INSERT INTO customers (tenant_id, name, company, search_name, vip, tags, custom_fields, notes, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id")
-                    .bind(tenant_id).bind(&r.name).bind(&r.company).bind(&r.search).bind(r.vip)
-                    .bind(&r.tags).bind(&r.fields).bind(&r.notes).bind(at_ms)
-                    .fetch_one(&mut *tx).await?;
-                for i in r.ids {
-                    sqlx::query("INSERT INTO customer_identifiers (tenant_id, customer_id, kind, value) VALUES ($1, $2, $3, $4)")
-                        .bind(tenant_id).bind(id).bind(i.kind.as_str()).bind(&i.value).execute(&mut *tx).await?;
+                     VALUES {values} RETURNING id"
+                );
+                let mut q = sqlx::query_as::<_, (i64,)>(&sql).bind(tenant_id).bind(at_ms);
+                for r in chunk {
+                    q = q.bind(&r.name).bind(&r.company).bind(&r.search).bind(r.vip).bind(&r.tags).bind(&r.fields).bind(&r.notes);
                 }
-                created.push(id);
+                let mut ids: Vec<i64> = q.fetch_all(&mut *tx).await?.into_iter().map(|r| r.0).collect();
+                ids.sort_unstable();
+                let idents: Vec<(i64, &Identifier)> = chunk.iter().zip(&ids).flat_map(|(r, id)| r.ids.iter().map(move |i| (*id, i))).collect();
+                for part in idents.chunks(INSERT_CHUNK) {
+                    let values = (0..part.len())
+                        .map(|k| format!("($1, ${}, ${}, ${})", 2 + k * 3, 3 + k * 3, 4 + k * 3))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    let sql = format!("INSERT INTO customer_identifiers (tenant_id, customer_id, kind, value) VALUES {values}");
+                    let mut q = sqlx::query(&sql).bind(tenant_id);
+                    for (id, i) in part {
+                        q = q.bind(*id).bind(i.kind.as_str()).bind(&i.value);
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+                created.extend(ids);
             }
             tx.commit().await?;
             Ok::<Vec<i64>, sqlx::Error>(created)
@@ -302,24 +347,13 @@ impl Store {
                 });
             }
         }
-        rows.into_iter()
+        Ok(rows
+            .into_iter()
             .map(|r| {
-                Ok(Customer {
-                    identifiers: ids.remove(&r.id).unwrap_or_default(),
-                    id: r.id,
-                    tenant_id: r.tenant_id,
-                    name: r.name,
-                    company: r.company,
-                    vip: r.vip,
-                    tags: serde_json::from_str(&r.tags).unwrap_or_default(),
-                    custom_fields: serde_json::from_str(&r.custom_fields).unwrap_or_default(),
-                    notes: r.notes,
-                    merged_into: r.merged_into,
-                    created_at: from_ms(r.created_at),
-                    updated_at: from_ms(r.updated_at),
-                })
+                let found = ids.remove(&r.id).unwrap_or_default();
+                customer_from(r, found)
             })
-            .collect()
+            .collect())
     }
 
     pub async fn update_customer(
@@ -456,14 +490,31 @@ impl Store {
         kind: IdentifierKind,
         value: &str,
     ) -> Result<Option<Customer>> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM customer_identifiers i JOIN customers c ON c.id = i.customer_id
-             WHERE i.tenant_id = $1 AND i.kind = $2 AND i.value = $3"
-        );
-        let row: Option<CustomerRow> = on_pool!(self, p => sqlx::query_as(&sql)
-            .bind(tenant_id).bind(kind.as_str()).bind(value).fetch_optional(p).await)?;
-        let Some(row) = row else { return Ok(None) };
-        let mut customer = self.hydrate(vec![row]).await?.remove(0);
+        let mut customer = match &self.reader {
+            Some(reader) => {
+                let Some(found) = reader
+                    .find_by_identifier(tenant_id, kind.as_str(), value)
+                    .map_err(StoreError::Sqlite)?
+                else {
+                    return Ok(None);
+                };
+                let ids = found
+                    .identifiers
+                    .into_iter()
+                    .map(|(k, v)| {
+                        Ok(Identifier {
+                            kind: k.parse()?,
+                            value: v,
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                customer_from(found.row, ids)
+            }
+            None => match self.find_by_identifier_sqlx(tenant_id, kind, value).await? {
+                Some(c) => c,
+                None => return Ok(None),
+            },
+        };
         // Identifiers move on merge, so this only runs for rows written by older code paths.
         for _ in 0..8 {
             match customer.merged_into {
@@ -472,6 +523,41 @@ impl Store {
             }
         }
         Ok(Some(customer))
+    }
+
+    async fn find_by_identifier_sqlx(
+        &self,
+        tenant_id: i64,
+        kind: IdentifierKind,
+        value: &str,
+    ) -> Result<Option<Customer>> {
+        // One round trip: the customer, repeated once per identifier it has.
+        #[derive(sqlx::FromRow)]
+        struct Joined {
+            #[sqlx(flatten)]
+            customer: CustomerRow,
+            ident_kind: String,
+            ident_value: String,
+        }
+        let sql = format!(
+            "SELECT {COLUMNS}, a.kind AS ident_kind, a.value AS ident_value
+             FROM customer_identifiers i JOIN customers c ON c.id = i.customer_id
+             JOIN customer_identifiers a ON a.customer_id = c.id
+             WHERE i.tenant_id = $1 AND i.kind = $2 AND i.value = $3
+             ORDER BY a.kind DESC, a.id"
+        );
+        let rows: Vec<Joined> = on_pool!(self, p => sqlx::query_as(&sql)
+            .bind(tenant_id).bind(kind.as_str()).bind(value).fetch_all(p).await)?;
+        let mut ids = Vec::with_capacity(rows.len());
+        let mut first = None;
+        for r in rows {
+            ids.push(Identifier {
+                kind: r.ident_kind.parse()?,
+                value: r.ident_value,
+            });
+            first.get_or_insert(r.customer);
+        }
+        Ok(first.map(|row| customer_from(row, ids)))
     }
 
     /// Recognises a caller or writer: `phone` is read in the tenant's region, `email` normalised.

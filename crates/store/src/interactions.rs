@@ -149,6 +149,35 @@ fn check_event(e: &NewEvent) -> Result<(String, String, String), InvalidInput> {
     Ok((kind, actor, data))
 }
 
+/// Events per multi-row INSERT: 5 parameters each stays far below both dialects' limits.
+const APPEND_CHUNK: usize = 500;
+
+/// One INSERT for `n` events; `$1` is the tenant, then (interaction, at, kind, actor, data) per
+/// event. The join on `interactions` keeps out events for another tenant's interactions.
+fn append_many_sql(n: usize) -> String {
+    let mut values = String::with_capacity(n * 32);
+    for k in 0..n {
+        let b = 2 + k * 5;
+        if k > 0 {
+            values.push_str(", ");
+        }
+        values.push_str(&format!(
+            "(${}, ${}, ${}, ${}, ${})",
+            b,
+            b + 1,
+            b + 2,
+            b + 3,
+            b + 4
+        ));
+    }
+    format!(
+        "INSERT INTO interaction_events (tenant_id, interaction_id, at, kind, actor, data)
+         SELECT $1, i.id, v.column2, v.column3, v.column4, v.column5
+         FROM (VALUES {values}) AS v JOIN interactions i ON i.id = v.column1 AND i.tenant_id = $1
+         RETURNING id"
+    )
+}
+
 const APPEND_SQL: &str =
     "INSERT INTO interaction_events (tenant_id, interaction_id, at, kind, actor, data)
     SELECT $1, id, $3, $4, $5, $6 FROM interactions WHERE tenant_id = $1 AND id = $2 RETURNING id";
@@ -436,8 +465,9 @@ impl Store {
         })
     }
 
-    /// Appends many events in one transaction (channel adapters flush bursts this way).
-    /// All or nothing: an event for an unknown interaction fails the whole batch.
+    /// Appends many events in one transaction (channel adapters flush bursts this way), several
+    /// hundred rows per statement. All or nothing: an event for an interaction that is not this
+    /// tenant's fails the whole batch. Returns the new event ids in ascending order.
     pub async fn append_events(
         &self,
         tenant_id: i64,
@@ -447,27 +477,30 @@ impl Store {
             .iter()
             .map(|(iid, e)| check_event(e).map(|c| (*iid, c, e.at.map_or_else(now_ms, to_ms))))
             .collect::<Result<Vec<_>, _>>()?;
+        let chunks: Vec<_> = checked.chunks(APPEND_CHUNK).collect();
         let ids = on_pool!(self, p => {
             let mut tx = p.begin().await?;
-            let mut ids = Some(Vec::with_capacity(checked.len()));
-            for (iid, (kind, actor, data), at) in &checked {
-                let row: Option<(i64,)> = sqlx::query_as(APPEND_SQL)
-                    .bind(tenant_id).bind(*iid).bind(*at).bind(kind).bind(actor).bind(data)
-                    .fetch_optional(&mut *tx).await?;
-                match (row, ids.as_mut()) {
-                    (Some((id,)), Some(ids)) => ids.push(id),
-                    _ => ids = None,
+            let mut ids = Vec::with_capacity(checked.len());
+            for chunk in &chunks {
+                let sql = append_many_sql(chunk.len());
+                let mut q = sqlx::query_as::<_, (i64,)>(&sql).bind(tenant_id);
+                for (iid, (kind, actor, data), at) in chunk.iter() {
+                    q = q.bind(*iid).bind(*at).bind(kind).bind(actor).bind(data);
                 }
-                if ids.is_none() {
-                    break;
+                let rows = q.fetch_all(&mut *tx).await?;
+                let complete = rows.len() == chunk.len();
+                ids.extend(rows.into_iter().map(|r| r.0));
+                if !complete {
+                    // Dropping the transaction rolls back what this batch wrote.
+                    return Ok::<Option<Vec<i64>>, sqlx::Error>(None);
                 }
             }
-            if ids.is_some() {
-                tx.commit().await?;
-            }
-            Ok::<Option<Vec<i64>>, sqlx::Error>(ids)
+            tx.commit().await?;
+            Ok(Some(ids))
         })?;
-        ids.ok_or(StoreError::NotFound)
+        let mut ids = ids.ok_or(StoreError::NotFound)?;
+        ids.sort_unstable();
+        Ok(ids)
     }
 
     pub async fn list_events(

@@ -1397,3 +1397,81 @@ pub async fn same_contents(a: &Store, b: &Store) {
         }
     }
 }
+
+pub async fn bulk_import(s: &Store) {
+    let t = tenant(s, "acme").await;
+    let batch: Vec<(NewCustomer, Vec<hotline_model::Identifier>)> = (0..450)
+        .map(|i| {
+            let ids = vec![
+                hotline_model::Identifier {
+                    kind: IdentifierKind::Phone,
+                    value: format!("+7916{:07}", 1_000_000 + i),
+                },
+                hotline_model::Identifier {
+                    kind: IdentifierKind::Email,
+                    value: format!("c{i}@example.ru"),
+                },
+            ];
+            (
+                NewCustomer {
+                    name: format!("Клиент {i:03}"),
+                    ..Default::default()
+                },
+                ids,
+            )
+        })
+        .collect();
+    let ids = s.bulk_insert_customers(t.id, &batch).await.unwrap();
+    assert_eq!(ids.len(), 450);
+    for i in [0u64, 199, 200, 201, 449] {
+        let c = s
+            .lookup_customer(t.id, "RU", Some(&format!("8916{:07}", 1_000_000 + i)), None)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            c.name,
+            format!("Клиент {i:03}"),
+            "each identifier stays with its own customer"
+        );
+        assert_eq!(c.id, ids[i as usize]);
+        assert_eq!(c.identifiers.len(), 2);
+    }
+    // All or nothing: a duplicate identifier anywhere refuses the whole batch.
+    let dup = vec![
+        (
+            NewCustomer {
+                name: "new".into(),
+                ..Default::default()
+            },
+            vec![],
+        ),
+        (
+            NewCustomer {
+                name: "dup".into(),
+                ..Default::default()
+            },
+            vec![hotline_model::Identifier {
+                kind: IdentifierKind::Email,
+                value: "c7@example.ru".into(),
+            }],
+        ),
+    ];
+    assert_eq!(
+        code(s.bulk_insert_customers(t.id, &dup).await.unwrap_err()),
+        "identifier_taken"
+    );
+    assert_eq!(
+        s.search_customers(
+            t.id,
+            &CustomerQuery {
+                limit: 1,
+                ..Default::default()
+            }
+        )
+        .await
+        .unwrap()
+        .total,
+        450
+    );
+}

@@ -102,6 +102,7 @@ on_both!(
     timeline_is_append_only,
     tenant_isolation,
     demo_seed,
+    bulk_import,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
