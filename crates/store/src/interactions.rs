@@ -150,7 +150,7 @@ fn check_event(e: &NewEvent) -> Result<(String, String, String), InvalidInput> {
 }
 
 /// Events per multi-row INSERT: 5 parameters each stays far below both dialects' limits.
-const APPEND_CHUNK: usize = 500;
+pub(crate) const APPEND_CHUNK: usize = 500;
 
 /// One INSERT for `n` events; `$1` is the tenant, then (interaction, at, kind, actor, data) per
 /// event. The join on `interactions` keeps out events for another tenant's interactions.
@@ -161,8 +161,10 @@ fn append_many_sql(n: usize) -> String {
         if k > 0 {
             values.push_str(", ");
         }
+        // The last column is the event's position: rows are inserted in that order, so the
+        // ascending ids pair with the events as given.
         values.push_str(&format!(
-            "(${}, ${}, ${}, ${}, ${})",
+            "(${}, ${}, ${}, ${}, ${}, {k})",
             b,
             b + 1,
             b + 2,
@@ -174,6 +176,7 @@ fn append_many_sql(n: usize) -> String {
         "INSERT INTO interaction_events (tenant_id, interaction_id, at, kind, actor, data)
          SELECT $1, i.id, v.column2, v.column3, v.column4, v.column5
          FROM (VALUES {values}) AS v JOIN interactions i ON i.id = v.column1 AND i.tenant_id = $1
+         ORDER BY v.column6
          RETURNING id"
     )
 }
@@ -444,6 +447,22 @@ impl Store {
 
     /// Appends one event to an interaction's timeline.
     pub async fn append_event(
+        &self,
+        tenant_id: i64,
+        interaction_id: i64,
+        e: &NewEvent,
+    ) -> Result<InteractionEvent> {
+        check_event(e)?;
+        if let Some(queue) = &self.group_commit {
+            if let Some(result) = queue.append(tenant_id, interaction_id, e).await {
+                return result;
+            }
+        }
+        self.append_event_now(tenant_id, interaction_id, e).await
+    }
+
+    /// Appends one event in its own statement (the group-commit writer's fallback).
+    pub(crate) async fn append_event_now(
         &self,
         tenant_id: i64,
         interaction_id: i64,

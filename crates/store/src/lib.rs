@@ -22,6 +22,7 @@ pub mod interactions;
 pub mod migrate;
 mod reader;
 pub mod tenants;
+mod timeline;
 pub mod users;
 
 use hotline_model::InvalidInput;
@@ -122,6 +123,8 @@ pub struct Store {
     pub(crate) pool: Pool,
     /// The synchronous read path for caller look-ups, on a SQLite file.
     pub(crate) reader: Option<std::sync::Arc<reader::SqliteReader>>,
+    /// The timeline's group-commit writer; `None` inside the writer itself.
+    pub(crate) group_commit: Option<std::sync::Arc<timeline::GroupCommit>>,
 }
 
 /// Options for [`Store::connect`].
@@ -171,7 +174,9 @@ impl Store {
             return Ok(Store {
                 pool: Pool::Sqlite(pool),
                 reader,
-            });
+                group_commit: None,
+            }
+            .with_group_commit());
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options =
                 PgConnectOptions::from_str(url).map_err(|_| StoreError::BadUrl(url.to_string()))?;
@@ -179,7 +184,12 @@ impl Store {
         } else {
             return Err(StoreError::BadUrl(url.to_string()));
         };
-        Ok(Store { pool, reader: None })
+        Ok(Store {
+            pool,
+            reader: None,
+            group_commit: None,
+        }
+        .with_group_commit())
     }
 
     /// Opens PostgreSQL with explicit options (tests use this to pin a schema per test).
@@ -187,10 +197,13 @@ impl Store {
         options: PgConnectOptions,
         opts: &ConnectOptions,
     ) -> Result<Store> {
+        let pool = Self::connect_pg(options, opts).await?;
         Ok(Store {
-            pool: Self::connect_pg(options, opts).await?,
+            pool,
             reader: None,
-        })
+            group_commit: None,
+        }
+        .with_group_commit())
     }
 
     async fn connect_pg(options: PgConnectOptions, opts: &ConnectOptions) -> Result<Pool> {
@@ -216,8 +229,19 @@ impl Store {
         Ok(())
     }
 
-    /// Waits for queries in flight, then closes every connection (SQLite checkpoints its WAL).
+    fn with_group_commit(mut self) -> Store {
+        self.group_commit = Some(std::sync::Arc::new(timeline::GroupCommit::start(
+            self.clone(),
+        )));
+        self
+    }
+
+    /// Commits the timeline appends still queued, waits for queries in flight, then closes
+    /// every connection (SQLite checkpoints its WAL).
     pub async fn close(&self) {
+        if let Some(g) = &self.group_commit {
+            g.stop().await;
+        }
         on_pool!(self, p => p.close().await);
     }
 

@@ -1475,3 +1475,82 @@ pub async fn bulk_import(s: &Store) {
         450
     );
 }
+
+pub async fn concurrent_appends_commit_in_groups(s: &Store) {
+    let t = tenant(s, "acme").await;
+    let other = tenant(s, "other").await;
+    let (mine, _) = s
+        .create_interaction(t.id, &voice(None, None), "system")
+        .await
+        .unwrap();
+    let (theirs, _) = s
+        .create_interaction(other.id, &voice(None, None), "system")
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for w in 0..8i64 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            for n in 0..50i64 {
+                // Every tenth append of writer 3 targets another tenant's interaction.
+                let target = if w == 3 && n % 10 == 0 {
+                    theirs.id
+                } else {
+                    mine.id
+                };
+                let e = NewEvent {
+                    kind: "media_stats".into(),
+                    actor: format!("w{w}"),
+                    data: json!({"w": w, "n": n}),
+                    at: None,
+                };
+                out.push((w, n, target, s.append_event(t.id, target, &e).await));
+            }
+            out
+        }));
+    }
+    let mut ok = 0;
+    for task in tasks {
+        for (w, n, target, result) in task.await.unwrap() {
+            if target == theirs.id {
+                assert_eq!(
+                    code(result.unwrap_err()),
+                    "not_found",
+                    "a bad append fails alone"
+                );
+            } else {
+                let e = result.unwrap();
+                assert_eq!(
+                    (e.data["w"].as_i64(), e.data["n"].as_i64(), e.actor.as_str()),
+                    (Some(w), Some(n), format!("w{w}").as_str())
+                );
+                ok += 1;
+            }
+        }
+    }
+    let events = s.list_events(t.id, mine.id).await.unwrap();
+    assert_eq!(
+        events.len(),
+        1 + ok,
+        "every acknowledged append is stored, once"
+    );
+    let stored: std::collections::BTreeSet<(i64, i64)> = events[1..]
+        .iter()
+        .map(|e| (e.data["w"].as_i64().unwrap(), e.data["n"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(stored.len(), ok);
+    for e in &events[1..] {
+        let listed = e.data["w"].as_i64().unwrap();
+        assert_eq!(
+            e.actor,
+            format!("w{listed}"),
+            "ids pair with their own events"
+        );
+    }
+    assert_eq!(
+        s.list_events(other.id, theirs.id).await.unwrap().len(),
+        1,
+        "nothing reached the other tenant"
+    );
+}

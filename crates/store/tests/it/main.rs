@@ -103,6 +103,7 @@ on_both!(
     tenant_isolation,
     demo_seed,
     bulk_import,
+    concurrent_appends_commit_in_groups,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
