@@ -102,6 +102,12 @@ async fn bench_store(name: &str, url: &str, o: &Options) -> Result<()> {
         store.bulk_insert_customers(t, &batch).await?;
         loaded += n;
     }
+    let t_analyze = Instant::now();
+    store.analyze().await?;
+    println!(
+        "{name}: analyze after import: {:.1} s",
+        t_analyze.elapsed().as_secs_f64()
+    );
     println!(
         "{name}: loaded {} customers in {:.1} s",
         o.customers,
@@ -181,50 +187,37 @@ async fn bench_store(name: &str, url: &str, o: &Options) -> Result<()> {
         data: json!({"n": n, "jitter_ms": 3}),
         at: None,
     };
-    let single = o.events.min(20_000);
-    let t0 = Instant::now();
-    for n in 0..single {
-        store.append_event(t, interaction.id, &event(n)).await?;
+    // append_event from 1, 8 and 64 concurrent tasks (calls, chats, media legs): each call
+    // returns after its own commit; concurrent ones share commits through the group-commit writer.
+    for writers in [1usize, 8, 64] {
+        let per = (o.events.min(40_000) / writers).max(1);
+        let t0 = Instant::now();
+        let mut tasks = Vec::new();
+        for w in 0..writers {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                for n in 0..per {
+                    let e = NewEvent {
+                        kind: "media_stats".into(),
+                        actor: "bench".into(),
+                        data: json!({"n": n, "w": w}),
+                        at: None,
+                    };
+                    store.append_event(t, interaction.id, &e).await?;
+                }
+                Ok::<_, hotline_store::StoreError>(())
+            }));
+        }
+        for task in tasks {
+            task.await??;
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        println!(
+            "{name}: append_event, {writers} concurrent writers: {:.0} events/s ({} events)",
+            (per * writers) as f64 / secs,
+            per * writers
+        );
     }
-    let secs = t0.elapsed().as_secs_f64();
-    println!(
-        "{name}: append_event, one per transaction, 1 writer: {:.0} events/s ({single} events)",
-        single as f64 / secs
-    );
-
-    let writers = 8;
-    let per = single / writers;
-    let t0 = Instant::now();
-    let mut tasks = Vec::new();
-    for w in 0..writers {
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            for n in 0..per {
-                store
-                    .append_event(
-                        t,
-                        interaction.id,
-                        &NewEvent {
-                            kind: "media_stats".into(),
-                            actor: "bench".into(),
-                            data: json!({"n": n, "w": w}),
-                            at: None,
-                        },
-                    )
-                    .await?;
-            }
-            Ok::<_, hotline_store::StoreError>(())
-        }));
-    }
-    for task in tasks {
-        task.await??;
-    }
-    let secs = t0.elapsed().as_secs_f64();
-    println!(
-        "{name}: append_event, one per transaction, {writers} writers: {:.0} events/s ({} events)",
-        (per * writers) as f64 / secs,
-        per * writers
-    );
 
     let batch: Vec<(i64, NewEvent)> = (0..100).map(|n| (interaction.id, event(n))).collect();
     let rounds = o.events / 100;

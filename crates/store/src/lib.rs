@@ -245,6 +245,17 @@ impl Store {
         on_pool!(self, p => p.close().await);
     }
 
+    /// Refreshes the planner's statistics (and, on PostgreSQL, the visibility map) after a bulk
+    /// import, so that the first queries after it are planned and run as on a settled database.
+    pub async fn analyze(&self) -> Result<()> {
+        let sql = match self.dialect() {
+            Dialect::Sqlite => "ANALYZE",
+            Dialect::Postgres => "VACUUM ANALYZE",
+        };
+        on_pool!(self, p => sqlx::query(sql).execute(p).await.map(|_| ()))?;
+        Ok(())
+    }
+
     /// Runs one statement as given. Only for tests that prove the schema's own guards (for
     /// example that the timeline refuses UPDATE); application code uses the repositories.
     #[doc(hidden)]

@@ -91,7 +91,16 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Pending>) {
     }
 }
 
-async fn write(store: &Store, tenant_id: i64, group: Vec<Pending>) {
+async fn write(store: &Store, tenant_id: i64, mut group: Vec<Pending>) {
+    if group.len() == 1 {
+        // Alone: one autocommitted statement is cheaper than a transaction around it.
+        let p = group.remove(0);
+        let result = store
+            .append_event_now(tenant_id, p.interaction_id, &p.event)
+            .await;
+        let _ = p.reply.send(result);
+        return;
+    }
     let events: Vec<(i64, NewEvent)> = group
         .iter()
         .map(|p| (p.interaction_id, p.event.clone()))
