@@ -33,10 +33,12 @@ fi
 command -v cargo >/dev/null 2>&1 || { echo "cargo is missing: install the Rust toolchain (rust-version in Cargo.toml)" >&2; exit 1; }
 
 say "starting a throwaway PostgreSQL"
-scripts/postgres.sh stop "$work/pg" || true
-rm -rf "$work/pg"
-pg_url=$(scripts/postgres.sh start "$work/pg")
-trap 'scripts/postgres.sh stop "$work/pg"' EXIT
+# Under /tmp, not the checkout: the `postgres` user must be able to reach the folder, and a
+# checkout under /root is not reachable for it.
+pg_dir=$(mktemp -d /tmp/hotline-test-pg.XXXXXX)
+chmod 755 "$pg_dir"
+pg_url=$(scripts/postgres.sh start "$pg_dir")
+trap 'scripts/postgres.sh stop "$pg_dir"; rm -rf "$pg_dir"' EXIT
 echo "$pg_url"
 export HOTLINE_TEST_POSTGRES_URL="$pg_url"
 export HOTLINE_REQUIRE_POSTGRES=1
