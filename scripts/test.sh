@@ -50,7 +50,8 @@ say "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 say "cargo test (storage conformance on SQLite and PostgreSQL, API, model, binary)"
-timeout 1800 cargo test --workspace --locked --no-fail-fast
+timeout 1800 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$work/cargo-test.log"
+passed=$(grep -E '^test result:' "$work/cargo-test.log" | awk '{s+=$4} END {print s+0}')
 
 say "Schemathesis against the served OpenAPI document (SQLite)"
 cargo build --locked -p hotline
@@ -63,3 +64,4 @@ psql "$pg_url" -qc "DROP DATABASE IF EXISTS hotline_schemathesis" -c "CREATE DAT
 timeout 900 scripts/schemathesis.sh target/debug/hotline "$work/st" "$pg_base/hotline_schemathesis"
 
 say "all tests passed"
+echo "tests: $passed passed, 0 failed"
