@@ -40,6 +40,18 @@ fn voice(customer: Option<i64>, queue: Option<i64>) -> NewInteraction {
     }
 }
 
+fn voice_queue(name: &str) -> NewQueue {
+    NewQueue {
+        name: name.into(),
+        channels: vec![Channel::Voice],
+        service_level_seconds: 20,
+        service_level_target: 80,
+        priority: 0,
+        wrap_up_seconds: 0,
+        disposition_required: false,
+    }
+}
+
 fn customer(name: &str, phones: &[&str], emails: &[&str]) -> NewCustomer {
     NewCustomer {
         name: name.into(),
@@ -816,21 +828,7 @@ pub async fn interactions_and_timeline(s: &Store) {
         .create_customer(t.id, &customer("Клиент", &["+79165550102"], &[]))
         .await
         .unwrap();
-    let q = s
-        .create_queue(
-            t.id,
-            &NewQueue {
-                name: "Q".into(),
-                channels: vec![Channel::Voice],
-                service_level_seconds: 20,
-                service_level_target: 80,
-                priority: 0,
-                wrap_up_seconds: 0,
-                disposition_required: false,
-            },
-        )
-        .await
-        .unwrap();
+    let q = s.create_queue(t.id, &voice_queue("Q")).await.unwrap();
     let d = s
         .create_disposition(
             t.id,
@@ -1196,21 +1194,7 @@ pub async fn tenant_isolation(s: &Store) {
         .total,
         1
     );
-    let q = s
-        .create_queue(
-            a.id,
-            &NewQueue {
-                name: "Q".into(),
-                channels: vec![Channel::Voice],
-                service_level_seconds: 20,
-                service_level_target: 80,
-                priority: 0,
-                wrap_up_seconds: 0,
-                disposition_required: false,
-            },
-        )
-        .await
-        .unwrap();
+    let q = s.create_queue(a.id, &voice_queue("Q")).await.unwrap();
     assert_eq!(
         code(s.get_queue(b.id, q.id).await.unwrap_err()),
         "not_found"
