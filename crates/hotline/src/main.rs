@@ -435,6 +435,18 @@ async fn first_login(store: &Store, demo: bool) -> Result<Vec<String>> {
         password.clone()
     };
     if demo {
+        let exists = store
+            .get_tenant_by_slug(hotline_store::demo::DEMO_SLUG)
+            .await
+            .is_ok();
+        if exists && !from_env {
+            // Keep the passwords printed at the first start; a new random one would lock people out.
+            return Ok(vec![
+                format!("Demo:      tenant \"{}\" (from an earlier start)", hotline_store::demo::DEMO_SLUG),
+                "Users:     admin, supervisor, agent1, agent2, agent3".to_string(),
+                "Password:  as printed at the first start; set HOTLINE_ADMIN_PASSWORD to choose a new one".to_string(),
+            ]);
+        }
         let report = store.seed_demo(&password).await?;
         let names: Vec<String> = report
             .users

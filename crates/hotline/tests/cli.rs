@@ -161,6 +161,45 @@ fn demo_start_serves_and_shuts_down_gracefully() {
     );
     assert!(t.contains("stopped"), "{t}");
     assert!(dir.path().join("hotline.db").exists());
+
+    // A second start without HOTLINE_ADMIN_PASSWORD keeps the passwords people already have.
+    let mut again = hotline()
+        .args([
+            "serve",
+            "--demo",
+            "--http",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_healthy(&mut again, port);
+    let login = http_post_json(
+        port,
+        "/api/v1/auth/login",
+        r#"{"username":"agent2","password":"cli-test-password"}"#,
+    )
+    .unwrap();
+    assert!(login.starts_with("HTTP/1.1 200"), "{login}");
+    let t = text(&terminate(again));
+    assert!(t.contains("as printed at the first start"), "{t}");
+}
+
+fn http_post_json(port: u16, path: &str, body: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
 }
 
 #[test]
