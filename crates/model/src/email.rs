@@ -5,7 +5,10 @@ use crate::InvalidInput;
 
 pub fn normalize_email(input: &str) -> Result<String, InvalidInput> {
     let trimmed = input.trim();
-    let trimmed = trimmed.strip_prefix("mailto:").unwrap_or(trimmed);
+    let trimmed = match trimmed.get(..7) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("mailto:") => &trimmed[7..],
+        _ => trimmed,
+    };
     let bad = |why: &str| Err(InvalidInput::new("email", why.to_string()));
     if trimmed.len() > 254 {
         return bad("an e-mail address has at most 254 characters");
@@ -18,16 +21,19 @@ pub fn normalize_email(input: &str) -> Result<String, InvalidInput> {
     }
     if trimmed
         .chars()
-        .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"()[]\\".contains(c))
+        .any(|c| c.is_whitespace() || c.is_control() || "<>,;:\"()[]\\".contains(c))
         || local.contains('@')
     {
-        return bad("an e-mail address holds no spaces, quotes or brackets");
+        return bad("an e-mail address holds no spaces, quotes, colons or brackets");
     }
     let labels: Vec<&str> = domain.split('.').collect();
     if labels.len() < 2
-        || labels
-            .iter()
-            .any(|l| l.is_empty() || l.starts_with('-') || l.ends_with('-'))
+        || labels.iter().any(|l| {
+            l.is_empty()
+                || l.starts_with('-')
+                || l.ends_with('-')
+                || !l.chars().all(|c| c.is_alphanumeric() || c == '-')
+        })
     {
         return bad("the domain of an e-mail address has dot-separated labels, e.g. example.ru");
     }
@@ -67,5 +73,18 @@ mod tests {
         ] {
             assert!(normalize_email(bad).is_err(), "{bad:?} must be refused");
         }
+    }
+
+    #[test]
+    fn found_by_fuzzing() {
+        // "mailtO:" used to survive the first pass and be stripped by the second.
+        assert_eq!(normalize_email("mailtO:35@a.ru").unwrap(), "35@a.ru");
+        for bad in ["a@b+c.ru", "a:b@c.ru", "mailto:mailto:a@b.ru"] {
+            assert!(normalize_email(bad).is_err(), "{bad:?} must be refused");
+        }
+        assert_eq!(
+            normalize_email("MAILTO:Ivan@Example.ru").unwrap(),
+            "ivan@example.ru"
+        );
     }
 }

@@ -53,7 +53,19 @@ pub fn normalize_phone(input: &str, default_region: &str) -> Result<String, Inva
             "not a valid phone number for its country",
         ));
     }
-    Ok(number.format().mode(Mode::E164).to_string())
+    let e164 = number.format().mode(Mode::E164).to_string();
+    // The stored form must read back as itself: libphonenumber can shorten an over-long input
+    // to a different valid number, and an identifier nobody can look up again is worse than none.
+    let again = phonenumber::parse(Some(region), &e164)
+        .ok()
+        .filter(phonenumber::is_valid);
+    match again.map(|n| n.format().mode(Mode::E164).to_string()) {
+        Some(round_trip) if round_trip == e164 => Ok(e164),
+        _ => Err(InvalidInput::new(
+            "phone",
+            "not a valid phone number for its country",
+        )),
+    }
 }
 
 #[cfg(test)]
