@@ -162,6 +162,9 @@ impl Store {
             let in_memory = url.contains(":memory:") || url.contains("mode=memory");
             let file = options.get_filename().to_path_buf();
             let pool = SqlitePoolOptions::new()
+                // sqlx pings every connection it hands out unless told not to: a second round
+                // trip per query. A broken connection fails its query instead, and is dropped.
+                .test_before_acquire(false)
                 // An in-memory database lives in one connection.
                 .max_connections(if in_memory { 1 } else { opts.max_connections })
                 .min_connections(1)
@@ -208,6 +211,7 @@ impl Store {
 
     async fn connect_pg(options: PgConnectOptions, opts: &ConnectOptions) -> Result<Pool> {
         let pool = PgPoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(opts.max_connections)
             .acquire_timeout(opts.acquire_timeout)
             .connect_with(options)
