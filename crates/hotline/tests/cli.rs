@@ -30,6 +30,23 @@ fn text(o: &Output) -> String {
     )
 }
 
+/// `hotline serve` on 127.0.0.1:`port` with its data in `data`, output captured.
+fn serve(port: u16, data: &Path, extra: &[&str]) -> Child {
+    hotline()
+        .args([
+            "serve",
+            "--http",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(data)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -163,19 +180,7 @@ fn demo_start_serves_and_shuts_down_gracefully() {
     assert!(dir.path().join("hotline.db").exists());
 
     // A second start without HOTLINE_ADMIN_PASSWORD keeps the passwords people already have.
-    let mut again = hotline()
-        .args([
-            "serve",
-            "--demo",
-            "--http",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut again = serve(port, dir.path(), &["--demo"]);
     wait_healthy(&mut again, port);
     let login = http_post_json(
         port,
@@ -206,20 +211,7 @@ fn http_post_json(port: u16, path: &str, body: &str) -> Option<String> {
 fn first_start_creates_an_admin_and_prints_a_random_password_once() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let start = || {
-        hotline()
-            .args([
-                "serve",
-                "--http",
-                &format!("127.0.0.1:{port}"),
-                "--data-dir",
-            ])
-            .arg(dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
+    let start = || serve(port, dir.path(), &[]);
     let mut child = start();
     wait_healthy(&mut child, port);
     let t = text(&terminate(child));

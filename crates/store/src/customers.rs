@@ -515,14 +515,26 @@ impl Store {
                 None => return Ok(None),
             },
         };
-        // Identifiers move on merge, so this only runs for rows written by older code paths.
+        // Identifiers move on merge, so this only follows links for rows written otherwise.
+        if customer.merged_into.is_some() {
+            customer = self.follow_merges(tenant_id, customer).await?;
+        }
+        Ok(Some(customer))
+    }
+
+    /// The customer a merged one now lives on (a few hops at most; a cycle cannot be written).
+    pub(crate) async fn follow_merges(
+        &self,
+        tenant_id: i64,
+        mut customer: Customer,
+    ) -> Result<Customer> {
         for _ in 0..8 {
             match customer.merged_into {
                 Some(next) => customer = self.get_customer(tenant_id, next).await?,
                 None => break,
             }
         }
-        Ok(Some(customer))
+        Ok(customer)
     }
 
     async fn find_by_identifier_sqlx(

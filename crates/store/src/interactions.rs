@@ -6,8 +6,8 @@
 
 use crate::{from_ms, now_ms, on_pool, placeholders, to_ms, Page, Result, Store, StoreError};
 use hotline_model::{
-    validate, Channel, CustomerCard, Direction, Interaction, InteractionEvent, InteractionState,
-    InvalidInput, TimelineEntry,
+    validate, Channel, Customer, CustomerCard, Direction, Interaction, InteractionEvent,
+    InteractionState, InvalidInput, TimelineEntry,
 };
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -570,27 +570,32 @@ impl Store {
         customer_id: i64,
         limit: i64,
     ) -> Result<CustomerCard> {
-        let mut customer = self.get_customer(tenant_id, customer_id).await?;
-        for _ in 0..8 {
-            match customer.merged_into {
-                Some(next) => customer = self.get_customer(tenant_id, next).await?,
-                None => break,
-            }
-        }
-        let page = self
-            .list_interactions(
-                tenant_id,
-                &InteractionFilter {
-                    customer_id: Some(customer.id),
-                    limit,
-                    ..Default::default()
-                },
-            )
-            .await?;
-        let ids: Vec<i64> = page.items.iter().map(|i| i.id).collect();
+        let customer = self.get_customer(tenant_id, customer_id).await?;
+        let customer = self.follow_merges(tenant_id, customer).await?;
+        self.card_of(tenant_id, customer, limit).await
+    }
+
+    /// The card of a customer already in hand (the screen pop has just looked it up): its latest
+    /// `limit` interactions, newest first, with their events. Two queries, no count.
+    pub async fn card_of(
+        &self,
+        tenant_id: i64,
+        customer: Customer,
+        limit: i64,
+    ) -> Result<CustomerCard> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM interactions WHERE tenant_id = $1 AND customer_id = $2
+             ORDER BY created_at DESC, id DESC LIMIT $3"
+        );
+        let rows: Vec<InteractionRow> = on_pool!(self, p => sqlx::query_as(&sql)
+            .bind(tenant_id).bind(customer.id).bind(limit).fetch_all(p).await)?;
+        let items = rows
+            .into_iter()
+            .map(TryInto::try_into)
+            .collect::<Result<Vec<Interaction>>>()?;
+        let ids: Vec<i64> = items.iter().map(|i| i.id).collect();
         let mut events = self.events_of(tenant_id, &ids).await?;
-        let timeline = page
-            .items
+        let timeline = items
             .into_iter()
             .map(|interaction| TimelineEntry {
                 events: events.remove(&interaction.id).unwrap_or_default(),

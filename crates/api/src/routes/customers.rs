@@ -227,10 +227,7 @@ pub async fn lookup(
         )
     })?;
     Ok(Json(
-        state
-            .store
-            .customer_card(tenant.id, customer.id, history)
-            .await?,
+        state.store.card_of(tenant.id, customer, history).await?,
     ))
 }
 
