@@ -1,5 +1,5 @@
 //! Agent selection strategies: which of several agents free for a contact gets it.
-//! Ties always fall back to the agent idle the longest, then to the queue's member order, so the
+//! "Idle" is since the agent last held nothing. Ties always fall back to the agent idle the longest, then to the queue's member order, so the
 //! choice is deterministic.
 
 use crate::config::Strategy;
@@ -34,7 +34,8 @@ pub(crate) fn pick(
         }
         let (idle_since, load, skills) = engine.select_facts(ai);
         let measure = match strategy {
-            Strategy::LongestIdle | Strategy::RoundRobin => 0,
+            // Someone holding nothing before anyone holding a chat or an e-mail.
+            Strategy::LongestIdle | Strategy::RoundRobin => i64::from(load > 0),
             Strategy::MostProficient => -i64::from(proficiency_score(skills, needs)),
             Strategy::LeastOccupied => load as i64,
         };
