@@ -28,7 +28,10 @@ pub struct Requirement {
 
 impl Requirement {
     pub fn new(skill: impl Into<String>, min_proficiency: u8) -> Requirement {
-        Requirement { skill: skill.into(), min_proficiency }
+        Requirement {
+            skill: skill.into(),
+            min_proficiency,
+        }
     }
 }
 
@@ -120,7 +123,12 @@ impl QueueConfig {
     }
 
     pub(crate) fn validate(&self) -> Result<(), RoutingError> {
-        let bad = |m: String| Err(RoutingError::InvalidConfig(format!("queue {}: {m}", self.id)));
+        let bad = |m: String| {
+            Err(RoutingError::InvalidConfig(format!(
+                "queue {}: {m}",
+                self.id
+            )))
+        };
         if self.channels.is_empty() {
             return bad("accepts no channel".into());
         }
@@ -197,7 +205,12 @@ impl Capacity {
 
 impl Default for Capacity {
     fn default() -> Capacity {
-        Capacity { voice: 1, chat: 3, email: 5, form: 5 }
+        Capacity {
+            voice: 1,
+            chat: 3,
+            email: 5,
+            form: 5,
+        }
     }
 }
 
@@ -219,7 +232,10 @@ impl Default for CapacityRules {
             blocked.push((Channel::Voice, other));
             blocked.push((other, Channel::Voice));
         }
-        CapacityRules { default: Capacity::default(), blocked }
+        CapacityRules {
+            default: Capacity::default(),
+            blocked,
+        }
     }
 }
 
@@ -248,7 +264,13 @@ pub struct AgentConfig {
 
 impl AgentConfig {
     pub fn new(id: AgentId, tenant: TenantId) -> AgentConfig {
-        AgentConfig { id, tenant, skills: Vec::new(), queues: Vec::new(), capacity: None }
+        AgentConfig {
+            id,
+            tenant,
+            skills: Vec::new(),
+            queues: Vec::new(),
+            capacity: None,
+        }
     }
 
     pub(crate) fn validate(&self) -> Result<(), RoutingError> {

@@ -110,11 +110,21 @@ impl ContactSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum ContactState {
-    Waiting { queue: QueueId },
+    Waiting {
+        queue: QueueId,
+    },
     /// A callback between attempts; it keeps its place and comes back at `until`.
-    Parked { queue: QueueId, until: Time },
-    Offered { agent: AgentId, expires_at: Time },
-    Serving { agent: AgentId },
+    Parked {
+        queue: QueueId,
+        until: Time,
+    },
+    Offered {
+        agent: AgentId,
+        expires_at: Time,
+    },
+    Serving {
+        agent: AgentId,
+    },
 }
 
 /// What the channel layer really sees for one agent, for reconciliation.
@@ -369,7 +379,9 @@ impl Engine {
             }
         }
         let needs = self.skills.levels(
-            cfg.requirements.iter().map(|r| (r.skill.as_str(), r.min_proficiency)),
+            cfg.requirements
+                .iter()
+                .map(|r| (r.skill.as_str(), r.min_proficiency)),
         );
         let steps = cfg
             .widening
@@ -407,7 +419,12 @@ impl Engine {
                     let was_placed = self.unplace(*id);
                     let c = self.contacts.get_mut(id).expect("listed above");
                     let q = &self.queues[qi];
-                    c.reqset = Self::reqset_for(&mut self.skills, &mut self.reqsets, &q.needs, &c.own_needs);
+                    c.reqset = Self::reqset_for(
+                        &mut self.skills,
+                        &mut self.reqsets,
+                        &q.needs,
+                        &c.own_needs,
+                    );
                     c.key = OrderKey::new(
                         i64::from(q.cfg.base_priority) + i64::from(c.priority),
                         q.aging,
@@ -465,18 +482,29 @@ impl Engine {
     fn agent_serves(&self, ai: usize, q: QueueId) -> bool {
         let a = &self.agents[ai];
         a.tenant == self.queues[self.queue_ix[&q]].cfg.tenant
-            && self.pending_membership.get(&q).is_some_and(|v| v.contains(&a.id))
+            && self
+                .pending_membership
+                .get(&q)
+                .is_some_and(|v| v.contains(&a.id))
     }
 
     /// Takes an agent out of routing. Refused while they hold work.
     pub fn remove_agent(&mut self, now: Time, agent: AgentId) -> Result<(), RoutingError> {
         let ai = self.agent(agent)?;
         if !self.agents[ai].items.is_empty() {
-            return Err(RoutingError::AgentWrongState { agent, state: self.agents[ai].state.as_str(), what: "removing the agent" });
+            return Err(RoutingError::AgentWrongState {
+                agent,
+                state: self.agents[ai].state.as_str(),
+                what: "removing the agent",
+            });
         }
         self.set_presence(now, ai, Presence::Offline);
         // Contacts waiting for this agent alone stop waiting for them.
-        let preferred: Vec<ContactId> = self.agents[ai].preferred.iter().map(|k| k.contact).collect();
+        let preferred: Vec<ContactId> = self.agents[ai]
+            .preferred
+            .iter()
+            .map(|k| k.contact)
+            .collect();
         for qi in std::mem::take(&mut self.agents[ai].queues) {
             self.queues[qi].members.retain(|m| *m != ai);
         }
@@ -497,7 +525,9 @@ impl Engine {
     /// Adds or replaces an agent (skills, queues, capacity). Their presence and work are kept.
     pub fn set_agent(&mut self, now: Time, cfg: AgentConfig) -> Result<(), RoutingError> {
         cfg.validate()?;
-        let skills = self.skills.levels(cfg.skills.iter().map(|(n, l)| (n.as_str(), *l)));
+        let skills = self
+            .skills
+            .levels(cfg.skills.iter().map(|(n, l)| (n.as_str(), *l)));
         let capacity = cfg.capacity.unwrap_or(self.cfg.capacity.default);
         let ai = match self.agent_ix.get(&cfg.id).copied() {
             Some(ai) => {
@@ -557,7 +587,11 @@ impl Engine {
                         cfg.id
                     )))
                 }
-                None => self.pending_membership.entry(*qid).or_default().push(cfg.id),
+                None => self
+                    .pending_membership
+                    .entry(*qid)
+                    .or_default()
+                    .push(cfg.id),
             }
         }
         self.agents[ai].queues = queues;
@@ -570,7 +604,12 @@ impl Engine {
 
     /// The agent logs in, becomes ready, goes not-ready with a reason, or logs out. Offers out
     /// are taken back (the contacts keep their places); work in hand goes on.
-    pub fn handle_presence(&mut self, now: Time, agent: AgentId, presence: Presence) -> Result<(), RoutingError> {
+    pub fn handle_presence(
+        &mut self,
+        now: Time,
+        agent: AgentId,
+        presence: Presence,
+    ) -> Result<(), RoutingError> {
         let ai = self.agent(agent)?;
         self.set_presence(now, ai, presence);
         self.flush(now);
@@ -602,20 +641,36 @@ impl Engine {
             .collect();
         for cid in offered {
             self.return_offer(now, cid, ai);
-            self.commands.push_back(Command::Withdraw { contact: cid, agent: self.agents[ai].id });
-            self.events.push_back(Event::Withdrawn { contact: cid, agent: self.agents[ai].id, at: now });
+            self.commands.push_back(Command::Withdraw {
+                contact: cid,
+                agent: self.agents[ai].id,
+            });
+            self.events.push_back(Event::Withdrawn {
+                contact: cid,
+                agent: self.agents[ai].id,
+                at: now,
+            });
             self.match_contact(now, cid);
         }
     }
 
     /// The agent is done with wrap-up before its timer.
-    pub fn handle_wrap_up_done(&mut self, now: Time, agent: AgentId, contact: ContactId) -> Result<(), RoutingError> {
+    pub fn handle_wrap_up_done(
+        &mut self,
+        now: Time,
+        agent: AgentId,
+        contact: ContactId,
+    ) -> Result<(), RoutingError> {
         let ai = self.agent(agent)?;
-        let pos = self.item_pos(ai, contact).filter(|p| {
-            matches!(self.agents[ai].items[*p].phase, ItemPhase::WrapUp { .. })
-        });
+        let pos = self
+            .item_pos(ai, contact)
+            .filter(|p| matches!(self.agents[ai].items[*p].phase, ItemPhase::WrapUp { .. }));
         let Some(pos) = pos else {
-            return Err(RoutingError::AgentWrongState { agent, state: self.agents[ai].state.as_str(), what: "ending this wrap-up" });
+            return Err(RoutingError::AgentWrongState {
+                agent,
+                state: self.agents[ai].state.as_str(),
+                what: "ending this wrap-up",
+            });
         };
         self.end_wrap_up(now, ai, pos);
         self.refresh_agent(now, ai, false);
@@ -626,44 +681,92 @@ impl Engine {
     }
 
     /// More time to finish notes; the wallboard sees the new end.
-    pub fn handle_wrap_up_extend(&mut self, now: Time, agent: AgentId, contact: ContactId, extra: Duration) -> Result<Time, RoutingError> {
+    pub fn handle_wrap_up_extend(
+        &mut self,
+        now: Time,
+        agent: AgentId,
+        contact: ContactId,
+        extra: Duration,
+    ) -> Result<Time, RoutingError> {
         let ai = self.agent(agent)?;
         let pos = self.item_pos(ai, contact);
         let Some(pos) = pos else {
-            return Err(RoutingError::AgentWrongState { agent, state: self.agents[ai].state.as_str(), what: "extending this wrap-up" });
+            return Err(RoutingError::AgentWrongState {
+                agent,
+                state: self.agents[ai].state.as_str(),
+                what: "extending this wrap-up",
+            });
         };
         let ItemPhase::WrapUp { until } = self.agents[ai].items[pos].phase else {
-            return Err(RoutingError::AgentWrongState { agent, state: self.agents[ai].state.as_str(), what: "extending this wrap-up" });
+            return Err(RoutingError::AgentWrongState {
+                agent,
+                state: self.agents[ai].state.as_str(),
+                what: "extending this wrap-up",
+            });
         };
         let until = until.max(now).plus(extra);
         self.agents[ai].items[pos].phase = ItemPhase::WrapUp { until };
-        self.events.push_back(Event::WrapUp { agent, contact, until, at: now });
+        self.events.push_back(Event::WrapUp {
+            agent,
+            contact,
+            until,
+            at: now,
+        });
         self.arm_agent(ai);
         Ok(until)
     }
 
     /// What the channel layer really sees for an agent; the engine corrects itself to match.
-    pub fn handle_observation(&mut self, now: Time, agent: AgentId, seen: Observation) -> Result<(), RoutingError> {
+    pub fn handle_observation(
+        &mut self,
+        now: Time,
+        agent: AgentId,
+        seen: Observation,
+    ) -> Result<(), RoutingError> {
         let ai = self.agent(agent)?;
         if !seen.reachable && self.agents[ai].presence != Presence::Offline {
-            self.events.push_back(Event::Reconciled { agent, contact: None, what: "agent unreachable: logged out".into(), at: now });
+            self.events.push_back(Event::Reconciled {
+                agent,
+                contact: None,
+                what: "agent unreachable: logged out".into(),
+                at: now,
+            });
             self.set_presence(now, ai, Presence::Offline);
         }
         let items: Vec<Item> = self.agents[ai].items.clone();
         for it in &items {
             match it.phase {
                 ItemPhase::Offered { .. } if seen.active.contains(&it.contact) => {
-                    self.events.push_back(Event::Reconciled { agent, contact: Some(it.contact), what: "answered".into(), at: now });
+                    self.events.push_back(Event::Reconciled {
+                        agent,
+                        contact: Some(it.contact),
+                        what: "answered".into(),
+                        at: now,
+                    });
                     self.accept(now, it.contact, ai);
                 }
                 ItemPhase::Offered { .. } if !seen.ringing.contains(&it.contact) => {
-                    self.events.push_back(Event::Reconciled { agent, contact: Some(it.contact), what: "not ringing: offer taken back".into(), at: now });
+                    self.events.push_back(Event::Reconciled {
+                        agent,
+                        contact: Some(it.contact),
+                        what: "not ringing: offer taken back".into(),
+                        at: now,
+                    });
                     self.return_offer(now, it.contact, ai);
-                    self.events.push_back(Event::Withdrawn { contact: it.contact, agent, at: now });
+                    self.events.push_back(Event::Withdrawn {
+                        contact: it.contact,
+                        agent,
+                        at: now,
+                    });
                     self.match_contact(now, it.contact);
                 }
                 ItemPhase::Active { .. } if !seen.active.contains(&it.contact) => {
-                    self.events.push_back(Event::Reconciled { agent, contact: Some(it.contact), what: "not connected: ended".into(), at: now });
+                    self.events.push_back(Event::Reconciled {
+                        agent,
+                        contact: Some(it.contact),
+                        what: "not connected: ended".into(),
+                        at: now,
+                    });
                     self.end_contact(now, it.contact);
                 }
                 _ => {}
@@ -671,7 +774,12 @@ impl Engine {
         }
         for c in &seen.active {
             if !items.iter().any(|i| i.contact == *c) {
-                self.events.push_back(Event::Reconciled { agent, contact: Some(*c), what: "connected to a contact routing did not give: ignored".into(), at: now });
+                self.events.push_back(Event::Reconciled {
+                    agent,
+                    contact: Some(*c),
+                    what: "connected to a contact routing did not give: ignored".into(),
+                    at: now,
+                });
             }
         }
         self.refresh_agent(now, ai, false);
@@ -689,16 +797,25 @@ impl Engine {
         }
         let qi = self.queue(spec.queue)?;
         if !self.queues[qi].cfg.channels.contains(&spec.channel) {
-            return Err(RoutingError::ChannelNotAccepted { queue: spec.queue, channel: spec.channel });
+            return Err(RoutingError::ChannelNotAccepted {
+                queue: spec.queue,
+                channel: spec.channel,
+            });
         }
         for r in &spec.requirements {
             crate::config::check_requirement(r).map_err(RoutingError::InvalidConfig)?;
         }
         if !(-1_000_000..=1_000_000).contains(&spec.priority) {
-            return Err(RoutingError::InvalidConfig("contact priority must be within ±1,000,000".into()));
+            return Err(RoutingError::InvalidConfig(
+                "contact priority must be within ±1,000,000".into(),
+            ));
         }
         let preferred = match spec.preferred_agent {
-            Some(a) => self.agent_ix.get(&a).copied().filter(|ai| self.agents[*ai].tenant == self.queues[qi].cfg.tenant),
+            Some(a) => self
+                .agent_ix
+                .get(&a)
+                .copied()
+                .filter(|ai| self.agents[*ai].tenant == self.queues[qi].cfg.tenant),
             None => None,
         };
         let arrived = spec.arrived_at.unwrap_or(now).min(now);
@@ -716,7 +833,11 @@ impl Engine {
         });
         self.queues[qi].stats.arrived += 1;
         self.insert_contact(now, qi, spec, preferred, arrived, now);
-        if let Some(number) = self.contacts[&id].callback.as_ref().map(|c| c.number.clone()) {
+        if let Some(number) = self.contacts[&id]
+            .callback
+            .as_ref()
+            .map(|c| c.number.clone())
+        {
             self.contacts.get_mut(&id).expect("just inserted").callback = None;
             self.request_callback(now, id, number);
         }
@@ -727,10 +848,23 @@ impl Engine {
         Ok(())
     }
 
-    fn insert_contact(&mut self, now: Time, qi: usize, spec: ContactSpec, preferred: Option<usize>, arrived: Time, queued_at: Time) {
+    fn insert_contact(
+        &mut self,
+        now: Time,
+        qi: usize,
+        spec: ContactSpec,
+        preferred: Option<usize>,
+        arrived: Time,
+        queued_at: Time,
+    ) {
         self.seq += 1;
         let q = &self.queues[qi];
-        let reqset = Self::reqset_for(&mut self.skills, &mut self.reqsets, &q.needs, &spec.requirements);
+        let reqset = Self::reqset_for(
+            &mut self.skills,
+            &mut self.reqsets,
+            &q.needs,
+            &spec.requirements,
+        );
         let key = OrderKey::new(
             i64::from(q.cfg.base_priority) + i64::from(spec.priority),
             q.aging,
@@ -753,7 +887,10 @@ impl Engine {
             stage: Stage::Ring(0),
             place: Place::Nowhere,
             state: CState::Waiting,
-            callback: spec.callback_number.map(|number| Callback { number, attempts: 0 }),
+            callback: spec.callback_number.map(|number| Callback {
+                number,
+                attempts: 0,
+            }),
             generation: 0,
             hops: 0,
         };
@@ -762,9 +899,20 @@ impl Engine {
         self.arm_contact(now, spec.id);
     }
 
-    fn reqset_for(skills: &mut SkillTable, reqsets: &mut ReqSets, queue: &Levels, own: &[Requirement]) -> ReqSetId {
-        let mut all: Vec<(&str, u8)> = own.iter().map(|r| (r.skill.as_str(), r.min_proficiency)).collect();
-        let names: Vec<(String, u8)> = queue.iter().map(|(s, l)| (skills.name(*s).to_string(), *l)).collect();
+    fn reqset_for(
+        skills: &mut SkillTable,
+        reqsets: &mut ReqSets,
+        queue: &Levels,
+        own: &[Requirement],
+    ) -> ReqSetId {
+        let mut all: Vec<(&str, u8)> = own
+            .iter()
+            .map(|r| (r.skill.as_str(), r.min_proficiency))
+            .collect();
+        let names: Vec<(String, u8)> = queue
+            .iter()
+            .map(|(s, l)| (skills.name(*s).to_string(), *l))
+            .collect();
         all.extend(names.iter().map(|(n, l)| (n.as_str(), *l)));
         let levels = skills.levels(all);
         reqsets.intern(levels)
@@ -772,14 +920,22 @@ impl Engine {
 
     /// The caller hung up (or the chat was closed) before an agent took it.
     pub fn handle_abandoned(&mut self, now: Time, contact: ContactId) -> Result<(), RoutingError> {
-        let c = self.contacts.get(&contact).ok_or(RoutingError::UnknownContact(contact))?;
+        let c = self
+            .contacts
+            .get(&contact)
+            .ok_or(RoutingError::UnknownContact(contact))?;
         match c.state {
             CState::Serving { .. } => return self.handle_contact_ended(now, contact),
             CState::Offered { agent, .. } => {
                 self.return_offer(now, contact, agent);
                 let id = self.agents[agent].id;
-                self.commands.push_back(Command::Withdraw { contact, agent: id });
-                self.events.push_back(Event::Withdrawn { contact, agent: id, at: now });
+                self.commands
+                    .push_back(Command::Withdraw { contact, agent: id });
+                self.events.push_back(Event::Withdrawn {
+                    contact,
+                    agent: id,
+                    at: now,
+                });
                 self.abandon(now, contact);
                 self.match_agent(now, agent);
             }
@@ -802,7 +958,12 @@ impl Engine {
             q.stats.abandoned += 1;
         }
         let waited_ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
-        self.events.push_back(Event::Abandoned { contact, waited_ms, short, at: now });
+        self.events.push_back(Event::Abandoned {
+            contact,
+            waited_ms,
+            short,
+            at: now,
+        });
     }
 
     fn forget(&mut self, id: ContactId, c: &Contact) {
@@ -816,8 +977,15 @@ impl Engine {
     }
 
     /// The agent answered the offer.
-    pub fn handle_offer_accepted(&mut self, now: Time, contact: ContactId) -> Result<(), RoutingError> {
-        let c = self.contacts.get(&contact).ok_or(RoutingError::UnknownContact(contact))?;
+    pub fn handle_offer_accepted(
+        &mut self,
+        now: Time,
+        contact: ContactId,
+    ) -> Result<(), RoutingError> {
+        let c = self
+            .contacts
+            .get(&contact)
+            .ok_or(RoutingError::UnknownContact(contact))?;
         let CState::Offered { agent, .. } = c.state else {
             return Err(self.wrong(contact, "accepting an offer"));
         };
@@ -843,7 +1011,12 @@ impl Engine {
         if !is_callback {
             self.count_answer(qi, waited);
         }
-        self.events.push_back(Event::Accepted { contact, agent, waited_ms, at: now });
+        self.events.push_back(Event::Accepted {
+            contact,
+            agent,
+            waited_ms,
+            at: now,
+        });
         self.refresh_agent(now, ai, false);
     }
 
@@ -857,14 +1030,25 @@ impl Engine {
     }
 
     /// The agent refused the offer: the contact keeps its place and is not offered to them again.
-    pub fn handle_offer_declined(&mut self, now: Time, contact: ContactId) -> Result<(), RoutingError> {
-        let c = self.contacts.get(&contact).ok_or(RoutingError::UnknownContact(contact))?;
+    pub fn handle_offer_declined(
+        &mut self,
+        now: Time,
+        contact: ContactId,
+    ) -> Result<(), RoutingError> {
+        let c = self
+            .contacts
+            .get(&contact)
+            .ok_or(RoutingError::UnknownContact(contact))?;
         let CState::Offered { agent, .. } = c.state else {
             return Err(self.wrong(contact, "declining an offer"));
         };
         self.excluded.entry(contact).or_default().push(agent);
         self.return_offer(now, contact, agent);
-        self.events.push_back(Event::Declined { contact, agent: self.agents[agent].id, at: now });
+        self.events.push_back(Event::Declined {
+            contact,
+            agent: self.agents[agent].id,
+            at: now,
+        });
         self.match_contact(now, contact);
         self.match_agent(now, agent);
         self.flush(now);
@@ -872,8 +1056,15 @@ impl Engine {
     }
 
     /// The conversation is over (hang-up, chat closed, e-mail answered). Wrap-up starts.
-    pub fn handle_contact_ended(&mut self, now: Time, contact: ContactId) -> Result<(), RoutingError> {
-        let c = self.contacts.get(&contact).ok_or(RoutingError::UnknownContact(contact))?;
+    pub fn handle_contact_ended(
+        &mut self,
+        now: Time,
+        contact: ContactId,
+    ) -> Result<(), RoutingError> {
+        let c = self
+            .contacts
+            .get(&contact)
+            .ok_or(RoutingError::UnknownContact(contact))?;
         if !matches!(c.state, CState::Serving { .. }) {
             return Err(self.wrong(contact, "ending it"));
         }
@@ -893,7 +1084,11 @@ impl Engine {
         };
         self.forget(contact, &c);
         let agent = self.agents[ai].id;
-        self.events.push_back(Event::Ended { contact, agent, at: now });
+        self.events.push_back(Event::Ended {
+            contact,
+            agent,
+            at: now,
+        });
         if let Some(pos) = self.item_pos(ai, contact) {
             let wrap = self.queues[c.queue].cfg.wrap_up;
             if wrap.is_zero() {
@@ -901,7 +1096,12 @@ impl Engine {
             } else {
                 let until = now.plus(wrap);
                 self.agents[ai].items[pos].phase = ItemPhase::WrapUp { until };
-                self.events.push_back(Event::WrapUp { agent, contact, until, at: now });
+                self.events.push_back(Event::WrapUp {
+                    agent,
+                    contact,
+                    until,
+                    at: now,
+                });
                 self.arm_agent(ai);
             }
         }
@@ -927,7 +1127,11 @@ impl Engine {
         q.stats.handled += 1;
         q.stats.handle_ms += u64::try_from(handled.as_millis()).unwrap_or(u64::MAX);
         if matches!(it.phase, ItemPhase::WrapUp { .. }) {
-            self.events.push_back(Event::WrapUpEnded { agent: a.id, contact: it.contact, at: now });
+            self.events.push_back(Event::WrapUpEnded {
+                agent: a.id,
+                contact: it.contact,
+                at: now,
+            });
         }
     }
 
@@ -935,13 +1139,23 @@ impl Engine {
 
     /// A waiting customer leaves and asks to be called back on `number`. They keep their place;
     /// a second request for the same number (same tenant) is merged into the first.
-    pub fn handle_callback_request(&mut self, now: Time, contact: ContactId, number: String) -> Result<(), RoutingError> {
-        let c = self.contacts.get(&contact).ok_or(RoutingError::UnknownContact(contact))?;
+    pub fn handle_callback_request(
+        &mut self,
+        now: Time,
+        contact: ContactId,
+        number: String,
+    ) -> Result<(), RoutingError> {
+        let c = self
+            .contacts
+            .get(&contact)
+            .ok_or(RoutingError::UnknownContact(contact))?;
         if c.state != CState::Waiting || c.callback.is_some() {
             return Err(self.wrong(contact, "asking for a callback"));
         }
         if number.trim().is_empty() {
-            return Err(RoutingError::InvalidConfig("a callback needs a number".into()));
+            return Err(RoutingError::InvalidConfig(
+                "a callback needs a number".into(),
+            ));
         }
         self.request_callback(now, contact, number);
         self.flush(now);
@@ -954,7 +1168,11 @@ impl Engine {
             (c.tenant, c.queue)
         };
         self.queues[qi].stats.callbacks_requested += 1;
-        self.events.push_back(Event::CallbackRequested { contact, number: number.clone(), at: now });
+        self.events.push_back(Event::CallbackRequested {
+            contact,
+            number: number.clone(),
+            at: now,
+        });
         let key = (tenant, number.clone());
         let (survivor, loser) = match self.callbacks.get(&key).copied() {
             None => (contact, None),
@@ -962,7 +1180,13 @@ impl Engine {
                 let o = &self.contacts[&other];
                 let n = &self.contacts[&contact];
                 let other_movable = matches!(o.state, CState::Waiting | CState::Parked { .. });
-                let new_ahead = global_cmp(&n.key, self.queues[n.queue].aging, &o.key, self.queues[o.queue].aging, now) == Ordering::Less;
+                let new_ahead = global_cmp(
+                    &n.key,
+                    self.queues[n.queue].aging,
+                    &o.key,
+                    self.queues[o.queue].aging,
+                    now,
+                ) == Ordering::Less;
                 if other_movable && new_ahead {
                     (contact, Some(other))
                 } else {
@@ -970,7 +1194,13 @@ impl Engine {
                 }
             }
         };
-        self.contacts.get_mut(&contact).expect("caller checked").callback = Some(Callback { number, attempts: 0 });
+        self.contacts
+            .get_mut(&contact)
+            .expect("caller checked")
+            .callback = Some(Callback {
+            number,
+            attempts: 0,
+        });
         if let Some(loser) = loser {
             self.unplace(loser);
             let c = self.contacts.remove(&loser).expect("known contact");
@@ -978,11 +1208,19 @@ impl Engine {
                 self.queues[c.queue].parked -= 1;
             }
             self.excluded.remove(&loser);
-            self.events.push_back(Event::CallbackMerged { contact: loser, into: survivor, at: now });
+            self.events.push_back(Event::CallbackMerged {
+                contact: loser,
+                into: survivor,
+                at: now,
+            });
             if survivor == contact {
                 // The survivor inherits the attempts already made for this number.
                 let attempts = c.callback.map(|cb| cb.attempts).unwrap_or(0);
-                if let Some(cb) = self.contacts.get_mut(&contact).and_then(|c| c.callback.as_mut()) {
+                if let Some(cb) = self
+                    .contacts
+                    .get_mut(&contact)
+                    .and_then(|c| c.callback.as_mut())
+                {
                     cb.attempts = attempts;
                 }
             }
@@ -991,8 +1229,15 @@ impl Engine {
     }
 
     /// The customer answered the callback: this is when the contact counts as answered.
-    pub fn handle_callback_reached(&mut self, now: Time, contact: ContactId) -> Result<(), RoutingError> {
-        let c = self.contacts.get(&contact).ok_or(RoutingError::UnknownContact(contact))?;
+    pub fn handle_callback_reached(
+        &mut self,
+        now: Time,
+        contact: ContactId,
+    ) -> Result<(), RoutingError> {
+        let c = self
+            .contacts
+            .get(&contact)
+            .ok_or(RoutingError::UnknownContact(contact))?;
         let CState::Serving { agent } = c.state else {
             return Err(self.wrong(contact, "reaching the callback"));
         };
@@ -1010,15 +1255,27 @@ impl Engine {
         self.count_answer(qi, waited);
         self.queues[qi].stats.callbacks_reached += 1;
         let waited_ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
-        self.events.push_back(Event::CallbackReached { contact, agent: self.agents[agent].id, waited_ms, at: now });
+        self.events.push_back(Event::CallbackReached {
+            contact,
+            agent: self.agents[agent].id,
+            waited_ms,
+            at: now,
+        });
         self.flush(now);
         Ok(())
     }
 
     /// The customer did not answer the callback. It is tried again later, keeping its place,
     /// until the queue's attempts are used up; then it counts as abandoned.
-    pub fn handle_callback_unreached(&mut self, now: Time, contact: ContactId) -> Result<(), RoutingError> {
-        let c = self.contacts.get(&contact).ok_or(RoutingError::UnknownContact(contact))?;
+    pub fn handle_callback_unreached(
+        &mut self,
+        now: Time,
+        contact: ContactId,
+    ) -> Result<(), RoutingError> {
+        let c = self
+            .contacts
+            .get(&contact)
+            .ok_or(RoutingError::UnknownContact(contact))?;
         let CState::Serving { agent: ai } = c.state else {
             return Err(self.wrong(contact, "reporting an unreached callback"));
         };
@@ -1044,7 +1301,12 @@ impl Engine {
             let until = now.plus(q.cfg.callback_retry_interval);
             c.state = CState::Parked { until };
             self.queues[qi].parked += 1;
-            self.events.push_back(Event::CallbackUnreached { contact, attempt, retry_at: Some(until), at: now });
+            self.events.push_back(Event::CallbackUnreached {
+                contact,
+                attempt,
+                retry_at: Some(until),
+                at: now,
+            });
             self.arm_contact(now, contact);
         } else {
             let c = self.contacts.remove(&contact).expect("checked");
@@ -1052,7 +1314,12 @@ impl Engine {
             let stats = &mut self.queues[qi].stats;
             stats.callbacks_failed += 1;
             stats.abandoned += 1;
-            self.events.push_back(Event::CallbackUnreached { contact, attempt, retry_at: None, at: now });
+            self.events.push_back(Event::CallbackUnreached {
+                contact,
+                attempt,
+                retry_at: None,
+                at: now,
+            });
         }
         self.refresh_agent(now, ai, false);
         self.match_agent(now, ai);
@@ -1075,8 +1342,14 @@ impl Engine {
 
     fn timer_live(&self, owner: Owner, generation: u32) -> bool {
         match owner {
-            Owner::Contact(id) => self.contacts.get(&id).is_some_and(|c| c.generation == generation),
-            Owner::Agent(ai) => self.agents.get(ai).is_some_and(|a| a.generation == generation),
+            Owner::Contact(id) => self
+                .contacts
+                .get(&id)
+                .is_some_and(|c| c.generation == generation),
+            Owner::Agent(ai) => self
+                .agents
+                .get(ai)
+                .is_some_and(|a| a.generation == generation),
         }
     }
 
@@ -1102,11 +1375,19 @@ impl Engine {
     fn contact_due(&mut self, now: Time, id: ContactId) {
         let c = &self.contacts[&id];
         match c.state {
-            CState::Offered { agent: ai, expires_at } if expires_at <= now => {
+            CState::Offered {
+                agent: ai,
+                expires_at,
+            } if expires_at <= now => {
                 let agent = self.agents[ai].id;
                 self.return_offer(now, id, ai);
-                self.commands.push_back(Command::Withdraw { contact: id, agent });
-                self.events.push_back(Event::Missed { contact: id, agent, at: now });
+                self.commands
+                    .push_back(Command::Withdraw { contact: id, agent });
+                self.events.push_back(Event::Missed {
+                    contact: id,
+                    agent,
+                    at: now,
+                });
                 let reason = self.cfg.missed_reason.clone();
                 self.set_presence(now, ai, Presence::NotReady(reason));
                 self.match_contact(now, id);
@@ -1133,7 +1414,11 @@ impl Engine {
                         Stage::Preferred => 0,
                         Stage::Ring(r) => r,
                     };
-                    self.events.push_back(Event::Widened { contact: id, stage: stage_no, at: now });
+                    self.events.push_back(Event::Widened {
+                        contact: id,
+                        stage: stage_no,
+                        at: now,
+                    });
                     self.arm_contact(now, id);
                     self.match_contact(now, id);
                 } else {
@@ -1153,7 +1438,9 @@ impl Engine {
         let target = match self.queues[from_qi].cfg.overflow {
             Overflow::Queue(t) => self.queue_ix.get(&t).copied().filter(|ti| {
                 let tq = &self.queues[*ti];
-                tq.cfg.channels.contains(&c.channel) && tq.cfg.tenant == c.tenant && c.hops < self.queues.len()
+                tq.cfg.channels.contains(&c.channel)
+                    && tq.cfg.tenant == c.tenant
+                    && c.hops < self.queues.len()
             }),
             Overflow::Exit => None,
         };
@@ -1165,12 +1452,23 @@ impl Engine {
                 c.queue = ti;
                 c.queued_at = now;
                 c.hops += 1;
-                c.key = OrderKey::new(i64::from(base) + i64::from(c.priority), aging, c.arrived, c.seq, id);
+                c.key = OrderKey::new(
+                    i64::from(base) + i64::from(c.priority),
+                    aging,
+                    c.arrived,
+                    c.seq,
+                    id,
+                );
                 let own = c.own_needs.clone();
                 let reqset = Self::reqset_for(&mut self.skills, &mut self.reqsets, &needs, &own);
                 self.contacts.get_mut(&id).expect("present").reqset = reqset;
                 self.queues[ti].stats.arrived += 1;
-                self.events.push_back(Event::Overflowed { contact: id, from, to: Some(self.queues[ti].cfg.id), at: now });
+                self.events.push_back(Event::Overflowed {
+                    contact: id,
+                    from,
+                    to: Some(self.queues[ti].cfg.id),
+                    at: now,
+                });
                 self.place(now, id);
                 self.arm_contact(now, id);
                 self.match_contact(now, id);
@@ -1178,15 +1476,24 @@ impl Engine {
             None => {
                 let c = self.contacts.remove(&id).expect("present");
                 self.forget(id, &c);
-                self.events.push_back(Event::Overflowed { contact: id, from, to: None, at: now });
-                self.commands.push_back(Command::Overflow { contact: id, from });
+                self.events.push_back(Event::Overflowed {
+                    contact: id,
+                    from,
+                    to: None,
+                    at: now,
+                });
+                self.commands
+                    .push_back(Command::Overflow { contact: id, from });
             }
         }
     }
 
     fn agent_due(&mut self, now: Time, ai: usize) {
         loop {
-            let pos = self.agents[ai].items.iter().position(|i| matches!(i.phase, ItemPhase::WrapUp { until } if until <= now));
+            let pos = self.agents[ai]
+                .items
+                .iter()
+                .position(|i| matches!(i.phase, ItemPhase::WrapUp { until } if until <= now));
             match pos {
                 Some(p) => self.end_wrap_up(now, ai, p),
                 None => break,
@@ -1223,14 +1530,21 @@ impl Engine {
         Some(match c.state {
             CState::Waiting => ContactState::Waiting { queue },
             CState::Parked { until } => ContactState::Parked { queue, until },
-            CState::Offered { agent, expires_at } => ContactState::Offered { agent: self.agents[agent].id, expires_at },
-            CState::Serving { agent } => ContactState::Serving { agent: self.agents[agent].id },
+            CState::Offered { agent, expires_at } => ContactState::Offered {
+                agent: self.agents[agent].id,
+                expires_at,
+            },
+            CState::Serving { agent } => ContactState::Serving {
+                agent: self.agents[agent].id,
+            },
         })
     }
 
     /// Every contact the engine holds, in no particular order.
     pub fn contacts(&self) -> impl Iterator<Item = (ContactId, ContactState)> + '_ {
-        self.contacts.keys().filter_map(|id| self.contact_state(*id).map(|s| (*id, s)))
+        self.contacts
+            .keys()
+            .filter_map(|id| self.contact_state(*id).map(|s| (*id, s)))
     }
 
     pub fn contact_count(&self) -> usize {
@@ -1256,7 +1570,11 @@ impl Engine {
             state: a.state,
             presence: a.presence.clone(),
             since: a.since,
-            items: a.items.iter().map(|i| (i.contact, i.channel, i.phase)).collect(),
+            items: a
+                .items
+                .iter()
+                .map(|i| (i.contact, i.channel, i.phase))
+                .collect(),
             capacity: a.capacity,
             deadline,
         })
@@ -1284,12 +1602,18 @@ impl Engine {
         let (Some(ai), Some(c)) = (self.agent_ix.get(&agent), self.contacts.get(&contact)) else {
             return false;
         };
-        if c.state != CState::Waiting || !self.can_take(*ai, c.channel) || self.is_excluded(contact, *ai) {
+        if c.state != CState::Waiting
+            || !self.can_take(*ai, c.channel)
+            || self.is_excluded(contact, *ai)
+        {
             return false;
         }
         match c.place {
             Place::Preferred(p) => p == *ai,
-            Place::Group(g) => self.agents[*ai].queues.contains(&c.queue) && meets(&self.agents[*ai].skills, &self.groups[g].needs),
+            Place::Group(g) => {
+                self.agents[*ai].queues.contains(&c.queue)
+                    && meets(&self.agents[*ai].skills, &self.groups[g].needs)
+            }
             Place::Nowhere => false,
         }
     }
@@ -1311,7 +1635,11 @@ impl Engine {
             ahead += self.groups[g].set.range(..c.key).count();
         }
         for &m in &q.members {
-            ahead += self.agents[m].preferred.range(..c.key).filter(|k| self.contacts[&k.contact].queue == c.queue).count();
+            ahead += self.agents[m]
+                .preferred
+                .range(..c.key)
+                .filter(|k| self.contacts[&k.contact].queue == c.queue)
+                .count();
         }
         let needs = match c.place {
             Place::Group(g) => self.groups[g].needs.clone(),
@@ -1320,7 +1648,14 @@ impl Engine {
         Some(self.estimate_for(now, c.queue, c.channel, &needs, ahead))
     }
 
-    fn estimate_for(&self, _now: Time, qi: usize, channel: Channel, needs: &Levels, ahead: usize) -> Estimate {
+    fn estimate_for(
+        &self,
+        _now: Time,
+        qi: usize,
+        channel: Channel,
+        needs: &Levels,
+        ahead: usize,
+    ) -> Estimate {
         let q = &self.queues[qi];
         let ci = cidx(channel);
         let default_ms = q.cfg.default_handle_time.as_millis() as f64;
@@ -1337,13 +1672,27 @@ impl Engine {
                 continue;
             }
             // An agent serving several queues with people waiting gives each an equal share.
-            let busy_queues = a.queues.iter().filter(|qj| self.queues[**qj].waiting > 0).count().max(1);
+            let busy_queues = a
+                .queues
+                .iter()
+                .filter(|qj| self.queues[**qj].waiting > 0)
+                .count()
+                .max(1);
             let handle = a.handle_ewma_ms[ci].unwrap_or(default_ms).max(1.0);
             agents += 1;
             handle_sum += handle;
             rate_per_ms += cap / handle / busy_queues as f64;
         }
-        estimate::build(ahead, agents, rate_per_ms, if agents > 0 { handle_sum / agents as f64 } else { default_ms })
+        estimate::build(
+            ahead,
+            agents,
+            rate_per_ms,
+            if agents > 0 {
+                handle_sum / agents as f64
+            } else {
+                default_ms
+            },
+        )
     }
 
     /// The live figures: per queue and per agent.
@@ -1366,7 +1715,10 @@ impl Engine {
             let mut by_state = [0usize; 6];
             for &m in &q.members {
                 let s = self.agents[m].state;
-                by_state[AgentState::ALL.iter().position(|x| *x == s).expect("all states listed")] += 1;
+                by_state[AgentState::ALL
+                    .iter()
+                    .position(|x| *x == s)
+                    .expect("all states listed")] += 1;
             }
             let s = &q.stats;
             let needs = q.needs.clone();
@@ -1375,7 +1727,15 @@ impl Engine {
                 queue: q.cfg.id,
                 tenant: q.cfg.tenant,
                 waiting: q.waiting,
-                callbacks_waiting: self.contacts.values().filter(|c| c.queue == qi && c.callback.is_some() && matches!(c.state, CState::Waiting | CState::Parked { .. })).count(),
+                callbacks_waiting: self
+                    .contacts
+                    .values()
+                    .filter(|c| {
+                        c.queue == qi
+                            && c.callback.is_some()
+                            && matches!(c.state, CState::Waiting | CState::Parked { .. })
+                    })
+                    .count(),
                 oldest_wait: oldest.map(|o| now.since(o)),
                 arrived: s.arrived,
                 answered: s.answered,
@@ -1392,7 +1752,12 @@ impl Engine {
                     let denom = s.answered + s.abandoned;
                     (denom > 0).then(|| s.answered_in_sl as f64 / denom as f64)
                 },
-                agents_by_state: AgentState::ALL.iter().copied().zip(by_state).filter(|(_, n)| *n > 0).collect(),
+                agents_by_state: AgentState::ALL
+                    .iter()
+                    .copied()
+                    .zip(by_state)
+                    .filter(|(_, n)| *n > 0)
+                    .collect(),
                 estimated_wait: self.estimate_for(now, qi, channel, &needs, q.waiting),
             });
         }
@@ -1409,7 +1774,12 @@ impl Engine {
                 contacts: a.items.len(),
             })
             .collect();
-        Snapshot { at: now, day_started: self.day_started, queues, agents }
+        Snapshot {
+            at: now,
+            day_started: self.day_started,
+            queues,
+            agents,
+        }
     }
 
     // ----- restore -------------------------------------------------------------------------
@@ -1436,23 +1806,38 @@ impl Engine {
             if self.contacts.contains_key(&rc.spec.id) {
                 return Err(RoutingError::DuplicateContact(rc.spec.id));
             }
-            let preferred = rc.spec.preferred_agent.and_then(|a| self.agent_ix.get(&a).copied());
+            let preferred = rc
+                .spec
+                .preferred_agent
+                .and_then(|a| self.agent_ix.get(&a).copied());
             let arrived = rc.spec.arrived_at.unwrap_or(now);
             let mut spec = rc.spec.clone();
             spec.callback_number = None;
-            let serving = rc.serving_agent.and_then(|a| self.agent_ix.get(&a).copied());
+            let serving = rc
+                .serving_agent
+                .and_then(|a| self.agent_ix.get(&a).copied());
             self.insert_contact(now, qi, spec, preferred, arrived, rc.queued_at.min(now));
             let id = rc.spec.id;
             if let Some(number) = &rc.callback_number {
-                self.contacts.get_mut(&id).expect("inserted").callback = Some(Callback { number: number.clone(), attempts: rc.callback_attempts });
-                self.callbacks.insert((self.queues[qi].cfg.tenant, number.clone()), id);
+                self.contacts.get_mut(&id).expect("inserted").callback = Some(Callback {
+                    number: number.clone(),
+                    attempts: rc.callback_attempts,
+                });
+                self.callbacks
+                    .insert((self.queues[qi].cfg.tenant, number.clone()), id);
             }
             if let Some(ai) = serving {
                 self.unplace(id);
                 let c = self.contacts.get_mut(&id).expect("inserted");
                 c.state = CState::Serving { agent: ai };
                 let channel = c.channel;
-                self.agents[ai].items.push(Item { contact: id, channel, queue: qi, phase: ItemPhase::Active { since: now }, accepted_at: now });
+                self.agents[ai].items.push(Item {
+                    contact: id,
+                    channel,
+                    queue: qi,
+                    phase: ItemPhase::Active { since: now },
+                    accepted_at: now,
+                });
                 self.arm_contact(now, id);
             } else if let Some(until) = rc.parked_until.filter(|u| *u > now) {
                 self.unplace(id);
@@ -1474,11 +1859,18 @@ impl Engine {
     // ----- internals -----------------------------------------------------------------------
 
     fn agent(&self, id: AgentId) -> Result<usize, RoutingError> {
-        self.agent_ix.get(&id).copied().filter(|ai| !self.agents[*ai].removed).ok_or(RoutingError::UnknownAgent(id))
+        self.agent_ix
+            .get(&id)
+            .copied()
+            .filter(|ai| !self.agents[*ai].removed)
+            .ok_or(RoutingError::UnknownAgent(id))
     }
 
     fn queue(&self, id: QueueId) -> Result<usize, RoutingError> {
-        self.queue_ix.get(&id).copied().ok_or(RoutingError::UnknownQueue(id))
+        self.queue_ix
+            .get(&id)
+            .copied()
+            .ok_or(RoutingError::UnknownQueue(id))
     }
 
     fn wrong(&self, contact: ContactId, what: &'static str) -> RoutingError {
@@ -1489,11 +1881,18 @@ impl Engine {
             Some(CState::Serving { .. }) => "being served",
             None => "gone",
         };
-        RoutingError::WrongState { contact, state, what }
+        RoutingError::WrongState {
+            contact,
+            state,
+            what,
+        }
     }
 
     fn item_pos(&self, ai: usize, contact: ContactId) -> Option<usize> {
-        self.agents[ai].items.iter().position(|i| i.contact == contact)
+        self.agents[ai]
+            .items
+            .iter()
+            .position(|i| i.contact == contact)
     }
 
     fn is_excluded(&self, contact: ContactId, ai: usize) -> bool {
@@ -1521,7 +1920,10 @@ impl Engine {
         let q = &self.queues[c.queue];
         let waited = now.since(c.queued_at);
         if let Some(p) = c.preferred {
-            if waited < q.cfg.preferred_timeout && !self.is_excluded(id, p) && !self.agents[p].removed {
+            if waited < q.cfg.preferred_timeout
+                && !self.is_excluded(id, p)
+                && !self.agents[p].removed
+            {
                 return Stage::Preferred;
             }
         }
@@ -1548,7 +1950,11 @@ impl Engine {
             }
         }
         let g = self.groups.len();
-        self.groups.push(Group { channel, needs, set: BTreeSet::new() });
+        self.groups.push(Group {
+            channel,
+            needs,
+            set: BTreeSet::new(),
+        });
         let q = &mut self.queues[qi];
         q.groups.insert((cidx(channel), reqset, ring), g);
         q.group_list.push(g);
@@ -1559,7 +1965,8 @@ impl Engine {
     fn place(&mut self, now: Time, id: ContactId) {
         let stage = self.stage_at(id, now);
         let c = &self.contacts[&id];
-        let (qi, channel, reqset, key, preferred) = (c.queue, c.channel, c.reqset, c.key, c.preferred);
+        let (qi, channel, reqset, key, preferred) =
+            (c.queue, c.channel, c.reqset, c.key, c.preferred);
         let place = match stage {
             Stage::Preferred => {
                 let p = preferred.expect("preferred stage has a preferred agent");
@@ -1608,7 +2015,10 @@ impl Engine {
                 let mut d = q.cfg.max_wait.map(|w| c.queued_at.plus(w));
                 let next = match c.stage {
                     Stage::Preferred => Some(c.queued_at.plus(q.cfg.preferred_timeout)),
-                    Stage::Ring(r) => q.steps.get(usize::from(r)).map(|s| c.queued_at.plus(s.after)),
+                    Stage::Ring(r) => q
+                        .steps
+                        .get(usize::from(r))
+                        .map(|s| c.queued_at.plus(s.after)),
                 };
                 if let Some(n) = next {
                     d = Some(d.map_or(n, |x| x.min(n)));
@@ -1677,7 +2087,10 @@ impl Engine {
                 self.agents[ai].idle_since = now;
             }
         }
-        let c = self.contacts.get_mut(&contact).expect("offered contact is known");
+        let c = self
+            .contacts
+            .get_mut(&contact)
+            .expect("offered contact is known");
         c.state = CState::Waiting;
         self.place(now, contact);
         self.arm_contact(now, contact);
@@ -1686,17 +2099,40 @@ impl Engine {
 
     fn offer(&mut self, now: Time, contact: ContactId, ai: usize) {
         self.unplace(contact);
-        let c = self.contacts.get_mut(&contact).expect("waiting contact is known");
+        let c = self
+            .contacts
+            .get_mut(&contact)
+            .expect("waiting contact is known");
         let q = &self.queues[c.queue];
         let expires_at = now.plus(q.cfg.offer_timeout);
-        c.state = CState::Offered { agent: ai, expires_at };
+        c.state = CState::Offered {
+            agent: ai,
+            expires_at,
+        };
         let (channel, qi) = (c.channel, c.queue);
         let callback_number = c.callback.as_ref().map(|cb| cb.number.clone());
         self.arm_contact(now, contact);
-        self.agents[ai].items.push(Item { contact, channel, queue: qi, phase: ItemPhase::Offered { expires_at }, accepted_at: now });
+        self.agents[ai].items.push(Item {
+            contact,
+            channel,
+            queue: qi,
+            phase: ItemPhase::Offered { expires_at },
+            accepted_at: now,
+        });
         let agent = self.agents[ai].id;
-        self.commands.push_back(Command::Offer { contact, agent, channel, expires_at, callback_number });
-        self.events.push_back(Event::Offered { contact, agent, expires_at, at: now });
+        self.commands.push_back(Command::Offer {
+            contact,
+            agent,
+            channel,
+            expires_at,
+            callback_number,
+        });
+        self.events.push_back(Event::Offered {
+            contact,
+            agent,
+            expires_at,
+            at: now,
+        });
         self.refresh_agent(now, ai, false);
     }
 
@@ -1727,10 +2163,20 @@ impl Engine {
             let mut contacts: Vec<ContactId> = std::mem::take(&mut self.pending_contacts);
             contacts.sort_unstable();
             contacts.dedup();
-            contacts.retain(|id| self.contacts.get(id).is_some_and(|c| c.state == CState::Waiting));
+            contacts.retain(|id| {
+                self.contacts
+                    .get(id)
+                    .is_some_and(|c| c.state == CState::Waiting)
+            });
             contacts.sort_by(|a, b| {
                 let (ca, cb) = (&self.contacts[a], &self.contacts[b]);
-                global_cmp(&ca.key, self.queues[ca.queue].aging, &cb.key, self.queues[cb.queue].aging, now)
+                global_cmp(
+                    &ca.key,
+                    self.queues[ca.queue].aging,
+                    &cb.key,
+                    self.queues[cb.queue].aging,
+                    now,
+                )
             });
             for id in contacts {
                 self.match_contact_now(now, id);
@@ -1740,13 +2186,17 @@ impl Engine {
 
     /// Contact-driven: offers a waiting contact to the best agent free for it, if any.
     fn match_contact_now(&mut self, now: Time, id: ContactId) {
-        let Some(c) = self.contacts.get(&id) else { return };
+        let Some(c) = self.contacts.get(&id) else {
+            return;
+        };
         if c.state != CState::Waiting {
             return;
         }
         let chosen = match c.place {
             Place::Nowhere => None,
-            Place::Preferred(p) => (self.can_take(p, c.channel) && !self.is_excluded(id, p)).then_some(p),
+            Place::Preferred(p) => {
+                (self.can_take(p, c.channel) && !self.is_excluded(id, p)).then_some(p)
+            }
             Place::Group(g) => self.select_agent(id, c.queue, c.channel, g),
         };
         if let Some(ai) = chosen {
@@ -1754,11 +2204,22 @@ impl Engine {
         }
     }
 
-    fn select_agent(&mut self, id: ContactId, qi: usize, channel: Channel, g: usize) -> Option<usize> {
+    fn select_agent(
+        &mut self,
+        id: ContactId,
+        qi: usize,
+        channel: Channel,
+        g: usize,
+    ) -> Option<usize> {
         let q = &self.queues[qi];
         let needs = &self.groups[g].needs;
-        let eligible = |ai: usize| self.can_take(ai, channel) && meets(&self.agents[ai].skills, needs) && !self.is_excluded(id, ai);
-        let pick = crate::select::pick(self, q.cfg.strategy, &q.members, q.rr_next, needs, eligible);
+        let eligible = |ai: usize| {
+            self.can_take(ai, channel)
+                && meets(&self.agents[ai].skills, needs)
+                && !self.is_excluded(id, ai)
+        };
+        let pick =
+            crate::select::pick(self, q.cfg.strategy, &q.members, q.rr_next, needs, eligible);
         if let Some((ai, pos)) = pick {
             if q.cfg.strategy == Strategy::RoundRobin {
                 self.queues[qi].rr_next = pos + 1;
@@ -1786,7 +2247,8 @@ impl Engine {
         if a.presence != Presence::Available || a.removed {
             return None;
         }
-        let takes = [Channel::Voice, Channel::Chat, Channel::Email, Channel::Form].map(|c| self.can_take(ai, c));
+        let takes = [Channel::Voice, Channel::Chat, Channel::Email, Channel::Form]
+            .map(|c| self.can_take(ai, c));
         if !takes.iter().any(|t| *t) {
             return None;
         }
@@ -1813,7 +2275,8 @@ impl Engine {
             }
             for &g in &q.group_list {
                 let grp = &self.groups[g];
-                if grp.set.is_empty() || !takes[cidx(grp.channel)] || !meets(&a.skills, &grp.needs) {
+                if grp.set.is_empty() || !takes[cidx(grp.channel)] || !meets(&a.skills, &grp.needs)
+                {
                     continue;
                 }
                 if let Some(key) = grp.set.iter().find(|k| !self.is_excluded(k.contact, ai)) {

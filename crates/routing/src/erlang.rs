@@ -63,14 +63,24 @@ mod tests {
     fn textbook_values() {
         // Reference: 10 erlangs on 11 agents waits with probability 0.6821 (standard tables),
         // 100 calls/30 min of 180 s = 10 E; 13 agents give 80/20 service level ≈ 0.8 .
-        assert!((erlang_c(10.0, 11) - 0.6821).abs() < 1e-3, "{}", erlang_c(10.0, 11));
-        assert!((erlang_b(10.0, 10) - 0.2146).abs() < 1e-3, "{}", erlang_b(10.0, 10));
+        assert!(
+            (erlang_c(10.0, 11) - 0.6821).abs() < 1e-3,
+            "{}",
+            erlang_c(10.0, 11)
+        );
+        assert!(
+            (erlang_b(10.0, 10) - 0.2146).abs() < 1e-3,
+            "{}",
+            erlang_b(10.0, 10)
+        );
         assert_eq!(agents_for_service_level(10.0, 180.0, 20.0, 0.8), 14);
         let sl13 = service_level(10.0, 13, 180.0, 20.0);
         let sl14 = service_level(10.0, 14, 180.0, 20.0);
         assert!(sl13 < 0.8 && sl14 >= 0.8, "{sl13} {sl14}");
         assert_eq!(erlang_c(0.0, 3), 0.0);
         assert_eq!(erlang_c(5.0, 5), 1.0);
-        assert!(average_speed_of_answer(10.0, 11, 180.0) > average_speed_of_answer(10.0, 12, 180.0));
+        assert!(
+            average_speed_of_answer(10.0, 11, 180.0) > average_speed_of_answer(10.0, 12, 180.0)
+        );
     }
 }

@@ -43,7 +43,13 @@ pub(crate) fn build(ahead: usize, agents: usize, rate_per_ms: f64, handle_ms: f6
         average_handle_time: Duration::from_millis(handle_ms.max(0.0) as u64),
     };
     if agents == 0 || rate_per_ms <= 0.0 {
-        return Estimate { position: ahead + 1, expected: None, low: None, high: None, parts };
+        return Estimate {
+            position: ahead + 1,
+            expected: None,
+            low: None,
+            high: None,
+            parts,
+        };
     }
     let k = (ahead + 1) as f64;
     let mean = k / rate_per_ms;
@@ -69,8 +75,14 @@ mod tests {
         assert_eq!(e.position, 3);
         assert_eq!(e.expected, Some(Duration::from_secs(270)));
         let (low, high) = (e.low.unwrap().as_secs_f64(), e.high.unwrap().as_secs_f64());
-        assert!((low - (270.0 - 1.2816 * 90.0 * 3f64.sqrt())).abs() < 0.01, "{low}");
-        assert!((high - (270.0 + 1.2816 * 90.0 * 3f64.sqrt())).abs() < 0.01, "{high}");
+        assert!(
+            (low - (270.0 - 1.2816 * 90.0 * 3f64.sqrt())).abs() < 0.01,
+            "{low}"
+        );
+        assert!(
+            (high - (270.0 + 1.2816 * 90.0 * 3f64.sqrt())).abs() < 0.01,
+            "{high}"
+        );
         assert!((e.parts.completions_per_hour - 40.0).abs() < 1e-9);
     }
 

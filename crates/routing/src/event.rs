@@ -33,7 +33,11 @@ pub enum Event {
     },
     /// The contact's needs widened (stage 0: the preferred agent's time is over; n: after the
     /// n-th widening step).
-    Widened { contact: ContactId, stage: u8, at: Time },
+    Widened {
+        contact: ContactId,
+        stage: u8,
+        at: Time,
+    },
     /// Maximum wait reached: into `to`, or out of routing when `to` is empty.
     Overflowed {
         contact: ContactId,
@@ -53,18 +57,34 @@ pub enum Event {
         waited_ms: u64,
         at: Time,
     },
-    Declined { contact: ContactId, agent: AgentId, at: Time },
+    Declined {
+        contact: ContactId,
+        agent: AgentId,
+        at: Time,
+    },
     /// The offer timed out; the agent went not-ready.
-    Missed { contact: ContactId, agent: AgentId, at: Time },
+    Missed {
+        contact: ContactId,
+        agent: AgentId,
+        at: Time,
+    },
     /// The offer was taken back (caller left, agent logged out, channel said it stopped ringing).
-    Withdrawn { contact: ContactId, agent: AgentId, at: Time },
+    Withdrawn {
+        contact: ContactId,
+        agent: AgentId,
+        at: Time,
+    },
     Abandoned {
         contact: ContactId,
         waited_ms: u64,
         short: bool,
         at: Time,
     },
-    Ended { contact: ContactId, agent: AgentId, at: Time },
+    Ended {
+        contact: ContactId,
+        agent: AgentId,
+        at: Time,
+    },
     /// Wrap-up started or was extended; it ends at `until` unless the agent ends it first.
     WrapUp {
         agent: AgentId,
@@ -72,7 +92,11 @@ pub enum Event {
         until: Time,
         at: Time,
     },
-    WrapUpEnded { agent: AgentId, contact: ContactId, at: Time },
+    WrapUpEnded {
+        agent: AgentId,
+        contact: ContactId,
+        at: Time,
+    },
     CallbackRequested {
         contact: ContactId,
         number: String,

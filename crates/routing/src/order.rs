@@ -30,16 +30,28 @@ pub(crate) struct OrderKey {
 }
 
 impl OrderKey {
-    pub(crate) fn new(priority: i64, aging_per_minute: i64, arrived: Time, seq: u64, contact: ContactId) -> OrderKey {
+    pub(crate) fn new(
+        priority: i64,
+        aging_per_minute: i64,
+        arrived: Time,
+        seq: u64,
+        contact: ContactId,
+    ) -> OrderKey {
         let k = priority
             .saturating_mul(SCALE)
             .saturating_sub(aging_per_minute.saturating_mul(arrived.millis_i64()));
-        OrderKey { k, arrived, seq, contact }
+        OrderKey {
+            k,
+            arrived,
+            seq,
+            contact,
+        }
     }
 
     /// Scaled effective priority at `now`.
     pub(crate) fn score(&self, aging_per_minute: i64, now: Time) -> i64 {
-        self.k.saturating_add(aging_per_minute.saturating_mul(now.millis_i64()))
+        self.k
+            .saturating_add(aging_per_minute.saturating_mul(now.millis_i64()))
     }
 }
 
@@ -62,7 +74,13 @@ impl PartialOrd for OrderKey {
 }
 
 /// Compares two contacts of possibly different queues at `now`: `Less` is served first.
-pub(crate) fn global_cmp(a: &OrderKey, a_aging: i64, b: &OrderKey, b_aging: i64, now: Time) -> Ordering {
+pub(crate) fn global_cmp(
+    a: &OrderKey,
+    a_aging: i64,
+    b: &OrderKey,
+    b_aging: i64,
+    now: Time,
+) -> Ordering {
     b.score(b_aging, now)
         .cmp(&a.score(a_aging, now))
         .then(a.arrived.cmp(&b.arrived))
@@ -75,7 +93,13 @@ mod tests {
     use super::*;
 
     fn key(prio: i64, aging: i64, arrived: u64, seq: u64) -> OrderKey {
-        OrderKey::new(prio, aging, Time::from_millis(arrived), seq, ContactId(seq as i64))
+        OrderKey::new(
+            prio,
+            aging,
+            Time::from_millis(arrived),
+            seq,
+            ContactId(seq as i64),
+        )
     }
 
     #[test]
@@ -86,7 +110,10 @@ mod tests {
         let vip = key(1, 1, 120_000, 2);
         assert!(old < vip);
         for t in [120_000, 500_000, 10_000_000] {
-            assert_eq!(global_cmp(&old, 1, &vip, 1, Time::from_millis(t)), Ordering::Less);
+            assert_eq!(
+                global_cmp(&old, 1, &vip, 1, Time::from_millis(t)),
+                Ordering::Less
+            );
         }
         // Equal effective priority: the earlier arrival goes first.
         let a = key(0, 1, 0, 3);
@@ -100,9 +127,18 @@ mod tests {
         // Queue A: base 10, no aging. Queue B: base 0, 2 points per minute.
         let a = key(10, 0, 0, 1);
         let b = key(0, 2, 0, 2);
-        assert_eq!(global_cmp(&a, 0, &b, 2, Time::from_millis(60_000)), Ordering::Less);
+        assert_eq!(
+            global_cmp(&a, 0, &b, 2, Time::from_millis(60_000)),
+            Ordering::Less
+        );
         // At 5 minutes both are at 10 points: the tie goes to arrival, then sequence.
-        assert_eq!(global_cmp(&a, 0, &b, 2, Time::from_millis(300_000)), Ordering::Less);
-        assert_eq!(global_cmp(&a, 0, &b, 2, Time::from_millis(300_001)), Ordering::Greater);
+        assert_eq!(
+            global_cmp(&a, 0, &b, 2, Time::from_millis(300_000)),
+            Ordering::Less
+        );
+        assert_eq!(
+            global_cmp(&a, 0, &b, 2, Time::from_millis(300_001)),
+            Ordering::Greater
+        );
     }
 }

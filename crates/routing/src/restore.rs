@@ -65,7 +65,12 @@ impl Journal {
 
     pub fn apply(&mut self, e: &Event) {
         match e {
-            Event::AgentState { agent, presence, at, .. } => {
+            Event::AgentState {
+                agent,
+                presence,
+                at,
+                ..
+            } => {
                 let changed = self.agents.get(agent).is_none_or(|(p, _)| p != presence);
                 if changed {
                     self.agents.insert(*agent, (presence.clone(), *at));
@@ -109,7 +114,9 @@ impl Journal {
                     },
                 );
             }
-            Event::Overflowed { contact, to, at, .. } => match to {
+            Event::Overflowed {
+                contact, to, at, ..
+            } => match to {
                 Some(q) => {
                     if let Some(e) = self.contacts.get_mut(contact) {
                         e.c.queue = *q;
@@ -129,7 +136,9 @@ impl Journal {
             | Event::CallbackMerged { contact, .. } => {
                 self.contacts.remove(contact);
             }
-            Event::CallbackRequested { contact, number, .. } => {
+            Event::CallbackRequested {
+                contact, number, ..
+            } => {
                 if let Some(e) = self.contacts.get_mut(contact) {
                     e.c.callback_number = Some(number.clone());
                 }
@@ -139,7 +148,12 @@ impl Journal {
                     e.c.callback_number = None;
                 }
             }
-            Event::CallbackUnreached { contact, attempt, retry_at, .. } => match retry_at {
+            Event::CallbackUnreached {
+                contact,
+                attempt,
+                retry_at,
+                ..
+            } => match retry_at {
                 Some(t) => {
                     if let Some(e) = self.contacts.get_mut(contact) {
                         e.c.callback_attempts = *attempt;
@@ -166,10 +180,16 @@ impl Journal {
     }
 
     pub fn finish(mut self) -> Restore {
-        let agents = self.agents.into_iter().map(|(a, (p, t))| (a, p, t)).collect();
+        let agents = self
+            .agents
+            .into_iter()
+            .map(|(a, (p, t))| (a, p, t))
+            .collect();
         let mut contacts = Vec::new();
         for id in self.order {
-            let Some(mut e) = self.contacts.remove(&id) else { continue };
+            let Some(mut e) = self.contacts.remove(&id) else {
+                continue;
+            };
             let voice = e.c.spec.channel == Channel::Voice;
             let callback = e.c.callback_number.is_some();
             match e.held {
@@ -188,5 +208,8 @@ impl Journal {
 
 /// Convenience for tests and tools: requirements as `(skill, level)` pairs.
 pub fn requirements(pairs: &[(&str, u8)]) -> Vec<Requirement> {
-    pairs.iter().map(|(s, l)| Requirement::new(*s, *l)).collect()
+    pairs
+        .iter()
+        .map(|(s, l)| Requirement::new(*s, *l))
+        .collect()
 }

@@ -32,7 +32,10 @@ impl SkillTable {
 
     /// Interns `(name, level)` pairs into sorted levels; a skill named twice keeps its highest.
     pub(crate) fn levels<'a>(&mut self, pairs: impl IntoIterator<Item = (&'a str, u8)>) -> Levels {
-        let mut out: Levels = pairs.into_iter().map(|(n, l)| (self.intern(n), l)).collect();
+        let mut out: Levels = pairs
+            .into_iter()
+            .map(|(n, l)| (self.intern(n), l))
+            .collect();
         out.sort_unstable();
         let mut merged: Levels = Vec::with_capacity(out.len());
         for (s, l) in out {
@@ -60,7 +63,10 @@ pub(crate) fn meets(skills: &Levels, needs: &Levels) -> bool {
 
 /// Sum of the agent's proficiency in the skills asked for (for "most proficient").
 pub(crate) fn proficiency_score(skills: &Levels, needs: &Levels) -> u32 {
-    needs.iter().map(|(s, _)| u32::from(level(skills, *s))).sum()
+    needs
+        .iter()
+        .map(|(s, _)| u32::from(level(skills, *s)))
+        .sum()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -77,7 +83,8 @@ impl ReqSets {
         if let Some(id) = self.ids.get(&set) {
             return *id;
         }
-        let id = ReqSetId(u32::try_from(self.sets.len()).expect("fewer than 2^32 requirement sets"));
+        let id =
+            ReqSetId(u32::try_from(self.sets.len()).expect("fewer than 2^32 requirement sets"));
         self.ids.insert(set.clone(), id);
         self.sets.push(set);
         id

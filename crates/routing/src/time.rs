@@ -6,7 +6,9 @@
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Time(u64);
 
@@ -23,7 +25,10 @@ impl Time {
 
     /// `self + d`, saturating (a far deadline, never a wrap-around).
     pub fn plus(self, d: Duration) -> Time {
-        Time(self.0.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
+        Time(
+            self.0
+                .saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        )
     }
 
     /// Time elapsed from `earlier` to `self`; zero if `earlier` is later.
@@ -45,6 +50,11 @@ mod tests {
         let t = Time::from_millis(1_000);
         assert_eq!(t.plus(Duration::from_secs(2)).as_millis(), 3_000);
         assert_eq!(t.since(Time::from_millis(4_000)), Duration::ZERO);
-        assert_eq!(Time::from_millis(u64::MAX).plus(Duration::from_secs(1)).as_millis(), u64::MAX);
+        assert_eq!(
+            Time::from_millis(u64::MAX)
+                .plus(Duration::from_secs(1))
+                .as_millis(),
+            u64::MAX
+        );
     }
 }

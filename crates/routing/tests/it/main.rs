@@ -12,11 +12,11 @@ mod model;
 mod restore;
 mod scenarios;
 
+use hotline_routing::engine::Presence;
 use hotline_routing::{
     AgentConfig, AgentId, Channel, Command, ContactId, ContactSpec, Engine, EngineConfig, Event,
     QueueConfig, QueueId, TenantId, Time,
 };
-use hotline_routing::engine::Presence;
 use std::time::Duration;
 
 pub const T0: u64 = 1_800_000_000_000;
@@ -35,7 +35,12 @@ impl Sim {
     }
 
     pub fn with(cfg: EngineConfig) -> Sim {
-        Sim { engine: Engine::new(cfg).unwrap(), now: Time::from_millis(T0), commands: Vec::new(), events: Vec::new() }
+        Sim {
+            engine: Engine::new(cfg).unwrap(),
+            now: Time::from_millis(T0),
+            commands: Vec::new(),
+            events: Vec::new(),
+        }
     }
 
     pub fn drain(&mut self) {
@@ -58,7 +63,13 @@ impl Sim {
         self.agent_with(id, skills, queues, |_| {});
     }
 
-    pub fn agent_with(&mut self, id: i64, skills: &[(&str, u8)], queues: &[i64], f: impl FnOnce(&mut AgentConfig)) {
+    pub fn agent_with(
+        &mut self,
+        id: i64,
+        skills: &[(&str, u8)],
+        queues: &[i64],
+        f: impl FnOnce(&mut AgentConfig),
+    ) {
         let mut a = AgentConfig::new(AgentId(id), TenantId(1));
         a.skills = skills.iter().map(|(s, l)| (s.to_string(), *l)).collect();
         a.queues = queues.iter().map(|q| QueueId(*q)).collect();
@@ -68,7 +79,9 @@ impl Sim {
     }
 
     pub fn ready(&mut self, agent: i64) {
-        self.engine.handle_presence(self.now, AgentId(agent), Presence::Available).unwrap();
+        self.engine
+            .handle_presence(self.now, AgentId(agent), Presence::Available)
+            .unwrap();
         self.drain();
     }
 
@@ -76,7 +89,13 @@ impl Sim {
         self.arrive_with(id, queue, channel, |_| {});
     }
 
-    pub fn arrive_with(&mut self, id: i64, queue: i64, channel: Channel, f: impl FnOnce(&mut ContactSpec)) {
+    pub fn arrive_with(
+        &mut self,
+        id: i64,
+        queue: i64,
+        channel: Channel,
+        f: impl FnOnce(&mut ContactSpec),
+    ) {
         let mut s = ContactSpec::new(ContactId(id), QueueId(queue), channel);
         f(&mut s);
         self.engine.handle_contact(self.now, s).unwrap();
@@ -118,17 +137,25 @@ impl Sim {
     }
 
     pub fn accept(&mut self, contact: i64) {
-        self.engine.handle_offer_accepted(self.now, ContactId(contact)).unwrap();
+        self.engine
+            .handle_offer_accepted(self.now, ContactId(contact))
+            .unwrap();
         self.drain();
     }
 
     pub fn end(&mut self, contact: i64) {
-        self.engine.handle_contact_ended(self.now, ContactId(contact)).unwrap();
+        self.engine
+            .handle_contact_ended(self.now, ContactId(contact))
+            .unwrap();
         self.drain();
     }
 
     pub fn events_of(&self, contact: i64) -> Vec<&'static str> {
-        self.events.iter().filter(|e| e.contact() == Some(ContactId(contact))).map(|e| e.kind()).collect()
+        self.events
+            .iter()
+            .filter(|e| e.contact() == Some(ContactId(contact)))
+            .map(|e| e.kind())
+            .collect()
     }
 }
 

@@ -26,8 +26,16 @@ fn queue_configs() -> Vec<QueueConfig> {
     q1.aging_per_minute = 1;
     q1.requirements = vec![Requirement::new("ru", 3)];
     q1.widening = vec![
-        WideningStep { after: Duration::from_secs(20), max_proficiency: 2, drop: vec![] },
-        WideningStep { after: Duration::from_secs(40), max_proficiency: 1, drop: vec!["vip".into()] },
+        WideningStep {
+            after: Duration::from_secs(20),
+            max_proficiency: 2,
+            drop: vec![],
+        },
+        WideningStep {
+            after: Duration::from_secs(40),
+            max_proficiency: 1,
+            drop: vec!["vip".into()],
+        },
     ];
     q1.strategy = Pick::MostProficient;
     let mut q2 = QueueConfig::new(QueueId(2), TenantId(1));
@@ -59,27 +67,68 @@ struct AgentDef {
 }
 
 fn agent_defs() -> Vec<AgentDef> {
-    let cap = |chat| Capacity { voice: 1, chat, email: 1, form: 1 };
+    let cap = |chat| Capacity {
+        voice: 1,
+        chat,
+        email: 1,
+        form: 1,
+    };
     vec![
-        AgentDef { id: 1, skills: vec![("ru", 5), ("cards", 4), ("vip", 5)], queues: vec![1, 2, 3], capacity: cap(2) },
-        AgentDef { id: 2, skills: vec![("ru", 2), ("cards", 2)], queues: vec![1, 3], capacity: cap(3) },
-        AgentDef { id: 3, skills: vec![("ru", 1)], queues: vec![2, 3], capacity: cap(1) },
-        AgentDef { id: 4, skills: vec![("ru", 4), ("vip", 1)], queues: vec![1, 2], capacity: cap(2) },
+        AgentDef {
+            id: 1,
+            skills: vec![("ru", 5), ("cards", 4), ("vip", 5)],
+            queues: vec![1, 2, 3],
+            capacity: cap(2),
+        },
+        AgentDef {
+            id: 2,
+            skills: vec![("ru", 2), ("cards", 2)],
+            queues: vec![1, 3],
+            capacity: cap(3),
+        },
+        AgentDef {
+            id: 3,
+            skills: vec![("ru", 1)],
+            queues: vec![2, 3],
+            capacity: cap(1),
+        },
+        AgentDef {
+            id: 4,
+            skills: vec![("ru", 4), ("vip", 1)],
+            queues: vec![1, 2],
+            capacity: cap(2),
+        },
     ]
 }
 
 #[derive(Debug, Clone)]
 enum Op {
-    Arrive { queue: i64, chat: bool, priority: i32, need: Option<(usize, u8)> },
-    Presence { agent: i64, which: u8 },
+    Arrive {
+        queue: i64,
+        chat: bool,
+        priority: i32,
+        need: Option<(usize, u8)>,
+    },
+    Presence {
+        agent: i64,
+        which: u8,
+    },
     Accept(usize),
     Decline(usize),
     Abandon(usize),
     End(usize),
     WrapDone(usize),
-    Callback { pick: usize, number: u8 },
-    CallbackOutcome { pick: usize, reached: bool },
-    Vanish { agent: i64 },
+    Callback {
+        pick: usize,
+        number: u8,
+    },
+    CallbackOutcome {
+        pick: usize,
+        reached: bool,
+    },
+    Vanish {
+        agent: i64,
+    },
     Advance(u64),
 }
 
@@ -183,7 +232,10 @@ impl Reference {
             Channel::Email => cap.email,
             Channel::Form => cap.form,
         };
-        let other_kind = a.items.values().any(|c| (*c == Channel::Voice) != (channel == Channel::Voice));
+        let other_kind = a
+            .items
+            .values()
+            .any(|c| (*c == Channel::Voice) != (channel == Channel::Voice));
         same < usize::from(limit) && !other_kind
     }
 
@@ -197,7 +249,12 @@ impl Reference {
             return false;
         }
         self.needs(c, now).iter().all(|(s, l)| {
-            def.skills.iter().find(|(n, _)| n == s).map(|(_, v)| *v).unwrap_or(0) >= *l
+            def.skills
+                .iter()
+                .find(|(n, _)| n == s)
+                .map(|(_, v)| *v)
+                .unwrap_or(0)
+                >= *l
         })
     }
 
@@ -206,14 +263,24 @@ impl Reference {
         let c = &self.contacts[&id];
         let q = self.queue(c.queue);
         let waited_ms = now.as_millis() as i64 - c.arrived.as_millis() as i64;
-        let score = (i64::from(q.base_priority) + c.priority) * 60_000 + i64::from(q.aging_per_minute) * waited_ms;
+        let score = (i64::from(q.base_priority) + c.priority) * 60_000
+            + i64::from(q.aging_per_minute) * waited_ms;
         (-score, c.arrived, c.seq)
     }
 
     fn apply(&mut self, e: &Event, now: Time) -> Result<(), String> {
         self.unpark(now);
         match e {
-            Event::Queued { contact, queue, channel, priority, requirements, arrived_at, at, .. } => {
+            Event::Queued {
+                contact,
+                queue,
+                channel,
+                priority,
+                requirements,
+                arrived_at,
+                at,
+                ..
+            } => {
                 self.seq += 1;
                 self.ever.insert(contact.0);
                 self.contacts.insert(
@@ -222,7 +289,10 @@ impl Reference {
                         queue: queue.0,
                         channel: *channel,
                         priority: i64::from(*priority),
-                        own: requirements.iter().map(|r| (r.skill.clone(), r.min_proficiency)).collect(),
+                        own: requirements
+                            .iter()
+                            .map(|r| (r.skill.clone(), r.min_proficiency))
+                            .collect(),
                         arrived: *arrived_at,
                         queued_at: *at,
                         seq: self.seq,
@@ -235,11 +305,17 @@ impl Reference {
             Event::Offered { contact, agent, .. } => {
                 let (x, a) = (contact.0, agent.0);
                 if !self.eligible(a, x, now) {
-                    return Err(format!("contact {x} offered to agent {a} who may not take it"));
+                    return Err(format!(
+                        "contact {x} offered to agent {a} who may not take it"
+                    ));
                 }
                 let rx = self.rank(x, now);
                 for (y, c) in &self.contacts {
-                    if *y != x && c.state == RState::Waiting && self.eligible(a, *y, now) && self.rank(*y, now) < rx {
+                    if *y != x
+                        && c.state == RState::Waiting
+                        && self.eligible(a, *y, now)
+                        && self.rank(*y, now) < rx
+                    {
                         return Err(format!("agent {a} offered {x} while {y} was ahead of it"));
                     }
                 }
@@ -254,13 +330,21 @@ impl Reference {
                 let c = self.contacts.get_mut(&contact.0).unwrap();
                 c.state = RState::Waiting;
                 c.excluded.insert(agent.0);
-                self.agents.get_mut(&agent.0).unwrap().items.remove(&contact.0);
+                self.agents
+                    .get_mut(&agent.0)
+                    .unwrap()
+                    .items
+                    .remove(&contact.0);
             }
             Event::Missed { contact, agent, .. } | Event::Withdrawn { contact, agent, .. } => {
                 if let Some(c) = self.contacts.get_mut(&contact.0) {
                     c.state = RState::Waiting;
                 }
-                self.agents.get_mut(&agent.0).unwrap().items.remove(&contact.0);
+                self.agents
+                    .get_mut(&agent.0)
+                    .unwrap()
+                    .items
+                    .remove(&contact.0);
             }
             Event::Abandoned { contact, .. } => {
                 self.contacts.remove(&contact.0);
@@ -272,9 +356,15 @@ impl Reference {
                 self.finished.insert(contact.0);
             }
             Event::WrapUpEnded { agent, contact, .. } => {
-                self.agents.get_mut(&agent.0).unwrap().items.remove(&contact.0);
+                self.agents
+                    .get_mut(&agent.0)
+                    .unwrap()
+                    .items
+                    .remove(&contact.0);
             }
-            Event::Overflowed { contact, to, at, .. } => match to {
+            Event::Overflowed {
+                contact, to, at, ..
+            } => match to {
                 Some(q) => {
                     let c = self.contacts.get_mut(&contact.0).unwrap();
                     c.queue = q.0;
@@ -295,12 +385,18 @@ impl Reference {
             Event::CallbackReached { contact, .. } => {
                 self.contacts.get_mut(&contact.0).unwrap().callback = false;
             }
-            Event::CallbackUnreached { contact, retry_at, .. } => {
+            Event::CallbackUnreached {
+                contact, retry_at, ..
+            } => {
                 let agent = match self.contacts[&contact.0].state {
                     RState::Serving(a) => a,
                     ref s => return Err(format!("unreached callback {contact} was {s:?}")),
                 };
-                self.agents.get_mut(&agent).unwrap().items.remove(&contact.0);
+                self.agents
+                    .get_mut(&agent)
+                    .unwrap()
+                    .items
+                    .remove(&contact.0);
                 if let Some(t) = retry_at {
                     self.contacts.get_mut(&contact.0).unwrap().state = RState::Parked(*t);
                 } else {
@@ -308,7 +404,9 @@ impl Reference {
                     self.finished.insert(contact.0);
                 }
             }
-            Event::AgentState { agent, presence, .. } => {
+            Event::AgentState {
+                agent, presence, ..
+            } => {
                 self.agents.get_mut(&agent.0).unwrap().presence = presence.clone();
             }
             Event::Widened { .. } | Event::WrapUp { .. } | Event::Reconciled { .. } => {}
@@ -332,7 +430,9 @@ impl Reference {
             let held = sim.engine.contact_state(ContactId(*id)).is_some();
             let done = self.finished.contains(id);
             if held == done {
-                return Err(format!("contact {id}: held by the engine = {held}, finished = {done}"));
+                return Err(format!(
+                    "contact {id}: held by the engine = {held}, finished = {done}"
+                ));
             }
         }
         // The reference and the engine agree on every contact.
@@ -351,22 +451,34 @@ impl Reference {
                 _ => false,
             };
             if !same {
-                return Err(format!("contact {id}: reference {:?}, engine {s:?}", c.state));
+                return Err(format!(
+                    "contact {id}: reference {:?}, engine {s:?}",
+                    c.state
+                ));
             }
         }
         let mut holders: BTreeMap<i64, i64> = BTreeMap::new();
         for (aid, a) in &self.agents {
             let view = sim.engine.agent_view(AgentId(*aid)).unwrap();
             if view.presence != a.presence {
-                return Err(format!("agent {aid}: presence {:?} vs {:?}", view.presence, a.presence));
+                return Err(format!(
+                    "agent {aid}: presence {:?} vs {:?}",
+                    view.presence, a.presence
+                ));
             }
             // Capacity, and a call never shares an agent with anything.
             for ch in [Channel::Voice, Channel::Chat] {
                 let n = view.items.iter().filter(|i| i.1 == ch).count();
                 let cap = self.def(*aid).capacity;
-                let limit = if ch == Channel::Voice { cap.voice } else { cap.chat };
+                let limit = if ch == Channel::Voice {
+                    cap.voice
+                } else {
+                    cap.chat
+                };
                 if n > usize::from(limit) {
-                    return Err(format!("agent {aid} holds {n} {ch} contacts, capacity {limit}"));
+                    return Err(format!(
+                        "agent {aid} holds {n} {ch} contacts, capacity {limit}"
+                    ));
                 }
             }
             let voice = view.items.iter().any(|i| i.1 == Channel::Voice);
@@ -385,7 +497,9 @@ impl Reference {
             let mine: BTreeSet<i64> = view.items.iter().map(|i| i.0 .0).collect();
             let theirs: BTreeSet<i64> = a.items.keys().copied().collect();
             if mine != theirs {
-                return Err(format!("agent {aid}: engine holds {mine:?}, reference {theirs:?}"));
+                return Err(format!(
+                    "agent {aid}: engine holds {mine:?}, reference {theirs:?}"
+                ));
             }
         }
         // Work-conserving: no waiting contact an available agent with room could take.
@@ -397,7 +511,9 @@ impl Reference {
                     return Err(format!("agent {aid} / contact {id}: reference eligible {reference}, engine {engine}"));
                 }
                 if reference {
-                    return Err(format!("contact {id} waits while agent {aid} could take it"));
+                    return Err(format!(
+                        "contact {id} waits while agent {aid} could take it"
+                    ));
                 }
             }
         }
@@ -420,27 +536,51 @@ fn run(ops: &[Op]) -> Result<(), String> {
         sim.engine.set_queue(sim.now, q).unwrap();
     }
     for d in agent_defs() {
-        sim.agent_with(d.id, &d.skills, &d.queues, |a| a.capacity = Some(d.capacity));
-        r.agents.insert(d.id, RAgent { presence: Presence::Offline, items: BTreeMap::new() });
+        sim.agent_with(d.id, &d.skills, &d.queues, |a| {
+            a.capacity = Some(d.capacity)
+        });
+        r.agents.insert(
+            d.id,
+            RAgent {
+                presence: Presence::Offline,
+                items: BTreeMap::new(),
+            },
+        );
     }
     let mut next_id = 1i64;
     let mut seen = 0usize;
     for (step, op) in ops.iter().enumerate() {
         let now = sim.now;
         let pick = |filter: &dyn Fn(&ContactState) -> bool, k: usize| -> Option<ContactId> {
-            let mut v: Vec<ContactId> = sim.engine.contacts().filter(|(_, s)| filter(s)).map(|(c, _)| c).collect();
+            let mut v: Vec<ContactId> = sim
+                .engine
+                .contacts()
+                .filter(|(_, s)| filter(s))
+                .map(|(c, _)| c)
+                .collect();
             v.sort();
             (!v.is_empty()).then(|| v[k % v.len()])
         };
         match op {
-            Op::Arrive { queue, chat, priority, need } => {
-                let mut s = ContactSpec::new(ContactId(next_id), QueueId(*queue), if *chat { Channel::Chat } else { Channel::Voice });
+            Op::Arrive {
+                queue,
+                chat,
+                priority,
+                need,
+            } => {
+                let mut s = ContactSpec::new(
+                    ContactId(next_id),
+                    QueueId(*queue),
+                    if *chat { Channel::Chat } else { Channel::Voice },
+                );
                 next_id += 1;
                 s.priority = *priority;
                 if let Some((skill, level)) = need {
                     s.requirements = vec![Requirement::new(SKILLS[*skill], *level)];
                 }
-                sim.engine.handle_contact(now, s).map_err(|e| e.to_string())?;
+                sim.engine
+                    .handle_contact(now, s)
+                    .map_err(|e| e.to_string())?;
             }
             Op::Presence { agent, which } => {
                 let p = match which {
@@ -488,7 +628,9 @@ fn run(ops: &[Op]) -> Result<(), String> {
                 let waiting = |s: &ContactState| matches!(s, ContactState::Waiting { .. });
                 if let Some(c) = pick(&waiting, *k) {
                     if !r.contacts[&c.0].callback {
-                        sim.engine.handle_callback_request(now, c, format!("+7916555000{number}")).unwrap();
+                        sim.engine
+                            .handle_callback_request(now, c, format!("+7916555000{number}"))
+                            .unwrap();
                     }
                 }
             }
@@ -497,7 +639,9 @@ fn run(ops: &[Op]) -> Result<(), String> {
                     let mut v: Vec<ContactId> = sim
                         .engine
                         .contacts()
-                        .filter(|(c, s)| matches!(s, ContactState::Serving { .. }) && r.contacts[&c.0].callback)
+                        .filter(|(c, s)| {
+                            matches!(s, ContactState::Serving { .. }) && r.contacts[&c.0].callback
+                        })
                         .map(|(c, _)| c)
                         .collect();
                     v.sort();
@@ -513,7 +657,9 @@ fn run(ops: &[Op]) -> Result<(), String> {
                 }
             }
             Op::Vanish { agent } => {
-                sim.engine.handle_observation(now, AgentId(*agent), Observation::default()).unwrap();
+                sim.engine
+                    .handle_observation(now, AgentId(*agent), Observation::default())
+                    .unwrap();
             }
             Op::Advance(ms) => {
                 // Step through every deadline, checking at each.
@@ -524,11 +670,17 @@ fn run(ops: &[Op]) -> Result<(), String> {
                     sim.engine.handle_timeout(sim.now);
                     sim.drain();
                     for e in sim.events[seen..].to_vec() {
-                        r.apply(&e, sim.now).map_err(|m| format!("step {step} ({op:?}): {m}"))?;
+                        r.apply(&e, sim.now)
+                            .map_err(|m| format!("step {step} ({op:?}): {m}"))?;
                     }
                     seen = sim.events.len();
                     r.unpark(sim.now);
-                    r.check(&sim).map_err(|m| format!("step {step} ({op:?}) at +{}ms: {m}", sim.now.as_millis() - T0))?;
+                    r.check(&sim).map_err(|m| {
+                        format!(
+                            "step {step} ({op:?}) at +{}ms: {m}",
+                            sim.now.as_millis() - T0
+                        )
+                    })?;
                     if next.is_none() {
                         break;
                     }
@@ -538,11 +690,17 @@ fn run(ops: &[Op]) -> Result<(), String> {
         }
         sim.drain();
         for e in sim.events[seen..].to_vec() {
-            r.apply(&e, sim.now).map_err(|m| format!("step {step} ({op:?}): {m}"))?;
+            r.apply(&e, sim.now)
+                .map_err(|m| format!("step {step} ({op:?}): {m}"))?;
         }
         seen = sim.events.len();
         r.unpark(sim.now);
-        r.check(&sim).map_err(|m| format!("step {step} ({op:?}) at +{}ms: {m}", sim.now.as_millis() - T0))?;
+        r.check(&sim).map_err(|m| {
+            format!(
+                "step {step} ({op:?}) at +{}ms: {m}",
+                sim.now.as_millis() - T0
+            )
+        })?;
     }
     Ok(())
 }

@@ -23,7 +23,9 @@ fn skills_and_proficiency_decide_who_may_take_a_contact() {
     sim.ready(2);
     sim.ready(3);
     // Needs Russian at 4 on top of the queue's cards ≥ 2: only agent 2 qualifies.
-    sim.arrive_with(10, 1, Channel::Voice, |s| s.requirements = vec![Requirement::new("ru", 4)]);
+    sim.arrive_with(10, 1, Channel::Voice, |s| {
+        s.requirements = vec![Requirement::new("ru", 4)]
+    });
     assert_eq!(sim.take_offers(), vec![(10, 2)]);
     // Agent 3 lacks cards, so an ordinary contact goes to agent 1, not 3.
     sim.arrive(11, 1, Channel::Voice);
@@ -36,8 +38,17 @@ fn skills_and_proficiency_decide_who_may_take_a_contact() {
 #[test]
 fn voice_is_exclusive_and_chats_fill_up_to_capacity() {
     let mut sim = Sim::new();
-    sim.queue(1, |q| q.channels = vec![Channel::Voice, Channel::Chat, Channel::Email]);
-    sim.agent_with(1, &[], &[1], |a| a.capacity = Some(Capacity { voice: 1, chat: 2, email: 1, form: 1 }));
+    sim.queue(1, |q| {
+        q.channels = vec![Channel::Voice, Channel::Chat, Channel::Email]
+    });
+    sim.agent_with(1, &[], &[1], |a| {
+        a.capacity = Some(Capacity {
+            voice: 1,
+            chat: 2,
+            email: 1,
+            form: 1,
+        })
+    });
     sim.ready(1);
     sim.arrive(1, 1, Channel::Chat);
     sim.arrive(2, 1, Channel::Chat);
@@ -62,7 +73,11 @@ fn voice_is_exclusive_and_chats_fill_up_to_capacity() {
     assert_eq!(sim.take_offers(), vec![(5, 1)]);
     sim.accept(5);
     sim.arrive(6, 1, Channel::Chat);
-    assert_eq!(sim.take_offers(), vec![], "nothing is offered during a call");
+    assert_eq!(
+        sim.take_offers(),
+        vec![],
+        "nothing is offered during a call"
+    );
 }
 
 #[test]
@@ -77,11 +92,23 @@ fn global_order_is_priority_with_aging_then_arrival_across_queues() {
     sim.arrive(2, 1, Channel::Voice); // t=60: 10 points
     sim.arrive_with(3, 2, Channel::Voice, |s| s.priority = 5); // t=60: 5 → ages
     sim.arrive(4, 1, Channel::Voice); // t=60: 10 points, after contact 2
-    // At t=60: c1=2, c2=10, c3=5, c4=10 → 2, 4 (FIFO among equals), 3, 1.
-    assert_eq!(sim.engine.waiting_order(sim.now), vec![2, 4, 3, 1].into_iter().map(ContactId).collect::<Vec<_>>());
+                                      // At t=60: c1=2, c2=10, c3=5, c4=10 → 2, 4 (FIFO among equals), 3, 1.
+    assert_eq!(
+        sim.engine.waiting_order(sim.now),
+        vec![2, 4, 3, 1]
+            .into_iter()
+            .map(ContactId)
+            .collect::<Vec<_>>()
+    );
     // At t=360 (5 minutes later): c1 = 12, c3 = 15, c2 = c4 = 10 → 3, 1, 2, 4.
     sim.secs(300);
-    assert_eq!(sim.engine.waiting_order(sim.now), vec![3, 1, 2, 4].into_iter().map(ContactId).collect::<Vec<_>>());
+    assert_eq!(
+        sim.engine.waiting_order(sim.now),
+        vec![3, 1, 2, 4]
+            .into_iter()
+            .map(ContactId)
+            .collect::<Vec<_>>()
+    );
     // The agent is served in exactly that order.
     sim.ready(1);
     let mut served = Vec::new();
@@ -104,8 +131,16 @@ fn bullseye_widens_over_time_then_overflows_keeping_the_place() {
     sim.queue(1, |q| {
         q.requirements = vec![Requirement::new("cards", 4), Requirement::new("en", 3)];
         q.widening = vec![
-            WideningStep { after: Duration::from_secs(30), max_proficiency: 2, drop: vec![] },
-            WideningStep { after: Duration::from_secs(60), max_proficiency: 1, drop: vec!["en".into()] },
+            WideningStep {
+                after: Duration::from_secs(30),
+                max_proficiency: 2,
+                drop: vec![],
+            },
+            WideningStep {
+                after: Duration::from_secs(60),
+                max_proficiency: 1,
+                drop: vec!["en".into()],
+            },
         ];
         q.max_wait = Some(Duration::from_secs(90));
         q.overflow = Overflow::Queue(QueueId(2));
@@ -125,7 +160,11 @@ fn bullseye_widens_over_time_then_overflows_keeping_the_place() {
     sim.secs(59);
     assert_eq!(sim.take_offers(), vec![]);
     sim.secs(1);
-    assert_eq!(sim.take_offers(), vec![(2, 2)], "any agent with the skill from 60 s, language dropped");
+    assert_eq!(
+        sim.take_offers(),
+        vec![(2, 2)],
+        "any agent with the skill from 60 s, language dropped"
+    );
     sim.accept(2);
     assert!(sim.events_of(2).contains(&"routing.widened"));
     // Overflow: contact 3 waits 90 s, then moves to queue 2 with its arrival time kept, so it is
@@ -134,8 +173,14 @@ fn bullseye_widens_over_time_then_overflows_keeping_the_place() {
     sim.secs(1);
     sim.arrive(4, 2, Channel::Voice);
     sim.secs(89);
-    assert_eq!(sim.engine.contact_state(ContactId(3)), Some(ContactState::Waiting { queue: QueueId(2) }));
-    assert_eq!(sim.engine.waiting_order(sim.now), vec![ContactId(3), ContactId(4)]);
+    assert_eq!(
+        sim.engine.contact_state(ContactId(3)),
+        Some(ContactState::Waiting { queue: QueueId(2) })
+    );
+    assert_eq!(
+        sim.engine.waiting_order(sim.now),
+        vec![ContactId(3), ContactId(4)]
+    );
     sim.ready(3);
     assert_eq!(sim.take_offers(), vec![(3, 3)]);
 }
@@ -146,7 +191,10 @@ fn overflow_without_a_queue_hands_the_contact_back() {
     sim.queue(1, |q| q.max_wait = Some(Duration::from_secs(60)));
     sim.arrive(1, 1, Channel::Voice);
     sim.secs(60);
-    assert!(sim.commands.contains(&Command::Overflow { contact: ContactId(1), from: QueueId(1) }));
+    assert!(sim.commands.contains(&Command::Overflow {
+        contact: ContactId(1),
+        from: QueueId(1)
+    }));
     assert_eq!(sim.engine.contact_state(ContactId(1)), None);
     let f = &sim.engine.snapshot(sim.now).queues[0];
     assert_eq!((f.overflowed, f.waiting), (1, 0));
@@ -207,7 +255,11 @@ fn least_occupied_looks_at_load_longest_idle_at_time() {
         for (_, a) in sim.take_offers() {
             held[(a - 1) as usize] += 1;
         }
-        assert_eq!(held, [2, 1], "{strategy:?}: longest idle first, then the other");
+        assert_eq!(
+            held,
+            [2, 1],
+            "{strategy:?}: longest idle first, then the other"
+        );
         sim.arrive(4, 1, Channel::Chat);
         assert_eq!(sim.take_offers(), vec![(4, expected)], "{strategy:?}");
     }
@@ -244,15 +296,23 @@ fn preferred_agent_first_then_anyone_after_the_timeout() {
     assert_eq!(sim.take_offers(), vec![(1, 1)]);
     sim.accept(1);
     sim.ready(2);
-    sim.arrive_with(2, 1, Channel::Voice, |s| s.preferred_agent = Some(AgentId(1)));
-    assert_eq!(sim.take_offers(), vec![], "agent 2 is free but the customer waits for agent 1");
+    sim.arrive_with(2, 1, Channel::Voice, |s| {
+        s.preferred_agent = Some(AgentId(1))
+    });
+    assert_eq!(
+        sim.take_offers(),
+        vec![],
+        "agent 2 is free but the customer waits for agent 1"
+    );
     sim.secs(15);
     assert_eq!(sim.take_offers(), vec![(2, 2)]);
     // And when the preferred agent is free, they get it at once.
     sim.accept(2);
     sim.end(1);
     sim.secs(10);
-    sim.arrive_with(3, 1, Channel::Voice, |s| s.preferred_agent = Some(AgentId(1)));
+    sim.arrive_with(3, 1, Channel::Voice, |s| {
+        s.preferred_agent = Some(AgentId(1))
+    });
     assert_eq!(sim.take_offers(), vec![(3, 1)]);
 }
 
@@ -269,13 +329,31 @@ fn an_unanswered_offer_makes_the_agent_not_ready_and_the_contact_keeps_its_place
     sim.secs(1);
     sim.arrive(2, 1, Channel::Voice);
     sim.secs(19);
-    assert!(sim.commands.contains(&Command::Withdraw { contact: ContactId(1), agent: AgentId(1) }));
+    assert!(sim.commands.contains(&Command::Withdraw {
+        contact: ContactId(1),
+        agent: AgentId(1)
+    }));
     let v = sim.engine.agent_view(AgentId(1)).unwrap();
-    assert_eq!((v.state, v.presence), (AgentState::NotReady, Presence::NotReady("missed".into())));
-    assert_eq!(sim.engine.waiting_order(sim.now), vec![ContactId(1), ContactId(2)], "place kept");
+    assert_eq!(
+        (v.state, v.presence),
+        (AgentState::NotReady, Presence::NotReady("missed".into()))
+    );
+    assert_eq!(
+        sim.engine.waiting_order(sim.now),
+        vec![ContactId(1), ContactId(2)],
+        "place kept"
+    );
     sim.ready(2);
     assert_eq!(sim.take_offers(), vec![(1, 2)]);
-    assert_eq!(sim.events_of(1), vec!["routing.queued", "routing.offered", "routing.missed", "routing.offered"]);
+    assert_eq!(
+        sim.events_of(1),
+        vec![
+            "routing.queued",
+            "routing.offered",
+            "routing.missed",
+            "routing.offered"
+        ]
+    );
 }
 
 #[test]
@@ -287,9 +365,15 @@ fn a_declined_contact_goes_to_someone_else_first() {
     sim.ready(1);
     sim.arrive(1, 1, Channel::Voice);
     assert_eq!(sim.take_offers(), vec![(1, 1)]);
-    sim.engine.handle_offer_declined(sim.now, ContactId(1)).unwrap();
+    sim.engine
+        .handle_offer_declined(sim.now, ContactId(1))
+        .unwrap();
     sim.drain();
-    assert_eq!(sim.take_offers(), vec![], "not offered to the agent who declined it");
+    assert_eq!(
+        sim.take_offers(),
+        vec![],
+        "not offered to the agent who declined it"
+    );
     assert_eq!(state(&sim, 1), AgentState::Available);
     sim.ready(2);
     assert_eq!(sim.take_offers(), vec![(1, 2)]);
@@ -311,8 +395,15 @@ fn wrap_up_is_visible_extendable_and_ends_by_itself() {
     assert_eq!(v.deadline, Some(sim.now.plus(Duration::from_secs(30))));
     sim.arrive(2, 1, Channel::Voice);
     sim.secs(20);
-    let until = sim.engine.handle_wrap_up_extend(sim.now, AgentId(1), ContactId(1), Duration::from_secs(30)).unwrap();
-    assert_eq!(until, Time::from_millis(T0 + 160_000), "30 s more than the end it had");
+    let until = sim
+        .engine
+        .handle_wrap_up_extend(sim.now, AgentId(1), ContactId(1), Duration::from_secs(30))
+        .unwrap();
+    assert_eq!(
+        until,
+        Time::from_millis(T0 + 160_000),
+        "30 s more than the end it had"
+    );
     sim.secs(39);
     assert_eq!(sim.take_offers(), vec![]);
     sim.secs(1);
@@ -320,7 +411,9 @@ fn wrap_up_is_visible_extendable_and_ends_by_itself() {
     // Ended early by the agent.
     sim.accept(2);
     sim.end(2);
-    sim.engine.handle_wrap_up_done(sim.now, AgentId(1), ContactId(2)).unwrap();
+    sim.engine
+        .handle_wrap_up_done(sim.now, AgentId(1), ContactId(2))
+        .unwrap();
     sim.drain();
     assert_eq!(state(&sim, 1), AgentState::Available);
     // Every visible state change was an event, wrap-up included.
@@ -332,7 +425,9 @@ fn wrap_up_is_visible_extendable_and_ends_by_itself() {
             _ => None,
         })
         .collect();
-    assert!(states.windows(2).any(|w| w == [AgentState::Busy, AgentState::WrapUp]));
+    assert!(states
+        .windows(2)
+        .any(|w| w == [AgentState::Busy, AgentState::WrapUp]));
 }
 
 #[test]
@@ -348,35 +443,68 @@ fn callbacks_keep_their_place_merge_duplicates_and_give_up_after_the_attempts() 
     sim.secs(10);
     sim.arrive(2, 1, Channel::Voice);
     sim.secs(10);
-    sim.engine.handle_callback_request(sim.now, ContactId(1), "+79165550102".into()).unwrap();
+    sim.engine
+        .handle_callback_request(sim.now, ContactId(1), "+79165550102".into())
+        .unwrap();
     sim.drain();
     // The same number asks again from a later call: merged into the first, which keeps its place.
     sim.arrive(3, 1, Channel::Voice);
-    sim.engine.handle_callback_request(sim.now, ContactId(3), "+79165550102".into()).unwrap();
+    sim.engine
+        .handle_callback_request(sim.now, ContactId(3), "+79165550102".into())
+        .unwrap();
     sim.drain();
-    assert!(sim.events.contains(&Event::CallbackMerged { contact: ContactId(3), into: ContactId(1), at: sim.now }));
+    assert!(sim.events.contains(&Event::CallbackMerged {
+        contact: ContactId(3),
+        into: ContactId(1),
+        at: sim.now
+    }));
     assert_eq!(sim.engine.contact_state(ContactId(3)), None);
-    assert_eq!(sim.engine.waiting_order(sim.now), vec![ContactId(1), ContactId(2)]);
+    assert_eq!(
+        sim.engine.waiting_order(sim.now),
+        vec![ContactId(1), ContactId(2)]
+    );
     sim.ready(1);
     assert!(sim.commands.iter().any(|c| matches!(c, Command::Offer { contact: ContactId(1), callback_number: Some(n), .. } if n == "+79165550102")));
     sim.take_offers();
     sim.accept(1);
-    sim.engine.handle_callback_unreached(sim.now, ContactId(1)).unwrap();
+    sim.engine
+        .handle_callback_unreached(sim.now, ContactId(1))
+        .unwrap();
     sim.drain();
     // The agent is free at once and takes the next caller; the callback is parked.
     assert_eq!(sim.take_offers(), vec![(2, 1)]);
-    assert!(matches!(sim.engine.contact_state(ContactId(1)), Some(ContactState::Parked { .. })));
+    assert!(matches!(
+        sim.engine.contact_state(ContactId(1)),
+        Some(ContactState::Parked { .. })
+    ));
     sim.accept(2);
     sim.end(2);
     sim.secs(120);
     assert_eq!(sim.take_offers(), vec![(1, 1)]);
     sim.accept(1);
-    sim.engine.handle_callback_unreached(sim.now, ContactId(1)).unwrap();
+    sim.engine
+        .handle_callback_unreached(sim.now, ContactId(1))
+        .unwrap();
     sim.drain();
-    assert_eq!(sim.engine.contact_state(ContactId(1)), None, "two attempts, then given up");
+    assert_eq!(
+        sim.engine.contact_state(ContactId(1)),
+        None,
+        "two attempts, then given up"
+    );
     let f = &sim.engine.snapshot(sim.now).queues[0];
-    assert_eq!((f.callbacks_requested, f.callbacks_failed, f.callbacks_reached), (2, 1, 0));
-    assert_eq!((f.answered, f.abandoned), (1, 1), "a failed callback counts as abandoned, a request does not");
+    assert_eq!(
+        (
+            f.callbacks_requested,
+            f.callbacks_failed,
+            f.callbacks_reached
+        ),
+        (2, 1, 0)
+    );
+    assert_eq!(
+        (f.answered, f.abandoned),
+        (1, 1),
+        "a failed callback counts as abandoned, a request does not"
+    );
 }
 
 #[test]
@@ -386,14 +514,21 @@ fn a_reached_callback_counts_as_answered_with_its_whole_wait() {
     sim.agent(1, &[], &[1]);
     sim.arrive(1, 1, Channel::Voice);
     sim.secs(5);
-    sim.engine.handle_callback_request(sim.now, ContactId(1), "+74951234567".into()).unwrap();
+    sim.engine
+        .handle_callback_request(sim.now, ContactId(1), "+74951234567".into())
+        .unwrap();
     sim.secs(300);
     sim.ready(1);
     sim.accept(1);
-    sim.engine.handle_callback_reached(sim.now, ContactId(1)).unwrap();
+    sim.engine
+        .handle_callback_reached(sim.now, ContactId(1))
+        .unwrap();
     sim.drain();
     let f = &sim.engine.snapshot(sim.now).queues[0];
-    assert_eq!((f.answered, f.answered_in_service_level, f.callbacks_reached), (1, 0, 1));
+    assert_eq!(
+        (f.answered, f.answered_in_service_level, f.callbacks_reached),
+        (1, 0, 1)
+    );
     assert_eq!(f.average_answer_ms, Some(305_000));
     assert_eq!(f.service_level, Some(0.0));
 }
@@ -402,8 +537,12 @@ fn a_reached_callback_counts_as_answered_with_its_whole_wait() {
 fn a_form_callback_request_enters_as_a_callback() {
     let mut sim = Sim::new();
     sim.queue(1, |q| q.channels = vec![Channel::Voice, Channel::Form]);
-    sim.arrive_with(1, 1, Channel::Form, |s| s.callback_number = Some("+79990001122".into()));
-    sim.arrive_with(2, 1, Channel::Form, |s| s.callback_number = Some("+79990001122".into()));
+    sim.arrive_with(1, 1, Channel::Form, |s| {
+        s.callback_number = Some("+79990001122".into())
+    });
+    sim.arrive_with(2, 1, Channel::Form, |s| {
+        s.callback_number = Some("+79990001122".into())
+    });
     assert_eq!(sim.engine.contact_count(), 1);
     assert!(sim.events_of(2).contains(&"routing.callback_merged"));
 }
@@ -435,9 +574,20 @@ fn service_level_abandons_and_agents_by_state() {
     sim.drain();
     let snap = sim.engine.snapshot(sim.now);
     let f = &snap.queues[0];
-    assert_eq!((f.answered, f.answered_in_service_level, f.abandoned, f.abandoned_short), (2, 1, 1, 1));
+    assert_eq!(
+        (
+            f.answered,
+            f.answered_in_service_level,
+            f.abandoned,
+            f.abandoned_short
+        ),
+        (2, 1, 1, 1)
+    );
     assert_eq!(f.service_level, Some(1.0 / 3.0));
-    assert_eq!((f.waiting, f.oldest_wait), (1, Some(Duration::from_secs(7))));
+    assert_eq!(
+        (f.waiting, f.oldest_wait),
+        (1, Some(Duration::from_secs(7)))
+    );
     assert_eq!(f.agents_by_state, vec![(AgentState::Busy, 2)]);
     let a2 = snap.agents.iter().find(|a| a.agent == AgentId(2)).unwrap();
     assert_eq!(a2.time_in_state, Duration::from_secs(7));
@@ -486,7 +636,10 @@ fn estimates_come_from_position_and_measured_handle_times() {
     // The estimate moves as things change: someone ahead leaves.
     sim.engine.handle_abandoned(sim.now, ContactId(30)).unwrap();
     let e = sim.engine.estimate(sim.now, ContactId(32)).unwrap();
-    assert_eq!((e.position, e.expected), (2, Some(Duration::from_secs(120))));
+    assert_eq!(
+        (e.position, e.expected),
+        (2, Some(Duration::from_secs(120)))
+    );
     let q = &sim.engine.snapshot(sim.now).queues[0];
     assert_eq!(q.estimated_wait.position, 4);
 }
@@ -501,23 +654,46 @@ fn reconciliation_follows_what_the_channel_layer_sees() {
     sim.arrive(1, 1, Channel::Voice);
     assert_eq!(sim.take_offers(), vec![(1, 1)]);
     // The phone stopped ringing without us being told: the contact goes back, first in line.
-    let seen = Observation { reachable: true, ringing: vec![], active: vec![] };
-    sim.engine.handle_observation(sim.now, AgentId(1), seen).unwrap();
+    let seen = Observation {
+        reachable: true,
+        ringing: vec![],
+        active: vec![],
+    };
+    sim.engine
+        .handle_observation(sim.now, AgentId(1), seen)
+        .unwrap();
     sim.drain();
-    assert!(sim.events.iter().any(|e| matches!(e, Event::Reconciled { contact: Some(ContactId(1)), .. })));
+    assert!(sim.events.iter().any(|e| matches!(
+        e,
+        Event::Reconciled {
+            contact: Some(ContactId(1)),
+            ..
+        }
+    )));
     // It is offered again (to the same agent, who is still available).
     assert_eq!(sim.take_offers(), vec![(1, 1)]);
     // The phone says the call is connected though we missed the answer.
-    let seen = Observation { reachable: true, ringing: vec![], active: vec![ContactId(1)] };
-    sim.engine.handle_observation(sim.now, AgentId(1), seen).unwrap();
+    let seen = Observation {
+        reachable: true,
+        ringing: vec![],
+        active: vec![ContactId(1)],
+    };
+    sim.engine
+        .handle_observation(sim.now, AgentId(1), seen)
+        .unwrap();
     sim.drain();
     assert_eq!(state(&sim, 1), AgentState::Busy);
     // The browser vanished and the call is gone: logged out, wrap-up for the call.
-    sim.engine.handle_observation(sim.now, AgentId(1), Observation::default()).unwrap();
+    sim.engine
+        .handle_observation(sim.now, AgentId(1), Observation::default())
+        .unwrap();
     sim.drain();
     let v = sim.engine.agent_view(AgentId(1)).unwrap();
     assert_eq!(v.presence, Presence::Offline);
-    assert!(matches!(v.items[..], [(ContactId(1), Channel::Voice, ItemPhase::WrapUp { .. })]));
+    assert!(matches!(
+        v.items[..],
+        [(ContactId(1), Channel::Voice, ItemPhase::WrapUp { .. })]
+    ));
     sim.secs(10);
     assert_eq!(state(&sim, 1), AgentState::Offline);
 }
@@ -531,10 +707,18 @@ fn logging_out_takes_offers_back_and_work_in_hand_goes_on() {
     sim.arrive(1, 1, Channel::Chat);
     sim.arrive(2, 1, Channel::Chat);
     sim.accept(1);
-    sim.engine.handle_presence(sim.now, AgentId(1), Presence::Offline).unwrap();
+    sim.engine
+        .handle_presence(sim.now, AgentId(1), Presence::Offline)
+        .unwrap();
     sim.drain();
-    assert_eq!(sim.engine.contact_state(ContactId(2)), Some(ContactState::Waiting { queue: QueueId(1) }));
-    assert_eq!(sim.engine.contact_state(ContactId(1)), Some(ContactState::Serving { agent: AgentId(1) }));
+    assert_eq!(
+        sim.engine.contact_state(ContactId(2)),
+        Some(ContactState::Waiting { queue: QueueId(1) })
+    );
+    assert_eq!(
+        sim.engine.contact_state(ContactId(1)),
+        Some(ContactState::Serving { agent: AgentId(1) })
+    );
     assert_eq!(state(&sim, 1), AgentState::Busy);
     sim.end(1);
     sim.secs(10);
@@ -548,18 +732,44 @@ fn bad_input_is_refused_without_changing_anything() {
     sim.queue(1, |_| {});
     let mut q = QueueConfig::new(QueueId(2), TenantId(1));
     q.widening = vec![
-        WideningStep { after: Duration::from_secs(30), max_proficiency: 2, drop: vec![] },
-        WideningStep { after: Duration::from_secs(20), max_proficiency: 1, drop: vec![] },
+        WideningStep {
+            after: Duration::from_secs(30),
+            max_proficiency: 2,
+            drop: vec![],
+        },
+        WideningStep {
+            after: Duration::from_secs(20),
+            max_proficiency: 1,
+            drop: vec![],
+        },
     ];
-    assert!(matches!(sim.engine.set_queue(sim.now, q), Err(RoutingError::InvalidConfig(_))));
+    assert!(matches!(
+        sim.engine.set_queue(sim.now, q),
+        Err(RoutingError::InvalidConfig(_))
+    ));
     let spec = ContactSpec::new(ContactId(1), QueueId(1), Channel::Chat);
-    assert!(matches!(sim.engine.handle_contact(sim.now, spec), Err(RoutingError::ChannelNotAccepted { .. })));
+    assert!(matches!(
+        sim.engine.handle_contact(sim.now, spec),
+        Err(RoutingError::ChannelNotAccepted { .. })
+    ));
     let spec = ContactSpec::new(ContactId(1), QueueId(7), Channel::Voice);
-    assert_eq!(sim.engine.handle_contact(sim.now, spec), Err(RoutingError::UnknownQueue(QueueId(7))));
+    assert_eq!(
+        sim.engine.handle_contact(sim.now, spec),
+        Err(RoutingError::UnknownQueue(QueueId(7)))
+    );
     sim.arrive(1, 1, Channel::Voice);
     let spec = ContactSpec::new(ContactId(1), QueueId(1), Channel::Voice);
-    assert_eq!(sim.engine.handle_contact(sim.now, spec), Err(RoutingError::DuplicateContact(ContactId(1))));
-    assert!(matches!(sim.engine.handle_offer_accepted(sim.now, ContactId(1)), Err(RoutingError::WrongState { .. })));
-    assert!(matches!(sim.engine.handle_contact_ended(sim.now, ContactId(9)), Err(RoutingError::UnknownContact(_))));
+    assert_eq!(
+        sim.engine.handle_contact(sim.now, spec),
+        Err(RoutingError::DuplicateContact(ContactId(1)))
+    );
+    assert!(matches!(
+        sim.engine.handle_offer_accepted(sim.now, ContactId(1)),
+        Err(RoutingError::WrongState { .. })
+    ));
+    assert!(matches!(
+        sim.engine.handle_contact_ended(sim.now, ContactId(9)),
+        Err(RoutingError::UnknownContact(_))
+    ));
     assert_eq!(sim.engine.contact_count(), 1);
 }
