@@ -29,6 +29,12 @@ pub struct Sim {
     pub events: Vec<Event>,
 }
 
+impl Default for Sim {
+    fn default() -> Sim {
+        Sim::new()
+    }
+}
+
 impl Sim {
     pub fn new() -> Sim {
         Sim::with(EngineConfig::default())

@@ -669,8 +669,8 @@ fn run(ops: &[Op]) -> Result<(), String> {
                     sim.now = next.unwrap_or(target).max(sim.now);
                     sim.engine.handle_timeout(sim.now);
                     sim.drain();
-                    for e in sim.events[seen..].to_vec() {
-                        r.apply(&e, sim.now)
+                    for e in &sim.events[seen..] {
+                        r.apply(e, sim.now)
                             .map_err(|m| format!("step {step} ({op:?}): {m}"))?;
                     }
                     seen = sim.events.len();
@@ -689,8 +689,8 @@ fn run(ops: &[Op]) -> Result<(), String> {
             }
         }
         sim.drain();
-        for e in sim.events[seen..].to_vec() {
-            r.apply(&e, sim.now)
+        for e in &sim.events[seen..] {
+            r.apply(e, sim.now)
                 .map_err(|m| format!("step {step} ({op:?}): {m}"))?;
         }
         seen = sim.events.len();
