@@ -16,7 +16,7 @@ use crate::config::{
 use crate::error::RoutingError;
 use crate::estimate::{self, Estimate};
 use crate::event::Event;
-use crate::ids::{AgentId, ContactId, QueueId, TenantId};
+use crate::ids::{AgentId, ContactId, IdMap, QueueId, TenantId};
 use crate::order::{global_cmp, OrderKey};
 use crate::restore::Restore;
 use crate::skills::{meets, Levels, ReqSetId, ReqSets, SkillId, SkillTable};
@@ -211,7 +211,7 @@ struct Queue {
     needs: Levels,
     steps: Vec<Step>,
     members: Vec<usize>,
-    groups: HashMap<(usize, ReqSetId, u8), usize>,
+    groups: IdMap<(usize, ReqSetId, u8), usize>,
     group_list: Vec<usize>,
     rr_next: usize,
     waiting: usize,
@@ -224,6 +224,8 @@ struct Queue {
 struct Group {
     channel: Channel,
     needs: Levels,
+    /// Skills asked for, as bits (ids below 64): an agent missing one is skipped at once.
+    mask: u64,
     set: BTreeSet<OrderKey>,
 }
 
@@ -241,6 +243,7 @@ struct Agent {
     id: AgentId,
     tenant: TenantId,
     skills: Levels,
+    mask: u64,
     queues: Vec<usize>,
     capacity: Capacity,
     presence: Presence,
@@ -310,13 +313,13 @@ pub struct Engine {
     skills: SkillTable,
     reqsets: ReqSets,
     queues: Vec<Queue>,
-    queue_ix: HashMap<QueueId, usize>,
+    queue_ix: IdMap<QueueId, usize>,
     groups: Vec<Group>,
     agents: Vec<Agent>,
-    agent_ix: HashMap<AgentId, usize>,
-    contacts: HashMap<ContactId, Contact>,
+    agent_ix: IdMap<AgentId, usize>,
+    contacts: IdMap<ContactId, Contact>,
     /// Agents a contact must not be offered to again (they declined it).
-    excluded: HashMap<ContactId, Vec<usize>>,
+    excluded: IdMap<ContactId, Vec<usize>>,
     callbacks: HashMap<(TenantId, String), ContactId>,
     pending_agents: Vec<usize>,
     pending_contacts: Vec<ContactId>,
@@ -346,12 +349,12 @@ impl Engine {
             skills: SkillTable::default(),
             reqsets: ReqSets::default(),
             queues: Vec::new(),
-            queue_ix: HashMap::new(),
+            queue_ix: IdMap::default(),
             groups: Vec::new(),
             agents: Vec::new(),
-            agent_ix: HashMap::new(),
-            contacts: HashMap::new(),
-            excluded: HashMap::new(),
+            agent_ix: IdMap::default(),
+            contacts: IdMap::default(),
+            excluded: IdMap::default(),
             callbacks: HashMap::new(),
             pending_membership: HashMap::new(),
             pending_agents: Vec::new(),
@@ -450,7 +453,7 @@ impl Engine {
                     needs,
                     steps,
                     members: Vec::new(),
-                    groups: HashMap::new(),
+                    groups: IdMap::default(),
                     group_list: Vec::new(),
                     rr_next: 0,
                     waiting: 0,
@@ -538,6 +541,7 @@ impl Engine {
                     )));
                 }
                 let a = &mut self.agents[ai];
+                a.mask = crate::skills::mask(&skills);
                 a.skills = skills;
                 a.capacity = capacity;
                 a.removed = false;
@@ -549,6 +553,7 @@ impl Engine {
                 self.agents.push(Agent {
                     id: cfg.id,
                     tenant: cfg.tenant,
+                    mask: crate::skills::mask(&skills),
                     skills,
                     queues: Vec::new(),
                     capacity,
@@ -905,17 +910,11 @@ impl Engine {
         queue: &Levels,
         own: &[Requirement],
     ) -> ReqSetId {
-        let mut all: Vec<(&str, u8)> = own
-            .iter()
-            .map(|r| (r.skill.as_str(), r.min_proficiency))
-            .collect();
-        let names: Vec<(String, u8)> = queue
-            .iter()
-            .map(|(s, l)| (skills.name(*s).to_string(), *l))
-            .collect();
-        all.extend(names.iter().map(|(n, l)| (n.as_str(), *l)));
-        let levels = skills.levels(all);
-        reqsets.intern(levels)
+        if own.is_empty() {
+            return reqsets.intern_ref(queue);
+        }
+        let own = skills.levels(own.iter().map(|r| (r.skill.as_str(), r.min_proficiency)));
+        reqsets.intern(crate::skills::merge(queue, &own))
     }
 
     /// The caller hung up (or the chat was closed) before an agent took it.
@@ -1950,8 +1949,10 @@ impl Engine {
             }
         }
         let g = self.groups.len();
+        let mask = crate::skills::mask(&needs);
         self.groups.push(Group {
             channel,
+            mask,
             needs,
             set: BTreeSet::new(),
         });
@@ -2275,7 +2276,10 @@ impl Engine {
             }
             for &g in &q.group_list {
                 let grp = &self.groups[g];
-                if grp.set.is_empty() || !takes[cidx(grp.channel)] || !meets(&a.skills, &grp.needs)
+                if grp.set.is_empty()
+                    || !takes[cidx(grp.channel)]
+                    || grp.mask & !a.mask != 0
+                    || !meets(&a.skills, &grp.needs)
                 {
                     continue;
                 }

@@ -26,6 +26,7 @@ impl SkillTable {
         id
     }
 
+    #[cfg(test)]
     pub(crate) fn name(&self, id: SkillId) -> &str {
         &self.names[id.0 as usize]
     }
@@ -69,6 +70,43 @@ pub(crate) fn proficiency_score(skills: &Levels, needs: &Levels) -> u32 {
         .sum()
 }
 
+/// Union of two sorted level lists, keeping the higher level of a skill in both.
+pub(crate) fn merge(a: &Levels, b: &Levels) -> Levels {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) if x.0 == y.0 => {
+                out.push((x.0, x.1.max(y.1)));
+                i += 1;
+                j += 1;
+            }
+            (Some(x), Some(y)) if x.0 < y.0 => {
+                out.push(*x);
+                i += 1;
+            }
+            (Some(x), None) => {
+                out.push(*x);
+                i += 1;
+            }
+            (_, Some(y)) => {
+                out.push(*y);
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    out
+}
+
+/// The skills of a list as bits, for ids below 64 (higher ids are checked by `meets` alone).
+pub(crate) fn mask(levels: &Levels) -> u64 {
+    levels
+        .iter()
+        .filter(|(s, _)| s.0 < 64)
+        .fold(0, |m, (s, _)| m | (1u64 << s.0))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct ReqSetId(pub(crate) u32);
 
@@ -88,6 +126,13 @@ impl ReqSets {
         self.ids.insert(set.clone(), id);
         self.sets.push(set);
         id
+    }
+
+    pub(crate) fn intern_ref(&mut self, set: &Levels) -> ReqSetId {
+        match self.ids.get(set) {
+            Some(id) => *id,
+            None => self.intern(set.clone()),
+        }
     }
 
     pub(crate) fn get(&self, id: ReqSetId) -> &Levels {
@@ -111,6 +156,12 @@ mod tests {
         assert!(!meets(&agent, &need));
         let need = t.levels([("loans", 1)]);
         assert!(!meets(&agent, &need));
+        let merged = merge(
+            &t.levels([("ru", 2), ("vip", 1)]),
+            &t.levels([("ru", 4), ("cards", 1)]),
+        );
+        assert_eq!(merged, t.levels([("ru", 4), ("vip", 1), ("cards", 1)]));
+        assert_eq!(mask(&merged).count_ones(), 3);
         let cards = t.intern("cards");
         assert_eq!(t.name(cards), "cards");
     }
