@@ -131,6 +131,15 @@ pub enum Event {
     },
 }
 
+/// Kinds after which a contact is finished with routing (the agent's wrap-up may follow).
+pub const FINISHED_KINDS: &[&str] = &[
+    "routing.ended",
+    "routing.abandoned",
+    "routing.callback_merged",
+    "routing.overflowed_out",
+    "routing.callback_failed",
+];
+
 impl Event {
     /// The contact (interaction) this event belongs to, if any.
     pub fn contact(&self) -> Option<ContactId> {
@@ -162,7 +171,8 @@ impl Event {
             Event::AgentState { .. } => "routing.agent_state",
             Event::Queued { .. } => "routing.queued",
             Event::Widened { .. } => "routing.widened",
-            Event::Overflowed { .. } => "routing.overflowed",
+            Event::Overflowed { to: Some(_), .. } => "routing.overflowed",
+            Event::Overflowed { to: None, .. } => "routing.overflowed_out",
             Event::Offered { .. } => "routing.offered",
             Event::Accepted { .. } => "routing.accepted",
             Event::Declined { .. } => "routing.declined",
@@ -175,7 +185,10 @@ impl Event {
             Event::CallbackRequested { .. } => "routing.callback_requested",
             Event::CallbackMerged { .. } => "routing.callback_merged",
             Event::CallbackReached { .. } => "routing.callback_reached",
-            Event::CallbackUnreached { .. } => "routing.callback_unreached",
+            Event::CallbackUnreached {
+                retry_at: Some(_), ..
+            } => "routing.callback_unreached",
+            Event::CallbackUnreached { retry_at: None, .. } => "routing.callback_failed",
             Event::Reconciled { .. } => "routing.reconciled",
         }
     }

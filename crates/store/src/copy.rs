@@ -183,6 +183,18 @@ const TABLES: &[Table] = &[
             ("data", Text),
         ],
     },
+    Table {
+        name: "agent_events",
+        has_id: true,
+        columns: &[
+            ("id", Int),
+            ("tenant_id", Int),
+            ("agent_id", Int),
+            ("at", Int),
+            ("kind", Text),
+            ("data", Text),
+        ],
+    },
 ];
 
 #[derive(Debug, Clone)]

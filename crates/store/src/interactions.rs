@@ -109,13 +109,13 @@ impl TryFrom<InteractionRow> for Interaction {
 }
 
 #[derive(sqlx::FromRow)]
-struct EventRow {
-    id: i64,
-    interaction_id: i64,
-    at: i64,
-    kind: String,
-    actor: String,
-    data: String,
+pub(crate) struct EventRow {
+    pub(crate) id: i64,
+    pub(crate) interaction_id: i64,
+    pub(crate) at: i64,
+    pub(crate) kind: String,
+    pub(crate) actor: String,
+    pub(crate) data: String,
 }
 
 impl From<EventRow> for InteractionEvent {

@@ -21,6 +21,7 @@ pub mod demo;
 pub mod interactions;
 pub mod migrate;
 mod reader;
+pub mod routing;
 pub mod tenants;
 mod timeline;
 pub mod users;
@@ -38,6 +39,7 @@ pub use agents::{AgentPatch, NewAgent};
 pub use catalog::{DispositionPatch, NewDisposition, NewQueue, NewScript, QueuePatch, ScriptPatch};
 pub use customers::{CustomerPatch, CustomerQuery, NewCustomer};
 pub use interactions::{InteractionFilter, InteractionPatch, NewEvent, NewInteraction};
+pub use routing::AgentEvent;
 pub use tenants::{NewTenant, TenantPatch};
 pub use users::{Authenticated, NewUser, UserPatch};
 

@@ -1538,3 +1538,113 @@ pub async fn concurrent_appends_commit_in_groups(s: &Store) {
         "nothing reached the other tenant"
     );
 }
+
+pub async fn routing_journal(s: &Store) {
+    let t = tenant(s, "acme").await;
+    let other = tenant(s, "other").await;
+    let at = time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+    // Agents' logs: the latest of each, across tenants, oldest first.
+    s.append_agent_event(
+        t.id,
+        7,
+        at,
+        "routing.agent_state",
+        &json!({"state": "available"}),
+    )
+    .await
+    .unwrap();
+    s.append_agent_event(
+        other.id,
+        9,
+        at,
+        "routing.agent_state",
+        &json!({"state": "offline"}),
+    )
+    .await
+    .unwrap();
+    let last = s
+        .append_agent_event(
+            t.id,
+            7,
+            at + Duration::seconds(5),
+            "routing.agent_state",
+            &json!({"state": "not_ready"}),
+        )
+        .await
+        .unwrap();
+    let latest = s.latest_agent_events().await.unwrap();
+    assert_eq!(
+        latest.iter().map(|e| e.agent_id).collect::<Vec<_>>(),
+        vec![9, 7]
+    );
+    assert_eq!(latest[1].id, last);
+    assert_eq!(latest[1].data, json!({"state": "not_ready"}));
+    assert_eq!(latest[1].at, at + Duration::seconds(5));
+    assert_eq!(s.agent_events(t.id, 7).await.unwrap().len(), 2);
+    assert!(
+        s.agent_events(other.id, 7).await.unwrap().is_empty(),
+        "tenant-scoped"
+    );
+    assert!(s
+        .execute_unchecked("UPDATE agent_events SET kind = 'forged'")
+        .await
+        .is_err());
+    assert!(s
+        .execute_unchecked("DELETE FROM agent_events")
+        .await
+        .is_err());
+    assert!(s
+        .append_agent_event(t.id, 7, at, "", &json!({}))
+        .await
+        .is_err());
+    // Contacts: routing events of interactions not finished, in the order written.
+    let (open, _) = s
+        .create_interaction(t.id, &voice(None, None), "system")
+        .await
+        .unwrap();
+    let (done, _) = s
+        .create_interaction(other.id, &voice(None, None), "system")
+        .await
+        .unwrap();
+    let ev = |kind: &str| NewEvent {
+        kind: kind.into(),
+        actor: "routing".into(),
+        data: json!({"k": kind}),
+        at: Some(at),
+    };
+    s.append_event(t.id, open.id, &ev("routing.queued"))
+        .await
+        .unwrap();
+    s.append_event(other.id, done.id, &ev("routing.queued"))
+        .await
+        .unwrap();
+    s.append_event(t.id, open.id, &ev("note")).await.unwrap();
+    s.append_event(t.id, open.id, &ev("routing.callback_requested"))
+        .await
+        .unwrap();
+    s.append_event(other.id, done.id, &ev("routing.abandoned"))
+        .await
+        .unwrap();
+    let open_events = s
+        .open_events_with_prefix("routing.", &["routing.abandoned", "routing.ended"])
+        .await
+        .unwrap();
+    let kinds: Vec<(i64, i64, &str)> = open_events
+        .iter()
+        .map(|(tn, e)| (*tn, e.interaction_id, e.kind.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (t.id, open.id, "routing.queued"),
+            (t.id, open.id, "routing.callback_requested")
+        ]
+    );
+    assert_eq!(open_events[0].1.data, json!({"k": "routing.queued"}));
+    // `_` in the prefix is a literal, not a wildcard.
+    assert!(s
+        .open_events_with_prefix("routing_", &[])
+        .await
+        .unwrap()
+        .is_empty());
+}

@@ -104,6 +104,7 @@ on_both!(
     demo_seed,
     bulk_import,
     concurrent_appends_commit_in_groups,
+    routing_journal,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
