@@ -381,6 +381,26 @@ async fn serve(args: ServeArgs) -> Result<()> {
 
     let login = first_login(&store, demo).await?;
 
+    // Routing is rebuilt from its stored decisions before anyone can log in.
+    let (routing_commands, mut commands_rx) = tokio::sync::mpsc::channel(1024);
+    let acd = hotline_acd::Acd::start(store.clone(), routing_commands)
+        .await
+        .context("cannot start routing")?;
+    // The telephony and channel shells that carry out offers are not part of this build yet.
+    tokio::spawn(async move {
+        while let Some(cmd) = commands_rx.recv().await {
+            let what = match cmd {
+                hotline_routing::Command::Offer { .. } => "offer",
+                hotline_routing::Command::Withdraw { .. } => "withdraw",
+                hotline_routing::Command::Overflow { .. } => "overflow",
+            };
+            tracing::debug!(
+                command = what,
+                "routing command with no channel layer to carry it out"
+            );
+        }
+    });
+
     let mut config = hotline_api::ApiConfig::default();
     if let Some(h) = s.file.session_hours {
         config.session_ttl = time_hours(h)?;
@@ -410,7 +430,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
     .with_graceful_shutdown(shutdown_signal())
     .await
     .context("HTTP server failed")?;
-    tracing::info!("HTTP server stopped; closing the database after writes in flight");
+    tracing::info!(
+        "HTTP server stopped; storing routing's last decisions, then closing the database"
+    );
+    acd.stop().await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -52,7 +52,20 @@ fn crate_boundaries_hold() {
         !api.contains(&"sqlx".to_string()),
         "only the store crate knows SQL"
     );
-    for krate in ["model", "routing", "store", "api"] {
+    let routing = dependencies("routing");
+    for d in ["hotline-store", "hotline-api", "hotline-acd"] {
+        assert!(
+            !routing.contains(&d.to_string()),
+            "the routing engine knows nothing of storage or HTTP: it must not depend on {d}"
+        );
+    }
+    assert!(
+        !dependencies("acd")
+            .iter()
+            .any(|d| d == "axum" || d == "sqlx"),
+        "the routing shell goes through the store and has no HTTP"
+    );
+    for krate in ["model", "routing", "acd", "store", "api"] {
         assert!(
             !dependencies(krate).contains(&"hotline".to_string()),
             "nothing depends on the binary"
@@ -62,7 +75,7 @@ fn crate_boundaries_hold() {
 
 #[test]
 fn only_the_store_crate_writes_sql() {
-    for krate in ["api", "hotline", "model", "routing"] {
+    for krate in ["api", "acd", "hotline", "model", "routing"] {
         for file in rust_files(&root().join("crates").join(krate).join("src")) {
             let text = std::fs::read_to_string(&file).unwrap();
             assert!(!text.contains("sqlx::"), "{} uses sqlx", file.display());

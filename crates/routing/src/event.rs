@@ -165,6 +165,30 @@ impl Event {
         }
     }
 
+    /// When the decision was taken.
+    pub fn at(&self) -> Time {
+        match self {
+            Event::AgentState { at, .. }
+            | Event::Queued { at, .. }
+            | Event::Widened { at, .. }
+            | Event::Overflowed { at, .. }
+            | Event::Offered { at, .. }
+            | Event::Accepted { at, .. }
+            | Event::Declined { at, .. }
+            | Event::Missed { at, .. }
+            | Event::Withdrawn { at, .. }
+            | Event::Abandoned { at, .. }
+            | Event::Ended { at, .. }
+            | Event::WrapUp { at, .. }
+            | Event::WrapUpEnded { at, .. }
+            | Event::CallbackRequested { at, .. }
+            | Event::CallbackMerged { at, .. }
+            | Event::CallbackReached { at, .. }
+            | Event::CallbackUnreached { at, .. }
+            | Event::Reconciled { at, .. } => *at,
+        }
+    }
+
     /// A stable name, e.g. `routing.offered`, for the timeline's `kind` column.
     pub fn kind(&self) -> &'static str {
         match self {

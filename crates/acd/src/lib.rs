@@ -1,0 +1,392 @@
+//! The routing shell: one task that owns the [`hotline_routing::Engine`], feeds it wall-clock
+//! time and inputs, stores every decision, and hands commands to the channel layer.
+//!
+//! - Start-up ([`Acd::start`]): queues and agents come from the store; the engine is rebuilt from
+//!   stored decisions (each agent's latest state, the routing events of unfinished contacts,
+//!   folded by [`hotline_routing::restore::Journal`]).
+//! - Loop: take an input or wait for the engine's next deadline, then drain its outputs: contact
+//!   events go on the interaction's timeline (`routing.*` kinds, the event as JSON), agent events
+//!   into `agent_events`, commands to the channel layer's receiver.
+//! - `config.rs`: store records → engine configuration.
+
+mod config;
+
+use hotline_routing::engine::{Observation, Presence};
+use hotline_routing::event::FINISHED_KINDS;
+use hotline_routing::restore::{Journal, Restore};
+use hotline_routing::snapshot::Snapshot;
+use hotline_routing::{
+    AgentId, Command, ContactId, ContactSpec, Engine, EngineConfig, Estimate, Event, QueueId,
+    RoutingError, Time,
+};
+use hotline_store::{NewEvent, Store, StoreError};
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AcdError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Routing(#[from] RoutingError),
+    #[error("the routing task has stopped")]
+    Stopped,
+}
+
+/// What the channel layer and the workplace tell routing.
+#[derive(Debug, Clone)]
+pub enum Input {
+    Presence {
+        agent: AgentId,
+        presence: Presence,
+    },
+    Contact(ContactSpec),
+    OfferAccepted(ContactId),
+    OfferDeclined(ContactId),
+    Abandoned(ContactId),
+    Ended(ContactId),
+    WrapUpDone {
+        agent: AgentId,
+        contact: ContactId,
+    },
+    WrapUpExtend {
+        agent: AgentId,
+        contact: ContactId,
+        extra: Duration,
+    },
+    CallbackRequest {
+        contact: ContactId,
+        number: String,
+    },
+    CallbackReached(ContactId),
+    CallbackUnreached(ContactId),
+    Observation {
+        agent: AgentId,
+        seen: Observation,
+    },
+}
+
+enum Request {
+    Input(Input, oneshot::Sender<Result<(), RoutingError>>),
+    Snapshot(oneshot::Sender<Snapshot>),
+    Estimate(ContactId, oneshot::Sender<Option<Estimate>>),
+    Reload(oneshot::Sender<Result<(), AcdError>>),
+    Stop,
+}
+
+/// Handle to the running routing task.
+pub struct Acd {
+    requests: mpsc::Sender<Request>,
+    task: JoinHandle<()>,
+}
+
+/// Wall time now, as the engine counts it.
+pub fn now() -> Time {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    Time::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
+}
+
+fn to_offset(t: Time) -> time::OffsetDateTime {
+    let nanos = i128::from(t.as_millis()) * 1_000_000;
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+struct Shell {
+    store: Store,
+    engine: Engine,
+    commands: mpsc::Sender<Command>,
+    queue_tenant: HashMap<QueueId, i64>,
+    agent_tenant: HashMap<AgentId, i64>,
+    contact_tenant: HashMap<ContactId, i64>,
+}
+
+impl Acd {
+    /// Loads the configuration, rebuilds the engine from what is stored, and starts the task.
+    /// Commands for the channel layer arrive on `commands`.
+    pub async fn start(store: Store, commands: mpsc::Sender<Command>) -> Result<Acd, AcdError> {
+        let engine = Engine::new(EngineConfig::default())?;
+        let mut shell = Shell {
+            store,
+            engine,
+            commands,
+            queue_tenant: HashMap::new(),
+            agent_tenant: HashMap::new(),
+            contact_tenant: HashMap::new(),
+        };
+        shell.load().await?;
+        shell.restore().await?;
+        let (tx, rx) = mpsc::channel(1024);
+        let task = tokio::spawn(shell.run(rx));
+        Ok(Acd { requests: tx, task })
+    }
+
+    pub async fn input(&self, input: Input) -> Result<(), AcdError> {
+        let (tx, rx) = oneshot::channel();
+        self.requests
+            .send(Request::Input(input, tx))
+            .await
+            .map_err(|_| AcdError::Stopped)?;
+        Ok(rx.await.map_err(|_| AcdError::Stopped)??)
+    }
+
+    pub async fn snapshot(&self) -> Result<Snapshot, AcdError> {
+        let (tx, rx) = oneshot::channel();
+        self.requests
+            .send(Request::Snapshot(tx))
+            .await
+            .map_err(|_| AcdError::Stopped)?;
+        rx.await.map_err(|_| AcdError::Stopped)
+    }
+
+    pub async fn estimate(&self, contact: ContactId) -> Result<Option<Estimate>, AcdError> {
+        let (tx, rx) = oneshot::channel();
+        self.requests
+            .send(Request::Estimate(contact, tx))
+            .await
+            .map_err(|_| AcdError::Stopped)?;
+        rx.await.map_err(|_| AcdError::Stopped)
+    }
+
+    /// Re-reads queues and agents from the store (after an administrator changed them).
+    pub async fn reload(&self) -> Result<(), AcdError> {
+        let (tx, rx) = oneshot::channel();
+        self.requests
+            .send(Request::Reload(tx))
+            .await
+            .map_err(|_| AcdError::Stopped)?;
+        rx.await.map_err(|_| AcdError::Stopped)?
+    }
+
+    /// Stops after the decisions taken so far are stored.
+    pub async fn stop(self) {
+        let _ = self.requests.send(Request::Stop).await;
+        let _ = self.task.await;
+    }
+}
+
+impl Shell {
+    async fn load(&mut self) -> Result<(), AcdError> {
+        let now = now();
+        for t in self.store.list_tenants().await? {
+            let queues = self.store.list_queues(t.id).await?;
+            for q in &queues {
+                self.engine.set_queue(now, config::queue_config(q))?;
+                self.queue_tenant.insert(QueueId(q.id), t.id);
+            }
+            for a in self.store.list_agents(t.id).await? {
+                self.engine
+                    .set_agent(now, config::agent_config(&a, &queues))?;
+                self.agent_tenant.insert(AgentId(a.id), t.id);
+            }
+        }
+        self.flush(now).await;
+        Ok(())
+    }
+
+    async fn restore(&mut self) -> Result<(), AcdError> {
+        let mut journal = Journal::new();
+        let mut read = 0usize;
+        for e in self.store.latest_agent_events().await? {
+            if let Ok(event) = serde_json::from_value::<Event>(e.data) {
+                journal.apply(&event);
+                read += 1;
+            }
+        }
+        for (tenant, e) in self
+            .store
+            .open_events_with_prefix("routing.", FINISHED_KINDS)
+            .await?
+        {
+            match serde_json::from_value::<Event>(e.data) {
+                Ok(event) => {
+                    if let Some(c) = event.contact() {
+                        self.contact_tenant.insert(c, tenant);
+                    }
+                    journal.apply(&event);
+                    read += 1;
+                }
+                Err(err) => {
+                    tracing::warn!(event = e.id, kind = %e.kind, %err, "unreadable routing event skipped")
+                }
+            }
+        }
+        let mut r = journal.finish();
+        // Agents and queues deleted since are left out rather than failing the start.
+        let known_agents: Vec<AgentId> = self.engine.agent_ids().collect();
+        r.agents.retain(|(a, _, _)| known_agents.contains(a));
+        r.contacts.retain(|c| {
+            self.queue_tenant.contains_key(&c.queue)
+                && c.serving_agent.is_none_or(|a| known_agents.contains(&a))
+        });
+        let restored = Restore {
+            agents: r.agents,
+            contacts: r.contacts,
+        };
+        tracing::info!(
+            events = read,
+            agents = restored.agents.len(),
+            contacts = restored.contacts.len(),
+            "routing rebuilt from stored decisions"
+        );
+        let now = now();
+        self.engine.restore(now, &restored)?;
+        self.flush(now).await;
+        Ok(())
+    }
+
+    async fn run(mut self, mut requests: mpsc::Receiver<Request>) {
+        loop {
+            let sleep = self.engine.poll_timeout().map(|at| {
+                let wait = at.since(now());
+                tokio::time::Instant::now() + wait
+            });
+            let request = match sleep {
+                Some(deadline) => tokio::select! {
+                    r = requests.recv() => r,
+                    () = tokio::time::sleep_until(deadline) => {
+                        let now = now();
+                        self.engine.handle_timeout(now);
+                        self.flush(now).await;
+                        continue;
+                    }
+                },
+                None => requests.recv().await,
+            };
+            let Some(request) = request else { break };
+            let now = now();
+            // Deadlines already past are handled before the input, as they happened first.
+            self.engine.handle_timeout(now);
+            match request {
+                Request::Input(input, reply) => {
+                    let result = self.apply(now, input);
+                    if let Err(err) = &result {
+                        tracing::info!(%err, "routing input refused");
+                    }
+                    self.flush(now).await;
+                    let _ = reply.send(result);
+                }
+                Request::Snapshot(reply) => {
+                    let _ = reply.send(self.engine.snapshot(now));
+                }
+                Request::Estimate(c, reply) => {
+                    let _ = reply.send(self.engine.estimate(now, c));
+                }
+                Request::Reload(reply) => {
+                    let result = self.load().await;
+                    let _ = reply.send(result);
+                }
+                Request::Stop => {
+                    self.flush(now).await;
+                    break;
+                }
+            }
+            self.flush(now).await;
+        }
+    }
+
+    fn apply(&mut self, now: Time, input: Input) -> Result<(), RoutingError> {
+        let e = &mut self.engine;
+        match input {
+            Input::Presence { agent, presence } => e.handle_presence(now, agent, presence),
+            Input::Contact(spec) => e.handle_contact(now, spec),
+            Input::OfferAccepted(c) => e.handle_offer_accepted(now, c),
+            Input::OfferDeclined(c) => e.handle_offer_declined(now, c),
+            Input::Abandoned(c) => e.handle_abandoned(now, c),
+            Input::Ended(c) => e.handle_contact_ended(now, c),
+            Input::WrapUpDone { agent, contact } => e.handle_wrap_up_done(now, agent, contact),
+            Input::WrapUpExtend {
+                agent,
+                contact,
+                extra,
+            } => e
+                .handle_wrap_up_extend(now, agent, contact, extra)
+                .map(|_| ()),
+            Input::CallbackRequest { contact, number } => {
+                e.handle_callback_request(now, contact, number)
+            }
+            Input::CallbackReached(c) => e.handle_callback_reached(now, c),
+            Input::CallbackUnreached(c) => e.handle_callback_unreached(now, c),
+            Input::Observation { agent, seen } => e.handle_observation(now, agent, seen),
+        }
+    }
+
+    /// Stores every decision and passes every command on. A decision that cannot be stored is
+    /// logged (without personal data) and routing goes on: the call must not wait for a disk.
+    async fn flush(&mut self, _now: Time) {
+        while let Some(event) = self.engine.poll_event() {
+            self.store_event(&event).await;
+        }
+        while let Some(cmd) = self.engine.poll_command() {
+            if self.commands.send(cmd).await.is_err() {
+                tracing::debug!("no channel layer listening for routing commands");
+            }
+        }
+    }
+
+    async fn store_event(&mut self, event: &Event) {
+        let kind = event.kind();
+        let data = match serde_json::to_value(event) {
+            Ok(v) => v,
+            Err(err) => {
+                tracing::error!(kind, %err, "routing event not serialisable");
+                return;
+            }
+        };
+        let result = match event {
+            Event::AgentState {
+                agent, tenant, at, ..
+            } => self
+                .store
+                .append_agent_event(tenant.0, agent.0, to_offset(*at), kind, &data)
+                .await
+                .map(|_| ()),
+            _ => {
+                let Some(contact) = event.contact() else {
+                    return;
+                };
+                if let Event::Queued { tenant, .. } = event {
+                    self.contact_tenant.insert(contact, tenant.0);
+                }
+                let tenant = self
+                    .contact_tenant
+                    .get(&contact)
+                    .copied()
+                    .or_else(|| match event {
+                        Event::WrapUp { agent, .. }
+                        | Event::WrapUpEnded { agent, .. }
+                        | Event::Reconciled { agent, .. } => self.agent_tenant.get(agent).copied(),
+                        _ => None,
+                    });
+                if FINISHED_KINDS.contains(&kind) {
+                    self.contact_tenant.remove(&contact);
+                }
+                let Some(tenant) = tenant else {
+                    tracing::warn!(
+                        kind,
+                        contact = contact.0,
+                        "routing event for a contact of no known tenant"
+                    );
+                    return;
+                };
+                let new = NewEvent {
+                    kind: kind.to_string(),
+                    actor: "routing".into(),
+                    data,
+                    at: Some(to_offset(event.at())),
+                };
+                self.store
+                    .append_event(tenant, contact.0, &new)
+                    .await
+                    .map(|_| ())
+            }
+        };
+        if let Err(err) = result {
+            tracing::warn!(kind, %err, "routing decision not stored");
+        }
+    }
+}
