@@ -184,7 +184,7 @@ impl Shell {
                 self.agent_tenant.insert(AgentId(a.id), t.id);
             }
         }
-        self.flush(now).await;
+        self.flush().await;
         Ok(())
     }
 
@@ -217,7 +217,7 @@ impl Shell {
         }
         let mut r = journal.finish();
         // Agents and queues deleted since are left out rather than failing the start.
-        let known_agents: Vec<AgentId> = self.engine.agent_ids().collect();
+        let known_agents: std::collections::HashSet<AgentId> = self.engine.agent_ids().collect();
         r.agents.retain(|(a, _, _)| known_agents.contains(a));
         r.contacts.retain(|c| {
             self.queue_tenant.contains_key(&c.queue)
@@ -235,57 +235,57 @@ impl Shell {
         );
         let now = now();
         self.engine.restore(now, &restored)?;
-        self.flush(now).await;
+        self.flush().await;
         Ok(())
     }
 
     async fn run(mut self, mut requests: mpsc::Receiver<Request>) {
         loop {
-            let sleep = self.engine.poll_timeout().map(|at| {
-                let wait = at.since(now());
-                tokio::time::Instant::now() + wait
-            });
-            let request = match sleep {
+            let deadline = self
+                .engine
+                .poll_timeout()
+                .map(|at| tokio::time::Instant::now() + at.since(now()));
+            // `None`: the engine's deadline came first.
+            let request = match deadline {
                 Some(deadline) => tokio::select! {
-                    r = requests.recv() => r,
-                    () = tokio::time::sleep_until(deadline) => {
-                        let now = now();
-                        self.engine.handle_timeout(now);
-                        self.flush(now).await;
-                        continue;
-                    }
+                    r = requests.recv() => Some(r),
+                    () = tokio::time::sleep_until(deadline) => None,
                 },
-                None => requests.recv().await,
+                None => Some(requests.recv().await),
             };
-            let Some(request) = request else { break };
             let now = now();
-            // Deadlines already past are handled before the input, as they happened first.
+            // Deadlines due (or already past) are handled first: they happened first.
             self.engine.handle_timeout(now);
+            let mut answer = None;
+            let mut stop = false;
             match request {
-                Request::Input(input, reply) => {
+                None => {}
+                Some(None | Some(Request::Stop)) => stop = true,
+                Some(Some(Request::Input(input, reply))) => {
                     let result = self.apply(now, input);
                     if let Err(err) = &result {
                         tracing::info!(%err, "routing input refused");
                     }
-                    self.flush(now).await;
-                    let _ = reply.send(result);
+                    answer = Some((reply, result));
                 }
-                Request::Snapshot(reply) => {
+                Some(Some(Request::Snapshot(reply))) => {
                     let _ = reply.send(self.engine.snapshot(now));
                 }
-                Request::Estimate(c, reply) => {
-                    let _ = reply.send(self.engine.estimate(now, c));
+                Some(Some(Request::Estimate(c, reply))) => {
+                    let _ = reply.send(self.engine.estimate(c));
                 }
-                Request::Reload(reply) => {
-                    let result = self.load().await;
-                    let _ = reply.send(result);
-                }
-                Request::Stop => {
-                    self.flush(now).await;
-                    break;
+                Some(Some(Request::Reload(reply))) => {
+                    let _ = reply.send(self.load().await);
                 }
             }
-            self.flush(now).await;
+            // An input is answered once its decisions are stored.
+            self.flush().await;
+            if let Some((reply, result)) = answer {
+                let _ = reply.send(result);
+            }
+            if stop {
+                break;
+            }
         }
     }
 
@@ -317,7 +317,7 @@ impl Shell {
 
     /// Stores every decision and passes every command on. A decision that cannot be stored is
     /// logged (without personal data) and routing goes on: the call must not wait for a disk.
-    async fn flush(&mut self, _now: Time) {
+    async fn flush(&mut self) {
         while let Some(event) = self.engine.poll_event() {
             self.store_event(&event).await;
         }

@@ -336,6 +336,40 @@ fn cidx(c: Channel) -> usize {
     channel_index(c)
 }
 
+/// Whole milliseconds, saturating (for figures and events).
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// What a wallboard shows: the work in hand overrides the presence.
+fn visible_state(a: &Agent) -> AgentState {
+    let has = |f: fn(&ItemPhase) -> bool| a.items.iter().any(|i| f(&i.phase));
+    if has(|p| matches!(p, ItemPhase::Offered { .. })) {
+        AgentState::Reserved
+    } else if has(|p| matches!(p, ItemPhase::Active { .. })) {
+        AgentState::Busy
+    } else if has(|p| matches!(p, ItemPhase::WrapUp { .. })) {
+        AgentState::WrapUp
+    } else {
+        match a.presence {
+            Presence::Offline => AgentState::Offline,
+            Presence::Available => AgentState::Available,
+            Presence::NotReady(_) => AgentState::NotReady,
+        }
+    }
+}
+
+/// How an offer came back from an agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TakeBack {
+    /// Routing took it back; `tell_channel` when the channel must stop ringing.
+    Withdrawn { tell_channel: bool },
+    /// Nobody answered in time.
+    Missed,
+    /// The agent refused it.
+    Declined,
+}
+
 impl Engine {
     pub fn new(cfg: EngineConfig) -> Result<Engine, RoutingError> {
         if !(0.0..=1.0).contains(&cfg.handle_time_smoothing) || cfg.handle_time_smoothing == 0.0 {
@@ -438,10 +472,10 @@ impl Engine {
                     if was_placed {
                         self.place(now, *id);
                     }
-                    self.arm_contact(now, *id);
+                    self.arm_contact(*id);
                 }
                 for id in ids {
-                    self.match_contact(now, id);
+                    self.match_contact(id);
                 }
             }
             None => {
@@ -473,7 +507,7 @@ impl Engine {
                 }
                 self.pending_membership.remove(&qid);
                 for ai in self.queues[qi].members.clone() {
-                    self.match_agent(now, ai);
+                    self.match_agent(ai);
                 }
             }
         }
@@ -518,8 +552,8 @@ impl Engine {
         for id in preferred {
             self.unplace(id);
             self.place(now, id);
-            self.arm_contact(now, id);
-            self.match_contact(now, id);
+            self.arm_contact(id);
+            self.match_contact(id);
         }
         self.flush(now);
         Ok(())
@@ -600,7 +634,7 @@ impl Engine {
             }
         }
         self.agents[ai].queues = queues;
-        self.match_agent(now, ai);
+        self.match_agent(ai);
         self.flush(now);
         Ok(())
     }
@@ -633,7 +667,7 @@ impl Engine {
         }
         self.refresh_agent(now, ai, true);
         if presence == Presence::Available {
-            self.match_agent(now, ai);
+            self.match_agent(ai);
         }
     }
 
@@ -645,17 +679,7 @@ impl Engine {
             .map(|i| i.contact)
             .collect();
         for cid in offered {
-            self.return_offer(now, cid, ai);
-            self.commands.push_back(Command::Withdraw {
-                contact: cid,
-                agent: self.agents[ai].id,
-            });
-            self.events.push_back(Event::Withdrawn {
-                contact: cid,
-                agent: self.agents[ai].id,
-                at: now,
-            });
-            self.match_contact(now, cid);
+            self.take_back_offer(now, cid, ai, TakeBack::Withdrawn { tell_channel: true });
         }
     }
 
@@ -680,7 +704,7 @@ impl Engine {
         self.end_wrap_up(now, ai, pos);
         self.refresh_agent(now, ai, false);
         self.arm_agent(ai);
-        self.match_agent(now, ai);
+        self.match_agent(ai);
         self.flush(now);
         Ok(())
     }
@@ -757,13 +781,10 @@ impl Engine {
                         what: "not ringing: offer taken back".into(),
                         at: now,
                     });
-                    self.return_offer(now, it.contact, ai);
-                    self.events.push_back(Event::Withdrawn {
-                        contact: it.contact,
-                        agent,
-                        at: now,
-                    });
-                    self.match_contact(now, it.contact);
+                    let why = TakeBack::Withdrawn {
+                        tell_channel: false,
+                    };
+                    self.take_back_offer(now, it.contact, ai, why);
                 }
                 ItemPhase::Active { .. } if !seen.active.contains(&it.contact) => {
                     self.events.push_back(Event::Reconciled {
@@ -788,7 +809,7 @@ impl Engine {
             }
         }
         self.refresh_agent(now, ai, false);
-        self.match_agent(now, ai);
+        self.match_agent(ai);
         self.flush(now);
         Ok(())
     }
@@ -796,7 +817,7 @@ impl Engine {
     // ----- contacts ------------------------------------------------------------------------
 
     /// A contact enters routing. It is offered at once if an agent can take it.
-    pub fn handle_contact(&mut self, now: Time, spec: ContactSpec) -> Result<(), RoutingError> {
+    pub fn handle_contact(&mut self, now: Time, mut spec: ContactSpec) -> Result<(), RoutingError> {
         if self.contacts.contains_key(&spec.id) {
             return Err(RoutingError::DuplicateContact(spec.id));
         }
@@ -807,6 +828,15 @@ impl Engine {
                 channel: spec.channel,
             });
         }
+        if spec
+            .callback_number
+            .as_ref()
+            .is_some_and(|n| n.trim().is_empty())
+        {
+            return Err(RoutingError::InvalidConfig(
+                "a callback needs a number".into(),
+            ));
+        }
         for r in &spec.requirements {
             crate::config::check_requirement(r).map_err(RoutingError::InvalidConfig)?;
         }
@@ -815,15 +845,8 @@ impl Engine {
                 "contact priority must be within ±1,000,000".into(),
             ));
         }
-        let preferred = match spec.preferred_agent {
-            Some(a) => self
-                .agent_ix
-                .get(&a)
-                .copied()
-                .filter(|ai| self.agents[*ai].tenant == self.queues[qi].cfg.tenant),
-            None => None,
-        };
         let arrived = spec.arrived_at.unwrap_or(now).min(now);
+        spec.arrived_at = Some(arrived);
         let id = spec.id;
         self.events.push_back(Event::Queued {
             contact: id,
@@ -837,17 +860,13 @@ impl Engine {
             at: now,
         });
         self.queues[qi].stats.arrived += 1;
-        self.insert_contact(now, qi, spec, preferred, arrived, now);
-        if let Some(number) = self.contacts[&id]
-            .callback
-            .as_ref()
-            .map(|c| c.number.clone())
-        {
-            self.contacts.get_mut(&id).expect("just inserted").callback = None;
+        let callback_number = spec.callback_number.take();
+        self.insert_contact(now, qi, spec, now, None);
+        if let Some(number) = callback_number {
             self.request_callback(now, id, number);
         }
         if self.contacts.contains_key(&id) {
-            self.match_contact(now, id);
+            self.match_contact(id);
         }
         self.flush(now);
         Ok(())
@@ -858,12 +877,17 @@ impl Engine {
         now: Time,
         qi: usize,
         spec: ContactSpec,
-        preferred: Option<usize>,
-        arrived: Time,
         queued_at: Time,
+        callback: Option<Callback>,
     ) {
         self.seq += 1;
         let q = &self.queues[qi];
+        let arrived = spec.arrived_at.unwrap_or(now);
+        // A preferred agent of another tenant (or unknown) is no preference.
+        let preferred = spec
+            .preferred_agent
+            .and_then(|a| self.agent_ix.get(&a).copied())
+            .filter(|ai| self.agents[*ai].tenant == q.cfg.tenant);
         let reqset = Self::reqset_for(
             &mut self.skills,
             &mut self.reqsets,
@@ -892,16 +916,13 @@ impl Engine {
             stage: Stage::Ring(0),
             place: Place::Nowhere,
             state: CState::Waiting,
-            callback: spec.callback_number.map(|number| Callback {
-                number,
-                attempts: 0,
-            }),
+            callback,
             generation: 0,
             hops: 0,
         };
         self.contacts.insert(spec.id, contact);
         self.place(now, spec.id);
-        self.arm_contact(now, spec.id);
+        self.arm_contact(spec.id);
     }
 
     fn reqset_for(
@@ -926,17 +947,10 @@ impl Engine {
         match c.state {
             CState::Serving { .. } => return self.handle_contact_ended(now, contact),
             CState::Offered { agent, .. } => {
-                self.return_offer(now, contact, agent);
-                let id = self.agents[agent].id;
-                self.commands
-                    .push_back(Command::Withdraw { contact, agent: id });
-                self.events.push_back(Event::Withdrawn {
-                    contact,
-                    agent: id,
-                    at: now,
-                });
+                let why = TakeBack::Withdrawn { tell_channel: true };
+                self.take_back_offer(now, contact, agent, why);
                 self.abandon(now, contact);
-                self.match_agent(now, agent);
+                self.match_agent(agent);
             }
             CState::Waiting | CState::Parked { .. } => self.abandon(now, contact),
         }
@@ -956,7 +970,7 @@ impl Engine {
         } else {
             q.stats.abandoned += 1;
         }
-        let waited_ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
+        let waited_ms = millis(waited);
         self.events.push_back(Event::Abandoned {
             contact,
             waited_ms,
@@ -968,10 +982,15 @@ impl Engine {
     fn forget(&mut self, id: ContactId, c: &Contact) {
         self.excluded.remove(&id);
         if let Some(cb) = &c.callback {
-            let k = (c.tenant, cb.number.clone());
-            if self.callbacks.get(&k) == Some(&id) {
-                self.callbacks.remove(&k);
-            }
+            self.unregister_callback(c.tenant, &cb.number, id);
+        }
+    }
+
+    /// The number no longer has a pending callback (unless a later one took it over).
+    fn unregister_callback(&mut self, tenant: TenantId, number: &str, id: ContactId) {
+        let key = (tenant, number.to_string());
+        if self.callbacks.get(&key) == Some(&id) {
+            self.callbacks.remove(&key);
         }
     }
 
@@ -999,14 +1018,14 @@ impl Engine {
         let is_callback = c.callback.is_some();
         let waited = now.since(c.arrived);
         let qi = c.queue;
-        self.arm_contact(now, contact);
+        self.arm_contact(contact);
         if let Some(pos) = self.item_pos(ai, contact) {
             let it = &mut self.agents[ai].items[pos];
             it.phase = ItemPhase::Active { since: now };
             it.accepted_at = now;
         }
         let agent = self.agents[ai].id;
-        let waited_ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
+        let waited_ms = millis(waited);
         if !is_callback {
             self.count_answer(qi, waited);
         }
@@ -1022,7 +1041,7 @@ impl Engine {
     fn count_answer(&mut self, qi: usize, waited: Duration) {
         let q = &mut self.queues[qi];
         q.stats.answered += 1;
-        q.stats.wait_answered_ms += u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
+        q.stats.wait_answered_ms += millis(waited);
         if waited <= q.cfg.service_level_threshold {
             q.stats.answered_in_sl += 1;
         }
@@ -1042,14 +1061,8 @@ impl Engine {
             return Err(self.wrong(contact, "declining an offer"));
         };
         self.excluded.entry(contact).or_default().push(agent);
-        self.return_offer(now, contact, agent);
-        self.events.push_back(Event::Declined {
-            contact,
-            agent: self.agents[agent].id,
-            at: now,
-        });
-        self.match_contact(now, contact);
-        self.match_agent(now, agent);
+        self.take_back_offer(now, contact, agent, TakeBack::Declined);
+        self.match_agent(agent);
         self.flush(now);
         Ok(())
     }
@@ -1105,11 +1118,11 @@ impl Engine {
             }
         }
         self.refresh_agent(now, ai, false);
-        self.match_agent(now, ai);
+        self.match_agent(ai);
     }
 
     fn end_wrap_up(&mut self, now: Time, ai: usize, pos: usize) {
-        let it = self.agents[ai].items.remove(pos);
+        let it = self.release_item(now, ai, pos);
         let handled = now.since(it.accepted_at);
         let ms = handled.as_millis() as f64;
         let alpha = self.cfg.handle_time_smoothing;
@@ -1119,12 +1132,9 @@ impl Engine {
             Some(prev) => prev + alpha * (ms - prev),
             None => ms,
         });
-        if a.items.is_empty() {
-            a.idle_since = now;
-        }
         let q = &mut self.queues[it.queue];
         q.stats.handled += 1;
-        q.stats.handle_ms += u64::try_from(handled.as_millis()).unwrap_or(u64::MAX);
+        q.stats.handle_ms += millis(handled);
         if matches!(it.phase, ItemPhase::WrapUp { .. }) {
             self.events.push_back(Event::WrapUpEnded {
                 agent: a.id,
@@ -1248,12 +1258,10 @@ impl Engine {
         let c = self.contacts.get_mut(&contact).expect("checked");
         let cb = c.callback.take().expect("checked");
         let tenant = c.tenant;
-        if self.callbacks.get(&(tenant, cb.number.clone())) == Some(&contact) {
-            self.callbacks.remove(&(tenant, cb.number));
-        }
+        self.unregister_callback(tenant, &cb.number, contact);
         self.count_answer(qi, waited);
         self.queues[qi].stats.callbacks_reached += 1;
-        let waited_ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
+        let waited_ms = millis(waited);
         self.events.push_back(Event::CallbackReached {
             contact,
             agent: self.agents[agent].id,
@@ -1284,12 +1292,7 @@ impl Engine {
         let qi = c.queue;
         // The agent is free again at once: the attempt is not a conversation to wrap up.
         if let Some(pos) = self.item_pos(ai, contact) {
-            let it = self.agents[ai].items.remove(pos);
-            let a = &mut self.agents[ai];
-            if a.items.is_empty() {
-                a.idle_since = now;
-            }
-            let _ = it;
+            self.release_item(now, ai, pos);
         }
         let c = self.contacts.get_mut(&contact).expect("checked");
         let cb = c.callback.as_mut().expect("checked");
@@ -1306,7 +1309,7 @@ impl Engine {
                 retry_at: Some(until),
                 at: now,
             });
-            self.arm_contact(now, contact);
+            self.arm_contact(contact);
         } else {
             let c = self.contacts.remove(&contact).expect("checked");
             self.forget(contact, &c);
@@ -1321,7 +1324,7 @@ impl Engine {
             });
         }
         self.refresh_agent(now, ai, false);
-        self.match_agent(now, ai);
+        self.match_agent(ai);
         self.flush(now);
         Ok(())
     }
@@ -1378,26 +1381,17 @@ impl Engine {
                 agent: ai,
                 expires_at,
             } if expires_at <= now => {
-                let agent = self.agents[ai].id;
-                self.return_offer(now, id, ai);
-                self.commands
-                    .push_back(Command::Withdraw { contact: id, agent });
-                self.events.push_back(Event::Missed {
-                    contact: id,
-                    agent,
-                    at: now,
-                });
+                self.take_back_offer(now, id, ai, TakeBack::Missed);
                 let reason = self.cfg.missed_reason.clone();
                 self.set_presence(now, ai, Presence::NotReady(reason));
-                self.match_contact(now, id);
             }
             CState::Parked { until } if until <= now => {
                 let qi = c.queue;
                 self.queues[qi].parked -= 1;
                 self.contacts.get_mut(&id).expect("present").state = CState::Waiting;
                 self.place(now, id);
-                self.arm_contact(now, id);
-                self.match_contact(now, id);
+                self.arm_contact(id);
+                self.match_contact(id);
             }
             CState::Waiting => {
                 let q = &self.queues[c.queue];
@@ -1418,13 +1412,13 @@ impl Engine {
                         stage: stage_no,
                         at: now,
                     });
-                    self.arm_contact(now, id);
-                    self.match_contact(now, id);
+                    self.arm_contact(id);
+                    self.match_contact(id);
                 } else {
-                    self.arm_contact(now, id);
+                    self.arm_contact(id);
                 }
             }
-            _ => self.arm_contact(now, id),
+            _ => self.arm_contact(id),
         }
     }
 
@@ -1469,8 +1463,8 @@ impl Engine {
                     at: now,
                 });
                 self.place(now, id);
-                self.arm_contact(now, id);
-                self.match_contact(now, id);
+                self.arm_contact(id);
+                self.match_contact(id);
             }
             None => {
                 let c = self.contacts.remove(&id).expect("present");
@@ -1500,7 +1494,7 @@ impl Engine {
         }
         self.refresh_agent(now, ai, false);
         self.arm_agent(ai);
-        self.match_agent(now, ai);
+        self.match_agent(ai);
     }
 
     /// Starts a new day for the "today" figures (the shell calls it at the tenant's midnight).
@@ -1622,7 +1616,7 @@ impl Engine {
         self.timers.len()
     }
 
-    pub fn estimate(&self, now: Time, contact: ContactId) -> Option<Estimate> {
+    pub fn estimate(&self, contact: ContactId) -> Option<Estimate> {
         let c = self.contacts.get(&contact)?;
         if !matches!(c.state, CState::Waiting | CState::Parked { .. }) {
             return None;
@@ -1641,20 +1635,13 @@ impl Engine {
                 .count();
         }
         let needs = match c.place {
-            Place::Group(g) => self.groups[g].needs.clone(),
-            _ => self.reqsets.get(c.reqset).clone(),
+            Place::Group(g) => &self.groups[g].needs,
+            _ => self.reqsets.get(c.reqset),
         };
-        Some(self.estimate_for(now, c.queue, c.channel, &needs, ahead))
+        Some(self.estimate_for(c.queue, c.channel, needs, ahead))
     }
 
-    fn estimate_for(
-        &self,
-        _now: Time,
-        qi: usize,
-        channel: Channel,
-        needs: &Levels,
-        ahead: usize,
-    ) -> Estimate {
+    fn estimate_for(&self, qi: usize, channel: Channel, needs: &Levels, ahead: usize) -> Estimate {
         let q = &self.queues[qi];
         let ci = cidx(channel);
         let default_ms = q.cfg.default_handle_time.as_millis() as f64;
@@ -1696,6 +1683,13 @@ impl Engine {
 
     /// The live figures: per queue and per agent.
     pub fn snapshot(&self, now: Time) -> Snapshot {
+        // One pass over the contacts, not one per queue.
+        let mut callbacks_waiting = vec![0usize; self.queues.len()];
+        for c in self.contacts.values() {
+            if c.callback.is_some() && matches!(c.state, CState::Waiting | CState::Parked { .. }) {
+                callbacks_waiting[c.queue] += 1;
+            }
+        }
         let mut queues = Vec::with_capacity(self.queues.len());
         for (qi, q) in self.queues.iter().enumerate() {
             let mut oldest: Option<Time> = None;
@@ -1720,21 +1714,12 @@ impl Engine {
                     .expect("all states listed")] += 1;
             }
             let s = &q.stats;
-            let needs = q.needs.clone();
             let channel = q.cfg.channels[0];
             queues.push(QueueFigures {
                 queue: q.cfg.id,
                 tenant: q.cfg.tenant,
                 waiting: q.waiting,
-                callbacks_waiting: self
-                    .contacts
-                    .values()
-                    .filter(|c| {
-                        c.queue == qi
-                            && c.callback.is_some()
-                            && matches!(c.state, CState::Waiting | CState::Parked { .. })
-                    })
-                    .count(),
+                callbacks_waiting: callbacks_waiting[qi],
                 oldest_wait: oldest.map(|o| now.since(o)),
                 arrived: s.arrived,
                 answered: s.answered,
@@ -1757,7 +1742,7 @@ impl Engine {
                     .zip(by_state)
                     .filter(|(_, n)| *n > 0)
                     .collect(),
-                estimated_wait: self.estimate_for(now, qi, channel, &needs, q.waiting),
+                estimated_wait: self.estimate_for(qi, channel, &q.needs, q.waiting),
             });
         }
         let agents = self
@@ -1788,44 +1773,39 @@ impl Engine {
     /// first. Emits no events for what it restores (they are already stored); decisions taken
     /// afterwards (offers to the agents now free) are emitted as usual.
     pub fn restore(&mut self, now: Time, r: &Restore) -> Result<(), RoutingError> {
+        // Everything is checked first: a refused restore changes nothing.
+        for (agent, _, _) in &r.agents {
+            self.agent(*agent)?;
+        }
+        let mut ids = std::collections::HashSet::new();
+        for rc in &r.contacts {
+            self.queue(rc.queue)?;
+            if let Some(a) = rc.serving_agent {
+                self.agent(a)?;
+            }
+            if self.contacts.contains_key(&rc.spec.id) || !ids.insert(rc.spec.id) {
+                return Err(RoutingError::DuplicateContact(rc.spec.id));
+            }
+        }
         for (agent, presence, since) in &r.agents {
-            let ai = self.agent(*agent)?;
-            let a = &mut self.agents[ai];
+            let a = &mut self.agents[self.agent_ix[agent]];
             a.presence = presence.clone();
             a.since = *since;
             a.idle_since = *since;
-            a.state = match presence {
-                Presence::Offline => AgentState::Offline,
-                Presence::Available => AgentState::Available,
-                Presence::NotReady(_) => AgentState::NotReady,
-            };
         }
         for rc in &r.contacts {
-            let qi = self.queue(rc.queue)?;
-            if self.contacts.contains_key(&rc.spec.id) {
-                return Err(RoutingError::DuplicateContact(rc.spec.id));
-            }
-            let preferred = rc
-                .spec
-                .preferred_agent
-                .and_then(|a| self.agent_ix.get(&a).copied());
-            let arrived = rc.spec.arrived_at.unwrap_or(now);
-            let mut spec = rc.spec.clone();
-            spec.callback_number = None;
-            let serving = rc
-                .serving_agent
-                .and_then(|a| self.agent_ix.get(&a).copied());
-            self.insert_contact(now, qi, spec, preferred, arrived, rc.queued_at.min(now));
-            let id = rc.spec.id;
+            let (id, qi) = (rc.spec.id, self.queue_ix[&rc.queue]);
+            let callback = rc.callback_number.as_ref().map(|number| Callback {
+                number: number.clone(),
+                attempts: rc.callback_attempts,
+            });
             if let Some(number) = &rc.callback_number {
-                self.contacts.get_mut(&id).expect("inserted").callback = Some(Callback {
-                    number: number.clone(),
-                    attempts: rc.callback_attempts,
-                });
                 self.callbacks
                     .insert((self.queues[qi].cfg.tenant, number.clone()), id);
             }
-            if let Some(ai) = serving {
+            let queued_at = rc.queued_at.min(now);
+            self.insert_contact(now, qi, rc.spec.clone(), queued_at, callback);
+            if let Some(ai) = rc.serving_agent.map(|a| self.agent_ix[&a]) {
                 self.unplace(id);
                 let c = self.contacts.get_mut(&id).expect("inserted");
                 c.state = CState::Serving { agent: ai };
@@ -1837,19 +1817,17 @@ impl Engine {
                     phase: ItemPhase::Active { since: now },
                     accepted_at: now,
                 });
-                self.arm_contact(now, id);
+                self.arm_contact(id);
             } else if let Some(until) = rc.parked_until.filter(|u| *u > now) {
                 self.unplace(id);
                 self.contacts.get_mut(&id).expect("inserted").state = CState::Parked { until };
                 self.queues[qi].parked += 1;
-                self.arm_contact(now, id);
+                self.arm_contact(id);
             }
         }
         for ai in 0..self.agents.len() {
-            self.refresh_agent(now, ai, false);
-        }
-        for ai in 0..self.agents.len() {
-            self.match_agent(now, ai);
+            self.agents[ai].state = visible_state(&self.agents[ai]);
+            self.match_agent(ai);
         }
         self.flush(now);
         Ok(())
@@ -2004,7 +1982,7 @@ impl Engine {
         true
     }
 
-    fn arm_contact(&mut self, _now: Time, id: ContactId) {
+    fn arm_contact(&mut self, id: ContactId) {
         let c = self.contacts.get_mut(&id).expect("present");
         c.generation = c.generation.wrapping_add(1);
         let q = &self.queues[c.queue];
@@ -2051,20 +2029,7 @@ impl Engine {
     /// Recomputes the visible state; records a change (or any change when `always`).
     fn refresh_agent(&mut self, now: Time, ai: usize, always: bool) {
         let a = &mut self.agents[ai];
-        let has = |f: fn(&ItemPhase) -> bool| a.items.iter().any(|i| f(&i.phase));
-        let state = if has(|p| matches!(p, ItemPhase::Offered { .. })) {
-            AgentState::Reserved
-        } else if has(|p| matches!(p, ItemPhase::Active { .. })) {
-            AgentState::Busy
-        } else if has(|p| matches!(p, ItemPhase::WrapUp { .. })) {
-            AgentState::WrapUp
-        } else {
-            match a.presence {
-                Presence::Offline => AgentState::Offline,
-                Presence::Available => AgentState::Available,
-                Presence::NotReady(_) => AgentState::NotReady,
-            }
-        };
+        let state = visible_state(a);
         if state != a.state || always {
             if state != a.state {
                 a.since = now;
@@ -2080,13 +2045,22 @@ impl Engine {
         }
     }
 
-    /// Takes an offer back from the agent: the contact waits again in its old place.
-    fn return_offer(&mut self, now: Time, contact: ContactId, ai: usize) {
+    /// Frees one item of an agent's; an agent left with nothing is idle from now.
+    fn release_item(&mut self, now: Time, ai: usize, pos: usize) -> Item {
+        let a = &mut self.agents[ai];
+        let it = a.items.remove(pos);
+        if a.items.is_empty() {
+            a.idle_since = now;
+        }
+        it
+    }
+
+    /// Takes an offer back from the agent: the contact waits again in its old place, the
+    /// decision is recorded (and the channel told to stop ringing where it must be), and the
+    /// contact looks for an agent again.
+    fn take_back_offer(&mut self, now: Time, contact: ContactId, ai: usize, why: TakeBack) {
         if let Some(pos) = self.item_pos(ai, contact) {
-            self.agents[ai].items.remove(pos);
-            if self.agents[ai].items.is_empty() {
-                self.agents[ai].idle_since = now;
-            }
+            self.release_item(now, ai, pos);
         }
         let c = self
             .contacts
@@ -2094,8 +2068,34 @@ impl Engine {
             .expect("offered contact is known");
         c.state = CState::Waiting;
         self.place(now, contact);
-        self.arm_contact(now, contact);
+        self.arm_contact(contact);
         self.refresh_agent(now, ai, false);
+        let agent = self.agents[ai].id;
+        if matches!(
+            why,
+            TakeBack::Missed | TakeBack::Withdrawn { tell_channel: true }
+        ) {
+            self.commands
+                .push_back(Command::Withdraw { contact, agent });
+        }
+        self.events.push_back(match why {
+            TakeBack::Withdrawn { .. } => Event::Withdrawn {
+                contact,
+                agent,
+                at: now,
+            },
+            TakeBack::Missed => Event::Missed {
+                contact,
+                agent,
+                at: now,
+            },
+            TakeBack::Declined => Event::Declined {
+                contact,
+                agent,
+                at: now,
+            },
+        });
+        self.match_contact(contact);
     }
 
     fn offer(&mut self, now: Time, contact: ContactId, ai: usize) {
@@ -2112,7 +2112,7 @@ impl Engine {
         };
         let (channel, qi) = (c.channel, c.queue);
         let callback_number = c.callback.as_ref().map(|cb| cb.number.clone());
-        self.arm_contact(now, contact);
+        self.arm_contact(contact);
         self.agents[ai].items.push(Item {
             contact,
             channel,
@@ -2138,12 +2138,12 @@ impl Engine {
     }
 
     /// Asks for a contact-driven match once the current input's changes are all made.
-    fn match_contact(&mut self, _now: Time, id: ContactId) {
+    fn match_contact(&mut self, id: ContactId) {
         self.pending_contacts.push(id);
     }
 
     /// Asks for an agent-driven match once the current input's changes are all made.
-    fn match_agent(&mut self, _now: Time, ai: usize) {
+    fn match_agent(&mut self, ai: usize) {
         self.pending_agents.push(ai);
     }
 
@@ -2158,7 +2158,7 @@ impl Engine {
             agents.sort_unstable();
             agents.dedup();
             agents.sort_by_key(|ai| (self.agents[*ai].idle_since, *ai));
-            for ai in agents {
+            for &ai in &agents {
                 self.match_agent_now(now, ai);
             }
             let mut contacts: Vec<ContactId> = std::mem::take(&mut self.pending_contacts);
@@ -2179,8 +2179,18 @@ impl Engine {
                     now,
                 )
             });
-            for id in contacts {
+            for &id in &contacts {
                 self.match_contact_now(now, id);
+            }
+            // Matching asks for no further matches, so the buffers go back for the next input
+            // instead of being allocated again.
+            agents.clear();
+            contacts.clear();
+            if self.pending_agents.is_empty() {
+                self.pending_agents = agents;
+            }
+            if self.pending_contacts.is_empty() {
+                self.pending_contacts = contacts;
             }
         }
     }
@@ -2283,7 +2293,12 @@ impl Engine {
                 {
                     continue;
                 }
-                if let Some(key) = grp.set.iter().find(|k| !self.is_excluded(k.contact, ai)) {
+                let head = if self.excluded.is_empty() {
+                    grp.set.first()
+                } else {
+                    grp.set.iter().find(|k| !self.is_excluded(k.contact, ai))
+                };
+                if let Some(key) = head {
                     consider(key, q.aging);
                 }
             }

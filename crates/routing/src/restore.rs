@@ -8,7 +8,6 @@
 //! contacts an agent was working on (so capacity stays honest). A voice call that was waiting or
 //! connected did not survive the process that carried it, so it is not restored.
 
-use crate::config::Requirement;
 use crate::engine::{ContactSpec, Presence};
 use crate::event::Event;
 use crate::ids::{AgentId, ContactId, QueueId};
@@ -204,12 +203,4 @@ impl Journal {
         }
         Restore { agents, contacts }
     }
-}
-
-/// Convenience for tests and tools: requirements as `(skill, level)` pairs.
-pub fn requirements(pairs: &[(&str, u8)]) -> Vec<Requirement> {
-    pairs
-        .iter()
-        .map(|(s, l)| Requirement::new(*s, *l))
-        .collect()
 }

@@ -668,14 +668,7 @@ fn run(ops: &[Op]) -> Result<(), String> {
                     let next = sim.engine.poll_timeout().filter(|t| *t <= target);
                     sim.now = next.unwrap_or(target).max(sim.now);
                     sim.engine.handle_timeout(sim.now);
-                    sim.drain();
-                    for e in &sim.events[seen..] {
-                        r.apply(e, sim.now)
-                            .map_err(|m| format!("step {step} ({op:?}): {m}"))?;
-                    }
-                    seen = sim.events.len();
-                    r.unpark(sim.now);
-                    r.check(&sim).map_err(|m| {
+                    settle(&mut sim, &mut r, &mut seen).map_err(|m| {
                         format!(
                             "step {step} ({op:?}) at +{}ms: {m}",
                             sim.now.as_millis() - T0
@@ -688,14 +681,7 @@ fn run(ops: &[Op]) -> Result<(), String> {
                 continue;
             }
         }
-        sim.drain();
-        for e in &sim.events[seen..] {
-            r.apply(e, sim.now)
-                .map_err(|m| format!("step {step} ({op:?}): {m}"))?;
-        }
-        seen = sim.events.len();
-        r.unpark(sim.now);
-        r.check(&sim).map_err(|m| {
+        settle(&mut sim, &mut r, &mut seen).map_err(|m| {
             format!(
                 "step {step} ({op:?}) at +{}ms: {m}",
                 sim.now.as_millis() - T0
@@ -703,6 +689,18 @@ fn run(ops: &[Op]) -> Result<(), String> {
         })?;
     }
     Ok(())
+}
+
+/// Drains the engine, lets the reference follow (and check) every new event, then checks the
+/// invariants.
+fn settle(sim: &mut Sim, r: &mut Reference, seen: &mut usize) -> Result<(), String> {
+    sim.drain();
+    for e in &sim.events[*seen..] {
+        r.apply(e, sim.now)?;
+    }
+    *seen = sim.events.len();
+    r.unpark(sim.now);
+    r.check(sim)
 }
 
 proptest! {

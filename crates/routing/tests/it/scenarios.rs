@@ -606,7 +606,7 @@ fn estimates_come_from_position_and_measured_handle_times() {
     sim.agent(2, &[], &[1]);
     // Nobody logged in: no estimate, but a position.
     sim.arrive(1, 1, Channel::Voice);
-    let e = sim.engine.estimate(sim.now, ContactId(1)).unwrap();
+    let e = sim.engine.estimate(ContactId(1)).unwrap();
     assert_eq!((e.position, e.expected), (1, None));
     sim.engine.handle_abandoned(sim.now, ContactId(1)).unwrap();
     // Both agents measured at 120 s per call.
@@ -627,7 +627,7 @@ fn estimates_come_from_position_and_measured_handle_times() {
         sim.arrive(c, 1, Channel::Voice);
     }
     // Third in line, two agents at 120 s: one completion per 60 s, 3 completions: 180 s.
-    let e = sim.engine.estimate(sim.now, ContactId(32)).unwrap();
+    let e = sim.engine.estimate(ContactId(32)).unwrap();
     assert_eq!(e.position, 3);
     assert_eq!(e.parts.agents, 2);
     assert_eq!(e.parts.average_handle_time, Duration::from_secs(120));
@@ -635,7 +635,7 @@ fn estimates_come_from_position_and_measured_handle_times() {
     assert!(e.low.unwrap() < e.expected.unwrap() && e.expected.unwrap() < e.high.unwrap());
     // The estimate moves as things change: someone ahead leaves.
     sim.engine.handle_abandoned(sim.now, ContactId(30)).unwrap();
-    let e = sim.engine.estimate(sim.now, ContactId(32)).unwrap();
+    let e = sim.engine.estimate(ContactId(32)).unwrap();
     assert_eq!(
         (e.position, e.expected),
         (2, Some(Duration::from_secs(120)))
@@ -771,5 +771,30 @@ fn bad_input_is_refused_without_changing_anything() {
         sim.engine.handle_contact_ended(sim.now, ContactId(9)),
         Err(RoutingError::UnknownContact(_))
     ));
+    let mut spec = ContactSpec::new(ContactId(2), QueueId(1), Channel::Voice);
+    spec.callback_number = Some("  ".into());
+    assert!(matches!(
+        sim.engine.handle_contact(sim.now, spec),
+        Err(RoutingError::InvalidConfig(_))
+    ));
+    // A restore naming a queue that does not exist is refused whole.
+    let mut restore = hotline_routing::restore::Restore::default();
+    for (id, queue) in [(3, 1), (4, 7)] {
+        restore
+            .contacts
+            .push(hotline_routing::restore::RestoredContact {
+                spec: ContactSpec::new(ContactId(id), QueueId(queue), Channel::Chat),
+                queue: QueueId(queue),
+                queued_at: sim.now,
+                callback_number: None,
+                callback_attempts: 0,
+                parked_until: None,
+                serving_agent: None,
+            });
+    }
+    assert_eq!(
+        sim.engine.restore(sim.now, &restore),
+        Err(RoutingError::UnknownQueue(QueueId(7)))
+    );
     assert_eq!(sim.engine.contact_count(), 1);
 }
