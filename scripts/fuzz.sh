@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
-# Fuzzes the text parsers of hotline-model with libFuzzer for SECONDS each (default 60).
-# Installs cargo-fuzz when missing; stable Rust runs it with RUSTC_BOOTSTRAP=1.
-# Findings land in fuzz/artifacts/<target>/ and make this script fail.
+# Fuzzes Hotline's parsers with libFuzzer: `scripts/fuzz.sh [SECONDS] [TARGET...]` (default 60 s
+# each, every target). Installs cargo-fuzz when missing; stable Rust runs it with RUSTC_BOOTSTRAP=1.
+# The SIP target starts from the RFC 4475 torture messages. Findings land in
+# fuzz/artifacts/<target>/ and make this script fail.
 set -euo pipefail
-cd "$(dirname "$0")/../fuzz"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root/fuzz"
 seconds=${1:-60}
+shift || true
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(phone email redact sip_message)
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 export RUSTC_BOOTSTRAP=1
-for target in phone email redact; do
+for target in "${targets[@]}"; do
+  max_len=256
+  if [ "$target" = sip_message ]; then
+    max_len=4096
+    mkdir -p corpus/sip_message
+    cp "$root"/crates/sip/tests/data/rfc4475/*.dat corpus/sip_message/
+  fi
   echo "== fuzzing $target for ${seconds}s"
-  cargo fuzz run "$target" -- -max_total_time="$seconds" -max_len=256 -rss_limit_mb=2048
+  cargo fuzz run "$target" -- -max_total_time="$seconds" -max_len="$max_len" -rss_limit_mb=2048
 done

@@ -4,7 +4,8 @@
 #   2. starts a throwaway PostgreSQL on 127.0.0.1 and a free port;
 #   3. cargo fmt --check, cargo clippy -D warnings;
 #   4. cargo test for the whole workspace, the storage conformance suite on SQLite AND PostgreSQL;
-#   5. Schemathesis against `hotline serve --demo`, once on SQLite and once on PostgreSQL.
+#   5. the SIP parser fuzzed for a bounded time (cargo-fuzz installed when missing);
+#   6. Schemathesis against `hotline serve --demo`, once on SQLite and once on PostgreSQL.
 # Everything listens on 127.0.0.1 and every step is bounded in time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,6 +53,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 say "cargo test (storage conformance on SQLite and PostgreSQL, API, model, binary)"
 timeout 1800 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$work/cargo-test.log"
 passed=$(grep -E '^test result:' "$work/cargo-test.log" | awk '{s+=$4} END {print s+0}')
+
+say "fuzzing the SIP parser for 30 s (libFuzzer, seeded with the RFC 4475 messages)"
+timeout 1500 scripts/fuzz.sh 30 sip_message 2>&1 | tail -n 3
 
 say "Schemathesis against the served OpenAPI document (SQLite)"
 cargo build --locked -p hotline

@@ -33,7 +33,7 @@ fn dependencies(krate: &str) -> Vec<String> {
 #[test]
 fn crate_boundaries_hold() {
     let io = ["tokio", "sqlx", "axum", "hyper", "tower"];
-    for pure in ["model", "routing"] {
+    for pure in ["model", "routing", "sip"] {
         let deps = dependencies(pure);
         for d in io {
             assert!(
@@ -65,7 +65,19 @@ fn crate_boundaries_hold() {
             .any(|d| d == "axum" || d == "sqlx"),
         "the routing shell goes through the store and has no HTTP"
     );
-    for krate in ["model", "routing", "acd", "store", "api"] {
+    let sip = dependencies("sip");
+    for d in [
+        "hotline-model",
+        "hotline-store",
+        "hotline-api",
+        "hotline-routing",
+    ] {
+        assert!(
+            !sip.contains(&d.to_string()),
+            "the SIP stack knows nothing of contact centres: it must not depend on {d}"
+        );
+    }
+    for krate in ["model", "routing", "acd", "store", "api", "sip"] {
         assert!(
             !dependencies(krate).contains(&"hotline".to_string()),
             "nothing depends on the binary"
@@ -75,7 +87,7 @@ fn crate_boundaries_hold() {
 
 #[test]
 fn only_the_store_crate_writes_sql() {
-    for krate in ["api", "acd", "hotline", "model", "routing"] {
+    for krate in ["api", "acd", "hotline", "model", "routing", "sip"] {
         for file in rust_files(&root().join("crates").join(krate).join("src")) {
             let text = std::fs::read_to_string(&file).unwrap();
             assert!(!text.contains("sqlx::"), "{} uses sqlx", file.display());
