@@ -7,10 +7,12 @@
 //! - [`headers`]: typed header values decoded on demand (Via, name-addr, CSeq, auth, ...).
 //! - [`uri`], [`params`]: SIP and other URIs, parameters.
 //! - [`check`]: the UAS request checks of RFC 3261 §8.2 (the RFC 4475 answers).
+//! - [`digest`]: digest authentication, server (nonces, stale, replay) and client.
 //! - [`response`]: responses built from requests.
 //! - [`status`]: reason phrases.
 
 pub mod check;
+pub mod digest;
 pub mod headers;
 pub mod message;
 pub mod name;

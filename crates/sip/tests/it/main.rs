@@ -1,4 +1,5 @@
 //! hotline-sip integration tests: one binary (see ../../../../ARCHITECTURE.md).
 
+mod digest;
 mod message;
 mod rfc4475;
