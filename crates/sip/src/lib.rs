@@ -9,6 +9,7 @@
 //! - [`check`]: the UAS request checks of RFC 3261 §8.2 (the RFC 4475 answers).
 //! - [`digest`]: digest authentication, server (nonces, stale, replay) and client.
 //! - [`response`]: responses built from requests.
+//! - [`transaction`]: the four transaction machines (RFC 3261 §17, RFC 6026), timers as deadlines.
 //! - [`status`]: reason phrases.
 
 pub mod check;
@@ -21,6 +22,7 @@ pub mod parse;
 pub mod response;
 pub mod status;
 mod text;
+pub mod transaction;
 pub mod uri;
 
 pub use check::{check_request, check_response, Capabilities, Rejection};

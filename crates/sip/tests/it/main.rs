@@ -3,3 +3,4 @@
 mod digest;
 mod message;
 mod rfc4475;
+mod transaction;
