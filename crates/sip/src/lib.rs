@@ -8,6 +8,7 @@
 //! - [`uri`], [`params`]: SIP and other URIs, parameters.
 //! - [`check`]: the UAS request checks of RFC 3261 §8.2 (the RFC 4475 answers).
 //! - [`digest`]: digest authentication, server (nonces, stale, replay) and client.
+//! - [`registrar`]: bindings of extensions to contacts (RFC 3261 §10.3).
 //! - [`response`]: responses built from requests.
 //! - [`transaction`]: the four transaction machines (RFC 3261 §17, RFC 6026), timers as deadlines.
 //! - [`status`]: reason phrases.
@@ -19,6 +20,7 @@ pub mod message;
 pub mod name;
 pub mod params;
 pub mod parse;
+pub mod registrar;
 pub mod response;
 pub mod status;
 mod text;

@@ -2,5 +2,6 @@
 
 mod digest;
 mod message;
+mod registrar;
 mod rfc4475;
 mod transaction;
