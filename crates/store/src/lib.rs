@@ -21,6 +21,7 @@ pub mod demo;
 pub mod interactions;
 pub mod migrate;
 mod reader;
+pub mod registrations;
 pub mod routing;
 pub mod tenants;
 mod timeline;

@@ -26,6 +26,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_routing.sql"),
         postgres: include_str!("../migrations/postgres/0002_routing.sql"),
     },
+    Migration {
+        version: 3,
+        name: "sip",
+        sqlite: include_str!("../migrations/sqlite/0003_sip.sql"),
+        postgres: include_str!("../migrations/postgres/0003_sip.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

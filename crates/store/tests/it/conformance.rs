@@ -1648,3 +1648,59 @@ pub async fn routing_journal(s: &Store) {
         .unwrap()
         .is_empty());
 }
+
+pub async fn sip_registrations(s: &Store) {
+    use hotline_store::registrations::SipRegistration;
+    let t = tenant(s, "acme").await;
+    let other = tenant(s, "other").await;
+    let binding =
+        |tenant_id: i64, aor: &str, contact: &str, expires_at: i64, q: i64| SipRegistration {
+            tenant_id,
+            aor: aor.into(),
+            contact: contact.into(),
+            expires_at,
+            q,
+            call_id: "c1".into(),
+            cseq: 7,
+            source: "udp:10.0.0.7:5060".into(),
+        };
+    let two = [
+        binding(t.id, "1001", "sip:1001@10.0.0.7:5060", 10_000, 500),
+        binding(t.id, "1001", "sip:1001@10.0.0.8", 20_000, 1000),
+    ];
+    s.replace_registrations(t.id, "1001", &two).await.unwrap();
+    s.replace_registrations(
+        other.id,
+        "1001",
+        &[binding(other.id, "1001", "sip:x@h", 30_000, 1000)],
+    )
+    .await
+    .unwrap();
+    let mine = s.registrations_of(t.id, "1001", 0).await.unwrap();
+    assert_eq!(
+        mine,
+        [two[1].clone(), two[0].clone()],
+        "best q first, per tenant"
+    );
+    // Replacing keeps only the new set; expired rows are not live and are swept.
+    s.replace_registrations(t.id, "1001", &two[..1])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.registrations_of(t.id, "1001", 0).await.unwrap(),
+        [two[0].clone()]
+    );
+    assert_eq!(
+        s.live_registrations(15_000).await.unwrap().len(),
+        1,
+        "only the other tenant's is live at 15 s"
+    );
+    assert_eq!(s.sweep_registrations(15_000).await.unwrap(), 1);
+    assert_eq!(s.live_registrations(0).await.unwrap().len(), 1);
+    // A binding of another AOR or tenant cannot sneak into a replacement.
+    assert!(s.replace_registrations(t.id, "1002", &two).await.is_err());
+    s.replace_registrations(other.id, "1001", &[])
+        .await
+        .unwrap();
+    assert!(s.live_registrations(0).await.unwrap().is_empty());
+}

@@ -105,6 +105,7 @@ on_both!(
     bulk_import,
     concurrent_appends_commit_in_groups,
     routing_journal,
+    sip_registrations,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
