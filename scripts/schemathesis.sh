@@ -14,7 +14,7 @@ fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 data="$work/data-$port"
 password="schemathesis-$port"
-args=(serve --demo --http "127.0.0.1:$port" --data-dir "$data" --log warn)
+args=(serve --demo --http "127.0.0.1:$port" --sip 127.0.0.1:0 --data-dir "$data" --log warn)
 [ -n "$db" ] && args+=(--database-url "$db")
 HOTLINE_ADMIN_PASSWORD="$password" "$bin" "${args[@]}" >"$work/serve-$port.out" 2>"$work/serve-$port.log" &
 pid=$!

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole Hotline test suite, from a fresh machine:
-#   1. installs what it needs when missing (Debian: postgresql, python3-venv, curl);
+#   1. installs what it needs when missing (Debian: postgresql, python3-venv, curl, sip-tester
+#      (SIPp), baresip);
 #   2. starts a throwaway PostgreSQL on 127.0.0.1 and a free port;
 #   3. cargo fmt --check, cargo clippy -D warnings;
 #   4. cargo test for the whole workspace, the storage conformance suite on SQLite AND PostgreSQL;
@@ -21,6 +22,8 @@ command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v runuser >/dev/null 2>&1 || need_apt+=(util-linux)
+command -v sipp >/dev/null 2>&1 || need_apt+=(sip-tester)
+command -v baresip >/dev/null 2>&1 || need_apt+=(baresip)
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "installing ${need_apt[*]}"
   if [ "$(id -u)" != 0 ]; then
@@ -43,6 +46,8 @@ trap 'scripts/postgres.sh stop "$pg_dir"; rm -rf "$pg_dir"' EXIT
 echo "$pg_url"
 export HOTLINE_TEST_POSTGRES_URL="$pg_url"
 export HOTLINE_REQUIRE_POSTGRES=1
+# SIP interop tests fail, rather than skip, without SIPp and baresip.
+export HOTLINE_REQUIRE_SIP_PEERS=1
 
 say "cargo fmt --check"
 cargo fmt --all -- --check
@@ -50,7 +55,7 @@ cargo fmt --all -- --check
 say "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-say "cargo test (storage conformance on SQLite and PostgreSQL, API, model, binary)"
+say "cargo test (storage conformance on SQLite and PostgreSQL, API, SIP with SIPp and baresip, binary)"
 timeout 1800 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$work/cargo-test.log"
 passed=$(grep -E '^test result:' "$work/cargo-test.log" | awk '{s+=$4} END {print s+0}')
 

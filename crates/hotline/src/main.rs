@@ -377,6 +377,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
         _ => anyhow::anyhow!("cannot listen on {http} for HTTP: {e}"),
     })?;
     let store = open_store(&s).await?;
+    let sip_service =
+        hotline_telephony::SipService::start(hotline_telephony::SipConfig::new(sip), store.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     tracing::info!(database = %display_url(&s.database_url), version = store.schema_version().await?, "database ready");
 
     let login = first_login(&store, demo).await?;
@@ -421,7 +425,16 @@ async fn serve(args: ServeArgs) -> Result<()> {
         println!("  {line}");
     }
     println!("  Database:  {}", display_url(&s.database_url));
-    println!("  SIP {sip} and RTP {rtp} are reserved for the telephony layer, which this build does not run yet.");
+    println!(
+        "  SIP:       udp/tcp {} (agents' phones register as EXTENSION@{}, password set per agent)",
+        sip_service.udp_addr(),
+        if sip_service.udp_addr().ip().is_unspecified() {
+            "this-host".to_string()
+        } else {
+            sip_service.udp_addr().ip().to_string()
+        }
+    );
+    println!("  RTP {rtp} is reserved for the media engine, which this build does not run yet; calls are answered 480.");
 
     axum::serve(
         listener,
@@ -433,6 +446,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     tracing::info!(
         "HTTP server stopped; storing routing's last decisions, then closing the database"
     );
+    sip_service.stop().await;
     acd.stop().await;
     store.close().await;
     tracing::info!("stopped");

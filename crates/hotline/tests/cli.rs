@@ -14,6 +14,8 @@ fn hotline() -> Command {
             c.env_remove(k);
         }
     }
+    // Tests run servers side by side: each takes a free SIP port, not 5060.
+    c.env("HOTLINE_SIP", "127.0.0.1:0");
     c.stdin(Stdio::null());
     c
 }
@@ -128,6 +130,16 @@ fn a_busy_port_and_an_unreachable_database_are_reported_clearly() {
         .arg(dir.path()));
     assert!(!o.status.success());
     assert!(text(&o).contains("address is in use"), "{}", text(&o));
+
+    let busy_sip = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sip = busy_sip.local_addr().unwrap().to_string();
+    let http = format!("127.0.0.1:{}", free_port());
+    let o = run(hotline()
+        .args(["serve", "--http", &http, "--sip", &sip, "--data-dir"])
+        .arg(dir.path()));
+    assert!(!o.status.success());
+    let t = text(&o);
+    assert!(t.contains("for SIP: the address is in use"), "{t}");
 
     let dead = free_port();
     let url = format!("postgres://hotline:secret@127.0.0.1:{dead}/hotline");

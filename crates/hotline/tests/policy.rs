@@ -60,6 +60,12 @@ fn crate_boundaries_hold() {
         );
     }
     assert!(
+        !dependencies("telephony")
+            .iter()
+            .any(|d| d == "axum" || d == "sqlx"),
+        "the telephony shell goes through the store and has no HTTP"
+    );
+    assert!(
         !dependencies("acd")
             .iter()
             .any(|d| d == "axum" || d == "sqlx"),
@@ -77,7 +83,15 @@ fn crate_boundaries_hold() {
             "the SIP stack knows nothing of contact centres: it must not depend on {d}"
         );
     }
-    for krate in ["model", "routing", "acd", "store", "api", "sip"] {
+    for krate in [
+        "model",
+        "routing",
+        "acd",
+        "store",
+        "api",
+        "sip",
+        "telephony",
+    ] {
         assert!(
             !dependencies(krate).contains(&"hotline".to_string()),
             "nothing depends on the binary"
@@ -87,7 +101,15 @@ fn crate_boundaries_hold() {
 
 #[test]
 fn only_the_store_crate_writes_sql() {
-    for krate in ["api", "acd", "hotline", "model", "routing", "sip"] {
+    for krate in [
+        "api",
+        "acd",
+        "hotline",
+        "model",
+        "routing",
+        "sip",
+        "telephony",
+    ] {
         for file in rust_files(&root().join("crates").join(krate).join("src")) {
             let text = std::fs::read_to_string(&file).unwrap();
             assert!(!text.contains("sqlx::"), "{} uses sqlx", file.display());

@@ -99,6 +99,7 @@ pub struct DigestServer {
     /// Highest nonce-count seen per live nonce (replay protection); trimmed as nonces expire.
     counts: HashMap<String, (u64, u32)>,
     max_tracked: usize,
+    preference: Vec<Algorithm>,
 }
 
 impl DigestServer {
@@ -111,6 +112,7 @@ impl DigestServer {
             nonce_lifetime_ms,
             counts: HashMap::new(),
             max_tracked: 100_000,
+            preference: vec![Algorithm::Md5],
         }
     }
 
@@ -130,10 +132,20 @@ impl DigestServer {
         format!("{now_ms:x}.{}", self.nonce_mac(now_ms))
     }
 
-    /// The WWW-Authenticate (or Proxy-Authenticate) values to send, strongest first (RFC 8760).
+    /// The challenges offered, in order (RFC 8760: the server's preference first). The default
+    /// is MD5 alone: SIPp 3.6 reads only the first challenge and knows only MD5, and libre-based
+    /// phones (baresip 1.0) give up on the whole answer when any challenge names an algorithm
+    /// they lack. Credentials with either algorithm are verified whatever is offered.
+    pub fn set_preference(&mut self, algorithms: Vec<Algorithm>) {
+        if !algorithms.is_empty() {
+            self.preference = algorithms;
+        }
+    }
+
+    /// The WWW-Authenticate (or Proxy-Authenticate) values to send, in the preferred order.
     pub fn challenges(&self, now_ms: u64, stale: bool) -> Vec<String> {
         let nonce = self.nonce(now_ms);
-        [Algorithm::Sha256, Algorithm::Md5]
+        self.preference
             .iter()
             .map(|a| {
                 format!(

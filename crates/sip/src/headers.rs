@@ -512,6 +512,49 @@ impl Message {
         Via::parse_one(first).ok_or(HeaderError::Malformed("Via"))
     }
 
+    /// Replaces the top Via value (the first value of the first Via line) by `via`.
+    pub fn set_top_via(&mut self, via: &Via) {
+        let Some(first) = self.remove_first(&HeaderName::Via) else {
+            self.push_front(HeaderName::Via, via.to_string().into_bytes());
+            return;
+        };
+        let rest: Vec<String> = first
+            .value()
+            .and_then(split_commas)
+            .map(|parts| {
+                parts
+                    .iter()
+                    .skip(1)
+                    .map(|p| trim_lws(p).to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for r in rest.into_iter().rev() {
+            self.push_front(HeaderName::Via, r.into_bytes());
+        }
+        self.push_front(HeaderName::Via, via.to_string().into_bytes());
+    }
+
+    /// RFC 3581 / RFC 3261 §18.2.1 for a request that arrived from `ip:port`: `received` when the
+    /// sent-by differs from the source, `rport` filled in when the client asked for it.
+    pub fn mark_received(&mut self, ip: std::net::IpAddr, port: u16) {
+        let Ok(mut via) = self.top_via() else { return };
+        let asked_rport = via.rport().is_some();
+        let host_differs = match &via.host {
+            Host::V4(a) => std::net::IpAddr::V4(*a) != ip,
+            Host::V6(a) => std::net::IpAddr::V6(*a) != ip,
+            Host::Domain(_) => true,
+        };
+        if !host_differs && !asked_rport {
+            return;
+        }
+        via.params.set("received", Some(&ip.to_string()));
+        if asked_rport {
+            via.params.set("rport", Some(&port.to_string()));
+        }
+        self.set_top_via(&via);
+    }
+
     /// `None` when absent.
     pub fn max_forwards(&self) -> Result<Option<u8>> {
         self.optional(HeaderName::MaxForwards, "Max-Forwards", |v| {
@@ -675,6 +718,28 @@ mod tests {
                 .to_string(),
             "SIP/2.0/UDP h:5070;rport=5071"
         );
+    }
+
+    #[test]
+    fn received_and_rport() {
+        let mut m = crate::parse_datagram(
+            b"OPTIONS sip:h SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.7:5060;branch=z9hG4bK1;rport, SIP/2.0/UDP p\r\nVia: SIP/2.0/UDP q\r\n\r\n",
+        )
+        .unwrap();
+        m.mark_received("198.51.100.7".parse().unwrap(), 40211);
+        let vias = m.vias().unwrap();
+        assert_eq!(vias.len(), 3);
+        assert_eq!(vias[0].received(), Some("198.51.100.7"));
+        assert_eq!(vias[0].rport(), Some(Some(40211)));
+        assert_eq!(vias[1].host, Host::Domain("p".into()));
+        // Same host and no rport: untouched.
+        let mut m = crate::parse_datagram(
+            b"OPTIONS sip:h SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.7;branch=z9hG4bK1\r\n\r\n",
+        )
+        .unwrap();
+        let before = m.to_bytes();
+        m.mark_received("10.0.0.7".parse().unwrap(), 5060);
+        assert_eq!(m.to_bytes(), before);
     }
 
     #[test]

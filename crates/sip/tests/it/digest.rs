@@ -7,7 +7,9 @@ const REALM: &str = "demo";
 const URI: &str = "sip:127.0.0.1:5060";
 
 fn server() -> DigestServer {
-    DigestServer::new(REALM, [7; 32], 300_000)
+    let mut s = DigestServer::new(REALM, [7; 32], 300_000);
+    s.set_preference(vec![Algorithm::Sha256, Algorithm::Md5]);
+    s
 }
 
 fn lookup(user: &str) -> Option<Ha1> {
@@ -46,6 +48,13 @@ fn right_password_passes_with_either_algorithm() {
     }
     assert!(s.challenges(0, false)[0].contains("algorithm=SHA-256"));
     assert!(s.challenges(0, false)[1].contains("algorithm=MD5"));
+    let plain = DigestServer::new(REALM, [7; 32], 300_000);
+    assert_eq!(
+        plain.challenges(0, false).len(),
+        1,
+        "MD5 alone by default, for old phones"
+    );
+    assert!(plain.challenges(0, false)[0].contains("algorithm=MD5"));
 }
 
 #[test]
@@ -131,7 +140,8 @@ fn forged_and_foreign_credentials_are_challenged() {
             failure: Failure::ForgedNonce
         }
     );
-    let other = DigestServer::new("elsewhere", [1; 32], 300_000);
+    let mut other = DigestServer::new("elsewhere", [1; 32], 300_000);
+    other.set_preference(vec![Algorithm::Sha256]);
     let foreign = answer(&other, 1_000, 0, "1001", "secret", 1);
     assert_eq!(
         s.verify(1_100, &[foreign], "REGISTER", URI, lookup),

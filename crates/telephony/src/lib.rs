@@ -1,0 +1,111 @@
+//! The telephony shell: sockets and time around the sans-IO SIP stack.
+//!
+//! - [`transport`]: the UDP socket and TCP connections on `--sip`; framing; RFC 3581
+//!   `received`/`rport` on requests; responses back where requests came from.
+//! - [`shard`]: one task per shard (messages sharded by Call-ID), each owning a
+//!   [`hotline_sip::transaction::Transactions`] and answering requests: REGISTER (digest auth
+//!   against the agents' stored HA1, registrar persisted in the store), OPTIONS keep-alives,
+//!   and the RFC 3261 answers for everything this build does not route yet.
+//! - [`security`]: the security log line written for every refused or failed request.
+
+pub mod security;
+pub mod shard;
+pub mod transport;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hotline_store::Store;
+
+pub use shard::SipConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelephonyError {
+    #[error("cannot listen on {addr} for SIP: the address is in use; stop the other program or choose another with --sip")]
+    AddrInUse { addr: SocketAddr },
+    #[error("cannot listen on {addr} for SIP: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("storage: {0}")]
+    Store(#[from] hotline_store::StoreError),
+}
+
+/// The running SIP service.
+pub struct SipService {
+    udp_addr: SocketAddr,
+    tcp_addr: SocketAddr,
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl SipService {
+    /// Binds UDP and TCP on `config.listen` (port 0: any free port, the same for both when
+    /// possible), restores registrations from the store, and starts serving.
+    pub async fn start(config: SipConfig, store: Store) -> Result<SipService, TelephonyError> {
+        let (udp, tcp) = transport::bind(config.listen).await?;
+        let udp_addr = udp.local_addr().map_err(|source| TelephonyError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let tcp_addr = tcp.local_addr().map_err(|source| TelephonyError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let udp = Arc::new(udp);
+        let out = transport::Outbound::new(udp.clone());
+        let shared = Arc::new(shard::Shared::load(&config, store).await?);
+        let mut shards = Vec::new();
+        let mut tasks = Vec::new();
+        for i in 0..config.shards.max(1) {
+            let (tx, rx) = tokio::sync::mpsc::channel(4096);
+            shards.push(tx);
+            let seed = shard::random_seed() ^ i as u64;
+            tasks.push(tokio::spawn(shard::run(
+                rx,
+                out.clone(),
+                shared.clone(),
+                seed,
+                stop_rx.clone(),
+            )));
+        }
+        let router = transport::Router::new(shards, out.clone());
+        tasks.push(tokio::spawn(transport::serve_udp(
+            udp,
+            router.clone(),
+            stop_rx.clone(),
+        )));
+        tasks.push(tokio::spawn(transport::serve_tcp(
+            tcp,
+            router,
+            out,
+            stop_rx.clone(),
+        )));
+        tasks.push(tokio::spawn(shard::sweep(shared, stop_rx)));
+        tracing::info!(%udp_addr, %tcp_addr, "SIP listening on UDP and TCP");
+        Ok(SipService {
+            udp_addr,
+            tcp_addr,
+            stop,
+            tasks,
+        })
+    }
+
+    pub fn udp_addr(&self) -> SocketAddr {
+        self.udp_addr
+    }
+
+    pub fn tcp_addr(&self) -> SocketAddr {
+        self.tcp_addr
+    }
+
+    /// Stops listening; registrations already stored stay stored.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}

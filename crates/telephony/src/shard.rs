@@ -1,0 +1,520 @@
+//! One shard: a transaction layer, the requests it answers, and the shared registrar.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use hotline_sip::digest::{Algorithm, DigestServer, Failure, Ha1, Verdict};
+use hotline_sip::registrar::{contact_values, Binding, Limits, Outcome, Registrar};
+use hotline_sip::response::response_to;
+use hotline_sip::transaction::{Peer, Timers, Transactions, TxEvent};
+use hotline_sip::{check_request, check_response, Capabilities, HeaderName, Message, Method, Uri};
+use hotline_store::registrations::SipRegistration;
+use hotline_store::Store;
+use tokio::sync::{mpsc, watch};
+
+use crate::transport::{Inbound, Outbound};
+use crate::TelephonyError;
+
+#[derive(Clone, Debug)]
+pub struct SipConfig {
+    pub listen: SocketAddr,
+    /// Shards (tasks) messages are spread over by Call-ID; one per core is right.
+    pub shards: usize,
+    /// How long a digest challenge stays usable.
+    pub nonce_lifetime: Duration,
+    pub registrar: Limits,
+    /// The realm (tenant slug) for phones that register to an address rather than to
+    /// `sip:EXT@tenant`: by default the only tenant, if there is one.
+    pub default_realm: Option<String>,
+    /// Authentication failures from one address within `ban_window` that ban it.
+    pub ban_after: u32,
+    pub ban_window: Duration,
+    pub ban_time: Duration,
+    /// Digest challenges offered, in order (see `DigestServer::set_preference`); MD5 alone by
+    /// default for old phones, SHA-256 added with `[sip] digest_sha256 = true`.
+    pub digest_algorithms: Vec<Algorithm>,
+}
+
+impl SipConfig {
+    pub fn new(listen: SocketAddr) -> SipConfig {
+        SipConfig {
+            listen,
+            shards: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            nonce_lifetime: Duration::from_secs(300),
+            registrar: Limits::default(),
+            default_realm: None,
+            ban_after: 10,
+            ban_window: Duration::from_secs(60),
+            ban_time: Duration::from_secs(600),
+            digest_algorithms: vec![Algorithm::Md5],
+        }
+    }
+}
+
+/// What every shard shares: the store, the registrar, the digest servers, the ban list.
+pub struct Shared {
+    store: Store,
+    config: SipConfig,
+    caps: Capabilities,
+    key: [u8; 32],
+    registrar: Mutex<Registrar>,
+    digest: Mutex<HashMap<String, DigestServer>>,
+    failures: Mutex<HashMap<IpAddr, FailureCount>>,
+}
+
+pub(crate) fn random_seed() -> u64 {
+    let mut b = [0u8; 8];
+    // Without OS randomness, time is a weak but working seed for branches and tags.
+    if getrandom::fill(&mut b).is_err() {
+        return wall_ms();
+    }
+    u64::from_le_bytes(b)
+}
+
+fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Shared {
+    pub(crate) async fn load(config: &SipConfig, store: Store) -> Result<Shared, TelephonyError> {
+        let mut key = [0u8; 32];
+        for chunk in key.chunks_mut(8) {
+            chunk.copy_from_slice(&random_seed().to_le_bytes());
+        }
+        let mut config = config.clone();
+        if config.default_realm.is_none() {
+            let tenants = store.list_tenants().await?;
+            if tenants.len() == 1 {
+                config.default_realm = tenants.first().map(|t| t.slug.clone());
+            }
+        }
+        let mut registrar = Registrar::new(config.registrar);
+        let now = wall_ms();
+        let mut grouped: HashMap<String, Vec<Binding>> = HashMap::new();
+        for r in store.live_registrations(now as i64).await? {
+            grouped
+                .entry(format!("{}:{}", r.tenant_id, r.aor))
+                .or_default()
+                .push(Binding {
+                    contact: r.contact,
+                    expires_at: r.expires_at.max(0) as u64,
+                    q: r.q.clamp(0, 1000) as u16,
+                    call_id: r.call_id,
+                    cseq: r.cseq.clamp(0, i64::from(u32::MAX)) as u32,
+                    source: r.source,
+                });
+        }
+        let restored = grouped.len();
+        for (aor, bindings) in grouped {
+            registrar.restore(now, &aor, bindings);
+        }
+        tracing::info!(restored, "SIP registrations restored");
+        Ok(Shared {
+            store,
+            caps: Capabilities::default(),
+            key,
+            registrar: Mutex::new(registrar),
+            digest: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
+            config,
+        })
+    }
+
+    fn banned(&self, ip: IpAddr, now: Instant) -> bool {
+        let Ok(f) = self.failures.lock() else {
+            return false;
+        };
+        f.get(&ip)
+            .and_then(|(_, _, until)| *until)
+            .is_some_and(|until| now < until)
+    }
+
+    /// Counts a failed authentication; true when it bans the address now.
+    fn auth_failed(&self, ip: IpAddr, now: Instant) -> bool {
+        let Ok(mut f) = self.failures.lock() else {
+            return false;
+        };
+        if f.len() > 100_000 {
+            f.retain(|_, (_, start, until)| {
+                now.duration_since(*start) < self.config.ban_window
+                    || until.is_some_and(|u| now < u)
+            });
+        }
+        let entry = f.entry(ip).or_insert((0, now, None));
+        if now.duration_since(entry.1) > self.config.ban_window {
+            *entry = (0, now, None);
+        }
+        entry.0 += 1;
+        if entry.0 >= self.config.ban_after && entry.2.is_none() {
+            entry.2 = Some(now + self.config.ban_time);
+            return true;
+        }
+        false
+    }
+
+    fn with_digest<T>(&self, realm: &str, f: impl FnOnce(&mut DigestServer) -> T) -> Option<T> {
+        let mut servers = self.digest.lock().ok()?;
+        let lifetime = self.config.nonce_lifetime.as_millis() as u64;
+        let server = servers.entry(realm.to_string()).or_insert_with(|| {
+            let mut d = DigestServer::new(realm, self.key, lifetime);
+            d.set_preference(self.config.digest_algorithms.clone());
+            d
+        });
+        Some(f(server))
+    }
+}
+
+/// Authentication failures of one address: how many since when, and a ban's end.
+type FailureCount = (u32, Instant, Option<Instant>);
+
+/// User agents of known scanners: dropped without an answer.
+const SCANNERS: &[&str] = &[
+    "friendly-scanner",
+    "sipvicious",
+    "sipcli",
+    "VaxSIPUserAgent",
+    "sundayddr",
+    "iWar",
+    "sip-scan",
+];
+
+struct Shard {
+    tx: Transactions,
+    out: Outbound,
+    shared: Arc<Shared>,
+    epoch: Instant,
+}
+
+impl Shard {
+    fn now(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    async fn flush(&mut self) {
+        while let Some(t) = self.tx.poll_transmit() {
+            self.out.send(t).await;
+        }
+    }
+
+    async fn on_inbound(&mut self, inbound: Inbound) {
+        let Inbound { message, from } = inbound;
+        let now = self.now();
+        let transport = if from.transport.reliable() {
+            "tcp"
+        } else {
+            "udp"
+        };
+        let method = message
+            .method()
+            .map(|m| m.as_str().to_string())
+            .unwrap_or_else(|| "-".into());
+        if self.shared.banned(from.addr.ip(), Instant::now()) {
+            return;
+        }
+        if let Some(ua) = message.value(&HeaderName::UserAgent) {
+            if SCANNERS
+                .iter()
+                .any(|s| ua.to_ascii_lowercase().contains(&s.to_ascii_lowercase()))
+            {
+                crate::security::log("scanner", from.addr, transport, &method, None, "dropped");
+                return;
+            }
+        }
+        if message.is_request() {
+            match check_request(&message, &self.shared.caps) {
+                Ok(()) => self.tx.handle_request(now, message, from),
+                Err(rejection) => {
+                    if message.method() == Some(&Method::Ack) {
+                        return;
+                    }
+                    if rejection.code == 400 || rejection.code == 505 {
+                        crate::security::log(
+                            "malformed",
+                            from.addr,
+                            transport,
+                            &method,
+                            None,
+                            &rejection.code.to_string(),
+                        );
+                    }
+                    let tag = self.tx.new_tag();
+                    let answer = rejection.response(&message, Some(&tag));
+                    self.tx.transmit(from, &answer);
+                }
+            }
+        } else if check_response(&message).is_ok() {
+            self.tx.handle_response(now, message, from);
+        }
+        self.events().await;
+    }
+
+    async fn events(&mut self) {
+        loop {
+            self.flush().await;
+            let Some(event) = self.tx.poll_event() else {
+                break;
+            };
+            if let TxEvent::Request {
+                server,
+                request,
+                from,
+            } = event
+            {
+                let answer = self.answer(&request, from).await;
+                let now = self.now();
+                if let Err(e) = self.tx.respond(now, server, &answer) {
+                    tracing::debug!(error = %e, "answer not sent");
+                }
+            }
+        }
+    }
+
+    async fn answer(&mut self, request: &Message, from: Peer) -> Message {
+        let tag = self.tx.new_tag();
+        match request.method() {
+            Some(Method::Options) => {
+                let mut r = response_to(request, 200, None, Some(&tag));
+                r.push(
+                    HeaderName::Allow,
+                    self.shared.caps.allow_header().into_bytes(),
+                )
+                .push(
+                    HeaderName::Supported,
+                    self.shared.caps.supported_header().into_bytes(),
+                )
+                .push(HeaderName::Accept, "application/sdp");
+                r
+            }
+            Some(Method::Register) => self.register(request, from, &tag).await,
+            // Calls are not routed by this build: a clear temporary failure, the same for
+            // every destination (so a scan learns nothing).
+            Some(Method::Invite) => response_to(request, 480, None, Some(&tag)),
+            _ => response_to(request, 481, None, Some(&tag)),
+        }
+    }
+
+    async fn register(&mut self, request: &Message, from: Peer, tag: &str) -> Message {
+        let transport = if from.transport.reliable() {
+            "tcp"
+        } else {
+            "udp"
+        };
+        let Ok(to) = request.to_header() else {
+            return response_to(request, 400, Some("Bad To"), Some(tag));
+        };
+        let Uri::Sip(aor_uri) = &to.uri else {
+            return response_to(request, 404, None, Some(tag));
+        };
+        let extension = aor_uri.user_text().unwrap_or_default();
+        let host = aor_uri.host.to_string();
+        // The realm is the tenant: named by the AOR's domain, or the default one.
+        let realm = match self.shared.store.get_tenant_by_slug(&host).await {
+            Ok(t) => Some(t.slug),
+            Err(_) => self.shared.config.default_realm.clone(),
+        };
+        let Some(realm) = realm else {
+            return response_to(request, 404, None, Some(tag));
+        };
+        let credentials = match request.authorization(false) {
+            Ok(c) => c,
+            Err(_) => return response_to(request, 400, Some("Bad Authorization"), Some(tag)),
+        };
+        // Look the claimed user up before verifying (the check itself is synchronous); an
+        // unknown user costs the same query as a known one.
+        let claimed = credentials
+            .iter()
+            .find(|c| {
+                c.scheme.eq_ignore_ascii_case("Digest") && c.get("realm") == Some(realm.as_str())
+            })
+            .and_then(|c| c.get("username"))
+            .map(str::to_string);
+        let found = match &claimed {
+            Some(u) => self.shared.store.sip_credentials(&realm, u).await.ok(),
+            None => None,
+        };
+        let request_uri = match &request.start {
+            hotline_sip::StartLine::Request { uri, .. } => {
+                String::from_utf8_lossy(uri).into_owned()
+            }
+            hotline_sip::StartLine::Response { .. } => String::new(),
+        };
+        let now_wall = wall_ms();
+        let verdict = self.shared.with_digest(&realm, |d| {
+            d.verify(now_wall, &credentials, "REGISTER", &request_uri, |_| {
+                found.as_ref().map(|c| Ha1 {
+                    md5: Some(c.ha1_md5.clone()),
+                    sha256: Some(c.ha1_sha256.clone()),
+                })
+            })
+        });
+        let challenge = |stale: bool| {
+            let mut r = response_to(request, 401, None, Some(tag));
+            for c in self
+                .shared
+                .with_digest(&realm, |d| d.challenges(now_wall, stale))
+                .unwrap_or_default()
+            {
+                r.push(HeaderName::WwwAuthenticate, c.into_bytes());
+            }
+            r
+        };
+        let (username, credentials_row) = match verdict {
+            Some(Verdict::Authorized { username }) => (username, found),
+            Some(Verdict::Challenge { stale, failure }) => {
+                if failure != Failure::NoCredentials {
+                    let detail = format!("{failure:?}").to_ascii_lowercase();
+                    crate::security::log(
+                        "auth_failure",
+                        from.addr,
+                        transport,
+                        "REGISTER",
+                        claimed.as_deref(),
+                        &detail,
+                    );
+                    if !stale && self.shared.auth_failed(from.addr.ip(), Instant::now()) {
+                        crate::security::log(
+                            "banned",
+                            from.addr,
+                            transport,
+                            "REGISTER",
+                            claimed.as_deref(),
+                            "auth_failures",
+                        );
+                    }
+                }
+                return challenge(stale);
+            }
+            Some(Verdict::Malformed) | None => {
+                return response_to(request, 400, Some("Bad Authorization"), Some(tag))
+            }
+        };
+        let Some(row) = credentials_row else {
+            return challenge(false);
+        };
+        if username != extension {
+            crate::security::log(
+                "auth_failure",
+                from.addr,
+                transport,
+                "REGISTER",
+                Some(&username),
+                "aor_mismatch",
+            );
+            return response_to(request, 403, Some("Forbidden (AOR)"), Some(tag));
+        }
+        let aor = format!("{}:{}", row.tenant_id, extension);
+        let source = format!("{}:{}", transport, from.addr);
+        let outcome = match self.shared.registrar.lock() {
+            Ok(mut r) => r.register(now_wall, &aor, request, &source),
+            Err(_) => return response_to(request, 500, None, Some(tag)),
+        };
+        match outcome {
+            Outcome::Ok { bindings, changed } => {
+                if changed {
+                    let rows: Vec<SipRegistration> = bindings
+                        .iter()
+                        .map(|b| SipRegistration {
+                            tenant_id: row.tenant_id,
+                            aor: extension.clone(),
+                            contact: b.contact.clone(),
+                            expires_at: b.expires_at as i64,
+                            q: i64::from(b.q),
+                            call_id: b.call_id.clone(),
+                            cseq: i64::from(b.cseq),
+                            source: b.source.clone(),
+                        })
+                        .collect();
+                    if let Err(e) = self
+                        .shared
+                        .store
+                        .replace_registrations(row.tenant_id, &extension, &rows)
+                        .await
+                    {
+                        tracing::error!(error = %e, "registration not stored");
+                        return response_to(request, 500, None, Some(tag));
+                    }
+                    tracing::info!(extension = %extension, contacts = bindings.len(), "registration changed");
+                }
+                let mut r = response_to(request, 200, None, Some(tag));
+                for v in contact_values(now_wall, &bindings) {
+                    r.push(HeaderName::Contact, v.into_bytes());
+                }
+                r
+            }
+            Outcome::IntervalTooBrief { min_expires } => {
+                let mut r = response_to(request, 423, None, Some(tag));
+                r.push(HeaderName::MinExpires, min_expires.to_string().into_bytes());
+                r
+            }
+            Outcome::Bad(what) => response_to(request, 400, Some(what), Some(tag)),
+            Outcome::TooManyContacts => {
+                response_to(request, 403, Some("Too Many Contacts"), Some(tag))
+            }
+            Outcome::OutOfOrder => response_to(request, 500, Some("Out Of Order"), Some(tag)),
+        }
+    }
+}
+
+pub(crate) async fn run(
+    mut rx: mpsc::Receiver<Inbound>,
+    out: Outbound,
+    shared: Arc<Shared>,
+    seed: u64,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut shard = Shard {
+        tx: Transactions::new(Timers::default(), seed),
+        out,
+        shared,
+        epoch: Instant::now(),
+    };
+    loop {
+        let deadline = shard
+            .tx
+            .poll_timeout()
+            .map(|ms| shard.epoch + Duration::from_millis(ms));
+        tokio::select! {
+            _ = stop.changed() => break,
+            inbound = rx.recv() => match inbound {
+                Some(i) => shard.on_inbound(i).await,
+                None => break,
+            },
+            _ = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                let now = shard.now();
+                shard.tx.handle_timeout(now);
+                shard.events().await;
+            }
+        }
+    }
+}
+
+/// Drops expired registrations, in memory and in the store, every 30 s.
+pub(crate) async fn sweep(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = tokio::time::sleep(Duration::from_secs(30)) => {
+                let now = wall_ms();
+                let changed = shared.registrar.lock().map(|mut r| r.expire(now)).unwrap_or_default();
+                if !changed.is_empty() {
+                    tracing::info!(count = changed.len(), "registrations expired");
+                }
+                if let Err(e) = shared.store.sweep_registrations(now as i64).await {
+                    tracing::warn!(error = %e, "expired registrations not swept");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! Sockets: one UDP socket and one TCP listener on the same address. Inbound bytes become
+//! messages (with RFC 3581 `received`/`rport` marked) routed to a shard by Call-ID; outbound
+//! bytes go back by UDP or on the connection a request came in on.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use hotline_sip::transaction::{Peer, Transmit, Transport};
+use hotline_sip::{parse_datagram, Message, StreamItem, StreamParser};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{mpsc, watch};
+
+use crate::TelephonyError;
+
+/// Most TCP connections served at once (each costs a task and a buffer).
+pub const MAX_CONNECTIONS: usize = 4_096;
+
+/// A message for a shard and where it came from.
+pub struct Inbound {
+    pub message: Message,
+    pub from: Peer,
+}
+
+pub(crate) async fn bind(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), TelephonyError> {
+    let err = |source: std::io::Error| match source.kind() {
+        std::io::ErrorKind::AddrInUse => TelephonyError::AddrInUse { addr },
+        _ => TelephonyError::Bind { addr, source },
+    };
+    // Port 0: find a port free for both.
+    for _ in 0..20 {
+        let udp = UdpSocket::bind(addr).await.map_err(err)?;
+        let port = udp.local_addr().map_err(err)?.port();
+        match TcpListener::bind(SocketAddr::new(addr.ip(), port)).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(e) if addr.port() == 0 && e.kind() == std::io::ErrorKind::AddrInUse => continue,
+            Err(e) => return Err(err(e)),
+        }
+    }
+    Err(TelephonyError::AddrInUse { addr })
+}
+
+/// Where outbound bytes go.
+#[derive(Clone)]
+pub struct Outbound {
+    udp: Arc<UdpSocket>,
+    connections: Arc<Mutex<HashMap<u64, mpsc::Sender<Bytes>>>>,
+}
+
+impl Outbound {
+    pub(crate) fn new(udp: Arc<UdpSocket>) -> Outbound {
+        Outbound {
+            udp,
+            connections: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    pub async fn send(&self, t: Transmit) {
+        match (t.to.transport, t.to.connection) {
+            (Transport::Udp, _) => {
+                if let Err(e) = self.udp.send_to(&t.bytes, t.to.addr).await {
+                    tracing::debug!(error = %e, to = %t.to.addr, "UDP send failed");
+                }
+            }
+            (Transport::Tcp, Some(id)) => {
+                let sender = self
+                    .connections
+                    .lock()
+                    .ok()
+                    .and_then(|c| c.get(&id).cloned());
+                match sender {
+                    Some(s) => {
+                        if s.try_send(t.bytes).is_err() {
+                            tracing::debug!(
+                                connection = id,
+                                "TCP connection gone or full; message dropped"
+                            );
+                        }
+                    }
+                    None => {
+                        tracing::debug!(connection = id, "TCP connection closed before the answer")
+                    }
+                }
+            }
+            (Transport::Tcp, None) => {
+                tracing::debug!(to = %t.to.addr, "no TCP connection to that peer; message dropped")
+            }
+        }
+    }
+
+    fn add_connection(&self, id: u64, tx: mpsc::Sender<Bytes>) -> bool {
+        let Ok(mut c) = self.connections.lock() else {
+            return false;
+        };
+        if c.len() >= MAX_CONNECTIONS {
+            return false;
+        }
+        c.insert(id, tx);
+        true
+    }
+
+    fn remove_connection(&self, id: u64) {
+        if let Ok(mut c) = self.connections.lock() {
+            c.remove(&id);
+        }
+    }
+}
+
+/// Sends each message to its shard: all messages of one Call-ID meet in one place.
+#[derive(Clone)]
+pub struct Router {
+    shards: Arc<Vec<mpsc::Sender<Inbound>>>,
+}
+
+impl Router {
+    pub(crate) fn new(shards: Vec<mpsc::Sender<Inbound>>, _out: Outbound) -> Router {
+        Router {
+            shards: Arc::new(shards),
+        }
+    }
+
+    fn route(&self, mut message: Message, from: Peer) {
+        if message.is_request() {
+            message.mark_received(from.addr.ip(), from.addr.port());
+        }
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        message.call_id().unwrap_or("").hash(&mut h);
+        let shard = (h.finish() % self.shards.len().max(1) as u64) as usize;
+        if let Some(s) = self.shards.get(shard) {
+            // A full shard sheds load: UDP peers retransmit, and a flood is not worth queueing.
+            if s.try_send(Inbound { message, from }).is_err() {
+                tracing::debug!(shard, "shard queue full; message dropped");
+            }
+        }
+    }
+}
+
+pub(crate) async fn serve_udp(
+    udp: Arc<UdpSocket>,
+    router: Router,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            r = udp.recv_from(&mut buf) => {
+                let Ok((n, src)) = r else { continue };
+                let data = &buf[..n];
+                // CRLF keep-alives (RFC 5626 §4.4.1 sends them over UDP as well).
+                if data.iter().all(|b| matches!(b, b'\r' | b'\n')) {
+                    continue;
+                }
+                match parse_datagram(data) {
+                    Ok(m) => router.route(m, Peer { transport: Transport::Udp, addr: src, connection: None }),
+                    Err(e) => crate::security::log("malformed", src, "udp", "-", None, &format!("{e:?}")),
+                }
+            }
+        }
+    }
+}
+
+pub(crate) async fn serve_tcp(
+    listener: TcpListener,
+    router: Router,
+    out: Outbound,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut next_id = 0u64;
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            r = listener.accept() => {
+                let Ok((stream, src)) = r else { continue };
+                next_id += 1;
+                let (tx, rx) = mpsc::channel(256);
+                if !out.add_connection(next_id, tx) {
+                    crate::security::log("connection_limit", src, "tcp", "-", None, "refused");
+                    continue;
+                }
+                tokio::spawn(connection(stream, src, next_id, rx, router.clone(), out.clone(), stop.clone()));
+            }
+        }
+    }
+}
+
+async fn connection(
+    stream: TcpStream,
+    src: SocketAddr,
+    id: u64,
+    mut outbound: mpsc::Receiver<Bytes>,
+    router: Router,
+    out: Outbound,
+    mut stop: watch::Receiver<bool>,
+) {
+    let (mut reader, mut writer) = stream.into_split();
+    let mut parser = StreamParser::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    let peer = Peer {
+        transport: Transport::Tcp,
+        addr: src,
+        connection: Some(id),
+    };
+    // An idle connection is closed after this long (phones keep theirs alive with CRLF pings).
+    let idle = std::time::Duration::from_secs(600);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            Some(bytes) = outbound.recv() => {
+                if writer.write_all(&bytes).await.is_err() {
+                    break;
+                }
+            }
+            r = tokio::time::timeout(idle, reader.read(&mut buf)) => {
+                let n = match r {
+                    Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+                    Ok(Ok(n)) => n,
+                };
+                parser.feed(&buf[..n]);
+                loop {
+                    match parser.next_item() {
+                        Ok(None) => break,
+                        Ok(Some(StreamItem::Ping)) => {
+                            if writer.write_all(b"\r\n").await.is_err() {
+                                break;
+                            }
+                        }
+                        Ok(Some(StreamItem::Message(m))) => router.route(m, peer),
+                        Err(e) => {
+                            crate::security::log("malformed", src, "tcp", "-", None, &format!("{e:?}"));
+                            out.remove_connection(id);
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out.remove_connection(id);
+}

@@ -1,0 +1,146 @@
+//! The telephony shell against real SIP peers on 127.0.0.1: SIPp and baresip register with
+//! digest auth; raw sockets check OPTIONS, TCP framing, the RFC 4475 answers and the defences.
+//! SIPp and baresip come from Debian (`sip-tester`, `baresip`); the test command installs them
+//! and sets HOTLINE_REQUIRE_SIP_PEERS=1, so there a missing peer fails instead of skipping.
+
+mod peers;
+mod sockets;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hotline_model::Role;
+use hotline_store::{ConnectOptions, NewAgent, NewTenant, NewUser, Store};
+use hotline_telephony::{SipConfig, SipService};
+
+pub struct World {
+    pub store: Store,
+    pub tenant: i64,
+    pub sip: SipService,
+    pub _dir: tempfile::TempDir,
+}
+
+pub const PASSWORD: &str = "s3cret-1001";
+
+pub async fn world(configure: impl FnOnce(&mut SipConfig)) -> World {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("hotline.db").display());
+    let store = Store::connect(&url, &ConnectOptions::default())
+        .await
+        .expect("store");
+    store.migrate().await.expect("migrate");
+    let t = store
+        .create_tenant(&NewTenant {
+            name: "Acme".into(),
+            slug: "acme".into(),
+            default_region: "RU".into(),
+            timezone: "Europe/Moscow".into(),
+        })
+        .await
+        .expect("tenant");
+    for (i, ext) in ["1001", "1002"].iter().enumerate() {
+        let u = store
+            .create_user(
+                t.id,
+                &NewUser {
+                    username: format!("agent{i}"),
+                    display_name: format!("Agent {i}"),
+                    role: Role::Agent,
+                    password: "agent-password-1".into(),
+                },
+            )
+            .await
+            .expect("user");
+        store
+            .create_agent(
+                t.id,
+                &NewAgent {
+                    user_id: u.id,
+                    extension: ext.to_string(),
+                    skills: vec![],
+                    sip_password: Some(PASSWORD.into()),
+                },
+            )
+            .await
+            .expect("agent");
+    }
+    let mut config = SipConfig::new("127.0.0.1:0".parse().expect("addr"));
+    config.shards = 2;
+    configure(&mut config);
+    let sip = SipService::start(config, store.clone())
+        .await
+        .expect("SIP starts");
+    World {
+        store,
+        tenant: t.id,
+        sip,
+        _dir: dir,
+    }
+}
+
+impl World {
+    pub fn addr(&self) -> SocketAddr {
+        self.sip.udp_addr()
+    }
+
+    /// Waits (bounded) until `extension` has `n` live bindings in the store.
+    pub async fn wait_registered(
+        &self,
+        extension: &str,
+        n: usize,
+    ) -> Vec<hotline_store::registrations::SipRegistration> {
+        self.try_wait_registered(extension, n)
+            .await
+            .unwrap_or_else(|| panic!("{extension} did not register {n} contact(s) within 10 s"))
+    }
+
+    pub async fn try_wait_registered(
+        &self,
+        extension: &str,
+        n: usize,
+    ) -> Option<Vec<hotline_store::registrations::SipRegistration>> {
+        let now = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0)
+        };
+        for _ in 0..100 {
+            let r = self
+                .store
+                .registrations_of(self.tenant, extension, now())
+                .await
+                .expect("store");
+            if r.len() >= n {
+                return Some(r);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        None
+    }
+}
+
+/// A peer binary, or `None` to skip (only when the test command does not require it).
+pub fn require(binary: &str) -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(binary))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("HOTLINE_REQUIRE_SIP_PEERS").is_none(),
+            "{binary} is required (HOTLINE_REQUIRE_SIP_PEERS is set) but not installed"
+        );
+        eprintln!("skipping: {binary} is not installed (scripts/test.sh installs it)");
+    }
+    found
+}
+
+/// A free UDP port on 127.0.0.1 for a peer to bind.
+pub fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
