@@ -6,7 +6,7 @@ CREATE TABLE sip_registrations (
     aor TEXT NOT NULL,
     contact TEXT NOT NULL,
     expires_at BIGINT NOT NULL,
-    q INTEGER NOT NULL,
+    q BIGINT NOT NULL,
     call_id TEXT NOT NULL,
     cseq BIGINT NOT NULL,
     source TEXT NOT NULL,
