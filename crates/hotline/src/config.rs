@@ -19,6 +19,12 @@ pub struct FileConfig {
     pub log: Option<String>,
     pub session_hours: Option<i64>,
     pub secure_cookies: Option<bool>,
+    /// Offer a SHA-256 digest challenge (first) beside MD5. Off by default: SIPp 3.6 and
+    /// libre-based phones fail when a SHA-256 challenge is offered.
+    pub sip_digest_sha256: Option<bool>,
+    /// The tenant (slug) phones belong to when they register to an address, not to
+    /// `EXT@tenant`; by default the only tenant, if there is one.
+    pub sip_default_realm: Option<String>,
 }
 
 impl FileConfig {

@@ -377,10 +377,15 @@ async fn serve(args: ServeArgs) -> Result<()> {
         _ => anyhow::anyhow!("cannot listen on {http} for HTTP: {e}"),
     })?;
     let store = open_store(&s).await?;
-    let sip_service =
-        hotline_telephony::SipService::start(hotline_telephony::SipConfig::new(sip), store.clone())
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut sip_config = hotline_telephony::SipConfig::new(sip);
+    if s.file.sip_digest_sha256.unwrap_or(false) {
+        use hotline_sip::digest::Algorithm;
+        sip_config.digest_algorithms = vec![Algorithm::Sha256, Algorithm::Md5];
+    }
+    sip_config.default_realm = s.file.sip_default_realm.clone();
+    let sip_service = hotline_telephony::SipService::start(sip_config, store.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     tracing::info!(database = %display_url(&s.database_url), version = store.schema_version().await?, "database ready");
 
     let login = first_login(&store, demo).await?;
