@@ -11,10 +11,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = (m.vias(), m.contacts(), m.routes(), m.record_routes(), m.authorization(false));
         let _ = (m.challenges(true), m.reasons(), m.session_expires(), m.accept(), m.allow());
         let _ = (m.expires(), m.max_forwards(), m.content_type(), m.from_header(), m.to_header());
-        if let Some(uri) = match &m.start {
-            hotline_sip::StartLine::Request { uri, .. } => std::str::from_utf8(uri).ok(),
-            _ => None,
-        } {
+        if let Some(uri) = m.request_uri() {
             if let Ok(u) = hotline_sip::Uri::parse(uri) {
                 let _ = hotline_sip::Uri::parse(&u.to_string());
             }

@@ -123,7 +123,7 @@ pub fn check_request(msg: &Message, caps: &Capabilities) -> Result<(), Rejection
         return Err(Rejection::new(400, "Bad Branch"));
     }
     msg.max_forwards().map_err(bad)?;
-    msg.content_type().map_err(bad)?;
+    let content_type = msg.content_type().map_err(bad)?;
     msg.expires().map_err(bad)?;
     if msg.header(&HeaderName::Contact).is_some() {
         msg.contacts().map_err(bad)?;
@@ -172,7 +172,7 @@ pub fn check_request(msg: &Message, caps: &Capabilities) -> Result<(), Rejection
         }
         let accepted = accepted_bodies(method);
         if !accepted.is_empty() {
-            let Some(ct) = msg.content_type().map_err(bad)? else {
+            let Some(ct) = &content_type else {
                 return Err(Rejection::new(400, "Body Without Content-Type"));
             };
             if !accepted.iter().any(|(k, s)| ct.is(k, s)) {

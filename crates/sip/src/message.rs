@@ -162,6 +162,14 @@ impl Message {
         }
     }
 
+    /// The Request-URI as written, when it is text (`None` for a response).
+    pub fn request_uri(&self) -> Option<&str> {
+        match &self.start {
+            StartLine::Request { uri, .. } => std::str::from_utf8(uri).ok(),
+            StartLine::Response { .. } => None,
+        }
+    }
+
     pub fn status(&self) -> Option<u16> {
         match &self.start {
             StartLine::Response { code, .. } => Some(*code),
@@ -214,17 +222,22 @@ impl Message {
 
     /// Replaces every header of that name by one, in the place of the first.
     pub fn set(&mut self, name: HeaderName, value: impl Into<Bytes>) -> &mut Self {
-        let header = Header::new(name.clone(), value);
-        match self.headers.iter().position(|h| h.name.same(&name)) {
-            Some(at) => {
-                self.headers[at] = header;
-                let mut i = 0;
-                self.headers.retain(|h| {
-                    i += 1;
-                    i - 1 <= at || !h.name.same(&name)
-                });
+        let mut header = Some(Header::new(name.clone(), value));
+        self.headers.retain_mut(|h| {
+            if !h.name.same(&name) {
+                return true;
             }
-            None => self.headers.push(header),
+            // The first keeps its place with the new value; the others go.
+            match header.take() {
+                Some(new) => {
+                    *h = new;
+                    true
+                }
+                None => false,
+            }
+        });
+        if let Some(new) = header {
+            self.headers.push(new);
         }
         self
     }
@@ -301,7 +314,11 @@ impl Message {
                     continue;
                 }
                 length_written = true;
-                if h.raw.is_some() && h.value.as_ref() == self.body.len().to_string().as_bytes() {
+                let true_length = std::str::from_utf8(&h.value)
+                    .ok()
+                    .and_then(|v| v.parse::<usize>().ok())
+                    == Some(self.body.len());
+                if h.raw.is_some() && true_length {
                     h.write(&mut out);
                 } else {
                     write_length(&mut out, self.body.len());

@@ -159,7 +159,7 @@ enum ServerState {
     Accepted,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum TimerKind {
     /// A, E, G, and the 2xx retransmission.
     Retransmit,
@@ -177,7 +177,8 @@ struct Client {
     key: (String, Method),
     state: ClientState,
     interval: Time,
-    deadlines: HashMap<TimerKind, Time>,
+    /// Armed deadline per [`TimerKind`] (indexed by its discriminant).
+    deadlines: [Option<Time>; 3],
     ack: Option<Bytes>,
     cancel_wanted: bool,
 }
@@ -191,7 +192,8 @@ struct Server {
     state: ServerState,
     last_response: Option<Bytes>,
     interval: Time,
-    deadlines: HashMap<TimerKind, Time>,
+    /// Armed deadline per [`TimerKind`] (indexed by its discriminant).
+    deadlines: [Option<Time>; 3],
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -210,25 +212,9 @@ pub struct Transactions {
     servers: HashMap<ServerId, Server>,
     server_keys: HashMap<String, ServerId>,
     ack_keys: HashMap<(String, u32, String), ServerId>,
-    heap: BinaryHeap<Reverse<(Time, TxRef, u8)>>,
+    heap: BinaryHeap<Reverse<(Time, TxRef, TimerKind)>>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<TxEvent>,
-}
-
-fn kind_code(k: TimerKind) -> u8 {
-    match k {
-        TimerKind::Retransmit => 0,
-        TimerKind::Timeout => 1,
-        TimerKind::Linger => 2,
-    }
-}
-
-fn code_kind(c: u8) -> TimerKind {
-    match c {
-        0 => TimerKind::Retransmit,
-        1 => TimerKind::Timeout,
-        _ => TimerKind::Linger,
-    }
 }
 
 /// Method as a transaction key: an ACK belongs to the INVITE's server transaction.
@@ -283,7 +269,7 @@ impl Transactions {
     /// The earliest deadline of any transaction.
     pub fn poll_timeout(&mut self) -> Option<Time> {
         while let Some(Reverse((at, tx, kind))) = self.heap.peek().copied() {
-            if self.deadline(tx, code_kind(kind)) == Some(at) {
+            if self.deadline(tx, kind) == Some(at) {
                 return Some(at);
             }
             self.heap.pop();
@@ -299,29 +285,39 @@ impl Transactions {
         self.servers.len()
     }
 
-    fn deadline(&self, tx: TxRef, kind: TimerKind) -> Option<Time> {
+    fn deadlines_mut(&mut self, tx: TxRef) -> Option<&mut [Option<Time>; 3]> {
         match tx {
-            TxRef::Client(id) => self.clients.get(&id)?.deadlines.get(&kind).copied(),
-            TxRef::Server(id) => self.servers.get(&id)?.deadlines.get(&kind).copied(),
+            TxRef::Client(id) => self.clients.get_mut(&id).map(|c| &mut c.deadlines),
+            TxRef::Server(id) => self.servers.get_mut(&id).map(|s| &mut s.deadlines),
         }
+    }
+
+    fn deadline(&self, tx: TxRef, kind: TimerKind) -> Option<Time> {
+        let deadlines = match tx {
+            TxRef::Client(id) => &self.clients.get(&id)?.deadlines,
+            TxRef::Server(id) => &self.servers.get(&id)?.deadlines,
+        };
+        deadlines[kind as usize]
     }
 
     fn set_timer(&mut self, tx: TxRef, kind: TimerKind, at: Time) {
-        let deadlines = match tx {
-            TxRef::Client(id) => self.clients.get_mut(&id).map(|c| &mut c.deadlines),
-            TxRef::Server(id) => self.servers.get_mut(&id).map(|s| &mut s.deadlines),
-        };
-        if let Some(d) = deadlines {
-            d.insert(kind, at);
-            self.heap.push(Reverse((at, tx, kind_code(kind))));
+        if let Some(d) = self.deadlines_mut(tx) {
+            d[kind as usize] = Some(at);
+            self.heap.push(Reverse((at, tx, kind)));
         }
     }
 
+    /// Disarms a timer; its heap entry is skipped when it comes up.
     fn clear_timer(&mut self, tx: TxRef, kind: TimerKind) {
-        match tx {
-            TxRef::Client(id) => self.clients.get_mut(&id).map(|c| c.deadlines.remove(&kind)),
-            TxRef::Server(id) => self.servers.get_mut(&id).map(|s| s.deadlines.remove(&kind)),
-        };
+        if let Some(d) = self.deadlines_mut(tx) {
+            d[kind as usize] = None;
+        }
+    }
+
+    /// A final answer settled the transaction: no more retransmissions, no timeout.
+    fn settle(&mut self, tx: TxRef) {
+        self.clear_timer(tx, TimerKind::Retransmit);
+        self.clear_timer(tx, TimerKind::Timeout);
     }
 
     // -----------------------------------------------------------------------------------------
@@ -373,7 +369,7 @@ impl Transactions {
                     ClientState::Trying
                 },
                 interval: t1,
-                deadlines: HashMap::new(),
+                deadlines: [None; 3],
                 ack: None,
                 cancel_wanted: false,
             },
@@ -433,13 +429,10 @@ impl Transactions {
             return;
         };
         let tx = TxRef::Client(id);
-        let reliable = self
-            .clients
-            .get(&id)
-            .is_some_and(|c| c.to.transport.reliable());
         let Some(c) = self.clients.get_mut(&id) else {
             return;
         };
+        let reliable = c.to.transport.reliable();
         let t = self.timers_cfg;
         match (c.invite, c.state, code) {
             // Provisional.
@@ -476,8 +469,7 @@ impl Transactions {
             ) => {
                 if c.state != ClientState::Accepted {
                     c.state = ClientState::Accepted;
-                    self.clear_timer(tx, TimerKind::Retransmit);
-                    self.clear_timer(tx, TimerKind::Timeout);
+                    self.settle(tx);
                     self.set_timer(tx, TimerKind::Linger, now + 64 * t.t1);
                 }
                 self.events.push_back(TxEvent::Response {
@@ -493,8 +485,7 @@ impl Transactions {
                 c.state = ClientState::Completed;
                 let to = c.to;
                 self.transmits.push_back(Transmit { to, bytes: ack });
-                self.clear_timer(tx, TimerKind::Retransmit);
-                self.clear_timer(tx, TimerKind::Timeout);
+                self.settle(tx);
                 self.set_timer(
                     tx,
                     TimerKind::Linger,
@@ -514,8 +505,7 @@ impl Transactions {
             }
             (false, ClientState::Trying | ClientState::Proceeding, 200..=699) => {
                 c.state = ClientState::Completed;
-                self.clear_timer(tx, TimerKind::Retransmit);
-                self.clear_timer(tx, TimerKind::Timeout);
+                self.settle(tx);
                 self.set_timer(tx, TimerKind::Linger, now + if reliable { 0 } else { t.t4 });
                 self.events.push_back(TxEvent::Response {
                     client: id,
@@ -556,8 +546,7 @@ impl Transactions {
                         s.state = ServerState::Confirmed;
                     }
                     let tx = TxRef::Server(id);
-                    self.clear_timer(tx, TimerKind::Retransmit);
-                    self.clear_timer(tx, TimerKind::Timeout);
+                    self.settle(tx);
                     let t4 = self.timers_cfg.t4;
                     self.set_timer(tx, TimerKind::Linger, now + if reliable { 0 } else { t4 });
                 }
@@ -569,8 +558,7 @@ impl Transactions {
             let server = ack_key(&request).and_then(|k| self.ack_keys.remove(&k));
             if let Some(id) = server {
                 let tx = TxRef::Server(id);
-                self.clear_timer(tx, TimerKind::Retransmit);
-                self.clear_timer(tx, TimerKind::Timeout);
+                self.settle(tx);
                 if let Some(s) = self.servers.get_mut(&id) {
                     s.ack_key = None;
                 }
@@ -609,7 +597,7 @@ impl Transactions {
                 },
                 last_response: None,
                 interval: self.timers_cfg.t1,
-                deadlines: HashMap::new(),
+                deadlines: [None; 3],
             },
         );
         self.server_keys.insert(key, id);
@@ -729,7 +717,6 @@ impl Transactions {
                 break;
             }
             self.heap.pop();
-            let kind = code_kind(kind);
             if self.deadline(tx, kind) != Some(at) {
                 continue;
             }
@@ -856,11 +843,13 @@ fn ack_key(ack: &Message) -> Option<(String, u32, String)> {
 /// The CANCEL of an INVITE (RFC 3261 §9.1): same Request-URI, Call-ID, From, To, CSeq number,
 /// the top Via only, the Routes.
 pub fn cancel_for(invite: &Message) -> Message {
-    let uri = match &invite.start {
-        StartLine::Request { uri, .. } => String::from_utf8_lossy(uri).into_owned(),
-        StartLine::Response { .. } => String::new(),
-    };
-    let mut c = Message::request(Method::Cancel, &uri);
+    let mut c = Message::request(Method::Cancel, "");
+    // The Request-URI byte for byte: the CANCEL must match the INVITE's exactly.
+    if let (StartLine::Request { uri, .. }, StartLine::Request { uri: own, .. }) =
+        (&invite.start, &mut c.start)
+    {
+        *own = uri.clone();
+    }
     if let Some(via) = invite.header(&HeaderName::Via) {
         // The top Via value only (a line may hold several).
         let first = via

@@ -71,7 +71,7 @@ impl SipService {
                 stop_rx.clone(),
             )));
         }
-        let router = transport::Router::new(shards, out.clone());
+        let router = transport::Router::new(shards);
         tasks.push(tokio::spawn(transport::serve_udp(
             udp,
             router.clone(),

@@ -8,16 +8,10 @@
 //! `user` is the extension a REGISTER claimed (an internal number, not a customer's); caller
 //! numbers and URIs never appear.
 
-use std::net::SocketAddr;
+use hotline_sip::transaction::Peer;
 
-pub fn log(
-    event: &str,
-    src: SocketAddr,
-    transport: &str,
-    method: &str,
-    user: Option<&str>,
-    detail: &str,
-) {
+pub fn log(event: &str, from: &Peer, method: &str, user: Option<&str>, detail: &str) {
+    let (src, transport) = (from.addr, transport_name(from));
     let user: String = user
         .map(|u| {
             u.chars()
@@ -36,4 +30,13 @@ pub fn log(
         target: "hotline::security",
         "SIP security: event={event} src={src} transport={transport} method={method} user={user} detail={detail}"
     );
+}
+
+/// `udp` or `tcp`, as the log and the registrations' `source` write it.
+pub fn transport_name(peer: &Peer) -> &'static str {
+    if peer.transport.reliable() {
+        "tcp"
+    } else {
+        "udp"
+    }
 }

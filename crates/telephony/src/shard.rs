@@ -174,14 +174,14 @@ impl Shared {
 /// Authentication failures of one address: how many since when, and a ban's end.
 type FailureCount = (u32, Instant, Option<Instant>);
 
-/// User agents of known scanners: dropped without an answer.
+/// User agents of known scanners, lower-case: dropped without an answer.
 const SCANNERS: &[&str] = &[
     "friendly-scanner",
     "sipvicious",
     "sipcli",
-    "VaxSIPUserAgent",
+    "vaxsipuseragent",
     "sundayddr",
-    "iWar",
+    "iwar",
     "sip-scan",
 ];
 
@@ -206,24 +206,14 @@ impl Shard {
     async fn on_inbound(&mut self, inbound: Inbound) {
         let Inbound { message, from } = inbound;
         let now = self.now();
-        let transport = if from.transport.reliable() {
-            "tcp"
-        } else {
-            "udp"
-        };
-        let method = message
-            .method()
-            .map(|m| m.as_str().to_string())
-            .unwrap_or_else(|| "-".into());
+        let method = || message.method().map_or("-", Method::as_str);
         if self.shared.banned(from.addr.ip(), Instant::now()) {
             return;
         }
         if let Some(ua) = message.value(&HeaderName::UserAgent) {
-            if SCANNERS
-                .iter()
-                .any(|s| ua.to_ascii_lowercase().contains(&s.to_ascii_lowercase()))
-            {
-                crate::security::log("scanner", from.addr, transport, &method, None, "dropped");
+            let ua = ua.to_ascii_lowercase();
+            if SCANNERS.iter().any(|s| ua.contains(s)) {
+                crate::security::log("scanner", &from, method(), None, "dropped");
                 return;
             }
         }
@@ -237,9 +227,8 @@ impl Shard {
                     if rejection.code == 400 || rejection.code == 505 {
                         crate::security::log(
                             "malformed",
-                            from.addr,
-                            transport,
-                            &method,
+                            &from,
+                            method(),
                             None,
                             &rejection.code.to_string(),
                         );
@@ -301,11 +290,6 @@ impl Shard {
     }
 
     async fn register(&mut self, request: &Message, from: Peer, tag: &str) -> Message {
-        let transport = if from.transport.reliable() {
-            "tcp"
-        } else {
-            "udp"
-        };
         let Ok(to) = request.to_header() else {
             return response_to(request, 400, Some("Bad To"), Some(tag));
         };
@@ -339,15 +323,10 @@ impl Shard {
             Some(u) => self.shared.store.sip_credentials(&realm, u).await.ok(),
             None => None,
         };
-        let request_uri = match &request.start {
-            hotline_sip::StartLine::Request { uri, .. } => {
-                String::from_utf8_lossy(uri).into_owned()
-            }
-            hotline_sip::StartLine::Response { .. } => String::new(),
-        };
+        let request_uri = request.request_uri().unwrap_or_default();
         let now_wall = wall_ms();
         let verdict = self.shared.with_digest(&realm, |d| {
-            d.verify(now_wall, &credentials, "REGISTER", &request_uri, |_| {
+            d.verify(now_wall, &credentials, "REGISTER", request_uri, |_| {
                 found.as_ref().map(|c| Ha1 {
                     md5: Some(c.ha1_md5.clone()),
                     sha256: Some(c.ha1_sha256.clone()),
@@ -365,15 +344,14 @@ impl Shard {
             }
             r
         };
-        let (username, credentials_row) = match verdict {
-            Some(Verdict::Authorized { username }) => (username, found),
+        let username = match verdict {
+            Some(Verdict::Authorized { username }) => username,
             Some(Verdict::Challenge { stale, failure }) => {
                 if failure != Failure::NoCredentials {
                     let detail = format!("{failure:?}").to_ascii_lowercase();
                     crate::security::log(
                         "auth_failure",
-                        from.addr,
-                        transport,
+                        &from,
                         "REGISTER",
                         claimed.as_deref(),
                         &detail,
@@ -381,8 +359,7 @@ impl Shard {
                     if !stale && self.shared.auth_failed(from.addr.ip(), Instant::now()) {
                         crate::security::log(
                             "banned",
-                            from.addr,
-                            transport,
+                            &from,
                             "REGISTER",
                             claimed.as_deref(),
                             "auth_failures",
@@ -395,14 +372,14 @@ impl Shard {
                 return response_to(request, 400, Some("Bad Authorization"), Some(tag))
             }
         };
-        let Some(row) = credentials_row else {
+        // Authorized implies the user was found: `verify` never passes an unknown one.
+        let Some(row) = found else {
             return challenge(false);
         };
         if username != extension {
             crate::security::log(
                 "auth_failure",
-                from.addr,
-                transport,
+                &from,
                 "REGISTER",
                 Some(&username),
                 "aor_mismatch",
@@ -410,7 +387,7 @@ impl Shard {
             return response_to(request, 403, Some("Forbidden (AOR)"), Some(tag));
         }
         let aor = format!("{}:{}", row.tenant_id, extension);
-        let source = format!("{}:{}", transport, from.addr);
+        let source = format!("{}:{}", crate::security::transport_name(&from), from.addr);
         let outcome = match self.shared.registrar.lock() {
             Ok(mut r) => r.register(now_wall, &aor, request, &source),
             Err(_) => return response_to(request, 500, None, Some(tag)),

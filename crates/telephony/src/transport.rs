@@ -116,7 +116,7 @@ pub struct Router {
 }
 
 impl Router {
-    pub(crate) fn new(shards: Vec<mpsc::Sender<Inbound>>, _out: Outbound) -> Router {
+    pub(crate) fn new(shards: Vec<mpsc::Sender<Inbound>>) -> Router {
         Router {
             shards: Arc::new(shards),
         }
@@ -154,9 +154,10 @@ pub(crate) async fn serve_udp(
                 if data.iter().all(|b| matches!(b, b'\r' | b'\n')) {
                     continue;
                 }
+                let from = Peer { transport: Transport::Udp, addr: src, connection: None };
                 match parse_datagram(data) {
-                    Ok(m) => router.route(m, Peer { transport: Transport::Udp, addr: src, connection: None }),
-                    Err(e) => crate::security::log("malformed", src, "udp", "-", None, &format!("{e:?}")),
+                    Ok(m) => router.route(m, from),
+                    Err(e) => crate::security::log("malformed", &from, "-", None, &format!("{e:?}")),
                 }
             }
         }
@@ -178,7 +179,8 @@ pub(crate) async fn serve_tcp(
                 next_id += 1;
                 let (tx, rx) = mpsc::channel(256);
                 if !out.add_connection(next_id, tx) {
-                    crate::security::log("connection_limit", src, "tcp", "-", None, "refused");
+                    let from = Peer { transport: Transport::Tcp, addr: src, connection: None };
+                    crate::security::log("connection_limit", &from, "-", None, "refused");
                     continue;
                 }
                 tokio::spawn(connection(stream, src, next_id, rx, router.clone(), out.clone(), stop.clone()));
@@ -230,7 +232,7 @@ async fn connection(
                         }
                         Ok(Some(StreamItem::Message(m))) => router.route(m, peer),
                         Err(e) => {
-                            crate::security::log("malformed", src, "tcp", "-", None, &format!("{e:?}"));
+                            crate::security::log("malformed", &peer, "-", None, &format!("{e:?}"));
                             out.remove_connection(id);
                             return;
                         }

@@ -205,7 +205,7 @@ fn valid_messages_decode_to_what_they_mean() {
         .is_some_and(|v| v.contains("newfangled value")));
 
     let m = parse_datagram(&load("esc01")).expect("esc01");
-    let StartLineUri(uri) = request_uri(&m);
+    let uri = request_uri(&m);
     assert_eq!(
         uri.as_sip().and_then(|u| u.user_text()).as_deref(),
         Some("sips:user@example.com")
@@ -238,7 +238,7 @@ fn valid_messages_decode_to_what_they_mean() {
     assert!(m.body().is_empty());
 
     let m = parse_datagram(&load("semiuri")).expect("semiuri");
-    let StartLineUri(uri) = request_uri(&m);
+    let uri = request_uri(&m);
     assert_eq!(
         uri.as_sip().and_then(|u| u.user.clone()).as_deref(),
         Some("user;par=u%40example.net")
@@ -266,15 +266,8 @@ fn valid_messages_decode_to_what_they_mean() {
     assert_eq!(m.from_header().expect("from").tag(), None);
 }
 
-struct StartLineUri(Uri);
-
-fn request_uri(m: &Message) -> StartLineUri {
-    match &m.start {
-        hotline_sip::StartLine::Request { uri, .. } => {
-            StartLineUri(Uri::parse(std::str::from_utf8(uri).expect("utf-8")).expect("uri"))
-        }
-        other => panic!("{other:?}"),
-    }
+fn request_uri(m: &Message) -> Uri {
+    Uri::parse(m.request_uri().expect("a request with a text URI")).expect("uri")
 }
 
 #[test]
