@@ -940,10 +940,7 @@ impl Engine {
 
     /// The caller hung up (or the chat was closed) before an agent took it.
     pub fn handle_abandoned(&mut self, now: Time, contact: ContactId) -> Result<(), RoutingError> {
-        let c = self
-            .contacts
-            .get(&contact)
-            .ok_or(RoutingError::UnknownContact(contact))?;
+        let c = self.contact(contact)?;
         match c.state {
             CState::Serving { .. } => return self.handle_contact_ended(now, contact),
             CState::Offered { agent, .. } => {
@@ -1000,10 +997,7 @@ impl Engine {
         now: Time,
         contact: ContactId,
     ) -> Result<(), RoutingError> {
-        let c = self
-            .contacts
-            .get(&contact)
-            .ok_or(RoutingError::UnknownContact(contact))?;
+        let c = self.contact(contact)?;
         let CState::Offered { agent, .. } = c.state else {
             return Err(self.wrong(contact, "accepting an offer"));
         };
@@ -1053,10 +1047,7 @@ impl Engine {
         now: Time,
         contact: ContactId,
     ) -> Result<(), RoutingError> {
-        let c = self
-            .contacts
-            .get(&contact)
-            .ok_or(RoutingError::UnknownContact(contact))?;
+        let c = self.contact(contact)?;
         let CState::Offered { agent, .. } = c.state else {
             return Err(self.wrong(contact, "declining an offer"));
         };
@@ -1073,10 +1064,7 @@ impl Engine {
         now: Time,
         contact: ContactId,
     ) -> Result<(), RoutingError> {
-        let c = self
-            .contacts
-            .get(&contact)
-            .ok_or(RoutingError::UnknownContact(contact))?;
+        let c = self.contact(contact)?;
         if !matches!(c.state, CState::Serving { .. }) {
             return Err(self.wrong(contact, "ending it"));
         }
@@ -1154,10 +1142,7 @@ impl Engine {
         contact: ContactId,
         number: String,
     ) -> Result<(), RoutingError> {
-        let c = self
-            .contacts
-            .get(&contact)
-            .ok_or(RoutingError::UnknownContact(contact))?;
+        let c = self.contact(contact)?;
         if c.state != CState::Waiting || c.callback.is_some() {
             return Err(self.wrong(contact, "asking for a callback"));
         }
@@ -1243,10 +1228,7 @@ impl Engine {
         now: Time,
         contact: ContactId,
     ) -> Result<(), RoutingError> {
-        let c = self
-            .contacts
-            .get(&contact)
-            .ok_or(RoutingError::UnknownContact(contact))?;
+        let c = self.contact(contact)?;
         let CState::Serving { agent } = c.state else {
             return Err(self.wrong(contact, "reaching the callback"));
         };
@@ -1279,10 +1261,7 @@ impl Engine {
         now: Time,
         contact: ContactId,
     ) -> Result<(), RoutingError> {
-        let c = self
-            .contacts
-            .get(&contact)
-            .ok_or(RoutingError::UnknownContact(contact))?;
+        let c = self.contact(contact)?;
         let CState::Serving { agent: ai } = c.state else {
             return Err(self.wrong(contact, "reporting an unreached callback"));
         };
@@ -1848,6 +1827,13 @@ impl Engine {
             .get(&id)
             .copied()
             .ok_or(RoutingError::UnknownQueue(id))
+    }
+
+    /// A contact the caller names, or the error saying it is unknown.
+    fn contact(&self, contact: ContactId) -> Result<&Contact, RoutingError> {
+        self.contacts
+            .get(&contact)
+            .ok_or(RoutingError::UnknownContact(contact))
     }
 
     fn wrong(&self, contact: ContactId, what: &'static str) -> RoutingError {
