@@ -11,9 +11,13 @@
 //! - [`registrar`]: bindings of extensions to contacts (RFC 3261 §10.3).
 //! - [`response`]: responses built from requests.
 //! - [`transaction`]: the four transaction machines (RFC 3261 §17, RFC 6026), timers as deadlines.
+//! - [`dialog`]: UAC/UAS dialogs: route sets, CSeq rules, glare (491), session timers.
+//! - [`b2bua`]: pairs an inbound and an outbound leg and carries signalling between them.
 //! - [`status`]: reason phrases.
 
+pub mod b2bua;
 pub mod check;
+pub mod dialog;
 pub mod digest;
 pub mod headers;
 pub mod message;

@@ -177,6 +177,14 @@ impl Message {
         }
     }
 
+    /// A response's reason phrase as sent.
+    pub fn reason_phrase(&self) -> Option<&str> {
+        match &self.start {
+            StartLine::Response { reason, .. } => std::str::from_utf8(reason).ok(),
+            StartLine::Request { .. } => None,
+        }
+    }
+
     pub fn defect(&self) -> Option<Defect> {
         self.defect
     }

@@ -1,5 +1,6 @@
 //! hotline-sip integration tests: one binary (see ../../../../ARCHITECTURE.md).
 
+mod b2bua;
 mod digest;
 mod message;
 mod registrar;
