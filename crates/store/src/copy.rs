@@ -195,6 +195,47 @@ const TABLES: &[Table] = &[
             ("data", Text),
         ],
     },
+    Table {
+        name: "sip_trunks",
+        has_id: true,
+        columns: &[
+            ("id", Int),
+            ("tenant_id", Int),
+            ("name", Text),
+            ("host", Text),
+            ("port", Int),
+            ("transport", Text),
+            ("username", OptText),
+            ("password", OptText),
+            ("register", Bool),
+            ("created_at", Int),
+        ],
+    },
+    Table {
+        name: "sip_numbers",
+        has_id: true,
+        columns: &[
+            ("id", Int),
+            ("tenant_id", Int),
+            ("number", Text),
+            ("kind", Text),
+            ("target", Text),
+            ("created_at", Int),
+        ],
+    },
+    Table {
+        name: "sip_routes",
+        has_id: true,
+        columns: &[
+            ("id", Int),
+            ("tenant_id", Int),
+            ("prefix", Text),
+            ("trunk_id", Int),
+            ("strip", Int),
+            ("prepend", Text),
+            ("created_at", Int),
+        ],
+    },
 ];
 
 #[derive(Debug, Clone)]

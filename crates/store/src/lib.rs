@@ -18,6 +18,7 @@ pub mod catalog;
 pub mod copy;
 pub mod customers;
 pub mod demo;
+pub mod dialplan;
 pub mod interactions;
 pub mod migrate;
 mod reader;

@@ -32,6 +32,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_sip.sql"),
         postgres: include_str!("../migrations/postgres/0003_sip.sql"),
     },
+    Migration {
+        version: 4,
+        name: "dialplan",
+        sqlite: include_str!("../migrations/sqlite/0004_dialplan.sql"),
+        postgres: include_str!("../migrations/postgres/0004_dialplan.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

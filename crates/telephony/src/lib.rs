@@ -8,6 +8,7 @@
 //!   and the RFC 3261 answers for everything this build does not route yet.
 //! - [`security`]: the security log line written for every refused or failed request.
 
+pub mod plan;
 pub mod security;
 pub mod shard;
 pub mod transport;
@@ -38,6 +39,7 @@ pub struct SipService {
     tcp_addr: SocketAddr,
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    shared: Arc<shard::Shared>,
 }
 
 impl SipService {
@@ -56,7 +58,7 @@ impl SipService {
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let udp = Arc::new(udp);
         let out = transport::Outbound::new(udp.clone());
-        let shared = Arc::new(shard::Shared::load(&config, store).await?);
+        let shared = Arc::new(shard::Shared::load(&config, store, udp_addr.port()).await?);
         let mut shards = Vec::new();
         let mut tasks = Vec::new();
         for i in 0..config.shards.max(1) {
@@ -64,6 +66,7 @@ impl SipService {
             shards.push(tx);
             let seed = shard::random_seed() ^ i as u64;
             tasks.push(tokio::spawn(shard::run(
+                i,
                 rx,
                 out.clone(),
                 shared.clone(),
@@ -83,9 +86,11 @@ impl SipService {
             out,
             stop_rx.clone(),
         )));
-        tasks.push(tokio::spawn(shard::sweep(shared, stop_rx)));
+        tasks.push(tokio::spawn(shard::reload(shared.clone(), stop_rx.clone())));
+        tasks.push(tokio::spawn(shard::sweep(shared.clone(), stop_rx)));
         tracing::info!(%udp_addr, %tcp_addr, "SIP listening on UDP and TCP");
         Ok(SipService {
+            shared,
             udp_addr,
             tcp_addr,
             stop,
@@ -99,6 +104,11 @@ impl SipService {
 
     pub fn tcp_addr(&self) -> SocketAddr {
         self.tcp_addr
+    }
+
+    /// Reads trunks, numbers and routes again now (it also happens every few seconds).
+    pub async fn reload_plan(&self) -> Result<(), TelephonyError> {
+        self.shared.reload_plan().await
     }
 
     /// Stops listening; registrations already stored stay stored.

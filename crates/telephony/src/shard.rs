@@ -5,14 +5,18 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use hotline_model::SipCredentials;
+use hotline_sip::b2bua::{B2bua, CallEvent, Caller, Target};
 use hotline_sip::digest::{Algorithm, DigestServer, Failure, Ha1, Verdict};
 use hotline_sip::registrar::{contact_values, Binding, Limits, Outcome, Registrar};
 use hotline_sip::response::response_to;
-use hotline_sip::transaction::{Peer, Timers, Transactions, TxEvent};
+use hotline_sip::transaction::{Peer, ServerId, Timers, Transactions, Transport, TxEvent};
 use hotline_sip::{check_request, check_response, Capabilities, HeaderName, Message, Method, Uri};
 use hotline_store::registrations::SipRegistration;
 use hotline_store::Store;
 use tokio::sync::{mpsc, watch};
+
+use crate::plan::{Destination, Plan};
 
 use crate::transport::{Inbound, Outbound};
 use crate::TelephonyError;
@@ -35,6 +39,11 @@ pub struct SipConfig {
     /// Digest challenges offered, in order (see `DigestServer::set_preference`); MD5 alone by
     /// default for old phones, SHA-256 added with `[sip] digest_sha256 = true`.
     pub digest_algorithms: Vec<Algorithm>,
+    /// The address put in Via and Contact when `listen` is a wildcard; by default the
+    /// interface that routes to each peer.
+    pub advertise: Option<IpAddr>,
+    /// How often the dial plan is read again from the store.
+    pub plan_reload: Duration,
 }
 
 impl SipConfig {
@@ -51,6 +60,8 @@ impl SipConfig {
             ban_window: Duration::from_secs(60),
             ban_time: Duration::from_secs(600),
             digest_algorithms: vec![Algorithm::Md5],
+            advertise: None,
+            plan_reload: Duration::from_secs(5),
         }
     }
 }
@@ -64,6 +75,9 @@ pub struct Shared {
     registrar: Mutex<Registrar>,
     digest: Mutex<HashMap<String, DigestServer>>,
     failures: Mutex<HashMap<IpAddr, FailureCount>>,
+    plan: std::sync::RwLock<Arc<Plan>>,
+    /// The port actually bound (when `listen` asked for any).
+    pub(crate) bound_port: u16,
 }
 
 pub(crate) fn random_seed() -> u64 {
@@ -83,7 +97,11 @@ fn wall_ms() -> u64 {
 }
 
 impl Shared {
-    pub(crate) async fn load(config: &SipConfig, store: Store) -> Result<Shared, TelephonyError> {
+    pub(crate) async fn load(
+        config: &SipConfig,
+        store: Store,
+        bound_port: u16,
+    ) -> Result<Shared, TelephonyError> {
         let mut key = [0u8; 32];
         for chunk in key.chunks_mut(8) {
             chunk.copy_from_slice(&random_seed().to_le_bytes());
@@ -116,7 +134,10 @@ impl Shared {
             registrar.restore(now, &aor, bindings);
         }
         tracing::info!(restored, "SIP registrations restored");
+        let plan = Plan::build(store.dial_plan().await?).await;
         Ok(Shared {
+            bound_port,
+            plan: std::sync::RwLock::new(Arc::new(plan)),
             store,
             caps: Capabilities::default(),
             key,
@@ -125,6 +146,23 @@ impl Shared {
             failures: Mutex::new(HashMap::new()),
             config,
         })
+    }
+
+    pub(crate) fn plan(&self) -> Arc<Plan> {
+        self.plan
+            .read()
+            .map(|p| p.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    /// Reads the dial plan again (trunks, numbers, routes).
+    pub(crate) async fn reload_plan(&self) -> Result<(), TelephonyError> {
+        let plan = Arc::new(Plan::build(self.store.dial_plan().await?).await);
+        match self.plan.write() {
+            Ok(mut p) => *p = plan,
+            Err(e) => *e.into_inner() = plan,
+        }
+        Ok(())
     }
 
     fn banned(&self, ip: IpAddr, now: Instant) -> bool {
@@ -186,11 +224,18 @@ const SCANNERS: &[&str] = &[
 ];
 
 struct Shard {
+    index: usize,
     tx: Transactions,
+    b2b: B2bua,
     out: Outbound,
     shared: Arc<Shared>,
     epoch: Instant,
+    /// Our address as seen from each peer IP (for Via and Contact).
+    local_ips: HashMap<IpAddr, IpAddr>,
 }
+
+/// Why an authentication did not pass: the answer to send.
+type Refused = Box<Message>;
 
 impl Shard {
     fn now(&self) -> u64 {
@@ -247,8 +292,23 @@ impl Shard {
     async fn events(&mut self) {
         loop {
             self.flush().await;
+            while let Some(e) = self.b2b.poll_event() {
+                match e {
+                    CallEvent::Progress { call, code } => {
+                        tracing::debug!(call = call.0, code, "call progress")
+                    }
+                    CallEvent::Answered { call } => tracing::info!(call = call.0, "call answered"),
+                    CallEvent::Ended { call, code, by } => {
+                        tracing::info!(call = call.0, code, by = ?by, "call ended")
+                    }
+                }
+            }
             let Some(event) = self.tx.poll_event() else {
                 break;
+            };
+            let now = self.now();
+            let Some(event) = self.b2b.handle(&mut self.tx, now, event) else {
+                continue;
             };
             if let TxEvent::Request {
                 server,
@@ -256,12 +316,186 @@ impl Shard {
                 from,
             } = event
             {
+                let new_call = request.method() == Some(&Method::Invite)
+                    && request.to_header().is_ok_and(|t| t.tag().is_none());
+                if new_call {
+                    self.invite(server, request, from).await;
+                    continue;
+                }
                 let answer = self.answer(&request, from).await;
                 let now = self.now();
                 if let Err(e) = self.tx.respond(now, server, &answer) {
                     tracing::debug!(error = %e, "answer not sent");
                 }
             }
+        }
+    }
+
+    /// Our address as `from`'s side sees it: the advertised or listening address, or the
+    /// interface the kernel routes to that peer by.
+    fn local_for(&mut self, peer: SocketAddr) -> String {
+        let port = self.shared.config.listen.port();
+        let port = if port == 0 {
+            self.shared.bound_port
+        } else {
+            port
+        };
+        let ip = match (self.shared.config.advertise, self.shared.config.listen.ip()) {
+            (Some(ip), _) => ip,
+            (None, ip) if !ip.is_unspecified() => ip,
+            _ => *self.local_ips.entry(peer.ip()).or_insert_with(|| {
+                let any: SocketAddr = if peer.is_ipv4() {
+                    "0.0.0.0:0".parse().expect("literal")
+                } else {
+                    "[::]:0".parse().expect("literal")
+                };
+                std::net::UdpSocket::bind(any)
+                    .and_then(|s| {
+                        s.connect(peer)?;
+                        s.local_addr()
+                    })
+                    .map(|a| a.ip())
+                    .unwrap_or(peer.ip())
+            }),
+        };
+        SocketAddr::new(ip, port).to_string()
+    }
+
+    /// A new call: where it goes (a trunk's DID, or what an authenticated phone dialled),
+    /// then the B leg.
+    async fn invite(&mut self, server: ServerId, request: Message, from: Peer) {
+        let tag = self.tx.new_tag();
+        let now = self.now();
+        let plan = self.shared.plan();
+        let dialled = request
+            .request_uri()
+            .and_then(|u| Uri::parse(u).ok())
+            .and_then(|u| u.as_sip().and_then(|s| s.user_text()))
+            .unwrap_or_default();
+        let refuse = |tx: &mut Transactions, code: u16, reason: Option<&str>| {
+            let r = response_to(&request, code, reason, Some(&tag));
+            let _ = tx.respond(now, server, &r);
+        };
+        let routed = match plan.trunk_from(from.addr) {
+            Some(trunk) => {
+                let tenant_id = trunk.tenant_id;
+                plan.number(tenant_id, &dialled)
+                    .cloned()
+                    .map(|d| (tenant_id, d))
+            }
+            None => {
+                let row = match self.authenticate(&request, from, &tag, true).await {
+                    Ok(row) => row,
+                    Err(answer) => {
+                        let now = self.now();
+                        let _ = self.tx.respond(now, server, &answer);
+                        return;
+                    }
+                };
+                let tenant_id = row.tenant_id;
+                let aor = format!("{tenant_id}:{dialled}");
+                let registered = self
+                    .shared
+                    .registrar
+                    .lock()
+                    .map(|r| !r.lookup(wall_ms(), &aor).is_empty())
+                    .unwrap_or(false);
+                if registered {
+                    Some((tenant_id, Destination::Extension(dialled.clone())))
+                } else if let Some(d) = plan.number(tenant_id, &dialled) {
+                    Some((tenant_id, d.clone()))
+                } else {
+                    plan.route_out(tenant_id, &dialled)
+                        .map(|(trunk, number)| (tenant_id, Destination::Trunk { trunk, number }))
+                }
+            }
+        };
+        let Some((tenant_id, destination)) = routed else {
+            refuse(&mut self.tx, 404, None);
+            return;
+        };
+        let (uri, peer, credentials) = match destination {
+            Destination::Extension(ext) => {
+                let mut bindings = self
+                    .shared
+                    .registrar
+                    .lock()
+                    .map(|r| r.lookup(wall_ms(), &format!("{tenant_id}:{ext}")))
+                    .unwrap_or_default();
+                bindings.sort_by_key(|b| std::cmp::Reverse(b.q));
+                let reachable = bindings.iter().find_map(|b| {
+                    let (transport, addr) = b.source.split_once(':')?;
+                    let addr: SocketAddr = addr.parse().ok()?;
+                    let transport = if transport == "tcp" {
+                        Transport::Tcp
+                    } else {
+                        Transport::Udp
+                    };
+                    Some((
+                        b.contact.clone(),
+                        Peer {
+                            transport,
+                            addr,
+                            connection: None,
+                        },
+                        None,
+                    ))
+                });
+                match reachable {
+                    Some(r) => r,
+                    None => {
+                        // The extension exists in the plan but no phone is registered.
+                        refuse(&mut self.tx, 480, None);
+                        return;
+                    }
+                }
+            }
+            Destination::Trunk { trunk, number } => {
+                let Some(t) = plan.trunks.get(trunk) else {
+                    refuse(&mut self.tx, 404, None);
+                    return;
+                };
+                let host = match t.addr.ip() {
+                    IpAddr::V6(ip) => format!("[{ip}]"),
+                    IpAddr::V4(ip) => ip.to_string(),
+                };
+                let mut uri = format!("sip:{number}@{host}:{}", t.addr.port());
+                if t.transport == Transport::Tcp {
+                    uri.push_str(";transport=tcp");
+                }
+                (
+                    uri,
+                    Peer {
+                        transport: t.transport,
+                        addr: t.addr,
+                        connection: None,
+                    },
+                    t.credentials.clone(),
+                )
+            }
+        };
+        let target = Target {
+            uri,
+            peer,
+            local: self.local_for(peer.addr),
+            from: None,
+            call_id: format!(
+                "hl{}-{}{}",
+                self.index,
+                self.tx.new_tag(),
+                self.tx.new_tag()
+            ),
+            credentials,
+        };
+        let caller = Caller {
+            server,
+            invite: request,
+            from,
+            local: self.local_for(from.addr),
+        };
+        let now = self.now();
+        if let Some(call) = self.b2b.start(&mut self.tx, now, caller, target) {
+            tracing::info!(call = call.0, tenant_id, "call placed");
         }
     }
 
@@ -282,33 +516,47 @@ impl Shard {
                 r
             }
             Some(Method::Register) => self.register(request, from, &tag).await,
-            // Calls are not routed by this build: a clear temporary failure, the same for
-            // every destination (so a scan learns nothing).
-            Some(Method::Invite) => response_to(request, 480, None, Some(&tag)),
+            // In-dialog requests of no dialog we know (calls are placed in `invite`).
             _ => response_to(request, 481, None, Some(&tag)),
         }
     }
 
-    async fn register(&mut self, request: &Message, from: Peer, tag: &str) -> Message {
-        let Ok(to) = request.to_header() else {
-            return response_to(request, 400, Some("Bad To"), Some(tag));
+    /// Digest authentication of a phone's request (REGISTER: 401 and the To's domain as
+    /// realm; INVITE: 407 and the From's). Failures are logged and counted toward a ban; an
+    /// unknown user and a wrong password get the same answer.
+    async fn authenticate(
+        &mut self,
+        request: &Message,
+        from: Peer,
+        tag: &str,
+        proxy: bool,
+    ) -> Result<SipCredentials, Refused> {
+        let refuse = |code: u16, reason: Option<&str>| -> Refused {
+            Box::new(response_to(request, code, reason, Some(tag)))
         };
-        let Uri::Sip(aor_uri) = &to.uri else {
-            return response_to(request, 404, None, Some(tag));
+        let method = request.method().map_or("-", Method::as_str);
+        let named = if proxy {
+            request.from_header()
+        } else {
+            request.to_header()
         };
-        let extension = aor_uri.user_text().unwrap_or_default();
-        let host = aor_uri.host.to_string();
-        // The realm is the tenant: named by the AOR's domain, or the default one.
+        let Ok(named) = named else {
+            return Err(refuse(400, Some("Bad From/To")));
+        };
+        let Uri::Sip(uri) = &named.uri else {
+            return Err(refuse(404, None));
+        };
+        let host = uri.host.to_string();
+        // The realm is the tenant: named by the domain, or the default one.
         let realm = match self.shared.store.get_tenant_by_slug(&host).await {
             Ok(t) => Some(t.slug),
             Err(_) => self.shared.config.default_realm.clone(),
         };
         let Some(realm) = realm else {
-            return response_to(request, 404, None, Some(tag));
+            return Err(refuse(404, None));
         };
-        let credentials = match request.authorization(false) {
-            Ok(c) => c,
-            Err(_) => return response_to(request, 400, Some("Bad Authorization"), Some(tag)),
+        let Ok(credentials) = request.authorization(proxy) else {
+            return Err(refuse(400, Some("Bad Authorization")));
         };
         // Look the claimed user up before verifying (the check itself is synchronous); an
         // unknown user costs the same query as a known one.
@@ -326,33 +574,38 @@ impl Shard {
         let request_uri = request.request_uri().unwrap_or_default();
         let now_wall = wall_ms();
         let verdict = self.shared.with_digest(&realm, |d| {
-            d.verify(now_wall, &credentials, "REGISTER", request_uri, |_| {
+            d.verify(now_wall, &credentials, method, request_uri, |_| {
                 found.as_ref().map(|c| Ha1 {
                     md5: Some(c.ha1_md5.clone()),
                     sha256: Some(c.ha1_sha256.clone()),
                 })
             })
         });
-        let challenge = |stale: bool| {
-            let mut r = response_to(request, 401, None, Some(tag));
+        let challenge = |stale: bool| -> Refused {
+            let mut r = response_to(request, if proxy { 407 } else { 401 }, None, Some(tag));
+            let name = if proxy {
+                HeaderName::ProxyAuthenticate
+            } else {
+                HeaderName::WwwAuthenticate
+            };
             for c in self
                 .shared
                 .with_digest(&realm, |d| d.challenges(now_wall, stale))
                 .unwrap_or_default()
             {
-                r.push(HeaderName::WwwAuthenticate, c.into_bytes());
+                r.push(name.clone(), c.into_bytes());
             }
-            r
+            Box::new(r)
         };
-        let username = match verdict {
-            Some(Verdict::Authorized { username }) => username,
+        match verdict {
+            Some(Verdict::Authorized { .. }) => {}
             Some(Verdict::Challenge { stale, failure }) => {
                 if failure != Failure::NoCredentials {
                     let detail = format!("{failure:?}").to_ascii_lowercase();
                     crate::security::log(
                         "auth_failure",
                         &from,
-                        "REGISTER",
+                        method,
                         claimed.as_deref(),
                         &detail,
                     );
@@ -360,28 +613,39 @@ impl Shard {
                         crate::security::log(
                             "banned",
                             &from,
-                            "REGISTER",
+                            method,
                             claimed.as_deref(),
                             "auth_failures",
                         );
                     }
                 }
-                return challenge(stale);
+                return Err(challenge(stale));
             }
-            Some(Verdict::Malformed) | None => {
-                return response_to(request, 400, Some("Bad Authorization"), Some(tag))
-            }
-        };
+            Some(Verdict::Malformed) | None => return Err(refuse(400, Some("Bad Authorization"))),
+        }
         // Authorized implies the user was found: `verify` never passes an unknown one.
-        let Some(row) = found else {
-            return challenge(false);
+        found.ok_or_else(|| challenge(false))
+    }
+
+    async fn register(&mut self, request: &Message, from: Peer, tag: &str) -> Message {
+        let Ok(to) = request.to_header() else {
+            return response_to(request, 400, Some("Bad To"), Some(tag));
         };
-        if username != extension {
+        let Uri::Sip(aor_uri) = &to.uri else {
+            return response_to(request, 404, None, Some(tag));
+        };
+        let extension = aor_uri.user_text().unwrap_or_default();
+        let row = match self.authenticate(request, from, tag, false).await {
+            Ok(row) => row,
+            Err(answer) => return *answer,
+        };
+        let now_wall = wall_ms();
+        if row.username != extension {
             crate::security::log(
                 "auth_failure",
                 &from,
                 "REGISTER",
-                Some(&username),
+                Some(&row.username),
                 "aor_mismatch",
             );
             return response_to(request, 403, Some("Forbidden (AOR)"), Some(tag));
@@ -440,6 +704,7 @@ impl Shard {
 }
 
 pub(crate) async fn run(
+    index: usize,
     mut rx: mpsc::Receiver<Inbound>,
     out: Outbound,
     shared: Arc<Shared>,
@@ -447,16 +712,20 @@ pub(crate) async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut shard = Shard {
+        index,
         tx: Transactions::new(Timers::default(), seed),
+        b2b: B2bua::new(seed.rotate_left(17)),
         out,
         shared,
         epoch: Instant::now(),
+        local_ips: HashMap::new(),
     };
     loop {
-        let deadline = shard
-            .tx
-            .poll_timeout()
-            .map(|ms| shard.epoch + Duration::from_millis(ms));
+        let next = match (shard.tx.poll_timeout(), shard.b2b.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let deadline = next.map(|ms| shard.epoch + Duration::from_millis(ms));
         tokio::select! {
             _ = stop.changed() => break,
             inbound = rx.recv() => match inbound {
@@ -471,7 +740,22 @@ pub(crate) async fn run(
             } => {
                 let now = shard.now();
                 shard.tx.handle_timeout(now);
+                shard.b2b.handle_timeout(&mut shard.tx, now);
                 shard.events().await;
+            }
+        }
+    }
+}
+
+/// Reads the dial plan again every `plan_reload`.
+pub(crate) async fn reload(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = tokio::time::sleep(shared.config.plan_reload) => {
+                if let Err(e) = shared.reload_plan().await {
+                    tracing::warn!(error = %e, "dial plan not reloaded");
+                }
             }
         }
     }

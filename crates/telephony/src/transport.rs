@@ -47,14 +47,22 @@ pub(crate) async fn bind(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), T
 #[derive(Clone)]
 pub struct Outbound {
     udp: Arc<UdpSocket>,
-    connections: Arc<Mutex<HashMap<u64, mpsc::Sender<Bytes>>>>,
+    connections: Arc<Mutex<Connections>>,
+}
+
+/// Open TCP connections by id, and the latest by peer address (requests to a phone that
+/// registered over TCP reuse its connection).
+#[derive(Default)]
+struct Connections {
+    by_id: HashMap<u64, (SocketAddr, mpsc::Sender<Bytes>)>,
+    by_addr: HashMap<SocketAddr, u64>,
 }
 
 impl Outbound {
     pub(crate) fn new(udp: Arc<UdpSocket>) -> Outbound {
         Outbound {
             udp,
-            connections: Arc::new(Mutex::new(HashMap::new())),
+            connections: Arc::new(Mutex::new(Connections::default())),
         }
     }
 
@@ -65,12 +73,15 @@ impl Outbound {
                     tracing::debug!(error = %e, to = %t.to.addr, "UDP send failed");
                 }
             }
-            (Transport::Tcp, Some(id)) => {
-                let sender = self
-                    .connections
-                    .lock()
-                    .ok()
-                    .and_then(|c| c.get(&id).cloned());
+            (Transport::Tcp, connection) => {
+                let found = self.connections.lock().ok().and_then(|c| {
+                    let id = connection.or_else(|| c.by_addr.get(&t.to.addr).copied())?;
+                    c.by_id.get(&id).map(|(_, s)| (id, s.clone()))
+                });
+                let (id, sender) = match found {
+                    Some((id, s)) => (id, Some(s)),
+                    None => (connection.unwrap_or(0), None),
+                };
                 match sender {
                     Some(s) => {
                         if s.try_send(t.bytes).is_err() {
@@ -85,28 +96,46 @@ impl Outbound {
                     }
                 }
             }
-            (Transport::Tcp, None) => {
-                tracing::debug!(to = %t.to.addr, "no TCP connection to that peer; message dropped")
-            }
         }
     }
 
-    fn add_connection(&self, id: u64, tx: mpsc::Sender<Bytes>) -> bool {
+    fn add_connection(&self, id: u64, addr: SocketAddr, tx: mpsc::Sender<Bytes>) -> bool {
         let Ok(mut c) = self.connections.lock() else {
             return false;
         };
-        if c.len() >= MAX_CONNECTIONS {
+        if c.by_id.len() >= MAX_CONNECTIONS {
             return false;
         }
-        c.insert(id, tx);
+        c.by_id.insert(id, (addr, tx));
+        c.by_addr.insert(addr, id);
         true
     }
 
     fn remove_connection(&self, id: u64) {
         if let Ok(mut c) = self.connections.lock() {
-            c.remove(&id);
+            if let Some((addr, _)) = c.by_id.remove(&id) {
+                if c.by_addr.get(&addr) == Some(&id) {
+                    c.by_addr.remove(&addr);
+                }
+            }
         }
     }
+}
+
+/// The shard of a Call-ID. The B legs a shard places carry `hl<shard>-` in front of theirs,
+/// so both legs of a call meet in the shard that holds it; other Call-IDs are hashed.
+pub fn shard_of(call_id: &str, shards: usize) -> usize {
+    let shards = shards.max(1);
+    if let Some(rest) = call_id.strip_prefix("hl") {
+        if let Some((n, _)) = rest.split_once('-') {
+            if let Ok(n) = n.parse::<usize>() {
+                return n % shards;
+            }
+        }
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    call_id.hash(&mut h);
+    (h.finish() % shards as u64) as usize
 }
 
 /// Sends each message to its shard: all messages of one Call-ID meet in one place.
@@ -126,9 +155,7 @@ impl Router {
         if message.is_request() {
             message.mark_received(from.addr.ip(), from.addr.port());
         }
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        message.call_id().unwrap_or("").hash(&mut h);
-        let shard = (h.finish() % self.shards.len().max(1) as u64) as usize;
+        let shard = shard_of(message.call_id().unwrap_or(""), self.shards.len());
         if let Some(s) = self.shards.get(shard) {
             // A full shard sheds load: UDP peers retransmit, and a flood is not worth queueing.
             if s.try_send(Inbound { message, from }).is_err() {
@@ -178,7 +205,7 @@ pub(crate) async fn serve_tcp(
                 let Ok((stream, src)) = r else { continue };
                 next_id += 1;
                 let (tx, rx) = mpsc::channel(256);
-                if !out.add_connection(next_id, tx) {
+                if !out.add_connection(next_id, src, tx) {
                     let from = Peer { transport: Transport::Tcp, addr: src, connection: None };
                     crate::security::log("connection_limit", &from, "-", None, "refused");
                     continue;

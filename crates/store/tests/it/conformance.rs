@@ -1704,3 +1704,93 @@ pub async fn sip_registrations(s: &Store) {
         .unwrap();
     assert!(s.live_registrations(0).await.unwrap().is_empty());
 }
+
+pub async fn dial_plan(s: &Store) {
+    use hotline_store::dialplan::NewSipTrunk;
+    let t = tenant(s, "acme").await;
+    let other = tenant(s, "other").await;
+    let trunk = |name: &str, register: bool| NewSipTrunk {
+        name: name.into(),
+        host: "192.0.2.10".into(),
+        port: 5060,
+        transport: "udp".into(),
+        username: Some("acme".into()),
+        password: Some("s3cret".into()),
+        register,
+    };
+    let carrier = s.create_trunk(t.id, &trunk("carrier", true)).await.unwrap();
+    assert!(carrier.register && carrier.port == 5060);
+    assert!(matches!(
+        s.create_trunk(t.id, &trunk("carrier", false)).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    let mut bad = trunk("x", true);
+    bad.password = None;
+    assert!(matches!(
+        s.create_trunk(t.id, &bad).await,
+        Err(StoreError::Invalid(_))
+    ));
+    bad = trunk("y", false);
+    bad.transport = "sctp".into();
+    assert!(matches!(
+        s.create_trunk(t.id, &bad).await,
+        Err(StoreError::Invalid(_))
+    ));
+    bad = trunk("z", false);
+    bad.host = "evil host; rm".into();
+    assert!(matches!(
+        s.create_trunk(t.id, &bad).await,
+        Err(StoreError::Invalid(_))
+    ));
+
+    let did = s
+        .create_number(t.id, "74951234567", "extension", "1001")
+        .await
+        .unwrap();
+    s.create_number(t.id, "74950000000", "trunk", "carrier")
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.create_number(t.id, "74951234567", "extension", "1002")
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+    // Another tenant may own the same digits; a trunk of another tenant is not a target.
+    s.create_number(other.id, "74951234567", "extension", "1001")
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.create_number(other.id, "1", "trunk", "carrier").await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        s.create_number(t.id, "12a", "extension", "1").await,
+        Err(StoreError::Invalid(_))
+    ));
+    let route = s
+        .create_route(t.id, "8", carrier.id, 1, "+7")
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.create_route(other.id, "9", carrier.id, 0, "").await,
+        Err(StoreError::Invalid(_))
+    ));
+    let plan = s.dial_plan().await.unwrap();
+    assert_eq!(plan.trunks, vec![carrier.clone()]);
+    assert_eq!(plan.numbers.len(), 3);
+    assert_eq!(plan.numbers[0], did);
+    assert_eq!(plan.routes, vec![route.clone()]);
+    s.delete_number(t.id, did.id).await.unwrap();
+    assert!(matches!(
+        s.delete_number(t.id, did.id).await,
+        Err(StoreError::NotFound)
+    ));
+    // Deleting a trunk takes its routes with it.
+    s.delete_trunk(t.id, carrier.id).await.unwrap();
+    let plan = s.dial_plan().await.unwrap();
+    assert!(plan.trunks.is_empty() && plan.routes.is_empty());
+    assert!(matches!(
+        s.delete_route(t.id, route.id).await,
+        Err(StoreError::NotFound)
+    ));
+}

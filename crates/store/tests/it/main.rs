@@ -106,6 +106,7 @@ on_both!(
     concurrent_appends_commit_in_groups,
     routing_journal,
     sip_registrations,
+    dial_plan,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,240 @@
+//! The dial plan: carriers' trunks, the numbers (DIDs) each tenant owns and where they lead,
+//! and outbound routes from dialled prefixes to trunks. The telephony shell reads it whole
+//! (`dial_plan`) and keeps it in memory; calls never wait on the database.
+
+use hotline_model::InvalidInput;
+
+use crate::{now_ms, on_pool, Result, Store, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SipTrunk {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub name: String,
+    pub host: String,
+    pub port: i64,
+    /// `udp` or `tcp`.
+    pub transport: String,
+    pub username: Option<String>,
+    /// Kept as given: the carrier's digest needs it in clear.
+    pub password: Option<String>,
+    /// Whether Hotline registers with the carrier at this address.
+    pub register: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSipTrunk {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub transport: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub register: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SipNumber {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub number: String,
+    /// `extension` or `trunk`.
+    pub kind: String,
+    /// The extension, or the trunk's name.
+    pub target: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SipRoute {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub prefix: String,
+    pub trunk_id: i64,
+    pub strip: i64,
+    pub prepend: String,
+}
+
+/// Everything the call router needs, every tenant.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DialPlan {
+    pub trunks: Vec<SipTrunk>,
+    pub numbers: Vec<SipNumber>,
+    pub routes: Vec<SipRoute>,
+}
+
+fn invalid(field: &str, message: &str) -> StoreError {
+    StoreError::Invalid(InvalidInput::new(field, message))
+}
+
+/// Digits, `+`, `*`, `#`: what a number or prefix may hold.
+fn dialable(s: &str) -> bool {
+    s.len() <= 32
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'*' | b'#'))
+}
+
+impl Store {
+    pub async fn create_trunk(&self, tenant_id: i64, t: &NewSipTrunk) -> Result<SipTrunk> {
+        if t.name.trim().is_empty() || t.name.len() > 100 {
+            return Err(invalid("name", "a trunk's name is 1–100 characters"));
+        }
+        let host_ok = !t.host.is_empty()
+            && t.host.len() <= 253
+            && t.host.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
+            });
+        if !host_ok {
+            return Err(invalid("host", "an IP address or a host name"));
+        }
+        if t.port == 0 {
+            return Err(invalid("port", "a port is 1–65535"));
+        }
+        if t.transport != "udp" && t.transport != "tcp" {
+            return Err(invalid("transport", "udp or tcp"));
+        }
+        if t.register && (t.username.is_none() || t.password.is_none()) {
+            return Err(invalid(
+                "register",
+                "registering with a carrier needs a username and a password",
+            ));
+        }
+        let id = on_pool!(self, p => sqlx::query_scalar::<_, i64>(
+            "INSERT INTO sip_trunks (tenant_id, name, host, port, transport, username, password, register, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id")
+            .bind(tenant_id).bind(t.name.trim()).bind(&t.host).bind(i64::from(t.port))
+            .bind(&t.transport).bind(&t.username).bind(&t.password).bind(t.register)
+            .bind(now_ms()).fetch_one(p).await)?;
+        Ok(SipTrunk {
+            id,
+            tenant_id,
+            name: t.name.trim().to_string(),
+            host: t.host.clone(),
+            port: i64::from(t.port),
+            transport: t.transport.clone(),
+            username: t.username.clone(),
+            password: t.password.clone(),
+            register: t.register,
+        })
+    }
+
+    pub async fn delete_trunk(&self, tenant_id: i64, id: i64) -> Result<()> {
+        let n = on_pool!(self, p => sqlx::query("DELETE FROM sip_trunks WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant_id).bind(id).execute(p).await.map(|r| r.rows_affected()))?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// A DID of the tenant and where it leads: an extension, or a trunk (by name) of the
+    /// same tenant.
+    pub async fn create_number(
+        &self,
+        tenant_id: i64,
+        number: &str,
+        kind: &str,
+        target: &str,
+    ) -> Result<SipNumber> {
+        if number.is_empty() || !dialable(number) {
+            return Err(invalid("number", "digits, +, * or #, at most 32"));
+        }
+        match kind {
+            "extension" if !target.is_empty() && dialable(target) => {}
+            "extension" => return Err(invalid("target", "an extension: digits, at most 32")),
+            "trunk" => {
+                let exists = on_pool!(self, p => sqlx::query_scalar::<_, i64>(
+                    "SELECT COUNT(*) FROM sip_trunks WHERE tenant_id = $1 AND name = $2")
+                    .bind(tenant_id).bind(target).fetch_one(p).await)?;
+                if exists == 0 {
+                    return Err(invalid("target", "no trunk of that name"));
+                }
+            }
+            _ => return Err(invalid("kind", "extension or trunk")),
+        }
+        let id = on_pool!(self, p => sqlx::query_scalar::<_, i64>(
+            "INSERT INTO sip_numbers (tenant_id, number, kind, target, created_at)
+             VALUES ($1, $2, $3, $4, $5) RETURNING id")
+            .bind(tenant_id).bind(number).bind(kind).bind(target).bind(now_ms())
+            .fetch_one(p).await)?;
+        Ok(SipNumber {
+            id,
+            tenant_id,
+            number: number.to_string(),
+            kind: kind.to_string(),
+            target: target.to_string(),
+        })
+    }
+
+    pub async fn delete_number(&self, tenant_id: i64, id: i64) -> Result<()> {
+        let n = on_pool!(self, p => sqlx::query("DELETE FROM sip_numbers WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant_id).bind(id).execute(p).await.map(|r| r.rows_affected()))?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// An outbound route: numbers starting with `prefix` leave through the trunk, with
+    /// `strip` leading digits removed and `prepend` put in front.
+    pub async fn create_route(
+        &self,
+        tenant_id: i64,
+        prefix: &str,
+        trunk_id: i64,
+        strip: u8,
+        prepend: &str,
+    ) -> Result<SipRoute> {
+        if !dialable(prefix) {
+            return Err(invalid("prefix", "digits, +, * or #, at most 32"));
+        }
+        if !dialable(prepend) {
+            return Err(invalid("prepend", "digits, +, * or #, at most 32"));
+        }
+        let own = on_pool!(self, p => sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM sip_trunks WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant_id).bind(trunk_id).fetch_one(p).await)?;
+        if own == 0 {
+            return Err(invalid("trunk_id", "no trunk of the tenant with that id"));
+        }
+        let id = on_pool!(self, p => sqlx::query_scalar::<_, i64>(
+            "INSERT INTO sip_routes (tenant_id, prefix, trunk_id, strip, prepend, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id")
+            .bind(tenant_id).bind(prefix).bind(trunk_id).bind(i64::from(strip)).bind(prepend)
+            .bind(now_ms()).fetch_one(p).await)?;
+        Ok(SipRoute {
+            id,
+            tenant_id,
+            prefix: prefix.to_string(),
+            trunk_id,
+            strip: i64::from(strip),
+            prepend: prepend.to_string(),
+        })
+    }
+
+    pub async fn delete_route(&self, tenant_id: i64, id: i64) -> Result<()> {
+        let n = on_pool!(self, p => sqlx::query("DELETE FROM sip_routes WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant_id).bind(id).execute(p).await.map(|r| r.rows_affected()))?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// The whole dial plan, every tenant, in id order.
+    pub async fn dial_plan(&self) -> Result<DialPlan> {
+        let trunks = on_pool!(self, p => sqlx::query_as::<_, SipTrunk>(
+            "SELECT id, tenant_id, name, host, port, transport, username, password, register
+             FROM sip_trunks ORDER BY id").fetch_all(p).await)?;
+        let numbers = on_pool!(self, p => sqlx::query_as::<_, SipNumber>(
+            "SELECT id, tenant_id, number, kind, target FROM sip_numbers ORDER BY id")
+            .fetch_all(p).await)?;
+        let routes = on_pool!(self, p => sqlx::query_as::<_, SipRoute>(
+            "SELECT id, tenant_id, prefix, trunk_id, strip, prepend FROM sip_routes ORDER BY id")
+            .fetch_all(p).await)?;
+        Ok(DialPlan {
+            trunks,
+            numbers,
+            routes,
+        })
+    }
+}
