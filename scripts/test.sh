@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole Hotline test suite, from a fresh machine:
 #   1. installs what it needs when missing (Debian: postgresql, python3-venv, curl, sip-tester
-#      (SIPp), baresip);
+#      (SIPp), baresip; sipvicious from PyPI in a venv);
 #   2. starts a throwaway PostgreSQL on 127.0.0.1 and a free port;
 #   3. cargo fmt --check, cargo clippy -D warnings;
 #   4. cargo test for the whole workspace, the storage conformance suite on SQLite AND PostgreSQL;
@@ -46,8 +46,17 @@ trap 'scripts/postgres.sh stop "$pg_dir"; rm -rf "$pg_dir"' EXIT
 echo "$pg_url"
 export HOTLINE_TEST_POSTGRES_URL="$pg_url"
 export HOTLINE_REQUIRE_POSTGRES=1
-# SIP interop tests fail, rather than skip, without SIPp and baresip.
+# SIP interop tests fail, rather than skip, without SIPp, baresip and SIPVicious.
 export HOTLINE_REQUIRE_SIP_PEERS=1
+
+# SIPVicious (the scanners the defences are tested against), pinned, in a venv of its own.
+sv_venv="$work/sipvicious"
+if [ ! -x "$sv_venv/bin/sipvicious_svwar" ]; then
+  say "installing sipvicious 0.3.8 into $sv_venv"
+  python3 -m venv "$sv_venv"
+  timeout 300 "$sv_venv/bin/pip" install -q "sipvicious==0.3.8"
+fi
+export HOTLINE_SIPVICIOUS="$sv_venv"
 
 say "cargo fmt --check"
 cargo fmt --all -- --check

@@ -44,6 +44,12 @@ pub struct SipConfig {
     pub advertise: Option<IpAddr>,
     /// How often the dial plan is read again from the store.
     pub plan_reload: Duration,
+    /// Messages per second from one address before they are dropped (0: no limit); trunks
+    /// are exempt.
+    pub rate_limit: u32,
+    /// Drop requests whose User-Agent names a known scanner (on by default; off only to
+    /// test the defences behind it).
+    pub drop_scanners: bool,
 }
 
 impl SipConfig {
@@ -62,6 +68,8 @@ impl SipConfig {
             digest_algorithms: vec![Algorithm::Md5],
             advertise: None,
             plan_reload: Duration::from_secs(5),
+            rate_limit: 200,
+            drop_scanners: true,
         }
     }
 }
@@ -78,6 +86,7 @@ pub struct Shared {
     plan: std::sync::RwLock<Arc<Plan>>,
     /// The port actually bound (when `listen` asked for any).
     pub(crate) bound_port: u16,
+    limiter: Mutex<crate::security::RateLimiter>,
 }
 
 pub(crate) fn random_seed() -> u64 {
@@ -136,6 +145,7 @@ impl Shared {
         tracing::info!(restored, "SIP registrations restored");
         let plan = Plan::build(store.dial_plan().await?).await;
         Ok(Shared {
+            limiter: Mutex::new(crate::security::RateLimiter::new(config.rate_limit)),
             bound_port,
             plan: std::sync::RwLock::new(Arc::new(plan)),
             store,
@@ -163,6 +173,29 @@ impl Shared {
             Err(e) => *e.into_inner() = plan,
         }
         Ok(())
+    }
+
+    /// Whether a message from `from` may go on (banned and flooding addresses may not).
+    pub(crate) fn admit(&self, from: &Peer, now: Instant) -> bool {
+        if self.banned(from.addr.ip(), now) {
+            return false;
+        }
+        if self.plan().trunk_from(from.addr).is_some() {
+            return true;
+        }
+        let verdict = match self.limiter.lock() {
+            Ok(mut l) => l.admit(from.addr.ip(), now),
+            Err(_) => return true,
+        };
+        match verdict {
+            crate::security::Admit::Yes => true,
+            crate::security::Admit::No { first } => {
+                if first {
+                    crate::security::log("rate_limited", from, "-", None, "dropped");
+                }
+                false
+            }
+        }
     }
 
     fn banned(&self, ip: IpAddr, now: Instant) -> bool {
@@ -252,10 +285,13 @@ impl Shard {
         let Inbound { message, from } = inbound;
         let now = self.now();
         let method = || message.method().map_or("-", Method::as_str);
-        if self.shared.banned(from.addr.ip(), Instant::now()) {
+        if !self.shared.admit(&from, Instant::now()) {
             return;
         }
-        if let Some(ua) = message.value(&HeaderName::UserAgent) {
+        if let Some(ua) = message
+            .value(&HeaderName::UserAgent)
+            .filter(|_| self.shared.config.drop_scanners)
+        {
             let ua = ua.to_ascii_lowercase();
             if SCANNERS.iter().any(|s| ua.contains(s)) {
                 crate::security::log("scanner", &from, method(), None, "dropped");

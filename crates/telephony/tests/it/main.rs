@@ -5,6 +5,7 @@
 
 mod calls;
 mod peers;
+mod scanners;
 mod sockets;
 
 use std::net::SocketAddr;
