@@ -1,5 +1,6 @@
 //! Developer tasks. `cargo xtask openapi` writes docs/openapi.json from the code;
-//! `cargo xtask bench [--customers N] [--postgres URL]` runs the storage benchmarks.
+//! `cargo xtask bench [--customers N] [--postgres URL]` runs the storage benchmarks;
+//! `cargo xtask sip-bench` measures calls/s through Hotline and through Kamailio.
 
 #![allow(
     clippy::print_stdout,
@@ -7,6 +8,7 @@
 )]
 
 mod bench;
+mod sipbench;
 
 use anyhow::{bail, Result};
 use std::path::PathBuf;
@@ -26,8 +28,9 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Some("bench") => bench::run(&args[1..]).await,
+        Some("sip-bench") => sipbench::run(&args[1..]).await,
         _ => bail!(
-            "usage: cargo xtask openapi | bench [--customers N] [--events N] [--postgres URL]"
+            "usage: cargo xtask openapi | bench [--customers N] [--events N] [--postgres URL] | sip-bench [--rates 500,1000,...] [--seconds N] [--no-kamailio]"
         ),
     }
 }
