@@ -1,8 +1,8 @@
 //! `cargo xtask sip-bench`: calls per second through the signalling path, Hotline's B2BUA next
 //! to Kamailio (a stateful proxy, `-m 1024 -M 16`), by the same harness in the same run.
 //!
-//! For each rate, SIPp's UAC places `rate × seconds` calls (INVITE, 180, 200, ACK, BYE, 200)
-//! through the system under test to a SIPp UAS. A rate counts when every call succeeded and
+//! For each rate, SIPp's UAC places `rate × seconds` calls (INVITE, 200, ACK, BYE, 200)
+//! through the system under test to a SIPp UAS (`data/uas_answer.xml`). A rate counts when every call succeeded and
 //! neither SIPp retransmitted anything. CPU per call is the system's user+system time
 //! (`/proc/PID/stat`, every Kamailio process) over the calls placed.
 //!
@@ -10,6 +10,7 @@
 //! a trunk for each SIPp and a DID); build with `--release`.
 
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -49,6 +50,12 @@ fn parse(args: &[String]) -> Result<Options> {
         }
     }
     Ok(o)
+}
+
+/// The callee's scenario (`xtask/data/uas_answer.xml`): SIPp's built-in uas sends 180 then
+/// 200, and Kamailio's worker processes may deliver them out of order.
+fn uas_scenario() -> String {
+    format!("{}/data/uas_answer.xml", env!("CARGO_MANIFEST_DIR"))
 }
 
 fn free_port(ip: &str) -> Result<u16> {
@@ -158,8 +165,8 @@ fn step(
     let mut uas = sipp(
         dir,
         &[
-            "-sn".into(),
-            "uas".into(),
+            "-sf".into(),
+            uas_scenario(),
             "-i".into(),
             "127.0.0.2".into(),
             "-p".into(),
@@ -192,7 +199,16 @@ fn step(
         ],
         &uac_stat,
     )?;
-    uac.wait()?;
+    // Bounded: a run that loses calls keeps SIPp waiting for them.
+    let limit = std::time::Instant::now() + Duration::from_secs(u64::from(seconds) + 60);
+    while uac.try_wait()?.is_none() {
+        if std::time::Instant::now() > limit {
+            let _ = uac.kill();
+            let _ = uac.wait();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let used = cpu() - before;
     // The UAS ends by itself after its last call; a lost call would keep it waiting.
     for _ in 0..100 {
@@ -376,7 +392,9 @@ pub async fn run(args: &[String]) -> Result<()> {
     if o.kamailio {
         let port = free_port("127.0.0.1")?;
         let cfg = kamailio_config(&dir, port)?;
+        // In a process group of its own: its workers are killed with it.
         let mut kam = Command::new("kamailio")
+            .process_group(0)
             .args(["-DD", "-E", "-m", "1024", "-M", "16", "-f"])
             .arg(&cfg)
             .args(["-P", &dir.join("kamailio.pid").display().to_string()])
@@ -392,7 +410,9 @@ pub async fn run(args: &[String]) -> Result<()> {
         let steps =
             tokio::task::spawn_blocking(move || sweep(&d, target, &o, &|| cpu_of_tree(kpid)))
                 .await??;
-        let _ = kam.kill();
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{kpid}")])
+            .status();
         let _ = kam.wait();
         report("Kamailio 5.6 (stateful proxy, tm)", &steps);
     }

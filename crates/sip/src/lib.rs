@@ -9,6 +9,7 @@
 //! - [`check`]: the UAS request checks of RFC 3261 §8.2 (the RFC 4475 answers).
 //! - [`digest`]: digest authentication, server (nonces, stale, replay) and client.
 //! - [`registrar`]: bindings of extensions to contacts (RFC 3261 §10.3).
+//! - [`registration`]: our own registration with a carrier, kept alive (RFC 3261 §10.2).
 //! - [`response`]: responses built from requests.
 //! - [`transaction`]: the four transaction machines (RFC 3261 §17, RFC 6026), timers as deadlines.
 //! - [`dialog`]: UAC/UAS dialogs: route sets, CSeq rules, glare (491), session timers.
@@ -25,6 +26,7 @@ pub mod name;
 pub mod params;
 pub mod parse;
 pub mod registrar;
+pub mod registration;
 pub mod response;
 pub mod status;
 mod text;

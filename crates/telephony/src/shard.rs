@@ -9,8 +9,11 @@ use hotline_model::SipCredentials;
 use hotline_sip::b2bua::{B2bua, CallEvent, Caller, Target};
 use hotline_sip::digest::{Algorithm, DigestServer, Failure, Ha1, Verdict};
 use hotline_sip::registrar::{contact_values, Binding, Limits, Outcome, Registrar};
+use hotline_sip::registration::{Registration, RegistrationOutcome};
 use hotline_sip::response::response_to;
-use hotline_sip::transaction::{Peer, ServerId, Timers, Transactions, Transport, TxEvent};
+use hotline_sip::transaction::{
+    ClientId, Peer, ServerId, Timers, Transactions, Transport, TxEvent,
+};
 use hotline_sip::{check_request, check_response, Capabilities, HeaderName, Message, Method, Uri};
 use hotline_store::registrations::SipRegistration;
 use hotline_store::Store;
@@ -265,6 +268,16 @@ struct Shard {
     epoch: Instant,
     /// Our address as seen from each peer IP (for Via and Contact).
     local_ips: HashMap<IpAddr, IpAddr>,
+    /// Shard 0 registers with the carriers whose trunks ask for it: by trunk id.
+    registrations: HashMap<i64, CarrierRegistration>,
+    registering: HashMap<ClientId, i64>,
+    plan_seen: Option<Arc<Plan>>,
+}
+
+struct CarrierRegistration {
+    reg: Registration,
+    peer: Peer,
+    name: String,
 }
 
 /// Why an authentication did not pass: the answer to send.
@@ -346,6 +359,30 @@ impl Shard {
             let Some(event) = self.b2b.handle(&mut self.tx, now, event) else {
                 continue;
             };
+            match &event {
+                TxEvent::Response {
+                    client, response, ..
+                } => {
+                    if let Some(&trunk) = self.registering.get(client) {
+                        self.registration_answer(trunk, response.clone());
+                    }
+                    continue;
+                }
+                TxEvent::Timeout { client } => {
+                    if let Some(trunk) = self.registering.remove(client) {
+                        if let Some(r) = self.registrations.get_mut(&trunk) {
+                            r.reg.on_timeout(now);
+                            tracing::warn!(trunk = %r.name, "carrier registration: no answer");
+                        }
+                    }
+                    continue;
+                }
+                TxEvent::ClientDone { client } => {
+                    self.registering.remove(client);
+                    continue;
+                }
+                _ => {}
+            }
             if let TxEvent::Request {
                 server,
                 request,
@@ -364,6 +401,138 @@ impl Shard {
                     tracing::debug!(error = %e, "answer not sent");
                 }
             }
+        }
+    }
+
+    /// Shard 0 keeps a registration for every trunk that asks for one (checked when the dial
+    /// plan changes).
+    fn sync_registrations(&mut self) {
+        if self.index != 0 {
+            return;
+        }
+        let plan = self.shared.plan();
+        if self
+            .plan_seen
+            .as_ref()
+            .is_some_and(|p| Arc::ptr_eq(p, &plan))
+        {
+            return;
+        }
+        self.plan_seen = Some(plan.clone());
+        let wanted: Vec<&crate::plan::Trunk> = plan
+            .trunks
+            .iter()
+            .filter(|t| t.register && t.credentials.is_some())
+            .collect();
+        self.registrations
+            .retain(|id, _| wanted.iter().any(|t| t.id == *id));
+        for t in wanted {
+            let Some(credentials) = t.credentials.clone() else {
+                continue;
+            };
+            if self.registrations.contains_key(&t.id) {
+                continue;
+            }
+            let local = self.local_for(t.addr);
+            let transport = if t.transport == Transport::Tcp {
+                ";transport=tcp"
+            } else {
+                ""
+            };
+            let aor = format!("sip:{}@{}", credentials.username, t.host);
+            let registrar = format!("sip:{}:{}{transport}", t.host, t.addr.port());
+            let contact = format!("<sip:{}@{local}{transport}>", credentials.username);
+            let call_id = format!("hl0-{}{}", self.tx.new_tag(), self.tx.new_tag());
+            let from_tag = self.tx.new_tag();
+            let reg = Registration::new(
+                &aor,
+                &registrar,
+                &contact,
+                credentials,
+                600,
+                &call_id,
+                &from_tag,
+            );
+            let peer = Peer {
+                transport: t.transport,
+                addr: t.addr,
+                connection: None,
+            };
+            self.registrations.insert(
+                t.id,
+                CarrierRegistration {
+                    reg,
+                    peer,
+                    name: t.name.clone(),
+                },
+            );
+        }
+    }
+
+    fn registration_due(&self) -> Option<u64> {
+        self.registrations
+            .values()
+            .filter_map(|r| r.reg.due())
+            .min()
+    }
+
+    /// Sends the REGISTERs that are due.
+    fn register_due(&mut self, now: u64) {
+        let due: Vec<i64> = self
+            .registrations
+            .iter()
+            .filter(|(_, r)| r.reg.due().is_some_and(|t| t <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            self.send_registration(now, id);
+        }
+    }
+
+    fn send_registration(&mut self, now: u64, trunk: i64) {
+        let cnonce = self.tx.new_tag();
+        let branch = self.tx.new_branch();
+        let Some(peer) = self.registrations.get(&trunk).map(|r| r.peer) else {
+            return;
+        };
+        let local = self.local_for(peer.addr);
+        let Some(r) = self.registrations.get_mut(&trunk) else {
+            return;
+        };
+        let mut m = r.reg.request(&cnonce);
+        m.push_front(
+            HeaderName::Via,
+            format!(
+                "SIP/2.0/{} {local};branch={branch};rport",
+                peer.transport.as_str()
+            )
+            .into_bytes(),
+        );
+        match self.tx.send_request(now, m, peer) {
+            Ok(client) => {
+                self.registering.insert(client, trunk);
+            }
+            Err(e) => {
+                r.reg.on_timeout(now);
+                tracing::warn!(trunk = %r.name, error = %e, "carrier registration not sent");
+            }
+        }
+    }
+
+    fn registration_answer(&mut self, trunk: i64, response: Message) {
+        let now = self.now();
+        let Some(r) = self.registrations.get_mut(&trunk) else {
+            return;
+        };
+        match r.reg.on_response(now, &response) {
+            RegistrationOutcome::Again => self.send_registration(now, trunk),
+            RegistrationOutcome::Registered { expires } => {
+                tracing::info!(trunk = %r.name, expires, "registered with the carrier")
+            }
+            RegistrationOutcome::Failed { code } => {
+                tracing::warn!(trunk = %r.name, code, "carrier registration refused; retrying in 60 s")
+            }
+            RegistrationOutcome::Ignored => {}
         }
     }
 
@@ -755,28 +924,60 @@ pub(crate) async fn run(
         shared,
         epoch: Instant::now(),
         local_ips: HashMap::new(),
+        registrations: HashMap::new(),
+        registering: HashMap::new(),
+        plan_seen: None,
     };
+    // One timer, moved when the next deadline moves (a fresh timer per message costs more
+    // than the message at thousands of calls per second).
+    let far = || tokio::time::Instant::now() + Duration::from_secs(3_600);
+    let sleep = tokio::time::sleep_until(far());
+    tokio::pin!(sleep);
+    let mut armed: Option<u64> = None;
     loop {
-        let next = match (shard.tx.poll_timeout(), shard.b2b.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        shard.sync_registrations();
+        let next = [
+            shard.tx.poll_timeout(),
+            shard.b2b.poll_timeout(),
+            shard.registration_due(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        // Shard 0 looks at the dial plan at least every second (new trunks to register with).
+        let next = match shard.index {
+            0 => Some(next.unwrap_or(u64::MAX).min(shard.now() + 1_000)),
+            _ => next,
         };
-        let deadline = next.map(|ms| shard.epoch + Duration::from_millis(ms));
+        if next != armed {
+            armed = next;
+            let at = match next {
+                Some(ms) => (shard.epoch + Duration::from_millis(ms)).into(),
+                None => far(),
+            };
+            sleep.as_mut().reset(at);
+        }
         tokio::select! {
             _ = stop.changed() => break,
             inbound = rx.recv() => match inbound {
-                Some(i) => shard.on_inbound(i).await,
+                Some(i) => {
+                    shard.on_inbound(i).await;
+                    // Take what else is queued before looking at timers again.
+                    for _ in 0..64 {
+                        match rx.try_recv() {
+                            Ok(i) => shard.on_inbound(i).await,
+                            Err(_) => break,
+                        }
+                    }
+                }
                 None => break,
             },
-            _ = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d.into()).await,
-                    None => std::future::pending().await,
-                }
-            } => {
+            _ = &mut sleep => {
+                armed = None;
                 let now = shard.now();
                 shard.tx.handle_timeout(now);
                 shard.b2b.handle_timeout(&mut shard.tx, now);
+                shard.register_due(now);
                 shard.events().await;
             }
         }

@@ -69,7 +69,14 @@ impl Outbound {
     pub async fn send(&self, t: Transmit) {
         match (t.to.transport, t.to.connection) {
             (Transport::Udp, _) => {
-                if let Err(e) = self.udp.send_to(&t.bytes, t.to.addr).await {
+                // Without waiting when the socket has room (nearly always); else wait for it.
+                let sent = match self.udp.try_send_to(&t.bytes, t.to.addr) {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        self.udp.send_to(&t.bytes, t.to.addr).await
+                    }
+                    other => other,
+                };
+                if let Err(e) = sent {
                     tracing::debug!(error = %e, to = %t.to.addr, "UDP send failed");
                 }
             }

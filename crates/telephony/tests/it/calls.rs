@@ -281,3 +281,53 @@ async fn a_did_rings_the_registered_phone_of_an_extension() {
     finish(client, "sipp uac").await;
     finish(phone, "sipp phone (uas)").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trunk_registers_with_its_carrier_using_digest() {
+    // The carrier is another Hotline: its agent 1001 is the account our trunk registers as.
+    let carrier = world(|_| {}).await;
+    let ours = world(|_| {}).await;
+    let add = |name: &str, password: &str| NewSipTrunk {
+        name: name.into(),
+        host: "127.0.0.1".into(),
+        port: carrier.addr().port(),
+        transport: "udp".into(),
+        username: Some("1001".into()),
+        password: Some(password.into()),
+        register: true,
+    };
+    ours.store
+        .create_trunk(ours.tenant, &add("carrier", PASSWORD))
+        .await
+        .expect("trunk");
+    ours.sip.reload_plan().await.expect("plan");
+    let bindings = carrier.wait_registered("1001", 1).await;
+    assert_eq!(
+        bindings[0].source,
+        format!("udp:{}", ours.addr()),
+        "registered from our SIP port"
+    );
+    assert!(bindings[0].contact.starts_with("sip:1001@127.0.0.1:"));
+
+    // Wrong credentials: refused, nothing registered for 1002.
+    let other = world(|_| {}).await;
+    let mut wrong = add("wrong", "not-the-password");
+    wrong.username = Some("1002".into());
+    other
+        .store
+        .create_trunk(other.tenant, &wrong)
+        .await
+        .expect("trunk");
+    other.sip.reload_plan().await.expect("plan");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    assert!(carrier
+        .store
+        .registrations_of(carrier.tenant, "1002", now)
+        .await
+        .expect("store")
+        .is_empty());
+}
