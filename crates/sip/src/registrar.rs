@@ -119,6 +119,16 @@ impl Registrar {
         changed
     }
 
+    /// Every live binding (for keep-alive pings).
+    pub fn live(&self, now: Time) -> Vec<Binding> {
+        self.table
+            .values()
+            .flatten()
+            .filter(|b| b.expires_at > now)
+            .cloned()
+            .collect()
+    }
+
     /// The next time a binding expires.
     pub fn next_expiry(&self) -> Option<Time> {
         self.table.values().flatten().map(|b| b.expires_at).min()

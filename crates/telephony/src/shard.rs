@@ -50,6 +50,9 @@ pub struct SipConfig {
     /// Messages per second from one address before they are dropped (0: no limit); trunks
     /// are exempt.
     pub rate_limit: u32,
+    /// How often registered phones (over UDP) get an OPTIONS, to keep their NAT binding open
+    /// and show they are alive; zero turns it off.
+    pub keepalive: Duration,
     /// Drop requests whose User-Agent names a known scanner (on by default; off only to
     /// test the defences behind it).
     pub drop_scanners: bool,
@@ -73,6 +76,7 @@ impl SipConfig {
             plan_reload: Duration::from_secs(5),
             rate_limit: 200,
             drop_scanners: true,
+            keepalive: Duration::from_secs(30),
         }
     }
 }
@@ -272,6 +276,8 @@ struct Shard {
     registrations: HashMap<i64, CarrierRegistration>,
     registering: HashMap<ClientId, i64>,
     plan_seen: Option<Arc<Plan>>,
+    /// When shard 0 next pings registered phones.
+    next_keepalive: Option<u64>,
 }
 
 struct CarrierRegistration {
@@ -473,7 +479,65 @@ impl Shard {
         self.registrations
             .values()
             .filter_map(|r| r.reg.due())
+            .chain(self.next_keepalive)
             .min()
+    }
+
+    /// Shard 0 sends an OPTIONS to every phone registered over UDP, at the address its
+    /// REGISTER came from (RFC 3261 §11; the answer only matters to the NAT on the way).
+    fn keepalive_due(&mut self, now: u64) {
+        let every = self.shared.config.keepalive.as_millis() as u64;
+        if self.index != 0 || every == 0 {
+            return;
+        }
+        match self.next_keepalive {
+            None => {
+                self.next_keepalive = Some(now + every);
+                return;
+            }
+            Some(at) if at > now => return,
+            Some(_) => self.next_keepalive = Some(now + every),
+        }
+        let bindings = self
+            .shared
+            .registrar
+            .lock()
+            .map(|r| r.live(wall_ms()))
+            .unwrap_or_default();
+        for b in bindings {
+            let Some(addr) = b
+                .source
+                .strip_prefix("udp:")
+                .and_then(|a| a.parse::<SocketAddr>().ok())
+            else {
+                continue;
+            };
+            let local = self.local_for(addr);
+            let mut m = Message::request(Method::Options, &b.contact);
+            m.push(
+                HeaderName::Via,
+                format!("SIP/2.0/UDP {local};branch={};rport", self.tx.new_branch()).into_bytes(),
+            )
+            .push(HeaderName::MaxForwards, &b"70"[..])
+            .push(
+                HeaderName::From,
+                format!("<sip:keepalive@{local}>;tag={}", self.tx.new_tag()).into_bytes(),
+            )
+            .push(HeaderName::To, format!("<{}>", b.contact).into_bytes())
+            .push(
+                HeaderName::CallId,
+                format!("hl0-{}{}", self.tx.new_tag(), self.tx.new_tag()).into_bytes(),
+            )
+            .push(HeaderName::CSeq, &b"1 OPTIONS"[..]);
+            let peer = Peer {
+                transport: Transport::Udp,
+                addr,
+                connection: None,
+            };
+            if let Err(e) = self.tx.send_request(now, m, peer) {
+                tracing::debug!(error = %e, "keep-alive not sent");
+            }
+        }
     }
 
     /// Sends the REGISTERs that are due.
@@ -927,6 +991,7 @@ pub(crate) async fn run(
         registrations: HashMap::new(),
         registering: HashMap::new(),
         plan_seen: None,
+        next_keepalive: None,
     };
     // One timer, moved when the next deadline moves (a fresh timer per message costs more
     // than the message at thousands of calls per second).
@@ -978,6 +1043,7 @@ pub(crate) async fn run(
                 shard.tx.handle_timeout(now);
                 shard.b2b.handle_timeout(&mut shard.tx, now);
                 shard.register_due(now);
+                shard.keepalive_due(now);
                 shard.events().await;
             }
         }

@@ -32,7 +32,7 @@ pub(crate) async fn bind(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), T
     };
     // Port 0: find a port free for both.
     for _ in 0..20 {
-        let udp = UdpSocket::bind(addr).await.map_err(err)?;
+        let udp = udp_socket(addr).map_err(err)?;
         let port = udp.local_addr().map_err(err)?.port();
         match TcpListener::bind(SocketAddr::new(addr.ip(), port)).await {
             Ok(tcp) => return Ok((udp, tcp)),
@@ -41,6 +41,21 @@ pub(crate) async fn bind(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), T
         }
     }
     Err(TelephonyError::AddrInUse { addr })
+}
+
+/// Kernel buffers asked for the UDP socket (capped by net.core.rmem_max / wmem_max): a burst
+/// of thousands of messages must not be dropped before the reader gets to it.
+const UDP_BUFFER: usize = 8 * 1024 * 1024;
+
+fn udp_socket(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    // Best effort: a smaller buffer still works.
+    let _ = socket.set_recv_buffer_size(UDP_BUFFER);
+    let _ = socket.set_send_buffer_size(UDP_BUFFER);
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
 }
 
 /// Where outbound bytes go.

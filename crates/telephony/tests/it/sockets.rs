@@ -224,3 +224,44 @@ async fn sha256_digest_registers_when_offered() {
     );
     w.sip.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registered_phones_get_options_keepalives_at_their_nat_address() {
+    let w = world(|c| c.keepalive = Duration::from_millis(500)).await;
+    let sock = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let challenge = ask(&sock, w.addr(), register("1001", "ka", 1, None).as_bytes())
+        .await
+        .expect("401");
+    let c = challenge.challenges(false).expect("challenge");
+    let ok = ask(
+        &sock,
+        w.addr(),
+        register("1001", "ka", 2, Some((&c[0], crate::PASSWORD))).as_bytes(),
+    )
+    .await
+    .expect("200");
+    assert_eq!(ok.status(), Some(200));
+    // The Contact says port 9; the OPTIONS comes to where the REGISTER came from.
+    let mut buf = vec![0u8; 65_536];
+    let mut pings = 0;
+    for _ in 0..10 {
+        let Ok(Ok((n, from))) =
+            tokio::time::timeout(Duration::from_secs(3), sock.recv_from(&mut buf)).await
+        else {
+            break;
+        };
+        let m = parse_datagram(&buf[..n]).expect("parses");
+        if m.method() == Some(&hotline_sip::Method::Options) {
+            assert_eq!(m.request_uri(), Some("sip:1001@127.0.0.1:9"));
+            let answer = hotline_sip::response::response_to(&m, 200, None, Some("ph"));
+            sock.send_to(&answer.to_bytes(), from)
+                .await
+                .expect("answer");
+            pings += 1;
+            if pings == 2 {
+                break;
+            }
+        }
+    }
+    assert_eq!(pings, 2, "two keep-alives in a few seconds");
+}
