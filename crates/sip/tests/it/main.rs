@@ -4,5 +4,6 @@ mod b2bua;
 mod digest;
 mod message;
 mod registrar;
+mod registration;
 mod rfc4475;
 mod transaction;
