@@ -115,15 +115,20 @@ mod tests {
         let ip = "192.0.2.1".parse().expect("ip");
         let other = "192.0.2.2".parse().expect("ip");
         let t0 = Instant::now();
-        let admitted = (0..100).filter(|_| l.admit(ip, t0) == Admit::Yes).count();
+        let verdicts: Vec<Admit> = (0..100).map(|_| l.admit(ip, t0)).collect();
+        let admitted = verdicts.iter().filter(|v| **v == Admit::Yes).count();
         assert_eq!(admitted, 20, "the burst, then nothing");
-        assert_eq!(l.admit(ip, t0), Admit::No { first: false });
+        assert_eq!(verdicts[20], Admit::No { first: true }, "the first drop is logged");
+        assert_eq!(l.admit(ip, t0), Admit::No { first: false }, "the rest are not");
         assert_eq!(l.admit(other, t0), Admit::Yes, "per address");
         // A second later ten more are allowed.
         let t1 = t0 + Duration::from_secs(1);
         let admitted = (0..100).filter(|_| l.admit(ip, t1) == Admit::Yes).count();
         assert_eq!(admitted, 10);
-        assert_eq!(l.admit(ip, t1), Admit::No { first: true });
+        // A new run of drops after admitted messages is logged again.
+        let t2 = t1 + Duration::from_millis(100);
+        assert_eq!(l.admit(ip, t2), Admit::Yes);
+        assert_eq!(l.admit(ip, t2), Admit::No { first: true });
         assert_eq!(RateLimiter::new(0).admit(ip, t0), Admit::Yes);
     }
 }
