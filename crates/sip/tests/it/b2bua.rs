@@ -64,6 +64,8 @@ struct Ua {
     /// What happened, for the assertions: (when, what).
     log: Vec<(Time, String)>,
     jitter: u64,
+    /// Alice sends her INVITE without SDP and the answer in her ACK.
+    late_offer: bool,
 }
 
 impl Ua {
@@ -81,6 +83,7 @@ impl Ua {
             plan: Vec::new(),
             log: Vec::new(),
             jitter: seed,
+            late_offer: false,
         }
     }
 
@@ -295,6 +298,9 @@ impl Ua {
         let mut ack = d.ack(seq);
         let v = via(&mut self.tx, self.node);
         ack.push_front(HeaderName::Via, v.into_bytes());
+        if self.late_offer && seq == 1 {
+            ack.set_body("application/sdp", SDP.as_bytes().to_vec());
+        }
         self.tx.transmit(peer(HOTLINE), &ack);
         self.log.push((now, "sent ACK".into()));
     }
@@ -316,7 +322,9 @@ impl Ua {
         for (name, value) in extra {
             m.push(name.clone(), value.as_bytes().to_vec());
         }
-        m.set_body("application/sdp", SDP.as_bytes().to_vec());
+        if !self.late_offer {
+            m.set_body("application/sdp", SDP.as_bytes().to_vec());
+        }
         self.invite = Some(m.clone());
         self.invite_client = Some(self.tx.send_request(now, m, peer(HOTLINE)).expect("invite"));
         self.log.push((now, "sent INVITE".into()));
@@ -851,4 +859,17 @@ fn requests_for_unknown_dialogs_go_back_to_the_shell() {
     );
     assert_eq!(w.alice.saw("got 481 BYE").len(), 1, "{:?}", w.alice.log);
     assert_eq!(w.b2b.call_count(), 1);
+}
+
+#[test]
+fn a_late_offer_is_answered_in_the_ack_carried_to_the_callee() {
+    let mut w = World::new(53);
+    w.alice.late_offer = true;
+    w.alice.call(0, &[]);
+    w.run(5_000);
+    // Bob's 200 carries the offer; Hotline holds Bob's ACK until Alice's ACK brings the
+    // answer, and sends it on with that body.
+    assert_eq!(w.alice.saw("got 200 INVITE").len(), 1, "{:?}", w.alice.log);
+    assert_eq!(w.bob.saw("got ACK with body").len(), 1, "{:?}", w.bob.log);
+    assert!(w.bob.saw("got ACK").is_empty(), "no ACK without the answer");
 }
