@@ -25,6 +25,8 @@ struct Options {
     rates: Vec<u32>,
     seconds: u32,
     kamailio: bool,
+    shards: usize,
+    workers: usize,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -32,6 +34,8 @@ fn parse(args: &[String]) -> Result<Options> {
         rates: vec![500, 1000, 1500, 2000, 2500, 3000, 3500, 4000],
         seconds: 5,
         kamailio: true,
+        shards: 2,
+        workers: 2,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -46,6 +50,8 @@ fn parse(args: &[String]) -> Result<Options> {
             }
             "--seconds" => o.seconds = it.next().context("--seconds N")?.parse()?,
             "--no-kamailio" => o.kamailio = false,
+            "--shards" => o.shards = it.next().context("--shards N")?.parse()?,
+            "--workers" => o.workers = it.next().context("--workers N")?.parse()?,
             other => bail!("unknown option {other}"),
         }
     }
@@ -364,14 +370,15 @@ pub async fn run(args: &[String]) -> Result<()> {
     let store = hotline_store(&dir).await?;
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (shards, workers) = (o.shards, o.workers);
     let hotline = std::thread::spawn(move || -> Result<()> {
         let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(workers)
             .enable_all()
             .build()?;
         rt.block_on(async move {
             let mut config = SipConfig::new("127.0.0.1:0".parse()?);
-            config.shards = 2;
+            config.shards = shards;
             let sip = SipService::start(config, store).await?;
             addr_tx.send(sip.udp_addr())?;
             let _ = stop_rx.await;
