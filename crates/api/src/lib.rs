@@ -24,7 +24,9 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
 use error::ApiError;
-use routes::{admin, agents, auth as auth_routes, catalog, customers, interactions, system};
+use routes::{
+    admin, agents, auth as auth_routes, catalog, customers, interactions, system, telephony,
+};
 
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
@@ -103,6 +105,30 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/interactions/{id}/events",
             get(interactions::events).post(interactions::append_event),
+        )
+        .route(
+            "/sip/trunks",
+            get(telephony::list_trunks).post(telephony::create_trunk),
+        )
+        .route(
+            "/sip/trunks/{id}",
+            axum::routing::delete(telephony::delete_trunk),
+        )
+        .route(
+            "/sip/numbers",
+            get(telephony::list_numbers).post(telephony::create_number),
+        )
+        .route(
+            "/sip/numbers/{id}",
+            axum::routing::delete(telephony::delete_number),
+        )
+        .route(
+            "/sip/routes",
+            get(telephony::list_routes).post(telephony::create_route),
+        )
+        .route(
+            "/sip/routes/{id}",
+            axum::routing::delete(telephony::delete_route),
         )
         .route("/events", get(events::stream))
         .route("/openapi.json", get(system::openapi));

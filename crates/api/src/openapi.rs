@@ -2,7 +2,7 @@
 //! `GET /api/v1/openapi.json` and committed as `docs/openapi.json`; a test fails when the two
 //! drift (regenerate with `cargo xtask openapi`).
 
-use crate::routes::{admin, agents, auth, catalog, customers, interactions, system};
+use crate::routes::{admin, agents, auth, catalog, customers, interactions, system, telephony};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -22,6 +22,9 @@ use utoipa::{Modify, OpenApi};
         customers::search, customers::create, customers::lookup, customers::get, customers::card, customers::update,
         customers::add_identifier, customers::merge, customers::delete,
         interactions::list, interactions::create, interactions::get, interactions::update, interactions::events, interactions::append_event,
+        telephony::list_trunks, telephony::create_trunk, telephony::delete_trunk,
+        telephony::list_numbers, telephony::create_number, telephony::delete_number,
+        telephony::list_routes, telephony::create_route, telephony::delete_route,
         crate::events::stream,
     ),
     components(schemas(crate::events::LiveEvent)),
@@ -34,6 +37,7 @@ use utoipa::{Modify, OpenApi};
         (name = "catalog", description = "Queues, dispositions, scripts"),
         (name = "customers", description = "The built-in CRM and the screen pop"),
         (name = "interactions", description = "Contacts on every channel and their timelines"),
+        (name = "telephony", description = "The dial plan: trunks, numbers (DIDs), outbound routes"),
         (name = "events", description = "Live events over WebSocket"),
         (name = "system", description = "Health"),
     )

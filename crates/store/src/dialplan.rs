@@ -187,6 +187,9 @@ impl Store {
         if !dialable(prefix) {
             return Err(invalid("prefix", "digits, +, * or #, at most 32"));
         }
+        if strip > 32 {
+            return Err(invalid("strip", "0 to 32 digits"));
+        }
         if !dialable(prepend) {
             return Err(invalid("prepend", "digits, +, * or #, at most 32"));
         }
@@ -218,6 +221,24 @@ impl Store {
             return Err(StoreError::NotFound);
         }
         Ok(())
+    }
+
+    pub async fn list_trunks(&self, tenant_id: i64) -> Result<Vec<SipTrunk>> {
+        Ok(on_pool!(self, p => sqlx::query_as::<_, SipTrunk>(
+            "SELECT id, tenant_id, name, host, port, transport, username, password, register
+             FROM sip_trunks WHERE tenant_id = $1 ORDER BY id").bind(tenant_id).fetch_all(p).await)?)
+    }
+
+    pub async fn list_numbers(&self, tenant_id: i64) -> Result<Vec<SipNumber>> {
+        Ok(on_pool!(self, p => sqlx::query_as::<_, SipNumber>(
+            "SELECT id, tenant_id, number, kind, target FROM sip_numbers WHERE tenant_id = $1 ORDER BY id")
+            .bind(tenant_id).fetch_all(p).await)?)
+    }
+
+    pub async fn list_routes(&self, tenant_id: i64) -> Result<Vec<SipRoute>> {
+        Ok(on_pool!(self, p => sqlx::query_as::<_, SipRoute>(
+            "SELECT id, tenant_id, prefix, trunk_id, strip, prepend FROM sip_routes WHERE tenant_id = $1 ORDER BY id")
+            .bind(tenant_id).fetch_all(p).await)?)
     }
 
     /// The whole dial plan, every tenant, in id order.

@@ -118,8 +118,16 @@ mod tests {
         let verdicts: Vec<Admit> = (0..100).map(|_| l.admit(ip, t0)).collect();
         let admitted = verdicts.iter().filter(|v| **v == Admit::Yes).count();
         assert_eq!(admitted, 20, "the burst, then nothing");
-        assert_eq!(verdicts[20], Admit::No { first: true }, "the first drop is logged");
-        assert_eq!(l.admit(ip, t0), Admit::No { first: false }, "the rest are not");
+        assert_eq!(
+            verdicts[20],
+            Admit::No { first: true },
+            "the first drop is logged"
+        );
+        assert_eq!(
+            l.admit(ip, t0),
+            Admit::No { first: false },
+            "the rest are not"
+        );
         assert_eq!(l.admit(other, t0), Admit::Yes, "per address");
         // A second later ten more are allowed.
         let t1 = t0 + Duration::from_secs(1);

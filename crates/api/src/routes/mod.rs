@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod customers;
 pub mod interactions;
 pub mod system;
+pub mod telephony;
 
 use crate::error::{ApiError, ApiResult};
 use serde::{Deserialize, Deserializer};

@@ -1,5 +1,6 @@
 //! HTTP API tests: the router driven with `tower::ServiceExt::oneshot`, over a real SQLite store.
 
+mod dialplan;
 mod errors;
 mod isolation;
 mod sessions;

@@ -1794,3 +1794,35 @@ pub async fn dial_plan(s: &Store) {
         Err(StoreError::NotFound)
     ));
 }
+
+pub async fn dial_plan_per_tenant(s: &Store) {
+    use hotline_store::dialplan::NewSipTrunk;
+    let t = tenant(s, "acme").await;
+    let other = tenant(s, "other").await;
+    let new = NewSipTrunk {
+        name: "carrier".into(),
+        host: "carrier.example".into(),
+        port: 5060,
+        transport: "tcp".into(),
+        username: None,
+        password: None,
+        register: false,
+    };
+    let a = s.create_trunk(t.id, &new).await.unwrap();
+    let b = s.create_trunk(other.id, &new).await.unwrap();
+    s.create_number(t.id, "100", "trunk", "carrier")
+        .await
+        .unwrap();
+    s.create_route(other.id, "9", b.id, 0, "").await.unwrap();
+    assert_eq!(s.list_trunks(t.id).await.unwrap(), vec![a.clone()]);
+    assert_eq!(s.list_trunks(other.id).await.unwrap(), vec![b.clone()]);
+    assert_eq!(s.list_numbers(t.id).await.unwrap().len(), 1);
+    assert!(s.list_numbers(other.id).await.unwrap().is_empty());
+    assert!(s.list_routes(t.id).await.unwrap().is_empty());
+    assert_eq!(s.list_routes(other.id).await.unwrap().len(), 1);
+    // Another tenant's objects are not found for deletion.
+    assert!(matches!(
+        s.delete_trunk(t.id, b.id).await,
+        Err(StoreError::NotFound)
+    ));
+}

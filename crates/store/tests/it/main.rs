@@ -107,6 +107,7 @@ on_both!(
     routing_journal,
     sip_registrations,
     dial_plan,
+    dial_plan_per_tenant,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
