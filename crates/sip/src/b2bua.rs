@@ -101,6 +101,8 @@ struct Leg {
     peer: Peer,
     call_id: String,
     local_tag: String,
+    /// `host:port` we send this leg's requests from (Via).
+    local: String,
     contact: String,
     /// The last ACK sent on this leg, for a retransmitted 2xx.
     last_ack: Option<Message>,
@@ -316,13 +318,7 @@ impl B2bua {
         let mut b = Message::request(Method::Invite, &target.uri);
         b.push(
             HeaderName::Via,
-            format!(
-                "SIP/2.0/{} {};branch={};rport",
-                target.peer.transport.as_str(),
-                target.local,
-                tx.new_branch()
-            )
-            .into_bytes(),
+            tx.via(target.peer.transport, &target.local),
         )
         .push(
             HeaderName::MaxForwards,
@@ -370,6 +366,7 @@ impl B2bua {
                     call_id: a_call_id,
                     local_tag: a_tag,
                     contact: contact_value(&a_local, from.transport),
+                    local: a_local,
                     last_ack: None,
                 },
                 b: Leg {
@@ -377,6 +374,7 @@ impl B2bua {
                     peer: target.peer,
                     call_id: target.call_id,
                     local_tag: b_tag,
+                    local: target.local.clone(),
                     contact: b_contact,
                     last_ack: None,
                 },
@@ -534,26 +532,13 @@ impl B2bua {
         let c = self.calls.get_mut(&call)?;
         let leg = c.leg_mut(side);
         let peer = leg.peer;
-        let local = leg
-            .contact
-            .trim_start_matches("<sip:")
-            .trim_end_matches('>')
-            .trim_end_matches(";transport=tcp")
-            .to_string();
+        let local = leg.local.clone();
         let dialog = leg.dialog.as_mut()?;
         let mut m = dialog.request(method);
         if let Some(from) = carrying {
             carry(&mut m, from);
         }
-        m.push_front(
-            HeaderName::Via,
-            format!(
-                "SIP/2.0/{} {local};branch={};rport",
-                peer.transport.as_str(),
-                tx.new_branch()
-            )
-            .into_bytes(),
-        );
+        m.push_front(HeaderName::Via, tx.via(peer.transport, &local));
         let id = tx.send_request(now, m.clone(), peer).ok()?;
         Some((id, m))
     }
@@ -707,21 +692,7 @@ impl B2bua {
             return;
         };
         let mut ack = dialog.ack(seq);
-        let local = leg
-            .contact
-            .trim_start_matches("<sip:")
-            .trim_end_matches('>')
-            .trim_end_matches(";transport=tcp")
-            .to_string();
-        ack.push_front(
-            HeaderName::Via,
-            format!(
-                "SIP/2.0/{} {local};branch={};rport",
-                leg.peer.transport.as_str(),
-                tx.new_branch()
-            )
-            .into_bytes(),
-        );
+        ack.push_front(HeaderName::Via, tx.via(leg.peer.transport, &leg.local));
         if let Some(m) = carrying {
             if !m.body().is_empty() {
                 let ct = m
@@ -992,19 +963,17 @@ impl B2bua {
         let Ok(mut d) = Dialog::uac(request, response) else {
             return;
         };
-        let via = |tx: &mut Transactions| {
-            format!(
-                "SIP/2.0/{} {};branch={};rport",
-                target.peer.transport.as_str(),
-                target.local,
-                tx.new_branch()
-            )
-        };
         let mut ack = d.ack(request.cseq().map(|c| c.seq).unwrap_or(1));
-        ack.push_front(HeaderName::Via, via(tx).into_bytes());
+        ack.push_front(
+            HeaderName::Via,
+            tx.via(target.peer.transport, &target.local),
+        );
         tx.transmit(target.peer, &ack);
         let mut bye = d.request(Method::Bye);
-        bye.push_front(HeaderName::Via, via(tx).into_bytes());
+        bye.push_front(
+            HeaderName::Via,
+            tx.via(target.peer.transport, &target.local),
+        );
         if let Ok(id) = tx.send_request(now, bye, target.peer) {
             self.clients.insert(id, ClientRole::Bye);
         }
@@ -1047,13 +1016,7 @@ impl B2bua {
         again.remove_first(&HeaderName::Via);
         again.push_front(
             HeaderName::Via,
-            format!(
-                "SIP/2.0/{} {};branch={};rport",
-                target.peer.transport.as_str(),
-                target.local,
-                tx.new_branch()
-            )
-            .into_bytes(),
+            tx.via(target.peer.transport, &target.local),
         );
         let name = if proxy {
             HeaderName::ProxyAuthorization

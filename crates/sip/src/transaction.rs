@@ -253,6 +253,17 @@ impl Transactions {
         format!("{MAGIC_COOKIE}{:016x}", self.next_random())
     }
 
+    /// A top Via for a request of ours sent from `sent_by` (`host:port`), with a fresh branch
+    /// and `rport` (RFC 3581) asked for.
+    pub fn via(&mut self, transport: Transport, sent_by: &str) -> Vec<u8> {
+        format!(
+            "SIP/2.0/{} {sent_by};branch={};rport",
+            transport.as_str(),
+            self.new_branch()
+        )
+        .into_bytes()
+    }
+
     /// A fresh tag or Call-ID part.
     pub fn new_tag(&mut self) -> String {
         format!("{:012x}", self.next_random() >> 16)

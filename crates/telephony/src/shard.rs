@@ -514,21 +514,18 @@ impl Shard {
             };
             let local = self.local_for(addr);
             let mut m = Message::request(Method::Options, &b.contact);
-            m.push(
-                HeaderName::Via,
-                format!("SIP/2.0/UDP {local};branch={};rport", self.tx.new_branch()).into_bytes(),
-            )
-            .push(HeaderName::MaxForwards, &b"70"[..])
-            .push(
-                HeaderName::From,
-                format!("<sip:keepalive@{local}>;tag={}", self.tx.new_tag()).into_bytes(),
-            )
-            .push(HeaderName::To, format!("<{}>", b.contact).into_bytes())
-            .push(
-                HeaderName::CallId,
-                format!("hl0-{}{}", self.tx.new_tag(), self.tx.new_tag()).into_bytes(),
-            )
-            .push(HeaderName::CSeq, &b"1 OPTIONS"[..]);
+            m.push(HeaderName::Via, self.tx.via(Transport::Udp, &local))
+                .push(HeaderName::MaxForwards, &b"70"[..])
+                .push(
+                    HeaderName::From,
+                    format!("<sip:keepalive@{local}>;tag={}", self.tx.new_tag()).into_bytes(),
+                )
+                .push(HeaderName::To, format!("<{}>", b.contact).into_bytes())
+                .push(
+                    HeaderName::CallId,
+                    format!("hl0-{}{}", self.tx.new_tag(), self.tx.new_tag()).into_bytes(),
+                )
+                .push(HeaderName::CSeq, &b"1 OPTIONS"[..]);
             let peer = Peer {
                 transport: Transport::Udp,
                 addr,
@@ -555,7 +552,6 @@ impl Shard {
 
     fn send_registration(&mut self, now: u64, trunk: i64) {
         let cnonce = self.tx.new_tag();
-        let branch = self.tx.new_branch();
         let Some(peer) = self.registrations.get(&trunk).map(|r| r.peer) else {
             return;
         };
@@ -564,14 +560,7 @@ impl Shard {
             return;
         };
         let mut m = r.reg.request(&cnonce);
-        m.push_front(
-            HeaderName::Via,
-            format!(
-                "SIP/2.0/{} {local};branch={branch};rport",
-                peer.transport.as_str()
-            )
-            .into_bytes(),
-        );
+        m.push_front(HeaderName::Via, self.tx.via(peer.transport, &local));
         match self.tx.send_request(now, m, peer) {
             Ok(client) => {
                 self.registering.insert(client, trunk);

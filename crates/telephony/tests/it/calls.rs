@@ -86,6 +86,38 @@ fn target(w: &World) -> SocketAddr {
     w.addr()
 }
 
+/// SIPp placing `calls` calls to `number` through Hotline from 127.0.0.1:`port`, with the
+/// built-in `uac` or a scenario file, plus `extra` arguments.
+fn caller(
+    w: &World,
+    scenario: Option<&str>,
+    number: &str,
+    port: u16,
+    calls: usize,
+    extra: &[&str],
+) -> Command {
+    let target = target(w).to_string();
+    let (port, calls) = (port.to_string(), calls.to_string());
+    let file = scenario.map(data);
+    let mut args: Vec<&str> = match &file {
+        Some(f) => vec!["-sf", f],
+        None => vec!["-sn", "uac"],
+    };
+    args.extend([
+        target.as_str(),
+        "-s",
+        number,
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-m",
+        &calls,
+    ]);
+    args.extend(extra);
+    sipp_command(&args)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_uac_through_hotline_to_sipp_uas() {
     if require("sipp").is_none() {
@@ -103,23 +135,9 @@ async fn sipp_uac_through_hotline_to_sipp_uas() {
     let calls = 20;
     let server = uas("127.0.0.2", uas_port, calls);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let client = sipp_command(&[
-        "-sn",
-        "uac",
-        &target(&w).to_string(),
-        "-s",
-        "5551000",
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &uac_port.to_string(),
-        "-m",
-        &calls.to_string(),
-        "-r",
-        "20",
-    ])
-    .spawn()
-    .expect("sipp uac starts");
+    let client = caller(&w, None, "5551000", uac_port, calls, &["-r", "20"])
+        .spawn()
+        .expect("sipp uac starts");
     finish(client, "sipp uac").await;
     finish(server, "sipp uas").await;
 }
@@ -134,22 +152,10 @@ async fn a_trunk_call_to_a_number_nobody_owns_fails() {
     trunk(&w, "carrier-in", "127.0.0.1", uac_port).await;
     w.sip.reload_plan().await.expect("plan");
     // A trunk's call to a number nobody owns: 404, and SIPp's uac counts a failed call.
-    let client = sipp_command(&[
-        "-sn",
-        "uac",
-        &target(&w).to_string(),
-        "-s",
-        "5559999",
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &uac_port.to_string(),
-        "-m",
-        "1",
-    ])
-    .output()
-    .await
-    .expect("sipp runs");
+    let client = caller(&w, None, "5559999", uac_port, 1, &[])
+        .output()
+        .await
+        .expect("sipp runs");
     assert!(
         !client.status.success(),
         "a call to an unknown DID must fail"
@@ -174,52 +180,28 @@ async fn a_phone_authenticates_and_dials_out_through_a_route() {
     // SIPp digests `sip:host:port` unless told the Request-URI; Hotline checks the digest's
     // uri against the request's (RFC 2617 §3.2.2.5).
     let auth_uri = format!("84951234567@{}", target(&w));
-    let phone = sipp_command(&[
-        "-auth_uri",
-        &auth_uri,
-        "-sf",
-        &data("uac_auth.xml"),
-        &target(&w).to_string(),
-        "-s",
+    let phone = caller(
+        &w,
+        Some("uac_auth.xml"),
         "84951234567",
-        "-au",
-        "1001",
-        "-ap",
-        PASSWORD,
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &free_port().to_string(),
-        "-m",
-        "1",
-    ])
+        free_port(),
+        1,
+        &["-auth_uri", &auth_uri, "-au", "1001", "-ap", PASSWORD],
+    )
     .spawn()
     .expect("sipp phone starts");
     finish(phone, "sipp phone").await;
     finish(server, "sipp uas").await;
 
     // A wrong password is challenged again and the call never leaves.
-    let phone = sipp_command(&[
-        "-auth_uri",
-        &auth_uri,
-        "-sf",
-        &data("uac_auth.xml"),
-        &target(&w).to_string(),
-        "-s",
+    let phone = caller(
+        &w,
+        Some("uac_auth.xml"),
         "84951234567",
-        "-au",
-        "1001",
-        "-ap",
-        "wrong",
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &free_port().to_string(),
-        "-m",
-        "1",
-        "-timeout",
-        "5s",
-    ])
+        free_port(),
+        1,
+        &["-auth_uri", &auth_uri, "-au", "1001", "-ap", "wrong"],
+    )
     .output()
     .await
     .expect("sipp runs");
@@ -263,21 +245,9 @@ async fn a_did_rings_the_registered_phone_of_an_extension() {
     w.wait_registered("1001", 1).await;
     let phone = uas("127.0.0.3", phone_port, 3);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let client = sipp_command(&[
-        "-sn",
-        "uac",
-        &target(&w).to_string(),
-        "-s",
-        "5551001",
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &uac_port.to_string(),
-        "-m",
-        "3",
-    ])
-    .spawn()
-    .expect("sipp uac");
+    let client = caller(&w, None, "5551001", uac_port, 3, &[])
+        .spawn()
+        .expect("sipp uac");
     finish(client, "sipp uac").await;
     finish(phone, "sipp phone (uas)").await;
 }
