@@ -122,6 +122,29 @@ struct Call {
 }
 
 impl Call {
+    /// Our answer to A's INVITE carrying B's `response`; A's dialog is made with the first
+    /// (our CSeq space starting at `local_seq`).
+    fn relay_to_a(&mut self, local_seq: u32, code: u16, response: &Message) -> Message {
+        if self.a.dialog.is_none() {
+            self.a.dialog = Dialog::uas(
+                &self.a_invite,
+                &self.a.local_tag,
+                &self.a.contact,
+                local_seq,
+            )
+            .ok();
+        }
+        let mut r = response_to(
+            &self.a_invite,
+            code,
+            response.reason_phrase(),
+            Some(&self.a.local_tag),
+        );
+        r.push(HeaderName::Contact, self.a.contact.clone().into_bytes());
+        carry(&mut r, response);
+        r
+    }
+
     fn leg(&self, side: Side) -> &Leg {
         match side {
             Side::A => &self.a,
@@ -821,18 +844,7 @@ impl B2bua {
                 if c.a_final {
                     return;
                 }
-                if c.a.dialog.is_none() {
-                    let seq = (self.rng as u32) & 0xffff;
-                    c.a.dialog = Dialog::uas(&c.a_invite, &c.a.local_tag, &c.a.contact, seq).ok();
-                }
-                let mut r = response_to(
-                    &c.a_invite,
-                    code,
-                    response.reason_phrase(),
-                    Some(&c.a.local_tag),
-                );
-                r.push(HeaderName::Contact, c.a.contact.clone().into_bytes());
-                carry(&mut r, &response);
+                let r = c.relay_to_a((self.rng as u32) & 0xffff, code, &response);
                 let _ = tx.respond(now, c.a_server, &r);
                 c.state = State::Early;
                 if code == 180 || code == 183 {
@@ -870,18 +882,7 @@ impl B2bua {
                 } else {
                     Self::send_ack(tx, &mut c.b, seq, None);
                 }
-                if c.a.dialog.is_none() {
-                    let seq = (self.rng as u32) & 0xffff;
-                    c.a.dialog = Dialog::uas(&c.a_invite, &c.a.local_tag, &c.a.contact, seq).ok();
-                }
-                let mut r = response_to(
-                    &c.a_invite,
-                    code,
-                    response.reason_phrase(),
-                    Some(&c.a.local_tag),
-                );
-                r.push(HeaderName::Contact, c.a.contact.clone().into_bytes());
-                carry(&mut r, &response);
+                let mut r = c.relay_to_a((self.rng as u32) & 0xffff, code, &response);
                 if response.session_expires().ok().flatten().is_none() {
                     // B runs no timer; a caller that asked for one refreshes it itself.
                     let asked = c.a_invite.session_expires().ok().flatten();
