@@ -146,6 +146,11 @@ fn sipp(dir: &Path, args: &[String], stat_file: &Path) -> Result<Child> {
             "-timeout",
             "120s",
             "-trace_err",
+            // SIPp's socket buffers default to 64 KB: at thousands of calls per second the
+            // kernel then drops SIPp's own incoming messages (an ACK lost before a BYE fails
+            // the call), which measures SIPp, not the system under test.
+            "-buff_size",
+            "4194304",
         ])
         .current_dir(dir)
         .stdin(Stdio::null())
