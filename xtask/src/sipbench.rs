@@ -27,6 +27,8 @@ struct Options {
     kamailio: bool,
     shards: usize,
     workers: usize,
+    hotline: bool,
+    kamailio_children: usize,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -36,6 +38,8 @@ fn parse(args: &[String]) -> Result<Options> {
         kamailio: true,
         shards: 2,
         workers: 2,
+        hotline: true,
+        kamailio_children: 2,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -50,6 +54,10 @@ fn parse(args: &[String]) -> Result<Options> {
             }
             "--seconds" => o.seconds = it.next().context("--seconds N")?.parse()?,
             "--no-kamailio" => o.kamailio = false,
+            "--no-hotline" => o.hotline = false,
+            "--kamailio-children" => {
+                o.kamailio_children = it.next().context("--kamailio-children N")?.parse()?
+            }
             "--shards" => o.shards = it.next().context("--shards N")?.parse()?,
             "--workers" => o.workers = it.next().context("--workers N")?.parse()?,
             other => bail!("unknown option {other}"),
@@ -207,6 +215,10 @@ fn step(
             calls.to_string(),
             "-l".into(),
             (rate * 4).to_string(),
+            // Each call holds 200 ms before the BYE: with none, the BYE follows the ACK at
+            // once and a multi-process proxy may deliver it first, failing the call at the UAS.
+            "-d".into(),
+            "200".into(),
         ],
         &uac_stat,
     )?;
@@ -290,14 +302,17 @@ fn sweep(dir: &Path, target: SocketAddr, o: &Options, cpu: &dyn Fn() -> f64) -> 
 const UAC_PORT: u16 = 15_061;
 const UAS_PORT: u16 = 15_062;
 
-fn kamailio_config(dir: &Path, port: u16) -> Result<PathBuf> {
+fn kamailio_config(dir: &Path, port: u16, children: usize) -> Result<PathBuf> {
+    // maxbuffer: Kamailio grows its UDP receive buffer up to this (the default, 256 KB,
+    // overflows at these rates; Hotline asks for 8 MB, the kernel grants rmem_max).
     let cfg = format!(
         r#"#!KAMAILIO
 debug=0
 log_stderror=yes
 memdbg=5
 memlog=5
-children=2
+children={children}
+maxbuffer=4194304
 listen=udp:127.0.0.1:{port}
 loadmodule "tm.so"
 loadmodule "sl.so"
@@ -371,39 +386,41 @@ pub async fn run(args: &[String]) -> Result<()> {
         o.seconds
     );
 
-    // Hotline on a runtime of its own (two workers, two shards).
-    let store = hotline_store(&dir).await?;
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let (shards, workers) = (o.shards, o.workers);
-    let hotline = std::thread::spawn(move || -> Result<()> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(workers)
-            .enable_all()
-            .build()?;
-        rt.block_on(async move {
-            let mut config = SipConfig::new("127.0.0.1:0".parse()?);
-            config.shards = shards;
-            let sip = SipService::start(config, store).await?;
-            addr_tx.send(sip.udp_addr())?;
-            let _ = stop_rx.await;
-            sip.stop().await;
-            Ok(())
-        })
-    });
-    let target = addr_rx.recv_timeout(Duration::from_secs(30))?;
-    let me = std::process::id();
-    let d = dir.clone();
-    let opts = o.clone();
-    let hotline_steps =
-        tokio::task::spawn_blocking(move || sweep(&d, target, &opts, &|| cpu_of(me))).await??;
-    let _ = stop_tx.send(());
-    let _ = hotline.join();
-    report("Hotline (B2BUA)", &hotline_steps);
+    if o.hotline {
+        // Hotline on a runtime of its own (two workers, two shards).
+        let store = hotline_store(&dir).await?;
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (shards, workers) = (o.shards, o.workers);
+        let hotline = std::thread::spawn(move || -> Result<()> {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(workers)
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                let mut config = SipConfig::new("127.0.0.1:0".parse()?);
+                config.shards = shards;
+                let sip = SipService::start(config, store).await?;
+                addr_tx.send(sip.udp_addr())?;
+                let _ = stop_rx.await;
+                sip.stop().await;
+                Ok(())
+            })
+        });
+        let target = addr_rx.recv_timeout(Duration::from_secs(30))?;
+        let me = std::process::id();
+        let d = dir.clone();
+        let opts = o.clone();
+        let hotline_steps =
+            tokio::task::spawn_blocking(move || sweep(&d, target, &opts, &|| cpu_of(me))).await??;
+        let _ = stop_tx.send(());
+        let _ = hotline.join();
+        report("Hotline (B2BUA)", &hotline_steps);
+    }
 
     if o.kamailio {
         let port = free_port("127.0.0.1")?;
-        let cfg = kamailio_config(&dir, port)?;
+        let cfg = kamailio_config(&dir, port, o.kamailio_children)?;
         // In a process group of its own: its workers are killed with it.
         let mut kam = Command::new("kamailio")
             .process_group(0)
