@@ -75,6 +75,7 @@ impl SipService {
             )));
         }
         let router = transport::Router::new(shards);
+        out.set_dialer(router.clone(), stop_rx.clone());
         tasks.push(tokio::spawn(transport::serve_udp(
             udp,
             router.clone(),

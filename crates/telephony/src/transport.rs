@@ -63,6 +63,10 @@ fn udp_socket(addr: SocketAddr) -> std::io::Result<UdpSocket> {
 pub struct Outbound {
     udp: Arc<UdpSocket>,
     connections: Arc<Mutex<Connections>>,
+    /// Ids of TCP connections, accepted or dialled.
+    next_id: Arc<std::sync::atomic::AtomicU64>,
+    /// What a dialled connection needs to run like an accepted one (set once the shards run).
+    dialer: Arc<std::sync::OnceLock<(Router, watch::Receiver<bool>)>>,
 }
 
 /// Open TCP connections by id, and the latest by peer address (requests to a phone that
@@ -78,6 +82,8 @@ impl Outbound {
         Outbound {
             udp,
             connections: Arc::new(Mutex::new(Connections::default())),
+            next_id: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            dialer: Arc::new(std::sync::OnceLock::new()),
         }
     }
 
@@ -102,6 +108,8 @@ impl Outbound {
                 });
                 let (id, sender) = match found {
                     Some((id, s)) => (id, Some(s)),
+                    // Nothing open to that peer (a TCP trunk): connect.
+                    None if connection.is_none() => (0, self.dial(t.to.addr)),
                     None => (connection.unwrap_or(0), None),
                 };
                 match sender {
@@ -119,6 +127,46 @@ impl Outbound {
                 }
             }
         }
+    }
+
+    pub(crate) fn set_dialer(&self, router: Router, stop: watch::Receiver<bool>) {
+        let _ = self.dialer.set((router, stop));
+    }
+
+    fn next_connection_id(&self) -> u64 {
+        self.next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1
+    }
+
+    /// Opens a TCP connection to `addr` in the background; what is sent meanwhile waits in
+    /// its queue. The connection then runs like an accepted one (answers come back on it).
+    fn dial(&self, addr: SocketAddr) -> Option<mpsc::Sender<Bytes>> {
+        let (router, stop) = self.dialer.get()?.clone();
+        let id = self.next_connection_id();
+        let (tx, rx) = mpsc::channel(256);
+        if !self.add_connection(id, addr, tx.clone()) {
+            return None;
+        }
+        let out = self.clone();
+        tokio::spawn(async move {
+            let connect = TcpStream::connect(addr);
+            match tokio::time::timeout(std::time::Duration::from_secs(5), connect).await {
+                Ok(Ok(stream)) => {
+                    let _ = stream.set_nodelay(true);
+                    connection(stream, addr, id, rx, router, out, stop).await
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(%addr, error = %e, "TCP connection to peer failed");
+                    out.remove_connection(id);
+                }
+                Err(_) => {
+                    tracing::warn!(%addr, "TCP connection to peer timed out");
+                    out.remove_connection(id);
+                }
+            }
+        });
+        Some(tx)
     }
 
     fn add_connection(&self, id: u64, addr: SocketAddr, tx: mpsc::Sender<Bytes>) -> bool {
@@ -219,20 +267,19 @@ pub(crate) async fn serve_tcp(
     out: Outbound,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut next_id = 0u64;
     loop {
         tokio::select! {
             _ = stop.changed() => break,
             r = listener.accept() => {
                 let Ok((stream, src)) = r else { continue };
-                next_id += 1;
+                let id = out.next_connection_id();
                 let (tx, rx) = mpsc::channel(256);
-                if !out.add_connection(next_id, src, tx) {
+                if !out.add_connection(id, src, tx) {
                     let from = Peer { transport: Transport::Tcp, addr: src, connection: None };
                     crate::security::log("connection_limit", &from, "-", None, "refused");
                     continue;
                 }
-                tokio::spawn(connection(stream, src, next_id, rx, router.clone(), out.clone(), stop.clone()));
+                tokio::spawn(connection(stream, src, id, rx, router.clone(), out.clone(), stop.clone()));
             }
         }
     }

@@ -301,3 +301,52 @@ async fn a_trunk_registers_with_its_carrier_using_digest() {
         .expect("store")
         .is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tcp_trunk_is_dialled_and_its_answers_come_back_on_the_connection() {
+    if require("sipp").is_none() {
+        return;
+    }
+    let w = world(|_| {}).await;
+    let uac_port = free_port();
+    let uas_port = std::net::TcpListener::bind("127.0.0.2:0")
+        .and_then(|l| l.local_addr())
+        .expect("free TCP port")
+        .port();
+    trunk(&w, "carrier-in", "127.0.0.1", uac_port).await;
+    let out = NewSipTrunk {
+        name: "carrier-tcp".into(),
+        host: "127.0.0.2".into(),
+        port: uas_port,
+        transport: "tcp".into(),
+        username: None,
+        password: None,
+        register: false,
+    };
+    w.store.create_trunk(w.tenant, &out).await.expect("trunk");
+    w.store
+        .create_number(w.tenant, "5552000", "trunk", "carrier-tcp")
+        .await
+        .expect("DID");
+    w.sip.reload_plan().await.expect("plan");
+    let server = sipp_command(&[
+        "-sn",
+        "uas",
+        "-t",
+        "t1",
+        "-i",
+        "127.0.0.2",
+        "-p",
+        &uas_port.to_string(),
+        "-m",
+        "3",
+    ])
+    .spawn()
+    .expect("sipp uas (TCP) starts");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let client = caller(&w, None, "5552000", uac_port, 3, &[])
+        .spawn()
+        .expect("sipp uac");
+    finish(client, "sipp uac (UDP)").await;
+    finish(server, "sipp uas (TCP)").await;
+}
