@@ -33,7 +33,7 @@ fn dependencies(krate: &str) -> Vec<String> {
 #[test]
 fn crate_boundaries_hold() {
     let io = ["tokio", "sqlx", "axum", "hyper", "tower"];
-    for pure in ["model", "routing", "sip"] {
+    for pure in ["model", "routing", "sip", "media"] {
         let deps = dependencies(pure);
         for d in io {
             assert!(
