@@ -31,11 +31,14 @@ session=$(curl -fsS -X POST "$base/api/v1/auth/login" -H 'content-type: applicat
 # the run keeps its own credentials (tests/it cover revocation).
 token=$(curl -fsS -X POST "$base/api/v1/tokens" -H "authorization: Bearer $session" -H 'content-type: application/json' \
   -d '{"name":"schemathesis"}' | python3 -c 'import sys,json; print(json.load(sys.stdin)["secret"])')
+# One worker: with two threads, Hypothesis's ast.parse of its own lambdas trips a CPython 3.11
+# bug now and then ("SystemError: AST constructor recursion depth mismatch"), a runtime error
+# of the tool that failed a run whose 3,473 cases had all passed.
 "$venv/bin/schemathesis" run "$base/api/v1/openapi.json" --url "$base" \
   -H "Authorization: Bearer $token" \
   --checks not_a_server_error,response_schema_conformance \
   --exclude-path '/api/v1/tokens/{id}' \
-  --max-examples "${SCHEMATHESIS_EXAMPLES:-25}" --workers 2 --request-timeout 10 \
+  --max-examples "${SCHEMATHESIS_EXAMPLES:-25}" --workers 1 --request-timeout 10 \
   --suppress-health-check all --warnings off
 kill -TERM $pid
 wait $pid  # exit status 0: a graceful shutdown after SIGTERM
