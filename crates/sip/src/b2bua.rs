@@ -551,19 +551,19 @@ impl B2bua {
         side: Side,
         method: Method,
         carrying: Option<&Message>,
-    ) -> Option<(ClientId, Message)> {
+    ) -> Option<(ClientId, u32)> {
         let c = self.calls.get_mut(&call)?;
         let leg = c.leg_mut(side);
         let peer = leg.peer;
-        let local = leg.local.clone();
         let dialog = leg.dialog.as_mut()?;
         let mut m = dialog.request(method);
         if let Some(from) = carrying {
             carry(&mut m, from);
         }
-        m.push_front(HeaderName::Via, tx.via(peer.transport, &local));
-        let id = tx.send_request(now, m.clone(), peer).ok()?;
-        Some((id, m))
+        m.push_front(HeaderName::Via, tx.via(peer.transport, &leg.local));
+        let seq = dialog.local_seq;
+        let id = tx.send_request(now, m, peer).ok()?;
+        Some((id, seq))
     }
 
     fn send_bye(&mut self, tx: &mut Transactions, now: Time, call: CallRef, side: Side) {
@@ -674,13 +674,12 @@ impl B2bua {
             answer(tx, 481, None);
             return;
         }
-        let Some((client, sent)) =
+        let Some((client, seq)) =
             self.send_on(tx, now, call, other, method.clone(), Some(&request))
         else {
             answer(tx, 500, None);
             return;
         };
-        let seq = sent.cseq().map(|c| c.seq).unwrap_or(0);
         self.clients.insert(
             client,
             ClientRole::Relayed {
@@ -738,9 +737,15 @@ impl B2bua {
     ) {
         let code = response.status().unwrap_or(500);
         match self.clients.get(&client) {
-            Some(ClientRole::Invite(o)) => {
-                let call = o.call;
-                self.on_invite_response(tx, now, client, call, response, code);
+            Some(ClientRole::Invite(_)) => {
+                // Taken out while it is worked on (no copy of the INVITE per answer), put back
+                // unless an authenticated retry took its place.
+                let Some(ClientRole::Invite(o)) = self.clients.remove(&client) else {
+                    return;
+                };
+                if self.on_invite_response(tx, now, &o, response, code) {
+                    self.clients.insert(client, ClientRole::Invite(o));
+                }
             }
             Some(ClientRole::Relayed {
                 call,
@@ -811,38 +816,34 @@ impl B2bua {
         }
     }
 
+    /// B's answer to our INVITE `o`; false when `o` was replaced (an authenticated retry).
     fn on_invite_response(
         &mut self,
         tx: &mut Transactions,
         now: Time,
-        client: ClientId,
-        call: CallRef,
+        o: &OutboundInvite,
         response: Message,
         code: u16,
-    ) {
-        let Some(ClientRole::Invite(o)) = self.clients.get(&client) else {
-            return;
-        };
-        let (request, target, authenticated) =
-            (o.request.clone(), o.target.clone(), o.authenticated);
+    ) -> bool {
+        let (call, request, target) = (o.call, &o.request, &o.target);
         let Some(c) = self.calls.get_mut(&call) else {
             // The call is gone (A cancelled): a crossing 2xx is ACKed and ended.
             if (200..300).contains(&code) {
-                self.end_stray_fork(tx, now, &request, &response, &target);
+                self.end_stray_fork(tx, now, request, &response, target);
             }
-            return;
+            return true;
         };
         match code {
             100 => {}
             101..=199 => {
                 if to_tag(&response).is_none() {
-                    return;
+                    return true;
                 }
                 if c.b.dialog.is_none() {
-                    c.b.dialog = Dialog::uac(&request, &response).ok();
+                    c.b.dialog = Dialog::uac(request, &response).ok();
                 }
                 if c.a_final {
-                    return;
+                    return true;
                 }
                 let r = c.relay_to_a((self.rng as u32) & 0xffff, code, &response);
                 let _ = tx.respond(now, c.a_server, &r);
@@ -865,13 +866,13 @@ impl B2bua {
                         }
                     } else {
                         // A second fork answered: ACK it and end it.
-                        self.end_stray_fork(tx, now, &request, &response, &target);
+                        self.end_stray_fork(tx, now, request, &response, target);
                     }
-                    return;
+                    return true;
                 }
                 match c.b.dialog.as_mut() {
                     Some(d) => d.on_invite_response(&response),
-                    None => c.b.dialog = Dialog::uac(&request, &response).ok(),
+                    None => c.b.dialog = Dialog::uac(request, &response).ok(),
                 }
                 if let Some(d) = c.b.dialog.as_mut() {
                     d.apply_session(&response, now);
@@ -911,17 +912,17 @@ impl B2bua {
                 self.schedule_session(call);
             }
             _ => {
-                if (code == 401 || code == 407) && !authenticated {
+                if (code == 401 || code == 407) && !o.authenticated {
                     if let Some(creds) = &target.credentials {
-                        if self.retry_authenticated(
-                            tx, now, client, call, &request, &response, &target, creds,
-                        ) {
-                            return;
+                        if self
+                            .retry_authenticated(tx, now, call, request, &response, target, creds)
+                        {
+                            return false;
                         }
                     }
                 }
                 let Some(c) = self.calls.get_mut(&call) else {
-                    return;
+                    return true;
                 };
                 if let Some(d) = c.b.dialog.as_mut() {
                     d.on_invite_response(&response);
@@ -951,6 +952,7 @@ impl B2bua {
                 });
             }
         }
+        true
     }
 
     fn end_stray_fork(
@@ -985,12 +987,11 @@ impl B2bua {
         &mut self,
         tx: &mut Transactions,
         now: Time,
-        client: ClientId,
         call: CallRef,
         request: &Message,
         response: &Message,
         target: &Target,
-        creds: &crate::b2bua::Credentials,
+        creds: &Credentials,
     ) -> bool {
         let proxy = response.status() == Some(407);
         let Some(challenge) = response.challenges(proxy).ok().and_then(|c| {
@@ -1028,7 +1029,6 @@ impl B2bua {
         let Ok(id) = tx.send_request(now, again.clone(), target.peer) else {
             return false;
         };
-        self.clients.remove(&client);
         self.clients.insert(
             id,
             ClientRole::Invite(Box::new(OutboundInvite {

@@ -12,7 +12,6 @@ use crate::headers::NameAddr;
 use crate::message::Message;
 use crate::name::{HeaderName, Method};
 use crate::transaction::Time;
-use crate::uri::Uri;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -62,8 +61,6 @@ enum PendingMethod {
 pub struct SessionTimer {
     /// Seconds.
     pub interval: u32,
-    /// Whether we refresh (true) or the peer does.
-    pub local_refresher: bool,
     /// When the session was last refreshed (ms).
     pub refreshed_at: Time,
 }
@@ -74,17 +71,6 @@ impl SessionTimer {
     pub fn expiry(&self) -> Time {
         let interval = Time::from(self.interval) * 1000;
         self.refreshed_at + interval - (32_000).min(interval / 3)
-    }
-
-    /// When something is due: our refresh at half the interval, or, when the peer refreshes,
-    /// the session's end (RFC 4028 §10: interval minus min(32 s, interval/3)).
-    pub fn deadline(&self) -> Time {
-        let interval = Time::from(self.interval) * 1000;
-        if self.local_refresher {
-            self.refreshed_at + interval / 2
-        } else {
-            self.refreshed_at + interval - (32_000).min(interval / 3)
-        }
     }
 }
 
@@ -440,22 +426,16 @@ impl Dialog {
         }
     }
 
-    /// Whether we have an INVITE or UPDATE of our own in progress.
-    pub fn offer_pending(&self) -> bool {
-        self.ours.is_some()
-    }
-
-    /// Takes the session timer a 2xx agreed on (RFC 4028 §7.4, §9): `Session-Expires` with
-    /// its refresher. Without the header there is no timer.
+    /// Takes the session timer a 2xx agreed on (RFC 4028 §7.4, §9): `Session-Expires`.
+    /// Without the header there is no timer. Who refreshes does not matter here: the dialog
+    /// only keeps when the session ends unless a refresh comes either way.
     pub fn apply_session(&mut self, ok: &Message, now: Time) {
         let Ok(Some(se)) = ok.session_expires() else {
             self.session = None;
             return;
         };
-        let refresher_is_uac = se.refresher.as_deref() != Some("uas");
         self.session = Some(SessionTimer {
             interval: se.interval.max(1),
-            local_refresher: refresher_is_uac == (self.role == Role::Uac),
             refreshed_at: now,
         });
     }
@@ -471,9 +451,4 @@ impl Dialog {
 /// Retry-After seconds for a 500 to an overlapping INVITE: 0–10 (§14.2), spread by CSeq.
 fn retry_seconds(seq: u32) -> u32 {
     seq % 11
-}
-
-/// The URI inside a name-addr value, or the value itself.
-pub fn uri_of(value: &str) -> Option<Uri> {
-    NameAddr::parse(value).map(|n| n.uri)
 }

@@ -873,3 +873,29 @@ fn a_late_offer_is_answered_in_the_ack_carried_to_the_callee() {
     assert_eq!(w.bob.saw("got ACK with body").len(), 1, "{:?}", w.bob.log);
     assert!(w.bob.saw("got ACK").is_empty(), "no ACK without the answer");
 }
+
+#[test]
+fn hangup_from_our_side_ends_both_legs() {
+    use hotline_sip::b2bua::CallRef;
+    // Answered: BYE on both legs.
+    let mut w = World::new(59);
+    w.alice.call(0, &[]);
+    w.run(3_000);
+    w.b2b.hangup(&mut w.hotline, w.now, CallRef(1));
+    w.run(40_000);
+    assert_eq!(w.alice.saw("got BYE").len(), 1, "{:?}", w.alice.log);
+    assert_eq!(w.bob.saw("got BYE").len(), 1, "{:?}", w.bob.log);
+    assert_eq!(ended(&w), vec![(200, None)]);
+    assert_eq!(w.hotline.client_count() + w.hotline.server_count(), 0);
+
+    // Ringing: the caller hears 480, the callee gets a CANCEL.
+    let mut w = World::new(61);
+    w.bob.answer_after = None;
+    w.alice.call(0, &[]);
+    w.run(2_000);
+    w.b2b.hangup(&mut w.hotline, w.now, CallRef(1));
+    w.run(40_000);
+    assert_eq!(w.alice.saw("got 480 INVITE").len(), 1, "{:?}", w.alice.log);
+    assert_eq!(w.bob.saw("got CANCEL").len(), 1, "{:?}", w.bob.log);
+    assert_eq!(ended(&w), vec![(480, None)]);
+}
