@@ -529,11 +529,7 @@ impl Engine {
     pub fn remove_agent(&mut self, now: Time, agent: AgentId) -> Result<(), RoutingError> {
         let ai = self.agent(agent)?;
         if !self.agents[ai].items.is_empty() {
-            return Err(RoutingError::AgentWrongState {
-                agent,
-                state: self.agents[ai].state.as_str(),
-                what: "removing the agent",
-            });
+            return Err(self.wrong_state(ai, "removing the agent"));
         }
         self.set_presence(now, ai, Presence::Offline);
         // Contacts waiting for this agent alone stop waiting for them.
@@ -695,11 +691,7 @@ impl Engine {
             .item_pos(ai, contact)
             .filter(|p| matches!(self.agents[ai].items[*p].phase, ItemPhase::WrapUp { .. }));
         let Some(pos) = pos else {
-            return Err(RoutingError::AgentWrongState {
-                agent,
-                state: self.agents[ai].state.as_str(),
-                what: "ending this wrap-up",
-            });
+            return Err(self.wrong_state(ai, "ending this wrap-up"));
         };
         self.end_wrap_up(now, ai, pos);
         self.refresh_agent(now, ai, false);
@@ -718,30 +710,17 @@ impl Engine {
         extra: Duration,
     ) -> Result<Time, RoutingError> {
         let ai = self.agent(agent)?;
-        let pos = self.item_pos(ai, contact);
-        let Some(pos) = pos else {
-            return Err(RoutingError::AgentWrongState {
-                agent,
-                state: self.agents[ai].state.as_str(),
-                what: "extending this wrap-up",
-            });
-        };
-        let ItemPhase::WrapUp { until } = self.agents[ai].items[pos].phase else {
-            return Err(RoutingError::AgentWrongState {
-                agent,
-                state: self.agents[ai].state.as_str(),
-                what: "extending this wrap-up",
-            });
+        let found =
+            self.item_pos(ai, contact)
+                .and_then(|pos| match self.agents[ai].items[pos].phase {
+                    ItemPhase::WrapUp { until } => Some((pos, until)),
+                    _ => None,
+                });
+        let Some((pos, until)) = found else {
+            return Err(self.wrong_state(ai, "extending this wrap-up"));
         };
         let until = until.max(now).plus(extra);
-        self.agents[ai].items[pos].phase = ItemPhase::WrapUp { until };
-        self.events.push_back(Event::WrapUp {
-            agent,
-            contact,
-            until,
-            at: now,
-        });
-        self.arm_agent(ai);
+        self.wrap_up_until(now, ai, pos, contact, until);
         Ok(until)
     }
 
@@ -1094,19 +1073,31 @@ impl Engine {
             if wrap.is_zero() {
                 self.end_wrap_up(now, ai, pos);
             } else {
-                let until = now.plus(wrap);
-                self.agents[ai].items[pos].phase = ItemPhase::WrapUp { until };
-                self.events.push_back(Event::WrapUp {
-                    agent,
-                    contact,
-                    until,
-                    at: now,
-                });
-                self.arm_agent(ai);
+                self.wrap_up_until(now, ai, pos, contact, now.plus(wrap));
             }
         }
         self.refresh_agent(now, ai, false);
         self.match_agent(ai);
+    }
+
+    /// The agent's item `pos` (for `contact`) is in wrap-up until `until`; the wallboard is told.
+    fn wrap_up_until(&mut self, now: Time, ai: usize, pos: usize, contact: ContactId, until: Time) {
+        self.agents[ai].items[pos].phase = ItemPhase::WrapUp { until };
+        self.events.push_back(Event::WrapUp {
+            agent: self.agents[ai].id,
+            contact,
+            until,
+            at: now,
+        });
+        self.arm_agent(ai);
+    }
+
+    fn wrong_state(&self, ai: usize, what: &'static str) -> RoutingError {
+        RoutingError::AgentWrongState {
+            agent: self.agents[ai].id,
+            state: self.agents[ai].state.as_str(),
+            what,
+        }
     }
 
     fn end_wrap_up(&mut self, now: Time, ai: usize, pos: usize) {
