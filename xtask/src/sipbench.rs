@@ -357,18 +357,7 @@ async fn hotline_store(dir: &Path) -> Result<Store> {
         ("carrier-out", "127.0.0.2", UAS_PORT),
     ] {
         store
-            .create_trunk(
-                t.id,
-                &NewSipTrunk {
-                    name: name.into(),
-                    host: host.into(),
-                    port,
-                    transport: "udp".into(),
-                    username: None,
-                    password: None,
-                    register: false,
-                },
-            )
+            .create_trunk(t.id, &NewSipTrunk::peer(name, host, port))
             .await?;
     }
     store

@@ -33,6 +33,21 @@ pub struct NewSipTrunk {
     pub register: bool,
 }
 
+impl NewSipTrunk {
+    /// A carrier known by its address alone: UDP, no credentials, no registration.
+    pub fn peer(name: &str, host: &str, port: u16) -> NewSipTrunk {
+        NewSipTrunk {
+            name: name.to_string(),
+            host: host.to_string(),
+            port,
+            transport: "udp".to_string(),
+            username: None,
+            password: None,
+            register: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SipNumber {
     pub id: i64,

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -15,6 +16,7 @@ use hotline_sip::transaction::{
     ClientId, Peer, ServerId, Timers, Transactions, Transport, TxEvent,
 };
 use hotline_sip::{check_request, check_response, Capabilities, HeaderName, Message, Method, Uri};
+use hotline_store::dialplan::DialPlan;
 use hotline_store::registrations::SipRegistration;
 use hotline_store::Store;
 use tokio::sync::{mpsc, watch};
@@ -90,7 +92,10 @@ pub struct Shared {
     registrar: Mutex<Registrar>,
     digest: Mutex<HashMap<String, DigestServer>>,
     failures: Mutex<HashMap<IpAddr, FailureCount>>,
-    plan: std::sync::RwLock<Arc<Plan>>,
+    /// The dial plan as read from the store, and built for look-ups; `plan_version` counts
+    /// the changes so shards notice them with one atomic read.
+    plan: std::sync::RwLock<(DialPlan, Arc<Plan>)>,
+    plan_version: AtomicU64,
     /// The port actually bound (when `listen` asked for any).
     pub(crate) bound_port: u16,
     limiter: Mutex<crate::security::RateLimiter>,
@@ -150,11 +155,13 @@ impl Shared {
             registrar.restore(now, &aor, bindings);
         }
         tracing::info!(restored, "SIP registrations restored");
-        let plan = Plan::build(store.dial_plan().await?).await;
+        let source = store.dial_plan().await?;
+        let plan = Arc::new(Plan::build(source.clone()).await);
         Ok(Shared {
+            plan_version: AtomicU64::new(1),
             limiter: Mutex::new(crate::security::RateLimiter::new(config.rate_limit)),
             bound_port,
-            plan: std::sync::RwLock::new(Arc::new(plan)),
+            plan: std::sync::RwLock::new((source, plan)),
             store,
             caps: Capabilities::default(),
             key,
@@ -165,29 +172,43 @@ impl Shared {
         })
     }
 
-    pub(crate) fn plan(&self) -> Arc<Plan> {
-        self.plan
-            .read()
-            .map(|p| p.clone())
-            .unwrap_or_else(|e| e.into_inner().clone())
+    /// The current plan and its version.
+    fn plan(&self) -> (u64, Arc<Plan>) {
+        let version = self.plan_version.load(Ordering::Acquire);
+        let plan = match self.plan.read() {
+            Ok(p) => p.1.clone(),
+            Err(e) => e.into_inner().1.clone(),
+        };
+        (version, plan)
     }
 
-    /// Reads the dial plan again (trunks, numbers, routes).
+    /// Reads the dial plan again (trunks, numbers, routes); builds it (resolving trunk host
+    /// names) only when the store's differs from what is in use.
     pub(crate) async fn reload_plan(&self) -> Result<(), TelephonyError> {
-        let plan = Arc::new(Plan::build(self.store.dial_plan().await?).await);
-        match self.plan.write() {
-            Ok(mut p) => *p = plan,
-            Err(e) => *e.into_inner() = plan,
+        let source = self.store.dial_plan().await?;
+        let same = match self.plan.read() {
+            Ok(p) => p.0 == source,
+            Err(e) => e.into_inner().0 == source,
+        };
+        if same {
+            return Ok(());
         }
+        let plan = Arc::new(Plan::build(source.clone()).await);
+        match self.plan.write() {
+            Ok(mut p) => *p = (source, plan),
+            Err(e) => *e.into_inner() = (source, plan),
+        }
+        self.plan_version.fetch_add(1, Ordering::Release);
         Ok(())
     }
 
-    /// Whether a message from `from` may go on (banned and flooding addresses may not).
-    pub(crate) fn admit(&self, from: &Peer, now: Instant) -> bool {
+    /// Whether a message from `from` may go on (banned and flooding addresses may not;
+    /// trunks are not rate-limited).
+    fn admit(&self, from: &Peer, now: Instant, plan: &Plan) -> bool {
         if self.banned(from.addr.ip(), now) {
             return false;
         }
-        if self.plan().trunk_from(from.addr).is_some() {
+        if plan.trunk_from(from.addr).is_some() {
             return true;
         }
         let verdict = match self.limiter.lock() {
@@ -275,7 +296,9 @@ struct Shard {
     /// Shard 0 registers with the carriers whose trunks ask for it: by trunk id.
     registrations: HashMap<i64, CarrierRegistration>,
     registering: HashMap<ClientId, i64>,
-    plan_seen: Option<Arc<Plan>>,
+    /// The dial plan this shard routes by, and its version (see `Shared::plan`).
+    plan: Arc<Plan>,
+    plan_version: u64,
     /// When shard 0 next pings registered phones.
     next_keepalive: Option<u64>,
 }
@@ -304,7 +327,8 @@ impl Shard {
         let Inbound { message, from } = inbound;
         let now = self.now();
         let method = || message.method().map_or("-", Method::as_str);
-        if !self.shared.admit(&from, Instant::now()) {
+        self.refresh_plan();
+        if !self.shared.admit(&from, Instant::now(), &self.plan) {
             return;
         }
         if let Some(ua) = message
@@ -365,66 +389,64 @@ impl Shard {
             let Some(event) = self.b2b.handle(&mut self.tx, now, event) else {
                 continue;
             };
-            match &event {
+            match event {
                 TxEvent::Response {
                     client, response, ..
                 } => {
-                    if let Some(&trunk) = self.registering.get(client) {
-                        self.registration_answer(trunk, response.clone());
+                    if let Some(&trunk) = self.registering.get(&client) {
+                        self.registration_answer(trunk, &response);
                     }
-                    continue;
                 }
                 TxEvent::Timeout { client } => {
-                    if let Some(trunk) = self.registering.remove(client) {
+                    if let Some(trunk) = self.registering.remove(&client) {
                         if let Some(r) = self.registrations.get_mut(&trunk) {
                             r.reg.on_timeout(now);
                             tracing::warn!(trunk = %r.name, "carrier registration: no answer");
                         }
                     }
-                    continue;
                 }
                 TxEvent::ClientDone { client } => {
-                    self.registering.remove(client);
-                    continue;
+                    self.registering.remove(&client);
+                }
+                TxEvent::Request {
+                    server,
+                    request,
+                    from,
+                } => {
+                    let new_call = request.method() == Some(&Method::Invite)
+                        && request.to_header().is_ok_and(|t| t.tag().is_none());
+                    if new_call {
+                        self.invite(server, request, from).await;
+                        continue;
+                    }
+                    let answer = self.answer(&request, from).await;
+                    let now = self.now();
+                    if let Err(e) = self.tx.respond(now, server, &answer) {
+                        tracing::debug!(error = %e, "answer not sent");
+                    }
                 }
                 _ => {}
-            }
-            if let TxEvent::Request {
-                server,
-                request,
-                from,
-            } = event
-            {
-                let new_call = request.method() == Some(&Method::Invite)
-                    && request.to_header().is_ok_and(|t| t.tag().is_none());
-                if new_call {
-                    self.invite(server, request, from).await;
-                    continue;
-                }
-                let answer = self.answer(&request, from).await;
-                let now = self.now();
-                if let Err(e) = self.tx.respond(now, server, &answer) {
-                    tracing::debug!(error = %e, "answer not sent");
-                }
             }
         }
     }
 
-    /// Shard 0 keeps a registration for every trunk that asks for one (checked when the dial
+    /// Takes the shared plan when it changed (one atomic read when it did not); shard 0 then
+    /// brings its carrier registrations in line.
+    fn refresh_plan(&mut self) {
+        if self.shared.plan_version.load(Ordering::Acquire) == self.plan_version {
+            return;
+        }
+        (self.plan_version, self.plan) = self.shared.plan();
+        self.sync_registrations();
+    }
+
+    /// Shard 0 keeps a registration for every trunk that asks for one (called when the dial
     /// plan changes).
     fn sync_registrations(&mut self) {
         if self.index != 0 {
             return;
         }
-        let plan = self.shared.plan();
-        if self
-            .plan_seen
-            .as_ref()
-            .is_some_and(|p| Arc::ptr_eq(p, &plan))
-        {
-            return;
-        }
-        self.plan_seen = Some(plan.clone());
+        let plan = self.plan.clone();
         let wanted: Vec<&crate::plan::Trunk> = plan
             .trunks
             .iter()
@@ -572,12 +594,12 @@ impl Shard {
         }
     }
 
-    fn registration_answer(&mut self, trunk: i64, response: Message) {
+    fn registration_answer(&mut self, trunk: i64, response: &Message) {
         let now = self.now();
         let Some(r) = self.registrations.get_mut(&trunk) else {
             return;
         };
-        match r.reg.on_response(now, &response) {
+        match r.reg.on_response(now, response) {
             RegistrationOutcome::Again => self.send_registration(now, trunk),
             RegistrationOutcome::Registered { expires } => {
                 tracing::info!(trunk = %r.name, expires, "registered with the carrier")
@@ -624,7 +646,7 @@ impl Shard {
     async fn invite(&mut self, server: ServerId, request: Message, from: Peer) {
         let tag = self.tx.new_tag();
         let now = self.now();
-        let plan = self.shared.plan();
+        let plan = self.plan.clone();
         let dialled = request
             .request_uri()
             .and_then(|u| Uri::parse(u).ok())
@@ -979,7 +1001,9 @@ pub(crate) async fn run(
         local_ips: HashMap::new(),
         registrations: HashMap::new(),
         registering: HashMap::new(),
-        plan_seen: None,
+        plan: Arc::new(Plan::default()),
+        // Not a version the shared plan has: the first look takes it.
+        plan_version: 0,
         next_keepalive: None,
     };
     // One timer, moved when the next deadline moves (a fresh timer per message costs more
@@ -989,7 +1013,7 @@ pub(crate) async fn run(
     tokio::pin!(sleep);
     let mut armed: Option<u64> = None;
     loop {
-        shard.sync_registrations();
+        shard.refresh_plan();
         let next = [
             shard.tx.poll_timeout(),
             shard.b2b.poll_timeout(),

@@ -1710,13 +1710,10 @@ pub async fn dial_plan(s: &Store) {
     let t = tenant(s, "acme").await;
     let other = tenant(s, "other").await;
     let trunk = |name: &str, register: bool| NewSipTrunk {
-        name: name.into(),
-        host: "192.0.2.10".into(),
-        port: 5060,
-        transport: "udp".into(),
         username: Some("acme".into()),
         password: Some("s3cret".into()),
         register,
+        ..NewSipTrunk::peer(name, "192.0.2.10", 5060)
     };
     let carrier = s.create_trunk(t.id, &trunk("carrier", true)).await.unwrap();
     assert!(carrier.register && carrier.port == 5060);
@@ -1800,13 +1797,8 @@ pub async fn dial_plan_per_tenant(s: &Store) {
     let t = tenant(s, "acme").await;
     let other = tenant(s, "other").await;
     let new = NewSipTrunk {
-        name: "carrier".into(),
-        host: "carrier.example".into(),
-        port: 5060,
         transport: "tcp".into(),
-        username: None,
-        password: None,
-        register: false,
+        ..NewSipTrunk::peer("carrier", "carrier.example", 5060)
     };
     let a = s.create_trunk(t.id, &new).await.unwrap();
     let b = s.create_trunk(other.id, &new).await.unwrap();

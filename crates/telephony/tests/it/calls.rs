@@ -65,18 +65,7 @@ async fn finish(child: Child, what: &str) {
 
 async fn trunk(w: &World, name: &str, host: &str, port: u16) -> i64 {
     w.store
-        .create_trunk(
-            w.tenant,
-            &NewSipTrunk {
-                name: name.into(),
-                host: host.into(),
-                port,
-                transport: "udp".into(),
-                username: None,
-                password: None,
-                register: false,
-            },
-        )
+        .create_trunk(w.tenant, &NewSipTrunk::peer(name, host, port))
         .await
         .expect("trunk")
         .id
@@ -258,13 +247,10 @@ async fn a_trunk_registers_with_its_carrier_using_digest() {
     let carrier = world(|_| {}).await;
     let ours = world(|_| {}).await;
     let add = |name: &str, password: &str| NewSipTrunk {
-        name: name.into(),
-        host: "127.0.0.1".into(),
-        port: carrier.addr().port(),
-        transport: "udp".into(),
         username: Some("1001".into()),
         password: Some(password.into()),
         register: true,
+        ..NewSipTrunk::peer(name, "127.0.0.1", carrier.addr().port())
     };
     ours.store
         .create_trunk(ours.tenant, &add("carrier", PASSWORD))
@@ -315,13 +301,8 @@ async fn a_tcp_trunk_is_dialled_and_its_answers_come_back_on_the_connection() {
         .port();
     trunk(&w, "carrier-in", "127.0.0.1", uac_port).await;
     let out = NewSipTrunk {
-        name: "carrier-tcp".into(),
-        host: "127.0.0.2".into(),
-        port: uas_port,
         transport: "tcp".into(),
-        username: None,
-        password: None,
-        register: false,
+        ..NewSipTrunk::peer("carrier-tcp", "127.0.0.2", uas_port)
     };
     w.store.create_trunk(w.tenant, &out).await.expect("trunk");
     w.store
