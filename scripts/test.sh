@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The whole Hotline test suite, from a fresh machine:
 #   1. installs what it needs when missing (Debian: postgresql, python3-venv, curl, sip-tester
-#      (SIPp), baresip; sipvicious from PyPI in a venv);
+#      (SIPp), baresip, espeak-ng (speech for prompts and the DTMF talk-off test); sipvicious
+#      from PyPI in a venv);
 #   2. starts a throwaway PostgreSQL on 127.0.0.1 and a free port;
 #   3. cargo fmt --check, cargo clippy -D warnings;
 #   4. cargo test for the whole workspace, the storage conformance suite on SQLite AND PostgreSQL;
-#   5. the SIP parser fuzzed for a bounded time (cargo-fuzz installed when missing);
+#   5. the SIP parser and the media inputs fuzzed for a bounded time (cargo-fuzz installed
+#      when missing);
 #   6. Schemathesis against `hotline serve --demo`, once on SQLite and once on PostgreSQL.
 # Everything listens on 127.0.0.1 and every step is bounded in time.
 set -euo pipefail
@@ -24,6 +26,7 @@ command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v runuser >/dev/null 2>&1 || need_apt+=(util-linux)
 command -v sipp >/dev/null 2>&1 || need_apt+=(sip-tester)
 command -v baresip >/dev/null 2>&1 || need_apt+=(baresip)
+command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "installing ${need_apt[*]}"
   if [ "$(id -u)" != 0 ]; then
@@ -68,9 +71,10 @@ say "cargo test (storage conformance on SQLite and PostgreSQL, API, SIP with SIP
 timeout 1800 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$work/cargo-test.log"
 passed=$(grep -E '^test result:' "$work/cargo-test.log" | awk '{s+=$4} END {print s+0}')
 
-say "fuzzing the SIP parser for 30 s (libFuzzer, seeded with the RFC 4475 messages) and RTP/RTCP for 15 s"
+say "fuzzing the SIP parser for 30 s (libFuzzer, seeded with the RFC 4475 messages), RTP/RTCP and the media inputs (SDP, WAV, DTMF, relay) for 15 s each"
 timeout 1500 scripts/fuzz.sh 30 sip_message 2>&1 | tail -n 3
 timeout 900 scripts/fuzz.sh 15 rtp_packet 2>&1 | tail -n 3
+timeout 900 scripts/fuzz.sh 15 media_input 2>&1 | tail -n 3
 
 say "Schemathesis against the served OpenAPI document (SQLite)"
 cargo build --locked -p hotline
