@@ -383,6 +383,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
         sip_config.digest_algorithms = vec![Algorithm::Sha256, Algorithm::Md5];
     }
     sip_config.default_realm = s.file.sip_default_realm.clone();
+    sip_config.media = Some(hotline_telephony::media::MediaConfig::new(
+        rtp.lo..=rtp.hi,
+        &s.data_dir,
+    ));
     let sip_service = hotline_telephony::SipService::start(sip_config, store.clone())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -439,7 +443,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
             sip_service.udp_addr().ip().to_string()
         }
     );
-    println!("  RTP {rtp} is reserved for the media engine, which this build does not run yet; calls are answered 480.");
+    println!(
+        "  RTP {rtp}: calls' media is anchored here; recordings go to {}",
+        s.data_dir.join("recordings").display()
+    );
 
     axum::serve(
         listener,

@@ -251,8 +251,37 @@ fn from_tag(m: &Message) -> Option<String> {
     m.from_header().ok()?.tag().map(str::to_string)
 }
 
+/// Rewrites the session descriptions that cross the B2BUA: the shell anchors a call's media
+/// in Hotline here (its own address and ports in place of each peer's).
+pub trait BodyFilter: Send {
+    /// `body` goes to the `toward` leg of `call` (from the other leg); the returned body is
+    /// sent instead. `None` sends it unchanged.
+    fn filter(&mut self, call: CallRef, toward: Side, body: &[u8]) -> Option<Vec<u8>>;
+}
+
+/// Passes `m`'s body (already carried) through the filter, if there is one.
+fn filter_body(
+    filter: &mut Option<Box<dyn BodyFilter>>,
+    call: CallRef,
+    toward: Side,
+    m: &mut Message,
+) {
+    let Some(f) = filter.as_mut() else { return };
+    if m.body().is_empty() {
+        return;
+    }
+    if let Some(body) = f.filter(call, toward, m.body()) {
+        let ct = m
+            .value(&HeaderName::ContentType)
+            .unwrap_or("application/sdp")
+            .to_string();
+        m.set_body(&ct, body);
+    }
+}
+
 #[derive(Default)]
 pub struct B2bua {
+    filter: Option<Box<dyn BodyFilter>>,
     next: u64,
     rng: u64,
     calls: HashMap<CallRef, Call>,
@@ -277,6 +306,11 @@ impl B2bua {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
+    }
+
+    /// Rewrites every session description that crosses (see [`BodyFilter`]).
+    pub fn set_filter(&mut self, filter: Box<dyn BodyFilter>) {
+        self.filter = Some(filter);
     }
 
     pub fn poll_event(&mut self) -> Option<CallEvent> {
@@ -354,12 +388,13 @@ impl B2bua {
         .push(HeaderName::Contact, b_contact.clone().into_bytes());
         b.copy_from(&invite, &HeaderName::PAssertedIdentity);
         carry(&mut b, &invite);
+        let call = CallRef(self.next + 1);
+        filter_body(&mut self.filter, call, Side::B, &mut b);
         let Ok(client) = tx.send_request(now, b.clone(), target.peer) else {
             refuse(tx, 500, None);
             return None;
         };
         self.next += 1;
-        let call = CallRef(self.next);
         let a_call_id = invite.call_id().unwrap_or("").to_string();
         self.dialogs
             .insert(dialog_key(&a_call_id, &a_tag), (call, Side::A));
@@ -559,6 +594,7 @@ impl B2bua {
         let mut m = dialog.request(method);
         if let Some(from) = carrying {
             carry(&mut m, from);
+            filter_body(&mut self.filter, call, side, &mut m);
         }
         m.push_front(HeaderName::Via, tx.via(peer.transport, &leg.local));
         let seq = dialog.local_seq;
@@ -706,7 +742,10 @@ impl B2bua {
             return;
         }
         c.deferred_ack = None;
-        Self::send_ack(tx, c.leg_mut(leg), seq, Some(ack));
+        let mut carried = Message::request(Method::Ack, "sip:-");
+        carry(&mut carried, ack);
+        filter_body(&mut self.filter, call, leg, &mut carried);
+        Self::send_ack(tx, c.leg_mut(leg), seq, Some(&carried));
     }
 
     fn send_ack(tx: &mut Transactions, leg: &mut Leg, seq: u32, carrying: Option<&Message>) {
@@ -794,6 +833,7 @@ impl B2bua {
                         let from_side = *from_side;
                         let mut r = response_to(request, code, response.reason_phrase(), None);
                         carry(&mut r, &response);
+                        filter_body(&mut self.filter, call, from_side, &mut r);
                         if refresh {
                             r.push(
                                 HeaderName::Contact,
@@ -845,7 +885,8 @@ impl B2bua {
                 if c.a_final {
                     return true;
                 }
-                let r = c.relay_to_a((self.rng as u32) & 0xffff, code, &response);
+                let mut r = c.relay_to_a((self.rng as u32) & 0xffff, code, &response);
+                filter_body(&mut self.filter, call, Side::A, &mut r);
                 let _ = tx.respond(now, c.a_server, &r);
                 c.state = State::Early;
                 if code == 180 || code == 183 {
@@ -884,6 +925,7 @@ impl B2bua {
                     Self::send_ack(tx, &mut c.b, seq, None);
                 }
                 let mut r = c.relay_to_a((self.rng as u32) & 0xffff, code, &response);
+                filter_body(&mut self.filter, call, Side::A, &mut r);
                 if response.session_expires().ok().flatten().is_none() {
                     // B runs no timer; a caller that asked for one refreshes it itself.
                     let asked = c.a_invite.session_expires().ok().flatten();

@@ -6,6 +6,10 @@ use hotline_model::InvalidInput;
 
 use crate::{now_ms, on_pool, Result, Store, StoreError};
 
+/// The services a number can lead to (`kind = "service"`): `test` is the test line (a
+/// greeting, each key pressed read back, the caller recorded).
+pub const SERVICES: &[&str] = &["test"];
+
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SipTrunk {
     pub id: i64,
@@ -53,9 +57,9 @@ pub struct SipNumber {
     pub id: i64,
     pub tenant_id: i64,
     pub number: String,
-    /// `extension` or `trunk`.
+    /// `extension`, `trunk` or `service`.
     pub kind: String,
-    /// The extension, or the trunk's name.
+    /// The extension, the trunk's name, or the service (`test`: the test line).
     pub target: String,
 }
 
@@ -141,8 +145,8 @@ impl Store {
         Ok(())
     }
 
-    /// A DID of the tenant and where it leads: an extension, or a trunk (by name) of the
-    /// same tenant.
+    /// A DID of the tenant and where it leads: an extension, a trunk (by name) of the same
+    /// tenant, or a service Hotline answers itself ([`SERVICES`]).
     pub async fn create_number(
         &self,
         tenant_id: i64,
@@ -164,7 +168,9 @@ impl Store {
                     return Err(invalid("target", "no trunk of that name"));
                 }
             }
-            _ => return Err(invalid("kind", "extension or trunk")),
+            "service" if SERVICES.contains(&target) => {}
+            "service" => return Err(invalid("target", "a service: test")),
+            _ => return Err(invalid("kind", "extension, trunk or service")),
         }
         let id = on_pool!(self, p => sqlx::query_scalar::<_, i64>(
             "INSERT INTO sip_numbers (tenant_id, number, kind, target, created_at)

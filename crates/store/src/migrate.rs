@@ -38,6 +38,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_dialplan.sql"),
         postgres: include_str!("../migrations/postgres/0004_dialplan.sql"),
     },
+    Migration {
+        version: 5,
+        name: "services",
+        sqlite: include_str!("../migrations/sqlite/0005_services.sql"),
+        postgres: include_str!("../migrations/postgres/0005_services.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -8,6 +8,7 @@
 //!   and the RFC 3261 answers for everything this build does not route yet.
 //! - [`security`]: the security log line written for every refused or failed request.
 
+pub mod media;
 pub mod plan;
 pub mod security;
 pub mod shard;
@@ -112,11 +113,20 @@ impl SipService {
         self.shared.reload_plan().await
     }
 
-    /// Stops listening; registrations already stored stay stored.
+    /// The media engine, when it runs.
+    pub fn media(&self) -> Option<&media::Media> {
+        self.shared.media.as_ref()
+    }
+
+    /// Stops listening; registrations already stored stay stored; media sessions end with
+    /// their recordings closed.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         for t in self.tasks {
             let _ = t.await;
+        }
+        if let Some(m) = &self.shared.media {
+            m.shutdown().await;
         }
     }
 }

@@ -27,6 +27,8 @@ pub enum Destination {
     Extension(String),
     /// Out through a trunk, to this number.
     Trunk { trunk: usize, number: String },
+    /// Answered by Hotline itself.
+    Service(crate::media::App),
 }
 
 struct Route {
@@ -89,6 +91,10 @@ impl Plan {
         for n in plan.numbers {
             let dest = match n.kind.as_str() {
                 "extension" => Destination::Extension(n.target),
+                "service" => match n.target.as_str() {
+                    "test" => Destination::Service(crate::media::App::TestLine),
+                    _ => continue,
+                },
                 _ => {
                     let Some(trunk) = out
                         .trunks

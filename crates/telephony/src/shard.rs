@@ -21,6 +21,7 @@ use hotline_store::registrations::SipRegistration;
 use hotline_store::Store;
 use tokio::sync::{mpsc, watch};
 
+use crate::media::{local_media, Anchor, App, EndpointHandle, Media, MediaConfig};
 use crate::plan::{Destination, Plan};
 
 use crate::transport::{Inbound, Outbound};
@@ -58,6 +59,10 @@ pub struct SipConfig {
     /// Drop requests whose User-Agent names a known scanner (on by default; off only to
     /// test the defences behind it).
     pub drop_scanners: bool,
+    /// The media engine: calls' RTP is anchored in Hotline (relayed, recorded) and service
+    /// numbers are answered. Without it, calls' media flows between the peers directly and
+    /// service numbers are refused.
+    pub media: Option<MediaConfig>,
 }
 
 impl SipConfig {
@@ -79,6 +84,7 @@ impl SipConfig {
             rate_limit: 200,
             drop_scanners: true,
             keepalive: Duration::from_secs(30),
+            media: None,
         }
     }
 }
@@ -99,6 +105,7 @@ pub struct Shared {
     /// The port actually bound (when `listen` asked for any).
     pub(crate) bound_port: u16,
     limiter: Mutex<crate::security::RateLimiter>,
+    pub(crate) media: Option<Media>,
 }
 
 pub(crate) fn random_seed() -> u64 {
@@ -157,7 +164,24 @@ impl Shared {
         tracing::info!(restored, "SIP registrations restored");
         let source = store.dial_plan().await?;
         let plan = Arc::new(Plan::build(source.clone()).await);
+        let media = config.media.clone().map(|m| {
+            let bind = config.listen.ip();
+            let advertise = match (config.advertise, bind) {
+                (Some(ip), _) => ip,
+                (None, ip) if !ip.is_unspecified() => ip,
+                _ => std::net::UdpSocket::bind("0.0.0.0:0")
+                    .and_then(|s| {
+                        s.connect("192.0.2.1:9")?;
+                        s.local_addr()
+                    })
+                    .map(|a| a.ip())
+                    .unwrap_or(IpAddr::from([127, 0, 0, 1])),
+            };
+            tracing::info!(ports = ?m.ports, %advertise, "media engine ready");
+            Media::new(m, bind, advertise)
+        });
         Ok(Shared {
+            media,
             plan_version: AtomicU64::new(1),
             limiter: Mutex::new(crate::security::RateLimiter::new(config.rate_limit)),
             bound_port,
@@ -301,6 +325,19 @@ struct Shard {
     plan_version: u64,
     /// When shard 0 next pings registered phones.
     next_keepalive: Option<u64>,
+    /// Anchors the media of this shard's calls (when the media engine runs).
+    anchor: Option<Anchor>,
+    /// Calls Hotline answered itself, by Call-ID.
+    local_calls: HashMap<String, LocalCall>,
+}
+
+/// A call Hotline answered itself (a service number).
+struct LocalCall {
+    dialog: hotline_sip::dialog::Dialog,
+    peer: Peer,
+    local: String,
+    endpoint: EndpointHandle,
+    answer: Vec<u8>,
 }
 
 struct CarrierRegistration {
@@ -378,7 +415,10 @@ impl Shard {
                     }
                     CallEvent::Answered { call } => tracing::info!(call = call.0, "call answered"),
                     CallEvent::Ended { call, code, by } => {
-                        tracing::info!(call = call.0, code, by = ?by, "call ended")
+                        tracing::info!(call = call.0, code, by = ?by, "call ended");
+                        if let Some(a) = &self.anchor {
+                            a.end(call);
+                        }
                     }
                 }
             }
@@ -730,6 +770,10 @@ impl Shard {
                     }
                 }
             }
+            Destination::Service(app) => {
+                self.answer_locally(server, request, from, &tag, app);
+                return;
+            }
             Destination::Trunk { trunk, number } => {
                 let Some(t) = plan.trunks.get(trunk) else {
                     refuse(&mut self.tx, 404, None);
@@ -779,6 +823,133 @@ impl Shard {
         }
     }
 
+    /// Answers a call to a service number with Hotline's own media.
+    fn answer_locally(
+        &mut self,
+        server: ServerId,
+        request: Message,
+        from: Peer,
+        tag: &str,
+        app: App,
+    ) {
+        let now = self.now();
+        let respond = |tx: &mut Transactions, r: Message| {
+            let _ = tx.respond(now, server, &r);
+        };
+        let Some(media) = self.shared.media.clone() else {
+            respond(
+                &mut self.tx,
+                response_to(&request, 480, Some("No Media Engine"), Some(tag)),
+            );
+            return;
+        };
+        let Some(port) = media.take_port() else {
+            respond(
+                &mut self.tx,
+                response_to(&request, 503, Some("No RTP Port"), Some(tag)),
+            );
+            return;
+        };
+        let local = local_media(media.advertise(), port.port, random_seed() >> 40);
+        let (negotiated, body) = match hotline_media::sdp::answer(request.body(), &local) {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::info!(error = %e, "offer refused");
+                let mut r = response_to(&request, 488, None, Some(tag));
+                r.push(
+                    HeaderName::Warning,
+                    format!("304 hotline \"{e}\"").into_bytes(),
+                );
+                respond(&mut self.tx, r);
+                return;
+            }
+        };
+        let local_addr = self.local_for(from.addr);
+        let contact = match from.transport {
+            Transport::Udp => format!("<sip:{local_addr}>"),
+            Transport::Tcp => format!("<sip:{local_addr};transport=tcp>"),
+        };
+        let Ok(dialog) = hotline_sip::dialog::Dialog::uas(&request, tag, &contact, 1) else {
+            respond(&mut self.tx, response_to(&request, 400, None, Some(tag)));
+            return;
+        };
+        let call_id = request.call_id().unwrap_or_default().to_string();
+        let endpoint = media.start_endpoint(port, negotiated, app, "service");
+        let mut ok = response_to(&request, 200, None, Some(tag));
+        ok.push(HeaderName::Contact, contact.into_bytes());
+        ok.set_body("application/sdp", body.clone().into_bytes());
+        respond(&mut self.tx, ok);
+        tracing::info!(session = endpoint.session, "service call answered");
+        self.local_calls.insert(
+            call_id,
+            LocalCall {
+                dialog,
+                peer: from,
+                local: local_addr,
+                endpoint,
+                answer: body.into_bytes(),
+            },
+        );
+    }
+
+    /// An in-dialog request on a call Hotline answered itself.
+    fn local_request(&mut self, request: &Message, tag: &str) -> Message {
+        let id = request.call_id().unwrap_or_default().to_string();
+        let Some(call) = self.local_calls.get_mut(&id) else {
+            return response_to(request, 481, None, Some(tag));
+        };
+        if let Err(refusal) = call.dialog.on_request(request) {
+            let mut r = response_to(request, refusal.code, None, None);
+            if let Some(after) = refusal.retry_after {
+                r.push(HeaderName::RetryAfter, after.to_string().into_bytes());
+            }
+            return r;
+        }
+        match request.method() {
+            Some(Method::Bye) => {
+                call.endpoint.stop();
+                self.local_calls.remove(&id);
+                response_to(request, 200, None, None)
+            }
+            Some(Method::Invite) | Some(Method::Update) => {
+                // Hold and resume are heard by the endpoint from the RTP itself; our answer
+                // stays what it was.
+                let mut r = response_to(request, 200, None, None);
+                r.push(
+                    HeaderName::Contact,
+                    call.dialog.local_contact.clone().into_bytes(),
+                );
+                if !request.body().is_empty() {
+                    r.set_body("application/sdp", call.answer.clone());
+                }
+                r
+            }
+            _ => response_to(request, 200, None, None),
+        }
+    }
+
+    /// Hangs up calls whose media ended by itself (the caller went silent).
+    fn end_idle_local_calls(&mut self, now: u64) {
+        let ended: Vec<String> = self
+            .local_calls
+            .iter()
+            .filter(|(_, c)| c.endpoint.is_closed())
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ended {
+            let Some(mut c) = self.local_calls.remove(&id) else {
+                continue;
+            };
+            let mut bye = c.dialog.request(Method::Bye);
+            bye.push_front(HeaderName::Via, self.tx.via(c.peer.transport, &c.local));
+            let _ = self.tx.send_request(now, bye, c.peer);
+            tracing::info!(
+                session = c.endpoint.session,
+                "service call hung up: no media"
+            );
+        }
+    }
+
     async fn answer(&mut self, request: &Message, from: Peer) -> Message {
         let tag = self.tx.new_tag();
         match request.method() {
@@ -796,6 +967,12 @@ impl Shard {
                 r
             }
             Some(Method::Register) => self.register(request, from, &tag).await,
+            _ if request
+                .call_id()
+                .is_ok_and(|id| self.local_calls.contains_key(id)) =>
+            {
+                self.local_request(request, &tag)
+            }
             // In-dialog requests of no dialog we know (calls are placed in `invite`).
             _ => response_to(request, 481, None, Some(&tag)),
         }
@@ -1005,7 +1182,14 @@ pub(crate) async fn run(
         // Not a version the shared plan has: the first look takes it.
         plan_version: 0,
         next_keepalive: None,
+        anchor: None,
+        local_calls: HashMap::new(),
     };
+    if let Some(media) = shard.shared.media.clone() {
+        let anchor = Anchor::new(media);
+        shard.b2b.set_filter(Box::new(anchor.clone()));
+        shard.anchor = Some(anchor);
+    }
     // One timer, moved when the next deadline moves (a fresh timer per message costs more
     // than the message at thousands of calls per second).
     let far = || tokio::time::Instant::now() + Duration::from_secs(3_600);
@@ -1022,8 +1206,12 @@ pub(crate) async fn run(
         .into_iter()
         .flatten()
         .min();
-        // Shard 0 looks at the dial plan at least every second (new trunks to register with).
+        // Shard 0 looks at the dial plan at least every second (new trunks to register with);
+        // a shard with calls it answered itself looks at them every second (ended by media).
         let next = match shard.index {
+            _ if !shard.local_calls.is_empty() => {
+                Some(next.unwrap_or(u64::MAX).min(shard.now() + 1_000))
+            }
             0 => Some(next.unwrap_or(u64::MAX).min(shard.now() + 1_000)),
             _ => next,
         };
@@ -1057,6 +1245,7 @@ pub(crate) async fn run(
                 shard.b2b.handle_timeout(&mut shard.tx, now);
                 shard.register_due(now);
                 shard.keepalive_due(now);
+                shard.end_idle_local_calls(now);
                 shard.events().await;
             }
         }

@@ -64,9 +64,9 @@ pub struct TrunkCreate {
 pub struct Number {
     pub id: i64,
     pub number: String,
-    /// `extension` or `trunk`.
+    /// `extension`, `trunk` or `service`.
     pub kind: String,
-    /// The extension, or the trunk's name.
+    /// The extension, the trunk's name, or the service (`test`: the test line).
     pub target: String,
 }
 
@@ -86,7 +86,7 @@ impl From<SipNumber> for Number {
 pub struct NumberCreate {
     /// Digits, `+`, `*` or `#`; at most 32.
     pub number: String,
-    /// `extension` or `trunk`.
+    /// `extension`, `trunk` or `service`.
     pub kind: String,
     pub target: String,
 }

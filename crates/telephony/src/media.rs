@@ -1,0 +1,845 @@
+//! The media shell: RTP sockets from `--rtp-ports`, one task per media session driving the
+//! sans-IO sessions of `hotline-media` (a bridge between a call's two legs, or Hotline's own end
+//! of a call), recordings written to disk, prompts rendered by espeak-ng and cached.
+//!
+//! A session ends when told to (the call ended), when RTP stops for `idle_timeout`, or when
+//! the service stops; its recording is closed with a correct header in every case.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{Seek, SeekFrom, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hotline_media::dtmf::DtmfEvent;
+use hotline_media::playback::Prompt;
+use hotline_media::sdp::{self, Codec, Direction, LocalMedia, Negotiated, SessionDescription};
+use hotline_media::session::{Bridge, Endpoint, EndpointEvent, Leg};
+use hotline_media::wav;
+use hotline_sip::b2bua::{BodyFilter, CallRef, Side};
+use tokio::net::UdpSocket;
+use tokio::sync::{broadcast, mpsc, watch};
+
+/// How the media engine runs.
+#[derive(Clone, Debug)]
+pub struct MediaConfig {
+    /// RTP ports (even ones are used; RTCP would be the odd one above).
+    pub ports: RangeInclusive<u16>,
+    /// A session whose peers sent nothing for this long ends.
+    pub idle_timeout: Duration,
+    /// Where recordings go (bridged calls and test-line callers); `None` records nothing.
+    pub recordings: Option<PathBuf>,
+    /// Where rendered speech is cached.
+    pub prompt_cache: PathBuf,
+    /// The espeak-ng voice for speech (`ru`, `en`, ...).
+    pub voice: String,
+}
+
+impl MediaConfig {
+    pub fn new(ports: RangeInclusive<u16>, data_dir: &Path) -> MediaConfig {
+        MediaConfig {
+            ports,
+            idle_timeout: Duration::from_secs(60),
+            recordings: Some(data_dir.join("recordings")),
+            prompt_cache: data_dir.join("prompts"),
+            voice: "ru".into(),
+        }
+    }
+}
+
+/// What the media engine tells the rest of Hotline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MediaEvent {
+    /// A key pressed on a call (`session` names it; `inband` when heard in the audio).
+    Digit {
+        session: u64,
+        digit: char,
+        inband: bool,
+    },
+    /// A recording was closed.
+    Recorded {
+        session: u64,
+        path: PathBuf,
+        duration_ms: u64,
+        bytes: u64,
+    },
+    /// A session ended; `idle` when its peers stopped sending.
+    Ended { session: u64, idle: bool },
+}
+
+#[derive(Debug)]
+enum Control {
+    /// New offer/answer results for the bridge's two legs.
+    Renegotiate([Negotiated; 2]),
+    Stop,
+}
+
+struct Inner {
+    config: MediaConfig,
+    bind: IpAddr,
+    advertise: IpAddr,
+    free: Mutex<VecDeque<u16>>,
+    events: broadcast::Sender<MediaEvent>,
+    stop: watch::Sender<bool>,
+    /// Every session task holds a clone; `shutdown` waits until all are gone.
+    alive: Mutex<Option<mpsc::Sender<()>>>,
+    done: tokio::sync::Mutex<mpsc::Receiver<()>>,
+    prompts: Mutex<HashMap<(String, String), Prompt>>,
+    next_session: std::sync::atomic::AtomicU64,
+}
+
+/// The media engine (cheap to clone).
+#[derive(Clone)]
+pub struct Media {
+    inner: Arc<Inner>,
+}
+
+/// An RTP port taken from the pool, given back when dropped.
+pub struct Port {
+    pub port: u16,
+    socket: Option<std::net::UdpSocket>,
+    media: Media,
+}
+
+impl Drop for Port {
+    fn drop(&mut self) {
+        if let Ok(mut f) = self.media.inner.free.lock() {
+            f.push_back(self.port);
+        }
+    }
+}
+
+impl Media {
+    /// A media engine binding RTP on `bind` and putting `advertise` in SDP.
+    pub fn new(config: MediaConfig, bind: IpAddr, advertise: IpAddr) -> Media {
+        let first = *config.ports.start() + (*config.ports.start() & 1);
+        let free: VecDeque<u16> = (first..=*config.ports.end()).step_by(2).collect();
+        let (events, _) = broadcast::channel(1024);
+        let (stop, _) = watch::channel(false);
+        let (alive, done) = mpsc::channel(1);
+        Media {
+            inner: Arc::new(Inner {
+                config,
+                bind,
+                advertise,
+                free: Mutex::new(free),
+                events,
+                stop,
+                alive: Mutex::new(Some(alive)),
+                done: tokio::sync::Mutex::new(done),
+                prompts: Mutex::new(HashMap::new()),
+                next_session: std::sync::atomic::AtomicU64::new(1),
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &MediaConfig {
+        &self.inner.config
+    }
+
+    pub fn advertise(&self) -> IpAddr {
+        self.inner.advertise
+    }
+
+    /// Events: digits, recordings, sessions ended.
+    pub fn subscribe(&self) -> broadcast::Receiver<MediaEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Ports free now.
+    pub fn free_ports(&self) -> usize {
+        self.inner.free.lock().map(|f| f.len()).unwrap_or(0)
+    }
+
+    /// Takes a free even port and binds it (a port some other program holds is skipped).
+    pub fn take_port(&self) -> Option<Port> {
+        let tries = self.free_ports();
+        for _ in 0..tries {
+            let port = self.inner.free.lock().ok()?.pop_front()?;
+            match std::net::UdpSocket::bind(SocketAddr::new(self.inner.bind, port)) {
+                Ok(socket) => {
+                    let _ = socket.set_nonblocking(true);
+                    let s = socket2::SockRef::from(&socket);
+                    let _ = s.set_recv_buffer_size(256 * 1024);
+                    return Some(Port {
+                        port,
+                        socket: Some(socket),
+                        media: self.clone(),
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(port, error = %e, "RTP port busy, skipped");
+                    if let Ok(mut f) = self.inner.free.lock() {
+                        f.push_back(port);
+                    }
+                }
+            }
+        }
+        tracing::warn!("no free RTP port");
+        None
+    }
+
+    fn session_id(&self) -> u64 {
+        self.inner
+            .next_session
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn guard(&self) -> Option<mpsc::Sender<()>> {
+        self.inner.alive.lock().ok()?.clone()
+    }
+
+    /// Stops every session (recordings closed) and waits for them.
+    pub async fn shutdown(&self) {
+        let _ = self.inner.stop.send(true);
+        if let Ok(mut a) = self.inner.alive.lock() {
+            a.take();
+        }
+        let mut done = self.inner.done.lock().await;
+        while done.recv().await.is_some() {}
+    }
+
+    /// A prompt spoken by espeak-ng in the configured voice, rendered once and cached (in
+    /// memory and as an 8 kHz WAV in the prompt cache).
+    pub async fn speech(&self, text: &str) -> Option<Prompt> {
+        let voice = self.inner.config.voice.clone();
+        self.speech_in(&voice, text).await
+    }
+
+    pub async fn speech_in(&self, voice: &str, text: &str) -> Option<Prompt> {
+        let key = (voice.to_string(), text.to_string());
+        if let Some(p) = self.inner.prompts.lock().ok()?.get(&key) {
+            return Some(p.clone());
+        }
+        use sha2::Digest;
+        let hash = hex::encode(sha2::Sha256::digest(format!("{voice}\n{text}").as_bytes()));
+        let file = self
+            .inner
+            .config
+            .prompt_cache
+            .join(format!("tts-{}.wav", &hash[..24]));
+        let prompt = match tokio::fs::read(&file)
+            .await
+            .ok()
+            .and_then(|b| wav::read(&b).ok())
+        {
+            Some(audio) => Prompt(audio.samples.into()),
+            None => {
+                let out = tokio::process::Command::new("espeak-ng")
+                    .args(["-v", voice, "--stdout", text])
+                    .stdin(std::process::Stdio::null())
+                    .output()
+                    .await;
+                let out = match out {
+                    Ok(o) if o.status.success() => o.stdout,
+                    Ok(o) => {
+                        tracing::warn!(status = %o.status, "espeak-ng failed");
+                        return None;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "espeak-ng could not run (is it installed?)");
+                        return None;
+                    }
+                };
+                let audio = wav::read(&out).ok()?;
+                let prompt = Prompt::from_audio(&audio);
+                let _ = tokio::fs::create_dir_all(&self.inner.config.prompt_cache).await;
+                let tmp = file.with_extension("tmp");
+                if tokio::fs::write(&tmp, wav::write_mono(8000, prompt.samples()))
+                    .await
+                    .is_ok()
+                {
+                    let _ = tokio::fs::rename(&tmp, &file).await;
+                }
+                prompt
+            }
+        };
+        self.inner.prompts.lock().ok()?.insert(key, prompt.clone());
+        Some(prompt)
+    }
+
+    fn recording_path(&self, session: u64, tag: &str) -> Option<PathBuf> {
+        let dir = self.inner.config.recordings.as_ref()?;
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            tracing::warn!(error = %e, "recordings folder cannot be made");
+            return None;
+        }
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        Some(dir.join(format!("{ms}-{tag}-{session}.wav")))
+    }
+
+    /// Relays `a` and `b` (each a port facing that peer and what was agreed with it),
+    /// recording both sides when recordings are on (`a` on the left).
+    pub fn start_bridge(
+        &self,
+        a: (Port, Negotiated),
+        b: (Port, Negotiated),
+        tag: &str,
+    ) -> BridgeHandle {
+        let session = self.session_id();
+        let (control, rx) = mpsc::channel(8);
+        let media = self.clone();
+        let path = self.recording_path(session, tag);
+        let guard = self.guard();
+        tokio::spawn(async move {
+            let _guard = guard;
+            run_bridge(media, session, a, b, rx, path).await;
+        });
+        BridgeHandle { session, control }
+    }
+
+    /// Hotline's own end of a call on `port`, driven by `app`.
+    pub fn start_endpoint(
+        &self,
+        port: Port,
+        negotiated: Negotiated,
+        app: App,
+        tag: &str,
+    ) -> EndpointHandle {
+        let session = self.session_id();
+        let (control, rx) = mpsc::channel(8);
+        let media = self.clone();
+        let path = self.recording_path(session, tag);
+        let guard = self.guard();
+        tokio::spawn(async move {
+            let _guard = guard;
+            run_endpoint(media, session, port, negotiated, app, rx, path).await;
+        });
+        EndpointHandle { session, control }
+    }
+}
+
+/// Controls a running bridge.
+#[derive(Clone)]
+pub struct BridgeHandle {
+    pub session: u64,
+    control: mpsc::Sender<Control>,
+}
+
+impl BridgeHandle {
+    pub fn renegotiate(&self, legs: [Negotiated; 2]) {
+        let _ = self.control.try_send(Control::Renegotiate(legs));
+    }
+
+    pub fn stop(&self) {
+        let _ = self.control.try_send(Control::Stop);
+    }
+}
+
+/// Controls a running endpoint.
+#[derive(Clone)]
+pub struct EndpointHandle {
+    pub session: u64,
+    control: mpsc::Sender<Control>,
+}
+
+impl EndpointHandle {
+    pub fn stop(&self) {
+        let _ = self.control.try_send(Control::Stop);
+    }
+
+    /// Whether the session has ended.
+    pub fn is_closed(&self) -> bool {
+        self.control.is_closed()
+    }
+}
+
+/// What Hotline does on a call it answers itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum App {
+    /// The test line: a greeting, then each key pressed read back ("you pressed 5"); the
+    /// caller is recorded. For checking a trunk's or a phone's audio and DTMF.
+    TestLine,
+}
+
+/// A recording being written: a header rewritten with the true sizes every few seconds and
+/// at the end, so a file survives a crash readable.
+struct RecordingFile {
+    path: PathBuf,
+    file: std::io::BufWriter<std::fs::File>,
+    data_bytes: u64,
+    since_header: u64,
+    buf: Vec<i16>,
+    bytes: Vec<u8>,
+}
+
+impl RecordingFile {
+    fn create(path: PathBuf) -> Option<RecordingFile> {
+        let mut file = match std::fs::File::create(&path) {
+            Ok(f) => std::io::BufWriter::with_capacity(64 * 1024, f),
+            Err(e) => {
+                tracing::warn!(error = %e, "recording cannot be created");
+                return None;
+            }
+        };
+        file.write_all(&wav::header(8000, 2, 0)).ok()?;
+        Some(RecordingFile {
+            path,
+            file,
+            data_bytes: 0,
+            since_header: 0,
+            buf: Vec::with_capacity(8000),
+            bytes: Vec::with_capacity(16000),
+        })
+    }
+
+    /// Writes what `buf` holds.
+    fn write_buf(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        self.bytes.clear();
+        for s in &self.buf {
+            self.bytes.extend_from_slice(&s.to_le_bytes());
+        }
+        self.buf.clear();
+        if self.file.write_all(&self.bytes).is_ok() {
+            self.data_bytes += self.bytes.len() as u64;
+            self.since_header += self.bytes.len() as u64;
+        }
+        // Every ~5 s of audio the header gets the sizes so far.
+        if self.since_header >= 8000 * 4 * 5 {
+            self.since_header = 0;
+            let _ = self.rewrite_header();
+        }
+    }
+
+    fn rewrite_header(&mut self) -> std::io::Result<()> {
+        self.file.flush()?;
+        let f = self.file.get_mut();
+        f.seek(SeekFrom::Start(0))?;
+        f.write_all(&wav::header(
+            8000,
+            2,
+            self.data_bytes.min(u64::from(u32::MAX - 64)) as u32,
+        ))?;
+        f.seek(SeekFrom::End(0))?;
+        Ok(())
+    }
+
+    /// Closes the file; its size and duration.
+    fn close(mut self) -> (PathBuf, u64, u64) {
+        self.write_buf();
+        let _ = self.rewrite_header();
+        let _ = self.file.get_ref().sync_all();
+        let bytes = self.data_bytes + 44;
+        let duration_ms = self.data_bytes / 4 / 8;
+        (self.path, duration_ms, bytes)
+    }
+}
+
+fn into_tokio(port: &mut Port) -> Option<UdpSocket> {
+    let s = port.socket.take()?;
+    match UdpSocket::from_std(s) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "RTP socket not usable");
+            None
+        }
+    }
+}
+
+fn ms_since(epoch: Instant) -> u64 {
+    epoch.elapsed().as_millis() as u64
+}
+
+async fn run_bridge(
+    media: Media,
+    session: u64,
+    mut a: (Port, Negotiated),
+    mut b: (Port, Negotiated),
+    mut control: mpsc::Receiver<Control>,
+    path: Option<PathBuf>,
+) {
+    let (Some(sa), Some(sb)) = (into_tokio(&mut a.0), into_tokio(&mut b.0)) else {
+        return;
+    };
+    let epoch = Instant::now();
+    let mut bridge = Bridge::new(Leg::new(a.1, 0), Leg::new(b.1, 0));
+    let mut recording = path.and_then(RecordingFile::create);
+    if recording.is_some() {
+        bridge.record(0, 0);
+    }
+    let mut stop = media.inner.stop.subscribe();
+    let idle = media.inner.config.idle_timeout.as_millis() as u64;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut buf_a = [0u8; 2048];
+    let mut buf_b = [0u8; 2048];
+    let mut digits: Vec<DtmfEvent> = Vec::with_capacity(8);
+    let mut idle_end = false;
+    loop {
+        tokio::select! {
+            r = sa.recv_from(&mut buf_a) => {
+                if let Ok((n, from)) = r {
+                    let now = ms_since(epoch);
+                    if let Some(to) = bridge.relay(0, now, from, &mut buf_a[..n], &mut digits) {
+                        let _ = sb.try_send_to(&buf_a[..n], to);
+                    }
+                }
+            }
+            r = sb.recv_from(&mut buf_b) => {
+                if let Ok((n, from)) = r {
+                    let now = ms_since(epoch);
+                    if let Some(to) = bridge.relay(1, now, from, &mut buf_b[..n], &mut digits) {
+                        let _ = sa.try_send_to(&buf_b[..n], to);
+                    }
+                }
+            }
+            c = control.recv() => match c {
+                Some(Control::Renegotiate([na, nb])) => {
+                    bridge.legs[0].renegotiate(na);
+                    bridge.legs[1].renegotiate(nb);
+                }
+                Some(Control::Stop) | None => break,
+            },
+            _ = tick.tick() => {
+                let now = ms_since(epoch);
+                if let (Some(rec), Some(file)) = (bridge.recorder_mut(), recording.as_mut()) {
+                    rec.drain(now, &mut file.buf);
+                    file.write_buf();
+                }
+                if bridge.legs.iter().all(|l| l.idle(now, idle)) {
+                    idle_end = true;
+                    break;
+                }
+            }
+            _ = stop.changed() => break,
+        }
+        for d in digits.drain(..) {
+            if let DtmfEvent::Digit { digit, .. } = d {
+                tracing::info!(session, "digit relayed");
+                let _ = media.inner.events.send(MediaEvent::Digit {
+                    session,
+                    digit,
+                    inband: false,
+                });
+            }
+        }
+    }
+    if let (Some(rec), Some(mut file)) = (bridge.recorder_mut(), recording.take()) {
+        rec.finish(&mut file.buf);
+        let (path, duration_ms, bytes) = file.close();
+        tracing::info!(session, duration_ms, bytes, "recording closed");
+        let _ = media.inner.events.send(MediaEvent::Recorded {
+            session,
+            path,
+            duration_ms,
+            bytes,
+        });
+    }
+    let [fa, fb] = bridge.forwarded();
+    tracing::info!(
+        session,
+        forwarded_a = fa,
+        forwarded_b = fb,
+        idle = idle_end,
+        "bridge ended"
+    );
+    let _ = media.inner.events.send(MediaEvent::Ended {
+        session,
+        idle: idle_end,
+    });
+}
+
+async fn run_endpoint(
+    media: Media,
+    session: u64,
+    mut port: Port,
+    negotiated: Negotiated,
+    app: App,
+    mut control: mpsc::Receiver<Control>,
+    path: Option<PathBuf>,
+) {
+    let Some(socket) = into_tokio(&mut port) else {
+        return;
+    };
+    let epoch = Instant::now();
+    let mut ep = Endpoint::new(Leg::new(negotiated, 0), 0, crate::shard::random_seed());
+    let mut recording = path.and_then(RecordingFile::create);
+    if recording.is_some() {
+        ep.record(0);
+    }
+    let App::TestLine = app;
+    let greeting = media
+        .speech("Hotline. Тестовая линия. Нажмите любую клавишу.")
+        .await;
+    let pressed = media.speech("Вы нажали").await;
+    if let Some(g) = greeting {
+        ep.player.play(g);
+    }
+    let mut stop = media.inner.stop.subscribe();
+    let idle = media.inner.config.idle_timeout.as_millis() as u64;
+    let mut tick = tokio::time::interval(Duration::from_millis(u64::from(
+        negotiated.ptime.clamp(10, 60),
+    )));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut buf = [0u8; 2048];
+    let mut out = [0u8; 1500];
+    let mut events: Vec<EndpointEvent> = Vec::with_capacity(8);
+    let mut last_drain = 0u64;
+    let mut idle_end = false;
+    loop {
+        tokio::select! {
+            r = socket.recv_from(&mut buf) => {
+                if let Ok((n, from)) = r {
+                    ep.receive(ms_since(epoch), from, &buf[..n], &mut events);
+                }
+            }
+            _ = tick.tick() => {
+                let now = ms_since(epoch);
+                while let Some((n, to)) = ep.transmit(now, &mut out, &mut events) {
+                    let _ = socket.try_send_to(&out[..n], to);
+                }
+                if now >= last_drain + 100 {
+                    last_drain = now;
+                    if let (Some(rec), Some(file)) = (ep.recorder_mut(), recording.as_mut()) {
+                        rec.drain(now, &mut file.buf);
+                        file.write_buf();
+                    }
+                    if ep.leg.idle(now, idle) {
+                        idle_end = true;
+                        break;
+                    }
+                }
+            }
+            c = control.recv() => match c {
+                Some(Control::Renegotiate([n, _])) => ep.leg.renegotiate(n),
+                Some(Control::Stop) | None => break,
+            },
+            _ = stop.changed() => break,
+        }
+        for e in events.drain(..) {
+            match e {
+                EndpointEvent::Digit { digit, inband } => {
+                    tracing::info!(session, inband, "digit received");
+                    let _ = media.inner.events.send(MediaEvent::Digit {
+                        session,
+                        digit,
+                        inband,
+                    });
+                    // Read the key back: barge in on whatever was playing.
+                    ep.player.stop();
+                    let name = digit_name(digit);
+                    if let (Some(p), Some(d)) = (pressed.clone(), media.speech(name).await) {
+                        ep.player.play_phrase([p, d]);
+                    }
+                }
+                EndpointEvent::PromptFinished => {}
+            }
+        }
+    }
+    if let (Some(rec), Some(mut file)) = (ep.recorder_mut(), recording.take()) {
+        rec.finish(&mut file.buf);
+        let (path, duration_ms, bytes) = file.close();
+        let _ = media.inner.events.send(MediaEvent::Recorded {
+            session,
+            path,
+            duration_ms,
+            bytes,
+        });
+    }
+    let _ = media.inner.events.send(MediaEvent::Ended {
+        session,
+        idle: idle_end,
+    });
+}
+
+fn digit_name(d: char) -> &'static str {
+    match d {
+        '0' => "ноль",
+        '1' => "один",
+        '2' => "два",
+        '3' => "три",
+        '4' => "четыре",
+        '5' => "пять",
+        '6' => "шесть",
+        '7' => "семь",
+        '8' => "восемь",
+        '9' => "девять",
+        '*' => "звёздочка",
+        '#' => "решётка",
+        'A' => "A",
+        'B' => "B",
+        'C' => "C",
+        _ => "D",
+    }
+}
+
+/// Our side of a stream on `port` with the usual codecs.
+pub fn local_media(address: IpAddr, port: u16, version: u64) -> LocalMedia {
+    LocalMedia {
+        address,
+        port,
+        codecs: vec![Codec::Pcmu, Codec::Pcma],
+        dtmf_payload_type: 101,
+        ptime: 20,
+        direction: Direction::SendRecv,
+        session_id: version,
+        session_version: version,
+    }
+}
+
+/// The agreement with the peer that wrote `sdp`, using `codec` (the answer's choice), or
+/// the first codec it lists that we have.
+fn agreed(sdp: &SessionDescription, codec: Option<Codec>) -> Option<Negotiated> {
+    let m = sdp.audio()?;
+    let mut chosen = None;
+    for f in &m.formats {
+        let Ok(pt) = f.parse::<u8>() else { continue };
+        let name = m
+            .rtpmaps
+            .iter()
+            .find(|r| r.payload_type == pt)
+            .map(|r| r.encoding.to_ascii_uppercase());
+        let c = match (pt, name.as_deref()) {
+            (_, Some("PCMU")) | (0, None) => Codec::Pcmu,
+            (_, Some("PCMA")) | (8, None) => Codec::Pcma,
+            _ => continue,
+        };
+        if codec.is_none_or(|w| w == c) {
+            chosen = Some((c, pt));
+            break;
+        }
+    }
+    let (codec, payload_type) = chosen?;
+    let dtmf = m
+        .rtpmaps
+        .iter()
+        .find(|r| r.encoding.eq_ignore_ascii_case("telephone-event"))
+        .map(|r| r.payload_type);
+    let addr = m.connection.or(sdp.connection);
+    Some(Negotiated {
+        codec,
+        payload_type,
+        dtmf_payload_type: dtmf,
+        ptime: m.ptime.unwrap_or(20).clamp(10, 60),
+        remote: addr
+            .filter(|a| !a.is_unspecified() && m.port != 0)
+            .map(|a| SocketAddr::new(a, m.port)),
+        direction: sdp.direction_of(m).mirror(),
+    })
+}
+
+/// A call whose media is anchored: its two ports and the offer/answer state.
+struct Anchored {
+    /// Ports facing A and B, until the bridge takes them.
+    ports: [Option<Port>; 2],
+    numbers: [u16; 2],
+    /// The outstanding offer and the side it came from.
+    offer: Option<(Side, SessionDescription)>,
+    /// The side the last answer went to and that answer's origin version (an answer sent
+    /// again on a 200 after a 183 is not a new offer).
+    last_answer: Option<(Side, u64)>,
+    bridge: Option<BridgeHandle>,
+    version: u64,
+}
+
+fn index(side: Side) -> usize {
+    match side {
+        Side::A => 0,
+        Side::B => 1,
+    }
+}
+
+fn other(side: Side) -> Side {
+    match side {
+        Side::A => Side::B,
+        Side::B => Side::A,
+    }
+}
+
+/// Anchors the media of a shard's B2BUA calls: every SDP crossing is rewritten to Hotline's
+/// ports, and a bridge relays between them once offer and answer are known.
+#[derive(Clone)]
+pub struct Anchor {
+    media: Media,
+    calls: Arc<Mutex<HashMap<CallRef, Anchored>>>,
+}
+
+impl Anchor {
+    pub fn new(media: Media) -> Anchor {
+        Anchor {
+            media,
+            calls: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// The call ended: its bridge stops (recording closed) and its ports go back.
+    pub fn end(&self, call: CallRef) {
+        let gone = self.calls.lock().ok().and_then(|mut c| c.remove(&call));
+        if let Some(b) = gone.and_then(|a| a.bridge) {
+            b.stop();
+        }
+    }
+
+    fn rewrite(&self, call: CallRef, toward: Side, body: &[u8]) -> Option<Vec<u8>> {
+        let sdp = SessionDescription::parse(body).ok()?;
+        sdp.audio()?;
+        let mut calls = self.calls.lock().ok()?;
+        if !calls.contains_key(&call) {
+            let (pa, pb) = (self.media.take_port()?, self.media.take_port()?);
+            calls.insert(
+                call,
+                Anchored {
+                    numbers: [pa.port, pb.port],
+                    ports: [Some(pa), Some(pb)],
+                    offer: None,
+                    last_answer: None,
+                    bridge: None,
+                    version: crate::shard::random_seed() >> 40,
+                },
+            );
+        }
+        let c = calls.get_mut(&call)?;
+        let from = other(toward);
+        let is_answer = match &c.offer {
+            Some((offerer, _)) => *offerer == toward,
+            None => c.last_answer == Some((toward, sdp.session_version)),
+        };
+        if is_answer {
+            if let Some((_offerer, offer)) = c.offer.take() {
+                let answer_side = from;
+                if let Some(na) = agreed(&sdp, None) {
+                    if let Some(no) = agreed(&offer, Some(na.codec)) {
+                        let mut legs = [no, no];
+                        legs[index(answer_side)] = na;
+                        match &c.bridge {
+                            Some(b) => b.renegotiate(legs),
+                            None => {
+                                if let (Some(pa), Some(pb)) = (c.ports[0].take(), c.ports[1].take())
+                                {
+                                    c.bridge = Some(self.media.start_bridge(
+                                        (pa, legs[0]),
+                                        (pb, legs[1]),
+                                        "call",
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            c.last_answer = Some((toward, sdp.session_version));
+        } else {
+            c.offer = Some((from, sdp));
+            c.last_answer = None;
+        }
+        c.version += 1;
+        let port = c.numbers[index(toward)];
+        sdp::anchor(body, self.media.advertise(), port, c.version, c.version)
+            .ok()
+            .map(String::into_bytes)
+    }
+}
+
+impl BodyFilter for Anchor {
+    fn filter(&mut self, call: CallRef, toward: Side, body: &[u8]) -> Option<Vec<u8>> {
+        self.rewrite(call, toward, body)
+    }
+}
