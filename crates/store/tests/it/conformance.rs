@@ -1764,6 +1764,20 @@ pub async fn dial_plan(s: &Store) {
         s.create_number(t.id, "12a", "extension", "1").await,
         Err(StoreError::Invalid(_))
     ));
+    // A number Hotline answers itself: only services it has.
+    let test_line = s
+        .create_number(t.id, "100", "service", "test")
+        .await
+        .unwrap();
+    assert_eq!(
+        (test_line.kind.as_str(), test_line.target.as_str()),
+        ("service", "test")
+    );
+    assert!(matches!(
+        s.create_number(t.id, "101", "service", "voicemail").await,
+        Err(StoreError::Invalid(_))
+    ));
+    s.delete_number(t.id, test_line.id).await.unwrap();
     let route = s
         .create_route(t.id, "8", carrier.id, 1, "+7")
         .await

@@ -1,0 +1,421 @@
+//! Media with real peers: SIPp plays its G.711 and RFC 2833 pcaps to the test line and Hotline
+//! hears the digit; baresip plays a 440 Hz file to the test line, is recorded, and hears the
+//! spoken prompt; two baresip phones talk through Hotline (media anchored) and the stereo
+//! recording holds each one's tone on its own channel, checked by frequency.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use hotline_media::wav;
+use hotline_store::dialplan::NewSipTrunk;
+use hotline_telephony::media::{MediaConfig, MediaEvent};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, Command};
+use tokio::sync::broadcast;
+
+use crate::{free_port, require, world, World, PASSWORD};
+
+/// Share of a signal's power at `freq` (1.0 for a pure tone there).
+fn share_at(samples: &[i16], freq: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * freq / 8000.0;
+    let (mut re, mut im, mut e) = (0.0, 0.0, 0.0);
+    for (i, &s) in samples.iter().enumerate() {
+        let x = f64::from(s);
+        re += x * (w * i as f64).cos();
+        im -= x * (w * i as f64).sin();
+        e += x * x;
+    }
+    if e == 0.0 {
+        return 0.0;
+    }
+    2.0 * (re * re + im * im) / (samples.len() as f64 * e)
+}
+
+fn rms(samples: &[i16]) -> f64 {
+    (samples.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / samples.len().max(1) as f64)
+        .sqrt()
+}
+
+/// A Hotline with the media engine on, its files under the world's folder.
+async fn media_world() -> (World, tempfile::TempDir) {
+    let files = tempfile::tempdir().expect("dir");
+    let base = (free_port() & !1).min(65000);
+    let config = MediaConfig {
+        ports: base..=base + 40,
+        idle_timeout: Duration::from_secs(5),
+        recordings: Some(files.path().join("recordings")),
+        prompt_cache: files.path().join("prompts"),
+        voice: "ru".into(),
+    };
+    let w = world(move |c| c.media = Some(config)).await;
+    (w, files)
+}
+
+fn tone_file(dir: &Path, name: &str, freq: f64, seconds: usize) -> PathBuf {
+    let samples: Vec<i16> = (0..8000 * seconds)
+        .map(|i| (8000.0 * (2.0 * std::f64::consts::PI * freq * i as f64 / 8000.0).sin()) as i16)
+        .collect();
+    let path = dir.join(name);
+    std::fs::write(&path, wav::write_mono(8000, &samples)).expect("tone file");
+    path
+}
+
+async fn next_event(
+    rx: &mut broadcast::Receiver<MediaEvent>,
+    what: &str,
+    want: impl Fn(&MediaEvent) -> bool,
+) -> MediaEvent {
+    try_next_event(rx, want)
+        .await
+        .unwrap_or_else(|| panic!("no {what} within 40 s"))
+}
+
+async fn try_next_event(
+    rx: &mut broadcast::Receiver<MediaEvent>,
+    want: impl Fn(&MediaEvent) -> bool,
+) -> Option<MediaEvent> {
+    tokio::time::timeout(Duration::from_secs(40), async {
+        loop {
+            match rx.recv().await {
+                Ok(e) if want(&e) => return e,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("media events closed: {e}"),
+            }
+        }
+    })
+    .await
+    .ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_pcap_digit_is_heard_by_the_test_line() {
+    if require("sipp").is_none() || require("espeak-ng").is_none() {
+        return;
+    }
+    let (w, files) = media_world().await;
+    let media = w.sip.media().expect("media on").clone();
+    let mut events = media.subscribe();
+    let port = free_port();
+    w.store
+        .create_trunk(w.tenant, &NewSipTrunk::peer("carrier", "127.0.0.1", port))
+        .await
+        .expect("trunk");
+    w.store
+        .create_number(w.tenant, "5550100", "service", "test")
+        .await
+        .expect("number");
+    w.sip.reload_plan().await.expect("plan");
+    // uac_pcap reads pcap/… relative to where it runs.
+    let run = files.path().join("sipp");
+    std::fs::create_dir_all(&run).expect("dir");
+    std::os::unix::fs::symlink("/usr/share/sip-tester", run.join("pcap")).expect("link");
+    let mp = free_port() & !1;
+    let child = Command::new("sipp")
+        .args(["-sn", "uac_pcap", &w.addr().to_string(), "-s", "5550100"])
+        .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-m", "1"])
+        .args([
+            "-mp",
+            &mp.to_string(),
+            "-nostdin",
+            "-timeout",
+            "40s",
+            "-timeout_error",
+            "-trace_err",
+        ])
+        .current_dir(&run)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("sipp starts");
+    let digit = next_event(&mut events, "digit", |e| {
+        matches!(e, MediaEvent::Digit { .. })
+    })
+    .await;
+    assert_eq!(
+        digit,
+        MediaEvent::Digit {
+            session: match digit {
+                MediaEvent::Digit { session, .. } => session,
+                _ => 0,
+            },
+            digit: '1',
+            inband: false
+        }
+    );
+    let out = tokio::time::timeout(Duration::from_secs(40), child.wait_with_output())
+        .await
+        .expect("sipp ends")
+        .expect("sipp runs");
+    assert!(
+        out.status.success(),
+        "sipp failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The caller (the pcap's speech) was recorded and the file closed when it hung up.
+    let rec = next_event(&mut events, "recording", |e| {
+        matches!(e, MediaEvent::Recorded { .. })
+    })
+    .await;
+    let MediaEvent::Recorded {
+        path,
+        duration_ms,
+        bytes,
+        ..
+    } = rec
+    else {
+        unreachable!()
+    };
+    assert!(duration_ms > 5_000, "{duration_ms} ms");
+    assert_eq!(std::fs::metadata(&path).expect("file").len(), bytes);
+    let audio = wav::read(&std::fs::read(&path).expect("read")).expect("a valid WAV");
+    assert!(
+        rms(&audio.samples) > 100.0,
+        "the caller's audio is in the recording"
+    );
+    w.sip.stop().await;
+}
+
+/// baresip with a config folder: account `ext`, playing `source`, writing what it receives
+/// to `snd_path`, controlled over TCP.
+struct Phone {
+    child: Child,
+    ctrl: u16,
+    dir: tempfile::TempDir,
+}
+
+fn modules() -> &'static str {
+    [
+        "/usr/lib/baresip/modules",
+        "/usr/lib/x86_64-linux-gnu/baresip/modules",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).join("account.so").exists())
+    .expect("baresip modules folder")
+}
+
+fn phone(w: &World, ext: &str, source: &Path) -> Phone {
+    let dir = tempfile::tempdir().expect("dir");
+    let (sip, ctrl) = (free_port(), free_port());
+    std::fs::write(
+        dir.path().join("config"),
+        format!(
+            "module_path {}\nsip_listen 127.0.0.1:{sip}\nnet_interface 127.0.0.1\n\
+             audio_player aufile,/dev/null\naudio_source aufile,{}\nsnd_path {}\n\
+             ctrl_tcp_listen 127.0.0.1:{ctrl}\nmodule g711.so\nmodule aufile.so\nmodule sndfile.so\n\
+             module_app account.so\nmodule_app menu.so\nmodule_app ctrl_tcp.so\n",
+            modules(),
+            source.display(),
+            dir.path().display()
+        ),
+    )
+    .expect("config");
+    std::fs::write(
+        dir.path().join("accounts"),
+        format!(
+            "<sip:{ext}@127.0.0.1:{}>;auth_pass={PASSWORD};regint=60;answermode=auto;audio_codecs=PCMA,PCMU\n",
+            w.addr().port()
+        ),
+    )
+    .expect("accounts");
+    let child = Command::new("baresip")
+        .arg("-f")
+        .arg(dir.path())
+        .args(["-t", "60"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("baresip starts");
+    Phone { child, ctrl, dir }
+}
+
+impl Phone {
+    async fn command(&self, command: &str, params: &str) {
+        let mut s = None;
+        for _ in 0..50 {
+            match tokio::net::TcpStream::connect(("127.0.0.1", self.ctrl)).await {
+                Ok(c) => {
+                    s = Some(c);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        let mut s = s.expect("baresip control port");
+        let json = format!(r#"{{"command":"{command}","params":"{params}","token":"t"}}"#);
+        s.write_all(format!("{}:{json},", json.len()).as_bytes())
+            .await
+            .expect("command sent");
+        let mut buf = [0u8; 512];
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await;
+    }
+
+    /// What the phone received during its call (sndfile's `*-dec.wav`).
+    fn heard(&self) -> Vec<i16> {
+        let file = std::fs::read_dir(self.dir.path())
+            .expect("dir")
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+            .expect("baresip wrote what it received");
+        let audio = wav::read(&std::fs::read(file).expect("read")).expect("WAV");
+        hotline_media::resample::resample(&audio.samples, audio.rate, 8000)
+    }
+
+    /// Stops the phone and returns what it printed (for a failure's message).
+    async fn log(mut self) -> String {
+        let _ = self.child.start_kill();
+        let out = self.child.wait_with_output().await.expect("baresip output");
+        format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
+    async fn stop(mut self) -> Phone {
+        let _ = self.child.kill().await;
+        self
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baresip_plays_a_tone_to_the_test_line_and_hears_its_prompt() {
+    if require("baresip").is_none() || require("espeak-ng").is_none() {
+        return;
+    }
+    let (w, files) = media_world().await;
+    let media = w.sip.media().expect("media on").clone();
+    let mut events = media.subscribe();
+    w.store
+        .create_number(w.tenant, "5550100", "service", "test")
+        .await
+        .expect("number");
+    w.sip.reload_plan().await.expect("plan");
+    let tone = tone_file(files.path(), "440.wav", 440.0, 6);
+    let p = phone(&w, "1001", &tone);
+    w.wait_registered("1001", 1).await;
+    p.command(
+        "dial",
+        &format!("sip:5550100@127.0.0.1:{}", w.addr().port()),
+    )
+    .await;
+    // The call ends when baresip's file ends; the test line's recording closes then.
+    let Some(rec) = try_next_event(&mut events, |e| matches!(e, MediaEvent::Recorded { .. })).await
+    else {
+        panic!("no recording within 40 s; baresip said:\n{}", p.log().await);
+    };
+    let MediaEvent::Recorded {
+        path, duration_ms, ..
+    } = rec
+    else {
+        unreachable!()
+    };
+    assert!(duration_ms >= 4_000, "{duration_ms} ms");
+    let audio = wav::read(&std::fs::read(&path).expect("read")).expect("WAV");
+    // Left: the caller. A second in the middle is the tone.
+    let left: Vec<i16> = audio.samples.iter().copied().collect();
+    let _ = left;
+    let bytes = std::fs::read(&path).expect("read");
+    let frames: Vec<i16> = bytes[44..]
+        .chunks_exact(2)
+        .map(|c| i16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    let caller: Vec<i16> = frames.iter().step_by(2).copied().collect();
+    let ours: Vec<i16> = frames.iter().skip(1).step_by(2).copied().collect();
+    let mid = &caller[16000..24000];
+    assert!(
+        share_at(mid, 440.0) > 0.8,
+        "440 Hz share {}",
+        share_at(mid, 440.0)
+    );
+    // Right: what we played (the spoken greeting): speech, not the caller's tone.
+    assert!(rms(&ours[..16000]) > 300.0, "the prompt was played");
+    let p = p.stop().await;
+    let heard = p.heard();
+    let first = &heard[..heard.len().min(24000)];
+    assert!(
+        rms(first) > 300.0,
+        "baresip heard the prompt (rms {})",
+        rms(first)
+    );
+    assert!(share_at(first, 440.0) < 0.05, "and not its own tone echoed");
+    w.sip.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_baresip_phones_bridged_and_recorded() {
+    if require("baresip").is_none() {
+        return;
+    }
+    let (w, files) = media_world().await;
+    let media = w.sip.media().expect("media on").clone();
+    let mut events = media.subscribe();
+    let caller_tone = tone_file(files.path(), "440.wav", 440.0, 6);
+    let agent_tone = tone_file(files.path(), "1000.wav", 1000.0, 30);
+    let caller = phone(&w, "1001", &caller_tone);
+    let agent = phone(&w, "1002", &agent_tone);
+    w.wait_registered("1001", 1).await;
+    w.wait_registered("1002", 1).await;
+    caller
+        .command("dial", &format!("sip:1002@127.0.0.1:{}", w.addr().port()))
+        .await;
+    let Some(rec) = try_next_event(&mut events, |e| matches!(e, MediaEvent::Recorded { .. })).await
+    else {
+        panic!(
+            "no recording within 40 s; the caller said:\n{}\nthe agent said:\n{}",
+            caller.log().await,
+            agent.log().await
+        );
+    };
+    let MediaEvent::Recorded {
+        path,
+        duration_ms,
+        bytes,
+        ..
+    } = rec
+    else {
+        unreachable!()
+    };
+    assert!(duration_ms >= 4_000, "{duration_ms} ms");
+    assert_eq!(std::fs::metadata(&path).expect("file").len(), bytes);
+    let data = std::fs::read(&path).expect("read");
+    assert_eq!(&data[22..24], &2u16.to_le_bytes(), "stereo");
+    let frames: Vec<i16> = data[44..]
+        .chunks_exact(2)
+        .map(|c| i16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    let left: Vec<i16> = frames.iter().step_by(2).copied().collect();
+    let right: Vec<i16> = frames.iter().skip(1).step_by(2).copied().collect();
+    let (l, r) = (&left[16000..24000], &right[16000..24000]);
+    assert!(
+        share_at(l, 440.0) > 0.8,
+        "caller's 440 Hz on the left: {}",
+        share_at(l, 440.0)
+    );
+    assert!(share_at(l, 1000.0) < 0.01, "and not the agent's tone");
+    assert!(
+        share_at(r, 1000.0) > 0.8,
+        "agent's 1000 Hz on the right: {}",
+        share_at(r, 1000.0)
+    );
+    assert!(share_at(r, 440.0) < 0.01, "and not the caller's tone");
+    // Each phone heard the other's tone through Hotline.
+    let caller = caller.stop().await;
+    let agent = agent.stop().await;
+    let (hc, ha) = (caller.heard(), agent.heard());
+    assert!(
+        share_at(&hc[16000..24000], 1000.0) > 0.8,
+        "caller heard the agent"
+    );
+    assert!(
+        share_at(&ha[16000..24000], 440.0) > 0.8,
+        "agent heard the caller"
+    );
+    w.sip.stop().await;
+}
