@@ -1,6 +1,7 @@
 //! Developer tasks. `cargo xtask openapi` writes docs/openapi.json from the code;
 //! `cargo xtask bench [--customers N] [--postgres URL]` runs the storage benchmarks;
-//! `cargo xtask sip-bench` measures calls/s through Hotline and through Kamailio.
+//! `cargo xtask sip-bench` measures calls/s through Hotline and through Kamailio;
+//! `cargo xtask media-bench` measures RTP relaying through Hotline and through rtpengine.
 
 #![allow(
     clippy::print_stdout,
@@ -8,6 +9,7 @@
 )]
 
 mod bench;
+mod mediabench;
 mod sipbench;
 
 use anyhow::{bail, Result};
@@ -29,8 +31,11 @@ async fn main() -> Result<()> {
         }
         Some("bench") => bench::run(&args[1..]).await,
         Some("sip-bench") => sipbench::run(&args[1..]).await,
+        Some("media-bench") => mediabench::run(&args[1..]).await,
+        // The load generator of media-bench, run by it as a process of its own.
+        Some("media-load") => mediabench::load(&args[1..]),
         _ => bail!(
-            "usage: cargo xtask openapi | bench [--customers N] [--events N] [--postgres URL] | sip-bench [--rates 500,1000,...] [--seconds N] [--no-kamailio]"
+            "usage: cargo xtask openapi | bench [--customers N] [--events N] [--postgres URL] | sip-bench [--rates 500,1000,...] [--seconds N] [--no-kamailio] | media-bench [--calls 250,500,1000] [--seconds N] [--no-rtpengine] [--no-record]"
         ),
     }
 }

@@ -782,19 +782,16 @@ impl Anchor {
         let sdp = SessionDescription::parse(body).ok()?;
         sdp.audio()?;
         let mut calls = self.calls.lock().ok()?;
-        if !calls.contains_key(&call) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = calls.entry(call) {
             let (pa, pb) = (self.media.take_port()?, self.media.take_port()?);
-            calls.insert(
-                call,
-                Anchored {
-                    numbers: [pa.port, pb.port],
-                    ports: [Some(pa), Some(pb)],
-                    offer: None,
-                    last_answer: None,
-                    bridge: None,
-                    version: crate::shard::random_seed() >> 40,
-                },
-            );
+            slot.insert(Anchored {
+                numbers: [pa.port, pb.port],
+                ports: [Some(pa), Some(pb)],
+                offer: None,
+                last_answer: None,
+                bridge: None,
+                version: crate::shard::random_seed() >> 40,
+            });
         }
         let c = calls.get_mut(&call)?;
         let from = other(toward);

@@ -1,0 +1,430 @@
+//! `cargo xtask media-bench [--calls 250,500,1000] [--seconds N] [--no-rtpengine] [--no-hotline]
+//! [--no-record]`: RTP relayed between the two legs of N concurrent calls, through Hotline's media
+//! engine (bridges recording both sides to stereo WAV) and through rtpengine (userspace only),
+//! under the same load generator in the same run.
+//!
+//! The load generator is this binary again (`media-load`), a process of its own: it sends one
+//! 172-byte PCMU packet every 20 ms on each leg of each call (2 × 50 packets/s per call, all
+//! from two sockets, the stream told by its SSRC) and counts what comes back per stream.
+//! The relay's CPU time (`/proc/PID/stat`, all threads) over the load window is divided by the
+//! packets it relayed. Hotline runs inside this process on a runtime of two workers; nothing
+//! else runs in it during the window.
+
+use std::io::{BufRead, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use hotline_media::sdp::{Codec, Direction, Negotiated};
+use hotline_telephony::media::{Media, MediaConfig};
+
+#[derive(Clone, Debug)]
+struct Options {
+    calls: Vec<usize>,
+    seconds: u64,
+    hotline: bool,
+    rtpengine: bool,
+    record: bool,
+}
+
+fn parse(args: &[String]) -> Result<Options> {
+    let mut o = Options {
+        calls: vec![250, 500, 1000],
+        seconds: 10,
+        hotline: true,
+        rtpengine: true,
+        record: true,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--calls" => {
+                o.calls = it
+                    .next()
+                    .context("--calls N,N,...")?
+                    .split(',')
+                    .map(|n| n.trim().parse())
+                    .collect::<Result<_, _>>()?
+            }
+            "--seconds" => o.seconds = it.next().context("--seconds N")?.parse()?,
+            "--no-rtpengine" => o.rtpengine = false,
+            "--no-hotline" => o.hotline = false,
+            "--no-record" => o.record = false,
+            other => bail!("unknown option {other}"),
+        }
+    }
+    Ok(o)
+}
+
+fn cpu_of(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    let Some(after) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+        return 0.0;
+    };
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
+/// What the generator measured.
+#[derive(Debug, Default)]
+struct Load {
+    sent: u64,
+    received: u64,
+    lost_streams: u64,
+}
+
+/// The generator's side of one run: it prints its two ports, reads the relay's 2N ports
+/// (for each call: where leg A sends, where leg B sends), runs, prints `sent received lost_streams`.
+pub fn load(args: &[String]) -> Result<()> {
+    let calls: usize = args.first().context("media-load CALLS SECONDS")?.parse()?;
+    let seconds: u64 = args.get(1).context("media-load CALLS SECONDS")?.parse()?;
+    let a = UdpSocket::bind("127.0.0.1:0")?;
+    let b = UdpSocket::bind("127.0.0.1:0")?;
+    for s in [&a, &b] {
+        socket2::SockRef::from(s).set_recv_buffer_size(8 << 20)?;
+        socket2::SockRef::from(s).set_send_buffer_size(8 << 20)?;
+    }
+    println!("{} {}", a.local_addr()?.port(), b.local_addr()?.port());
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let ports: Vec<u16> = line
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<_, _>>()?;
+    if ports.len() != calls * 2 {
+        bail!("expected {} ports, got {}", calls * 2, ports.len());
+    }
+    let received: Arc<Vec<AtomicU64>> =
+        Arc::new((0..calls * 2).map(|_| AtomicU64::new(0)).collect());
+    let done = Arc::new(AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for s in [a.try_clone()?, b.try_clone()?] {
+        let received = received.clone();
+        let done = done.clone();
+        s.set_read_timeout(Some(Duration::from_millis(200)))?;
+        readers.push(std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            while !done.load(Ordering::Relaxed) {
+                if let Ok((n, _)) = s.recv_from(&mut buf) {
+                    if n >= 12 {
+                        let ssrc = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]) as usize;
+                        if let Some(c) = received.get(ssrc) {
+                            c.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    let targets: Vec<SocketAddr> = ports
+        .iter()
+        .map(|p| SocketAddr::from(([127, 0, 0, 1], *p)))
+        .collect();
+    let mut packet = [0xffu8; 172];
+    packet[0] = 0x80;
+    packet[1] = 0; // PCMU, no marker
+    let start = Instant::now();
+    let ticks = seconds * 50;
+    let mut sent = 0u64;
+    for tick in 0..ticks {
+        let due = start + Duration::from_millis(tick * 20);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let seq = (tick as u16).to_be_bytes();
+        let ts = ((tick as u32) * 160).to_be_bytes();
+        packet[2..4].copy_from_slice(&seq);
+        packet[4..8].copy_from_slice(&ts);
+        for call in 0..calls {
+            for side in 0..2 {
+                // The stream's SSRC is where it should arrive: leg A's packets come out at B.
+                let stream = call * 2 + (1 - side);
+                packet[8..12].copy_from_slice(&(stream as u32).to_be_bytes());
+                let s = if side == 0 { &a } else { &b };
+                if s.send_to(&packet, targets[call * 2 + side]).is_ok() {
+                    sent += 1;
+                }
+            }
+        }
+    }
+    std::thread::sleep(Duration::from_millis(600));
+    done.store(true, Ordering::Relaxed);
+    for r in readers {
+        let _ = r.join();
+    }
+    let got: u64 = received.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+    // A stream lost something when it got fewer than it was sent (ticks).
+    let lost_streams = received
+        .iter()
+        .filter(|c| c.load(Ordering::Relaxed) < ticks)
+        .count();
+    println!("{sent} {got} {lost_streams}");
+    Ok(())
+}
+
+/// Runs the generator for `calls` calls against a relay set up by `setup` (given the
+/// generator's two addresses, returns the relay's 2N ports), measuring `cpu`.
+fn run_load(
+    calls: usize,
+    seconds: u64,
+    setup: &mut dyn FnMut(SocketAddr, SocketAddr) -> Result<Vec<u16>>,
+    cpu: &dyn Fn() -> f64,
+) -> Result<(Load, f64)> {
+    let me = std::env::current_exe()?;
+    let mut child = Command::new(me)
+        .args(["media-load", &calls.to_string(), &seconds.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut out = std::io::BufReader::new(child.stdout.take().context("stdout")?);
+    let mut line = String::new();
+    out.read_line(&mut line)?;
+    let p: Vec<u16> = line
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<_, _>>()?;
+    let (ga, gb) = (
+        SocketAddr::from(([127, 0, 0, 1], p[0])),
+        SocketAddr::from(([127, 0, 0, 1], p[1])),
+    );
+    let ports = setup(ga, gb)?;
+    let mut stdin = child.stdin.take().context("stdin")?;
+    let text: Vec<String> = ports.iter().map(u16::to_string).collect();
+    writeln!(stdin, "{}", text.join(" "))?;
+    drop(stdin);
+    let cpu0 = cpu();
+    line.clear();
+    out.read_line(&mut line)?;
+    let cpu1 = cpu();
+    let _ = child.wait();
+    let f: Vec<u64> = line
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<_, _>>()?;
+    Ok((
+        Load {
+            sent: f[0],
+            received: f[1],
+            lost_streams: f[2],
+        },
+        cpu1 - cpu0,
+    ))
+}
+
+fn report(name: &str, calls: usize, load: &Load, cpu: f64) {
+    let lost = load.sent.saturating_sub(load.received);
+    println!(
+        "| {name} | {calls} | {} | {} | {lost} ({:.3} %) | {} | {:.2} | {:.2} |",
+        load.sent,
+        load.received,
+        100.0 * lost as f64 / load.sent.max(1) as f64,
+        load.lost_streams,
+        cpu,
+        cpu * 1e6 / load.received.max(1) as f64
+    );
+}
+
+fn negotiated(remote: SocketAddr) -> Negotiated {
+    Negotiated {
+        codec: Codec::Pcmu,
+        payload_type: 0,
+        dtmf_payload_type: Some(101),
+        ptime: 20,
+        remote: Some(remote),
+        direction: Direction::SendRecv,
+    }
+}
+
+fn bencode(fields: &[(&str, &str)]) -> String {
+    let mut s = String::from("d");
+    for (k, v) in fields {
+        s.push_str(&format!("{}:{}{}:{}", k.len(), k, v.len(), v));
+    }
+    s.push('e');
+    s
+}
+
+/// The m=audio port in the SDP of an ng answer.
+fn sdp_port(answer: &str) -> Result<u16> {
+    let at = answer.find("3:sdp").context("no sdp in the ng answer")? + 5;
+    let rest = &answer[at..];
+    let colon = rest.find(':').context("bad sdp length")?;
+    let sdp = &rest[colon + 1..];
+    let m = sdp.find("m=audio ").context("no m=audio")? + 8;
+    let port: String = sdp[m..].chars().take_while(char::is_ascii_digit).collect();
+    Ok(port.parse()?)
+}
+
+fn ng(socket: &UdpSocket, cookie: &str, fields: &[(&str, &str)]) -> Result<String> {
+    let msg = format!("{cookie} {}", bencode(fields));
+    socket.send(msg.as_bytes())?;
+    let mut buf = vec![0u8; 65536];
+    let n = socket.recv(&mut buf)?;
+    let text = String::from_utf8_lossy(&buf[..n]).to_string();
+    if !text.contains("2:ok") {
+        bail!("rtpengine: {text}");
+    }
+    Ok(text)
+}
+
+fn sdp_for(port: u16) -> String {
+    format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n"
+    )
+}
+
+pub async fn run(args: &[String]) -> Result<()> {
+    let o = parse(args)?;
+    let dir = std::env::temp_dir().join(format!("hotline-mediabench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    println!(
+        "# RTP relayed between the legs of N calls, {} s per step, 50 packets/s per leg each way",
+        o.seconds
+    );
+    println!("| relay | calls | packets sent | relayed back | lost | streams with loss | CPU s | µs CPU per packet |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for &calls in &o.calls {
+        if o.hotline {
+            let (media_tx, media_rx) =
+                std::sync::mpsc::channel::<(Media, tokio::runtime::Handle)>();
+            let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+            let recordings = dir.join(format!("recordings-{calls}"));
+            let record = o.record;
+            let rt_thread = std::thread::spawn(move || -> Result<()> {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()?;
+                rt.block_on(async move {
+                    let mut config = MediaConfig::new(30000..=39999, &recordings);
+                    config.recordings = record.then(|| recordings.clone());
+                    config.idle_timeout = Duration::from_secs(30);
+                    let media = Media::new(
+                        config,
+                        IpAddr::V4(Ipv4Addr::LOCALHOST),
+                        IpAddr::V4(Ipv4Addr::LOCALHOST),
+                    );
+                    media_tx.send((media.clone(), tokio::runtime::Handle::current()))?;
+                    let _ = stop_rx.await;
+                    media.shutdown().await;
+                    Ok(())
+                })
+            });
+            let (media, handle) = media_rx.recv_timeout(Duration::from_secs(10))?;
+            let mut bridges = Vec::new();
+            let mut setup = |ga: SocketAddr, gb: SocketAddr| -> Result<Vec<u16>> {
+                let mut ports = Vec::new();
+                for _ in 0..calls {
+                    let pa = media.take_port().context("port")?;
+                    let pb = media.take_port().context("port")?;
+                    ports.push(pa.port);
+                    ports.push(pb.port);
+                    let _g = handle.enter();
+                    bridges.push(media.start_bridge(
+                        (pa, negotiated(ga)),
+                        (pb, negotiated(gb)),
+                        "bench",
+                    ));
+                }
+                Ok(ports)
+            };
+            let me = std::process::id();
+            // The generator is waited for on this thread; Hotline runs on its own runtime.
+            let (load, cpu) = run_load(calls, o.seconds, &mut setup, &|| cpu_of(me))?;
+            for b in &bridges {
+                b.stop();
+            }
+            let _ = stop_tx.send(());
+            let _ = rt_thread.join();
+            let what = if o.record {
+                "Hotline (bridged, recorded)"
+            } else {
+                "Hotline (bridged)"
+            };
+            report(what, calls, &load, cpu);
+            let _ = std::fs::remove_dir_all(dir.join(format!("recordings-{calls}")));
+        }
+        if o.rtpengine {
+            let ng_port = std::net::UdpSocket::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port();
+            let mut engine = Command::new("rtpengine")
+                .args([
+                    "--table=-1",
+                    "--interface=127.0.0.1",
+                    "--foreground",
+                    "--log-stderr",
+                ])
+                .args([
+                    "--log-level=3",
+                    "--num-threads=2",
+                    "--port-min=40000",
+                    "--port-max=59999",
+                ])
+                .arg(format!("--listen-ng=127.0.0.1:{ng_port}"))
+                .arg(format!("--pidfile={}", dir.join("rtpengine.pid").display()))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("rtpengine (apt-get install rtpengine-daemon)")?;
+            std::thread::sleep(Duration::from_secs(1));
+            let pid = engine.id();
+            let control = UdpSocket::bind("127.0.0.1:0")?;
+            control.connect(("127.0.0.1", ng_port))?;
+            control.set_read_timeout(Some(Duration::from_secs(5)))?;
+            let run_id = std::process::id();
+            let mut setup = |ga: SocketAddr, gb: SocketAddr| -> Result<Vec<u16>> {
+                let mut ports = Vec::new();
+                let mut n = 0u64;
+                for call in 0..calls {
+                    let id = format!("bench-{run_id}-{calls}-{call}");
+                    n += 1;
+                    let offer = ng(
+                        &control,
+                        &format!("o{run_id}x{n}"),
+                        &[
+                            ("command", "offer"),
+                            ("call-id", &id),
+                            ("from-tag", "a"),
+                            ("sdp", &sdp_for(ga.port())),
+                        ],
+                    )?;
+                    // Where leg B sends (rtpengine's port toward B).
+                    let toward_b = sdp_port(&offer)?;
+                    n += 1;
+                    let answer = ng(
+                        &control,
+                        &format!("a{run_id}x{n}"),
+                        &[
+                            ("command", "answer"),
+                            ("call-id", &id),
+                            ("from-tag", "a"),
+                            ("to-tag", "b"),
+                            ("sdp", &sdp_for(gb.port())),
+                        ],
+                    )?;
+                    let toward_a = sdp_port(&answer)?;
+                    ports.push(toward_a);
+                    ports.push(toward_b);
+                }
+                Ok(ports)
+            };
+            let result = run_load(calls, o.seconds, &mut setup, &|| cpu_of(pid));
+            let _ = engine.kill();
+            let _ = engine.wait();
+            let (load, cpu) = result?;
+            report("rtpengine 10.5 (userspace)", calls, &load, cpu);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
