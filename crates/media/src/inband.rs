@@ -286,3 +286,24 @@ pub fn frequencies(digit: char) -> Option<(f64, f64)> {
     let rc = KEYS.iter().position(|&k| k == event)?;
     Some((ROWS[rc / 4], COLS[rc % 4]))
 }
+
+/// The share of a signal's power at `freq` Hz (8 kHz samples): 1.0 for a pure tone at that
+/// frequency, near 0 for one elsewhere. One Goertzel bin over the whole signal; for checking
+/// what a recording or a stream carries.
+pub fn tone_share(samples: &[i16], freq: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * freq / RATE;
+    let coeff = 2.0 * w.cos();
+    let (mut s1, mut s2, mut energy) = (0.0f64, 0.0f64, 0.0f64);
+    for &x in samples {
+        let x = f64::from(x);
+        energy += x * x;
+        let s0 = x + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    if energy == 0.0 {
+        return 0.0;
+    }
+    let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
+    2.0 * power / (samples.len() as f64 * energy)
+}

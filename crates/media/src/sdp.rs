@@ -431,6 +431,30 @@ fn remote_of(sdp: &SessionDescription, m: &MediaDescription) -> Option<SocketAdd
     Some(SocketAddr::new(addr, m.port))
 }
 
+/// The first format of a stream that is a codec `wanted` accepts, with its payload type.
+fn first_codec(m: &MediaDescription, wanted: impl Fn(Codec) -> bool) -> Option<(Codec, u8)> {
+    m.formats
+        .iter()
+        .filter_map(|f| codec_of(m, f))
+        .find(|(c, _)| wanted(*c))
+}
+
+/// What was agreed with the peer that wrote `sdp` (an offer or an answer someone else
+/// negotiated, as a B2BUA sees them): `codec` if given (the answer's choice), else the first
+/// codec it lists that we have; our direction toward it is the mirror of its own.
+pub fn agreement(sdp: &SessionDescription, codec: Option<Codec>) -> Option<Negotiated> {
+    let m = sdp.audio()?;
+    let (codec, payload_type) = first_codec(m, |c| codec.is_none_or(|w| w == c))?;
+    Some(Negotiated {
+        codec,
+        payload_type,
+        dtmf_payload_type: dtmf_of(m),
+        ptime: m.ptime.unwrap_or(20).clamp(10, 60),
+        remote: remote_of(sdp, m),
+        direction: sdp.direction_of(m).mirror(),
+    })
+}
+
 /// Answers an offer: what was agreed and the answer's body.
 pub fn answer(offer: &[u8], local: &LocalMedia) -> Result<(Negotiated, String), SdpError> {
     let sdp = SessionDescription::parse(offer)?;
@@ -438,12 +462,8 @@ pub fn answer(offer: &[u8], local: &LocalMedia) -> Result<(Negotiated, String), 
     if m.connection.or(sdp.connection).is_none() {
         return Err(SdpError::NoConnection);
     }
-    let (codec, pt) = m
-        .formats
-        .iter()
-        .filter_map(|f| codec_of(m, f))
-        .find(|(c, _)| local.codecs.contains(c))
-        .ok_or(SdpError::NoCommonCodec)?;
+    let (codec, pt) =
+        first_codec(m, |c| local.codecs.contains(&c)).ok_or(SdpError::NoCommonCodec)?;
     let dtmf = dtmf_of(m);
     let offered = sdp.direction_of(m);
     let direction = match (offered.mirror(), local.direction) {
@@ -486,12 +506,8 @@ pub fn accept_answer(answer: &[u8], local: &LocalMedia) -> Result<Negotiated, Sd
     if m.port == 0 {
         return Err(SdpError::NoCommonCodec);
     }
-    let (codec, pt) = m
-        .formats
-        .iter()
-        .filter_map(|f| codec_of(m, f))
-        .find(|(c, _)| local.codecs.contains(c))
-        .ok_or(SdpError::NoCommonCodec)?;
+    let (codec, pt) =
+        first_codec(m, |c| local.codecs.contains(&c)).ok_or(SdpError::NoCommonCodec)?;
     let theirs = sdp.direction_of(m);
     Ok(Negotiated {
         codec,

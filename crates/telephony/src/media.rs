@@ -273,6 +273,25 @@ impl Media {
         Some(dir.join(format!("{ms}-{tag}-{session}.wav")))
     }
 
+    /// Starts a session task: its id, control channel and recording path; it holds a guard
+    /// `shutdown` waits for.
+    fn spawn<F, Fut>(&self, tag: &str, run: F) -> (u64, mpsc::Sender<Control>)
+    where
+        F: FnOnce(Media, u64, mpsc::Receiver<Control>, Option<PathBuf>) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let session = self.session_id();
+        let (control, rx) = mpsc::channel(8);
+        let path = self.recording_path(session, tag);
+        let guard = self.guard();
+        let fut = run(self.clone(), session, rx, path);
+        tokio::spawn(async move {
+            let _guard = guard;
+            fut.await;
+        });
+        (session, control)
+    }
+
     /// Relays `a` and `b` (each a port facing that peer and what was agreed with it),
     /// recording both sides when recordings are on (`a` on the left).
     pub fn start_bridge(
@@ -281,14 +300,8 @@ impl Media {
         b: (Port, Negotiated),
         tag: &str,
     ) -> BridgeHandle {
-        let session = self.session_id();
-        let (control, rx) = mpsc::channel(8);
-        let media = self.clone();
-        let path = self.recording_path(session, tag);
-        let guard = self.guard();
-        tokio::spawn(async move {
-            let _guard = guard;
-            run_bridge(media, session, a, b, rx, path).await;
+        let (session, control) = self.spawn(tag, move |media, session, rx, path| {
+            run_bridge(media, session, a, b, rx, path)
         });
         BridgeHandle { session, control }
     }
@@ -301,14 +314,8 @@ impl Media {
         app: App,
         tag: &str,
     ) -> EndpointHandle {
-        let session = self.session_id();
-        let (control, rx) = mpsc::channel(8);
-        let media = self.clone();
-        let path = self.recording_path(session, tag);
-        let guard = self.guard();
-        tokio::spawn(async move {
-            let _guard = guard;
-            run_endpoint(media, session, port, negotiated, app, rx, path).await;
+        let (session, control) = self.spawn(tag, move |media, session, rx, path| {
+            run_endpoint(media, session, port, negotiated, app, rx, path)
         });
         EndpointHandle { session, control }
     }
@@ -685,47 +692,6 @@ pub fn local_media(address: IpAddr, port: u16, version: u64) -> LocalMedia {
     }
 }
 
-/// The agreement with the peer that wrote `sdp`, using `codec` (the answer's choice), or
-/// the first codec it lists that we have.
-fn agreed(sdp: &SessionDescription, codec: Option<Codec>) -> Option<Negotiated> {
-    let m = sdp.audio()?;
-    let mut chosen = None;
-    for f in &m.formats {
-        let Ok(pt) = f.parse::<u8>() else { continue };
-        let name = m
-            .rtpmaps
-            .iter()
-            .find(|r| r.payload_type == pt)
-            .map(|r| r.encoding.to_ascii_uppercase());
-        let c = match (pt, name.as_deref()) {
-            (_, Some("PCMU")) | (0, None) => Codec::Pcmu,
-            (_, Some("PCMA")) | (8, None) => Codec::Pcma,
-            _ => continue,
-        };
-        if codec.is_none_or(|w| w == c) {
-            chosen = Some((c, pt));
-            break;
-        }
-    }
-    let (codec, payload_type) = chosen?;
-    let dtmf = m
-        .rtpmaps
-        .iter()
-        .find(|r| r.encoding.eq_ignore_ascii_case("telephone-event"))
-        .map(|r| r.payload_type);
-    let addr = m.connection.or(sdp.connection);
-    Some(Negotiated {
-        codec,
-        payload_type,
-        dtmf_payload_type: dtmf,
-        ptime: m.ptime.unwrap_or(20).clamp(10, 60),
-        remote: addr
-            .filter(|a| !a.is_unspecified() && m.port != 0)
-            .map(|a| SocketAddr::new(a, m.port)),
-        direction: sdp.direction_of(m).mirror(),
-    })
-}
-
 /// A call whose media is anchored: its two ports and the offer/answer state.
 struct Anchored {
     /// Ports facing A and B, until the bridge takes them.
@@ -802,8 +768,8 @@ impl Anchor {
         if is_answer {
             if let Some((_offerer, offer)) = c.offer.take() {
                 let answer_side = from;
-                if let Some(na) = agreed(&sdp, None) {
-                    if let Some(no) = agreed(&offer, Some(na.codec)) {
+                if let Some(na) = sdp::agreement(&sdp, None) {
+                    if let Some(no) = sdp::agreement(&offer, Some(na.codec)) {
                         let mut legs = [no, no];
                         legs[index(answer_side)] = na;
                         match &c.bridge {

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use hotline_media::inband::tone_share;
 use hotline_media::mixer::{Mixer, Monitor, AGENT, CALLER, SUPERVISOR};
 use hotline_media::playback::{Player, Prompt};
 use hotline_media::recorder::{Recorder, DELAY_MS};
@@ -14,22 +15,6 @@ fn sine(freq: f64, rate: u32, n: usize, amp: f64) -> Vec<i16> {
             (amp * (2.0 * std::f64::consts::PI * freq * i as f64 / f64::from(rate)).sin()) as i16
         })
         .collect()
-}
-
-/// Power at `freq` relative to the signal's power (1.0 for a pure tone at that frequency).
-pub fn share_at(samples: &[i16], freq: f64) -> f64 {
-    let w = 2.0 * std::f64::consts::PI * freq / 8000.0;
-    let (mut re, mut im, mut e) = (0.0, 0.0, 0.0);
-    for (i, &s) in samples.iter().enumerate() {
-        let x = f64::from(s);
-        re += x * (w * i as f64).cos();
-        im -= x * (w * i as f64).sin();
-        e += x * x;
-    }
-    if e == 0.0 {
-        return 0.0;
-    }
-    2.0 * (re * re + im * im) / (samples.len() as f64 * e)
 }
 
 #[test]
@@ -73,7 +58,7 @@ fn resampling_keeps_the_tone_and_removes_what_cannot_be_heard() {
     for rate in [16000, 22050] {
         let s = resample(&sine(440.0, rate, rate as usize, 10000.0), rate, 8000);
         assert!((s.len() as i64 - 8000).abs() <= 1, "{}", s.len());
-        assert!(share_at(&s[200..7800], 440.0) > 0.95);
+        assert!(tone_share(&s[200..7800], 440.0) > 0.95);
         // 5 kHz cannot exist at 8 kHz: it must vanish, not alias to 3 kHz.
         let hi = resample(&sine(5000.0, rate, rate as usize, 10000.0), rate, 8000);
         let rms = (hi[200..7800]
@@ -188,9 +173,9 @@ fn recorder_aligns_both_sides_through_loss_reordering_and_jumps() {
     );
     // The agent's side starts 100 ms in and stays on the right channel through the SSRC change.
     assert!(right[..5 * 160].iter().all(|&s| s == 0));
-    assert!(share_at(&right[6 * 160..50 * 160], 1209.0) > 0.95);
-    assert!(share_at(&right[6 * 160..50 * 160], 697.0) < 0.01);
-    assert!(share_at(&left[12 * 160..50 * 160], 1209.0) < 0.01);
+    assert!(tone_share(&right[6 * 160..50 * 160], 1209.0) > 0.95);
+    assert!(tone_share(&right[6 * 160..50 * 160], 697.0) < 0.01);
+    assert!(tone_share(&left[12 * 160..50 * 160], 1209.0) < 0.01);
     assert_eq!(r.late_samples(0) + r.late_samples(1), 0);
 }
 

@@ -10,7 +10,7 @@ use hotline_media::playback::Prompt;
 use hotline_media::sdp::{Codec, Direction, Negotiated};
 use hotline_media::session::{Bridge, Endpoint, EndpointEvent, Leg};
 
-use crate::audio::share_at;
+use hotline_media::inband::tone_share;
 
 fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
@@ -184,15 +184,15 @@ fn bridged_call_through_loss_and_nat() {
     let right: Vec<i16> = recording.iter().skip(1).step_by(2).copied().collect();
     assert!(left.len() > 8000 * 2, "{}", left.len());
     let mid = &left[8000..16000];
-    assert!(share_at(mid, 697.0) > 0.8, "{}", share_at(mid, 697.0));
-    assert!(share_at(mid, 1209.0) < 0.01);
+    assert!(tone_share(mid, 697.0) > 0.8, "{}", tone_share(mid, 697.0));
+    assert!(tone_share(mid, 1209.0) < 0.01);
     let mid = &right[8000..16000];
-    assert!(share_at(mid, 1209.0) > 0.8, "{}", share_at(mid, 1209.0));
-    assert!(share_at(mid, 697.0) < 0.01);
+    assert!(tone_share(mid, 1209.0) > 0.8, "{}", tone_share(mid, 1209.0));
+    assert!(tone_share(mid, 697.0) < 0.01);
 
     // What Y heard (its recorder's left channel) is X's tone, transcoded from PCMU to PCMA.
     let y_left: Vec<i16> = y_rec.iter().step_by(2).copied().collect();
-    assert!(share_at(&y_left[8000..16000], 697.0) > 0.8);
+    assert!(tone_share(&y_left[8000..16000], 697.0) > 0.8);
 
     // When X goes quiet, its leg goes idle.
     assert!(!bridge.legs[0].idle(3000, 5000));

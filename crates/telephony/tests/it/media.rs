@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use hotline_media::inband::tone_share;
 use hotline_media::wav;
 use hotline_store::dialplan::NewSipTrunk;
 use hotline_telephony::media::{MediaConfig, MediaEvent};
@@ -16,20 +17,19 @@ use tokio::sync::broadcast;
 
 use crate::{free_port, require, world, World, PASSWORD};
 
-/// Share of a signal's power at `freq` (1.0 for a pure tone there).
-fn share_at(samples: &[i16], freq: f64) -> f64 {
-    let w = 2.0 * std::f64::consts::PI * freq / 8000.0;
-    let (mut re, mut im, mut e) = (0.0, 0.0, 0.0);
-    for (i, &s) in samples.iter().enumerate() {
-        let x = f64::from(s);
-        re += x * (w * i as f64).cos();
-        im -= x * (w * i as f64).sin();
-        e += x * x;
-    }
-    if e == 0.0 {
-        return 0.0;
-    }
-    2.0 * (re * re + im * im) / (samples.len() as f64 * e)
+/// The two channels of a stereo recording (caller, agent), checked to be a valid WAV.
+fn stereo(path: &Path) -> (Vec<i16>, Vec<i16>) {
+    let bytes = std::fs::read(path).expect("read");
+    assert!(wav::read(&bytes).is_ok(), "a valid WAV");
+    assert_eq!(&bytes[22..24], &2u16.to_le_bytes(), "stereo");
+    let frames: Vec<i16> = bytes[44..]
+        .chunks_exact(2)
+        .map(|c| i16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    (
+        frames.iter().step_by(2).copied().collect(),
+        frames.iter().skip(1).step_by(2).copied().collect(),
+    )
 }
 
 fn rms(samples: &[i16]) -> f64 {
@@ -317,20 +317,13 @@ async fn baresip_plays_a_tone_to_the_test_line_and_hears_its_prompt() {
         unreachable!()
     };
     assert!(duration_ms >= 4_000, "{duration_ms} ms");
-    let bytes = std::fs::read(&path).expect("read");
-    assert!(wav::read(&bytes).is_ok(), "a valid WAV");
     // Left: the caller. A second in the middle is the tone.
-    let frames: Vec<i16> = bytes[44..]
-        .chunks_exact(2)
-        .map(|c| i16::from_le_bytes([c[0], c[1]]))
-        .collect();
-    let caller: Vec<i16> = frames.iter().step_by(2).copied().collect();
-    let ours: Vec<i16> = frames.iter().skip(1).step_by(2).copied().collect();
+    let (caller, ours) = stereo(&path);
     let mid = &caller[16000..24000];
     assert!(
-        share_at(mid, 440.0) > 0.8,
+        tone_share(mid, 440.0) > 0.8,
         "440 Hz share {}",
-        share_at(mid, 440.0)
+        tone_share(mid, 440.0)
     );
     // Right: what we played (the spoken greeting): speech, not the caller's tone.
     assert!(rms(&ours[..16000]) > 300.0, "the prompt was played");
@@ -342,7 +335,10 @@ async fn baresip_plays_a_tone_to_the_test_line_and_hears_its_prompt() {
         "baresip heard the prompt (rms {})",
         rms(first)
     );
-    assert!(share_at(first, 440.0) < 0.05, "and not its own tone echoed");
+    assert!(
+        tone_share(first, 440.0) < 0.05,
+        "and not its own tone echoed"
+    );
     w.sip.stop().await;
 }
 
@@ -382,37 +378,30 @@ async fn two_baresip_phones_bridged_and_recorded() {
     };
     assert!(duration_ms >= 4_000, "{duration_ms} ms");
     assert_eq!(std::fs::metadata(&path).expect("file").len(), bytes);
-    let data = std::fs::read(&path).expect("read");
-    assert_eq!(&data[22..24], &2u16.to_le_bytes(), "stereo");
-    let frames: Vec<i16> = data[44..]
-        .chunks_exact(2)
-        .map(|c| i16::from_le_bytes([c[0], c[1]]))
-        .collect();
-    let left: Vec<i16> = frames.iter().step_by(2).copied().collect();
-    let right: Vec<i16> = frames.iter().skip(1).step_by(2).copied().collect();
+    let (left, right) = stereo(&path);
     let (l, r) = (&left[16000..24000], &right[16000..24000]);
     assert!(
-        share_at(l, 440.0) > 0.8,
+        tone_share(l, 440.0) > 0.8,
         "caller's 440 Hz on the left: {}",
-        share_at(l, 440.0)
+        tone_share(l, 440.0)
     );
-    assert!(share_at(l, 1000.0) < 0.01, "and not the agent's tone");
+    assert!(tone_share(l, 1000.0) < 0.01, "and not the agent's tone");
     assert!(
-        share_at(r, 1000.0) > 0.8,
+        tone_share(r, 1000.0) > 0.8,
         "agent's 1000 Hz on the right: {}",
-        share_at(r, 1000.0)
+        tone_share(r, 1000.0)
     );
-    assert!(share_at(r, 440.0) < 0.01, "and not the caller's tone");
+    assert!(tone_share(r, 440.0) < 0.01, "and not the caller's tone");
     // Each phone heard the other's tone through Hotline.
     let caller = caller.stop().await;
     let agent = agent.stop().await;
     let (hc, ha) = (caller.heard(), agent.heard());
     assert!(
-        share_at(&hc[16000..24000], 1000.0) > 0.8,
+        tone_share(&hc[16000..24000], 1000.0) > 0.8,
         "caller heard the agent"
     );
     assert!(
-        share_at(&ha[16000..24000], 440.0) > 0.8,
+        tone_share(&ha[16000..24000], 440.0) > 0.8,
         "agent heard the caller"
     );
     w.sip.stop().await;
