@@ -24,7 +24,9 @@ fuzz_target!(|data: &[u8]| {
         sdp::SessionDescription::parse(body.as_bytes()).expect("our answer parses");
     }
     let _ = sdp::accept_answer(data, &local);
-    let _ = sdp::anchor(data, IpAddr::V4(Ipv4Addr::LOCALHOST), 1, 1, 1);
+    if let Ok(parsed) = sdp::SessionDescription::parse(data) {
+        let _ = sdp::anchor(&parsed, IpAddr::V4(Ipv4Addr::LOCALHOST), 1, 1, 1);
+    }
     let _ = wav::read(data);
 
     let mut rx = DtmfReceiver::new();

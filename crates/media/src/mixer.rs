@@ -54,10 +54,6 @@ impl Mixer {
         m
     }
 
-    pub fn parties(&self) -> usize {
-        self.hears.len()
-    }
-
     /// Sets whether `listener` hears `speaker` (a party never hears itself).
     pub fn set(&mut self, listener: usize, speaker: usize, on: bool) {
         if listener == speaker || listener >= self.hears.len() || speaker >= 32 {

@@ -51,11 +51,6 @@ impl Recorder {
         }
     }
 
-    /// Frames written so far (8,000 a second).
-    pub fn frames_written(&self) -> u64 {
-        self.written
-    }
-
     /// Samples dropped on a track because they came after they were written out.
     pub fn late_samples(&self, track: usize) -> u64 {
         self.tracks[track & 1].late_samples

@@ -519,16 +519,16 @@ pub fn accept_answer(answer: &[u8], local: &LocalMedia) -> Result<Negotiated, Sd
     })
 }
 
-/// A copy of `body` with the audio stream moved to `address:port` and its codecs cut to the
+/// A copy of `sdp` with the audio stream moved to `address:port` and its codecs cut to the
 /// ones we can relay, for anchoring a call's media in Hotline; the origin becomes ours.
 pub fn anchor(
-    body: &[u8],
+    sdp: &SessionDescription,
     address: IpAddr,
     port: u16,
     session_id: u64,
     session_version: u64,
 ) -> Result<String, SdpError> {
-    let mut sdp = SessionDescription::parse(body)?;
+    let mut sdp = sdp.clone();
     let had_hold = sdp.audio().map(|m| sdp.direction_of(m));
     let m = sdp
         .media

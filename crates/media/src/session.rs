@@ -42,8 +42,14 @@ pub struct Leg {
 /// What a packet was.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Received {
-    /// Audio in the negotiated codec.
-    Audio { ssrc: u32, timestamp: u32 },
+    /// Audio in the negotiated codec; its payload is `data[start..start + len]` (after CSRCs
+    /// and the header extension, without padding).
+    Audio {
+        ssrc: u32,
+        timestamp: u32,
+        start: usize,
+        len: usize,
+    },
     /// A telephone-event packet (digits, if any, were appended to the events).
     Dtmf,
     /// RTCP (on the RTP port, RFC 5761) or something that is not RTP: dropped.
@@ -75,11 +81,6 @@ impl Leg {
     /// A new offer/answer (re-INVITE: hold, resume, codec change). The latch is kept.
     pub fn renegotiate(&mut self, negotiated: Negotiated) {
         self.negotiated = negotiated;
-    }
-
-    /// When the last packet came.
-    pub fn last_packet_ms(&self) -> u64 {
-        self.last_packet_ms
     }
 
     /// Whether nothing came for `timeout_ms` (the peer is gone).
@@ -132,6 +133,8 @@ impl Leg {
         Received::Audio {
             ssrc: p.ssrc,
             timestamp: p.timestamp,
+            start: p.payload.as_ptr() as usize - data.as_ptr() as usize,
+            len: p.payload.len(),
         }
     }
 
@@ -155,14 +158,6 @@ pub fn encode(codec: Codec, samples: &[i16], out: &mut [u8]) -> usize {
         Codec::Pcmu => g711::encode_ulaw(samples, out),
         Codec::Pcma => g711::encode_alaw(samples, out),
     }
-}
-
-/// Offset of the payload in an RTP packet (after CSRCs and the header extension), and its
-/// length without padding.
-fn payload_span(data: &[u8]) -> Option<(usize, usize)> {
-    let p = RtpPacket::parse(data).ok()?;
-    let start = p.payload.as_ptr() as usize - data.as_ptr() as usize;
-    Some((start, p.payload.len()))
 }
 
 /// Two legs relayed to each other, media anchored in Hotline.
@@ -227,8 +222,12 @@ impl Bridge {
                 self.forwarded[side] += 1;
                 Some(destination)
             }
-            Received::Audio { ssrc, timestamp } => {
-                let (start, len) = payload_span(buf)?;
+            Received::Audio {
+                ssrc,
+                timestamp,
+                start,
+                len,
+            } => {
                 if let Some(rec) = self.recorder.as_mut() {
                     let mut pcm = [0i16; MAX_SAMPLES];
                     let payload = &buf[start..start + len.min(MAX_SAMPLES)];
@@ -342,10 +341,13 @@ impl Endpoint {
                 });
             }
         }
-        if let Received::Audio { ssrc, timestamp } = r {
-            let Some((start, len)) = payload_span(data) else {
-                return;
-            };
+        if let Received::Audio {
+            ssrc,
+            timestamp,
+            start,
+            len,
+        } = r
+        {
             let mut pcm = [0i16; MAX_SAMPLES];
             let n = decode(
                 self.leg.negotiated.codec,

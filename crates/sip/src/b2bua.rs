@@ -223,6 +223,11 @@ fn carry(to: &mut Message, from: &Message) {
         let name = HeaderName::from_bytes(name.as_bytes());
         to.copy_from(from, &name);
     }
+    carry_body(to, from);
+}
+
+/// Copies `from`'s body (if any) with its content type.
+fn carry_body(to: &mut Message, from: &Message) {
     if !from.body().is_empty() {
         let ct = from
             .value(&HeaderName::ContentType)
@@ -742,27 +747,21 @@ impl B2bua {
             return;
         }
         c.deferred_ack = None;
-        let mut carried = Message::request(Method::Ack, "sip:-");
-        carry(&mut carried, ack);
-        filter_body(&mut self.filter, call, leg, &mut carried);
-        Self::send_ack(tx, c.leg_mut(leg), seq, Some(&carried));
+        let filter = &mut self.filter;
+        Self::send_ack(tx, c.leg_mut(leg), seq, |a| {
+            carry_body(a, ack);
+            filter_body(filter, call, leg, a);
+        });
     }
 
-    fn send_ack(tx: &mut Transactions, leg: &mut Leg, seq: u32, carrying: Option<&Message>) {
+    /// ACKs a 2xx on `leg`; `body` adds what the ACK carries (a late offer's answer).
+    fn send_ack(tx: &mut Transactions, leg: &mut Leg, seq: u32, body: impl FnOnce(&mut Message)) {
         let Some(dialog) = &leg.dialog else {
             return;
         };
         let mut ack = dialog.ack(seq);
         ack.push_front(HeaderName::Via, tx.via(leg.peer.transport, &leg.local));
-        if let Some(m) = carrying {
-            if !m.body().is_empty() {
-                let ct = m
-                    .value(&HeaderName::ContentType)
-                    .unwrap_or("application/sdp")
-                    .to_string();
-                ack.set_body(&ct, m.body().clone());
-            }
-        }
+        body(&mut ack);
         tx.transmit(leg.peer, &ack);
         leg.last_ack = Some(ack);
     }
@@ -818,7 +817,7 @@ impl B2bua {
                 }
                 if method == Method::Invite && (200..300).contains(&code) {
                     if had_body {
-                        Self::send_ack(tx, c.leg_mut(side), seq, None);
+                        Self::send_ack(tx, c.leg_mut(side), seq, |_| {});
                     } else {
                         c.deferred_ack = Some((side, seq));
                     }
@@ -922,7 +921,7 @@ impl B2bua {
                 if c.a_invite.body().is_empty() {
                     c.deferred_ack = Some((Side::B, seq));
                 } else {
-                    Self::send_ack(tx, &mut c.b, seq, None);
+                    Self::send_ack(tx, &mut c.b, seq, |_| {});
                 }
                 let mut r = c.relay_to_a((self.rng as u32) & 0xffff, code, &response);
                 filter_body(&mut self.filter, call, Side::A, &mut r);

@@ -135,10 +135,6 @@ impl Media {
         }
     }
 
-    pub fn config(&self) -> &MediaConfig {
-        &self.inner.config
-    }
-
     pub fn advertise(&self) -> IpAddr {
         self.inner.advertise
     }
@@ -766,41 +762,49 @@ impl Anchor {
             None => c.last_answer == Some((toward, sdp.session_version)),
         };
         if is_answer {
-            if let Some((_offerer, offer)) = c.offer.take() {
-                let answer_side = from;
-                if let Some(na) = sdp::agreement(&sdp, None) {
-                    if let Some(no) = sdp::agreement(&offer, Some(na.codec)) {
-                        let mut legs = [no, no];
-                        legs[index(answer_side)] = na;
-                        match &c.bridge {
-                            Some(b) => b.renegotiate(legs),
-                            None => {
-                                if let (Some(pa), Some(pb)) = (c.ports[0].take(), c.ports[1].take())
-                                {
-                                    c.bridge = Some(self.media.start_bridge(
-                                        (pa, legs[0]),
-                                        (pb, legs[1]),
-                                        "call",
-                                    ));
-                                }
-                            }
-                        }
-                    }
-                }
+            if let Some((_, offer)) = c.offer.take() {
+                c.agree(&self.media, &offer, &sdp, from);
             }
             c.last_answer = Some((toward, sdp.session_version));
-        } else {
-            c.offer = Some((from, sdp));
-            c.last_answer = None;
+            c.version += 1;
+            let port = c.numbers[index(toward)];
+            return sdp::anchor(&sdp, self.media.advertise(), port, c.version, c.version)
+                .ok()
+                .map(String::into_bytes);
         }
         c.version += 1;
         let port = c.numbers[index(toward)];
-        sdp::anchor(body, self.media.advertise(), port, c.version, c.version)
-            .ok()
-            .map(String::into_bytes)
+        let anchored = sdp::anchor(&sdp, self.media.advertise(), port, c.version, c.version);
+        c.offer = Some((from, sdp));
+        c.last_answer = None;
+        anchored.ok().map(String::into_bytes)
     }
 }
 
+impl Anchored {
+    /// An answer (from `answerer`) met its offer: the bridge starts, or takes the new terms.
+    fn agree(
+        &mut self,
+        media: &Media,
+        offer: &SessionDescription,
+        answer: &SessionDescription,
+        answerer: Side,
+    ) {
+        let Some(theirs) = sdp::agreement(answer, None) else {
+            return;
+        };
+        let Some(offerer) = sdp::agreement(offer, Some(theirs.codec)) else {
+            return;
+        };
+        let mut legs = [offerer, offerer];
+        legs[index(answerer)] = theirs;
+        if let Some(b) = &self.bridge {
+            b.renegotiate(legs);
+        } else if let (Some(pa), Some(pb)) = (self.ports[0].take(), self.ports[1].take()) {
+            self.bridge = Some(media.start_bridge((pa, legs[0]), (pb, legs[1]), "call"));
+        }
+    }
+}
 impl BodyFilter for Anchor {
     fn filter(&mut self, call: CallRef, toward: Side, body: &[u8]) -> Option<Vec<u8>> {
         self.rewrite(call, toward, body)

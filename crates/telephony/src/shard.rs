@@ -1208,12 +1208,10 @@ pub(crate) async fn run(
         .min();
         // Shard 0 looks at the dial plan at least every second (new trunks to register with);
         // a shard with calls it answered itself looks at them every second (ended by media).
-        let next = match shard.index {
-            _ if !shard.local_calls.is_empty() => {
-                Some(next.unwrap_or(u64::MAX).min(shard.now() + 1_000))
-            }
-            0 => Some(next.unwrap_or(u64::MAX).min(shard.now() + 1_000)),
-            _ => next,
+        let next = if shard.index == 0 || !shard.local_calls.is_empty() {
+            Some(next.unwrap_or(u64::MAX).min(shard.now() + 1_000))
+        } else {
+            next
         };
         if next != armed {
             armed = next;

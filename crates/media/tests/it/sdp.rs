@@ -139,7 +139,7 @@ m=audio 7000 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\na=recvonly\r\
 #[test]
 fn anchoring_moves_the_stream_to_us() {
     let a = anchor(
-        BARESIP.as_bytes(),
+        &SessionDescription::parse(BARESIP.as_bytes()).unwrap(),
         IpAddr::V4(Ipv4Addr::LOCALHOST),
         40000,
         9,
@@ -157,7 +157,7 @@ fn anchoring_moves_the_stream_to_us() {
     // An old-style hold keeps meaning hold once the address is ours.
     let hold = BARESIP.replace("c=IN IP4 192.0.2.10", "c=IN IP4 0.0.0.0");
     let a = anchor(
-        hold.as_bytes(),
+        &SessionDescription::parse(hold.as_bytes()).unwrap(),
         IpAddr::V4(Ipv4Addr::LOCALHOST),
         40000,
         9,
@@ -180,6 +180,8 @@ fn parse_never_panics_on_junk() {
         body.truncate((seed >> 40) as usize % (body.len() + 1));
         let _ = SessionDescription::parse(&body);
         let _ = answer(&body, &local(1));
-        let _ = anchor(&body, IpAddr::V4(Ipv4Addr::LOCALHOST), 1, 1, 1);
+        if let Ok(parsed) = SessionDescription::parse(&body) {
+            let _ = anchor(&parsed, IpAddr::V4(Ipv4Addr::LOCALHOST), 1, 1, 1);
+        }
     }
 }
