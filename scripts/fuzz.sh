@@ -9,7 +9,7 @@ cd "$root/fuzz"
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(phone email redact sip_message rtp_packet)
+[ ${#targets[@]} -gt 0 ] || targets=(phone email redact sip_message rtp_packet media_input flow_source)
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 export RUSTC_BOOTSTRAP=1
 for target in "${targets[@]}"; do
@@ -18,6 +18,11 @@ for target in "${targets[@]}"; do
     max_len=4096
     mkdir -p corpus/sip_message
     cp "$root"/crates/sip/tests/data/rfc4475/*.dat corpus/sip_message/
+  fi
+  if [ "$target" = flow_source ]; then
+    max_len=4096
+    mkdir -p corpus/flow_source
+    cp "$root"/crates/flow/flows/*.yaml corpus/flow_source/
   fi
   echo "== fuzzing $target for ${seconds}s"
   cargo fuzz run "$target" -- -max_total_time="$seconds" -max_len="$max_len" -rss_limit_mb=2048

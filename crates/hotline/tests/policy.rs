@@ -33,7 +33,7 @@ fn dependencies(krate: &str) -> Vec<String> {
 #[test]
 fn crate_boundaries_hold() {
     let io = ["tokio", "sqlx", "axum", "hyper", "tower"];
-    for pure in ["model", "routing", "sip", "media"] {
+    for pure in ["model", "routing", "sip", "media", "flow"] {
         let deps = dependencies(pure);
         for d in io {
             assert!(
