@@ -236,6 +236,35 @@ const TABLES: &[Table] = &[
             ("created_at", Int),
         ],
     },
+    Table {
+        name: "flows",
+        has_id: true,
+        columns: &[
+            ("id", Int),
+            ("tenant_id", Int),
+            ("name", Text),
+            ("version", Int),
+            ("source", Text),
+            ("created_at", Int),
+        ],
+    },
+    Table {
+        name: "tenant_calendars",
+        has_id: false,
+        columns: &[("tenant_id", Int), ("source", Text), ("updated_at", Int)],
+    },
+    Table {
+        name: "lookup_rows",
+        has_id: true,
+        columns: &[
+            ("id", Int),
+            ("tenant_id", Int),
+            ("table_name", Text),
+            ("key", Text),
+            ("data", Text),
+            ("updated_at", Int),
+        ],
+    },
 ];
 
 #[derive(Debug, Clone)]

@@ -520,6 +520,7 @@ impl Store {
                 .await?;
             }
         }
+        self.seed_demo_flow(t).await?;
         tracing::info!(
             tenant_id = t,
             customers = customers.len(),
@@ -530,6 +531,43 @@ impl Store {
             created: true,
             users,
         })
+    }
+}
+
+/// The demo's hotline flow (`crates/flow/flows/`, checked by that crate's tests).
+pub const DEMO_FLOW: &str = include_str!("../../flow/flows/demo.yaml");
+pub const DEMO_CALENDARS: &str = include_str!("../../flow/flows/calendars.yaml");
+/// The hotline's number in the demo: dial it from an agent's phone, or route a trunk's DID to it.
+pub const DEMO_FLOW_NUMBER: &str = "8800";
+
+impl Store {
+    /// The flow the demo's number leads to, its calendars and the card-order table it looks
+    /// orders up in.
+    async fn seed_demo_flow(&self, t: i64) -> Result<()> {
+        self.set_calendars(t, DEMO_CALENDARS).await?;
+        self.save_flow(t, "demo", DEMO_FLOW).await?;
+        let orders = [
+            (
+                "123456",
+                "карта готова, её можно забрать в отделении на Тверской",
+            ),
+            (
+                "234567",
+                "карта в пути, она будет в отделении через два дня",
+            ),
+            (
+                "345678",
+                "заявка на проверке, мы позвоним, когда карта будет готова",
+            ),
+        ];
+        let rows: Vec<(String, serde_json::Value)> = orders
+            .iter()
+            .map(|(k, status)| (k.to_string(), json!({ "status_text": status })))
+            .collect();
+        self.put_lookup_rows(t, "orders", &rows).await?;
+        self.create_number(t, DEMO_FLOW_NUMBER, "flow", "demo")
+            .await?;
+        Ok(())
     }
 }
 

@@ -57,9 +57,9 @@ pub struct SipNumber {
     pub id: i64,
     pub tenant_id: i64,
     pub number: String,
-    /// `extension`, `trunk` or `service`.
+    /// `extension`, `trunk`, `service` or `flow`.
     pub kind: String,
-    /// The extension, the trunk's name, or the service (`test`: the test line).
+    /// The extension, the trunk's name, the service (`test`: the test line) or the flow's name.
     pub target: String,
 }
 
@@ -170,7 +170,15 @@ impl Store {
             }
             "service" if SERVICES.contains(&target) => {}
             "service" => return Err(invalid("target", "a service: test")),
-            _ => return Err(invalid("kind", "extension, trunk or service")),
+            "flow" => {
+                let exists = on_pool!(self, p => sqlx::query_scalar::<_, i64>(
+                    "SELECT COUNT(*) FROM flows WHERE tenant_id = $1 AND name = $2")
+                    .bind(tenant_id).bind(target).fetch_one(p).await)?;
+                if exists == 0 {
+                    return Err(invalid("target", "no flow of that name"));
+                }
+            }
+            _ => return Err(invalid("kind", "extension, trunk, service or flow")),
         }
         let id = on_pool!(self, p => sqlx::query_scalar::<_, i64>(
             "INSERT INTO sip_numbers (tenant_id, number, kind, target, created_at)

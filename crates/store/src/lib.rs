@@ -19,6 +19,7 @@ pub mod copy;
 pub mod customers;
 pub mod demo;
 pub mod dialplan;
+pub mod flows;
 pub mod interactions;
 pub mod migrate;
 mod reader;

@@ -44,6 +44,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_services.sql"),
         postgres: include_str!("../migrations/postgres/0005_services.sql"),
     },
+    Migration {
+        version: 6,
+        name: "flows",
+        sqlite: include_str!("../migrations/sqlite/0006_flows.sql"),
+        postgres: include_str!("../migrations/postgres/0006_flows.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

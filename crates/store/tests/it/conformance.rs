@@ -1268,6 +1268,15 @@ pub async fn demo_seed(s: &Store) {
     );
     assert_eq!(s.list_queues(t).await.unwrap().len(), 2);
     assert_eq!(s.list_scripts(t, None).await.unwrap().len(), 2);
+    assert_eq!(s.flow(t, "demo", None).await.unwrap().version, 1);
+    assert!(s.calendars(t).await.unwrap().is_some());
+    assert!(s.lookup_row(t, "orders", "123456").await.unwrap().is_some());
+    assert!(s
+        .list_numbers(t)
+        .await
+        .unwrap()
+        .iter()
+        .any(|n| n.number == demo::DEMO_FLOW_NUMBER && n.kind == "flow"));
     assert!(s.list_dispositions(t).await.unwrap().len() >= 4);
     let customers = s
         .search_customers(
@@ -1342,7 +1351,19 @@ pub async fn demo_seed(s: &Store) {
 pub async fn same_contents(a: &Store, b: &Store) {
     let ta = a.list_tenants().await.unwrap();
     assert_eq!(ta, b.list_tenants().await.unwrap());
+    assert_eq!(
+        a.latest_flows(None).await.unwrap(),
+        b.latest_flows(None).await.unwrap()
+    );
+    assert_eq!(
+        a.all_calendars().await.unwrap(),
+        b.all_calendars().await.unwrap()
+    );
     for t in ta {
+        assert_eq!(
+            a.lookup_row(t.id, "orders", "123456").await.unwrap(),
+            b.lookup_row(t.id, "orders", "123456").await.unwrap()
+        );
         assert_eq!(
             a.list_users(t.id).await.unwrap(),
             b.list_users(t.id).await.unwrap()
@@ -1831,4 +1852,108 @@ pub async fn dial_plan_per_tenant(s: &Store) {
         s.delete_trunk(t.id, b.id).await,
         Err(StoreError::NotFound)
     ));
+}
+
+pub async fn flows_calendars_and_lookups(s: &Store) {
+    let a = tenant(s, "fa").await.id;
+    let b = tenant(s, "fb").await.id;
+    let v1 = s.save_flow(a, "main", "flow: main\n").await.unwrap();
+    assert_eq!((v1.name.as_str(), v1.version), ("main", 1));
+    let v2 = s.save_flow(a, "main", "flow: main # 2\n").await.unwrap();
+    assert_eq!(v2.version, 2);
+    s.save_flow(a, "other", "flow: other\n").await.unwrap();
+    s.save_flow(b, "main", "flow: b\n").await.unwrap();
+    assert_eq!(s.flow(a, "main", None).await.unwrap(), v2);
+    assert_eq!(s.flow(a, "main", Some(1)).await.unwrap(), v1);
+    assert_eq!(
+        code(s.flow(a, "main", Some(9)).await.unwrap_err()),
+        "not_found"
+    );
+    assert_eq!(
+        code(s.flow(a, "nope", None).await.unwrap_err()),
+        "not_found"
+    );
+    let versions: Vec<i64> = s
+        .flow_versions(a, "main")
+        .await
+        .unwrap()
+        .iter()
+        .map(|f| f.version)
+        .collect();
+    assert_eq!(versions, [2, 1]);
+    let latest: Vec<(i64, String, i64)> = s
+        .latest_flows(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.tenant_id, f.name, f.version))
+        .collect();
+    assert_eq!(
+        latest,
+        [
+            (a, "main".into(), 2),
+            (a, "other".into(), 1),
+            (b, "main".into(), 1)
+        ]
+    );
+    assert_eq!(s.latest_flows(Some(b)).await.unwrap().len(), 1);
+    assert_eq!(
+        code(s.save_flow(a, "bad name", "x").await.unwrap_err()),
+        "invalid:name"
+    );
+    // Versions are numbered per tenant: B's flow is isolated from A's.
+    assert_eq!(
+        code(s.flow(b, "other", None).await.unwrap_err()),
+        "not_found"
+    );
+
+    // A number may lead to a flow of its tenant only.
+    s.create_number(a, "8800", "flow", "main").await.unwrap();
+    assert_eq!(
+        code(
+            s.create_number(b, "8801", "flow", "other")
+                .await
+                .unwrap_err()
+        ),
+        "invalid:target"
+    );
+    let plan = s.dial_plan().await.unwrap();
+    assert!(plan
+        .numbers
+        .iter()
+        .any(|n| n.kind == "flow" && n.target == "main" && n.tenant_id == a));
+
+    assert_eq!(s.calendars(a).await.unwrap(), None);
+    s.set_calendars(a, "calendars: {}\n").await.unwrap();
+    let c = s.set_calendars(a, "calendars:\n  x: {}\n").await.unwrap();
+    assert_eq!(s.calendars(a).await.unwrap(), Some(c));
+    assert_eq!(s.all_calendars().await.unwrap().len(), 1);
+    assert_eq!(s.calendars(b).await.unwrap(), None);
+
+    let rows = vec![
+        ("1".to_string(), json!({"status": "new"})),
+        ("2".to_string(), json!({"status": "sent", "n": 2})),
+    ];
+    assert_eq!(s.put_lookup_rows(a, "orders", &rows).await.unwrap(), 2);
+    s.put_lookup_rows(a, "orders", &[("1".to_string(), json!({"status": "paid"}))])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.lookup_row(a, "orders", "1").await.unwrap(),
+        Some(json!({"status": "paid"}))
+    );
+    assert_eq!(
+        s.lookup_row(a, "orders", "2").await.unwrap().unwrap()["n"],
+        2
+    );
+    assert_eq!(s.lookup_row(b, "orders", "1").await.unwrap(), None);
+    assert_eq!(s.lookup_row(a, "orders", "3").await.unwrap(), None);
+    assert_eq!(
+        code(
+            s.put_lookup_rows(a, "orders", &[("k".to_string(), json!(5))])
+                .await
+                .unwrap_err()
+        ),
+        "invalid:rows"
+    );
 }

@@ -108,6 +108,7 @@ on_both!(
     sip_registrations,
     dial_plan,
     dial_plan_per_tenant,
+    flows_calendars_and_lookups,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
