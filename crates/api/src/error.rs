@@ -24,6 +24,18 @@ pub struct ErrorDetail {
     /// The input field at fault, for validation errors.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Every problem found in a document (a flow, a calendars file), each with its place.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problems: Option<Vec<Problem>>,
+}
+
+/// One problem in a document: where, and what.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Problem {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
 }
 
 #[derive(Debug)]
@@ -33,6 +45,7 @@ pub struct ApiError {
     pub message: String,
     pub field: Option<String>,
     pub retry_after: Option<u64>,
+    pub problems: Option<Vec<Problem>>,
 }
 
 impl ApiError {
@@ -43,6 +56,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             retry_after: None,
+            problems: None,
         }
     }
     pub fn not_found() -> Self {
@@ -90,6 +104,7 @@ impl IntoResponse for ApiError {
                 code: self.code.to_string(),
                 message,
                 field: self.field,
+                problems: self.problems,
             },
         };
         let mut res = (self.status, axum::Json(body)).into_response();
@@ -110,6 +125,7 @@ impl From<InvalidInput> for ApiError {
             message: e.to_string(),
             field: Some(e.field),
             retry_after: None,
+            problems: None,
         }
     }
 }

@@ -25,7 +25,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use error::ApiError;
 use routes::{
-    admin, agents, auth as auth_routes, catalog, customers, interactions, system, telephony,
+    admin, agents, auth as auth_routes, catalog, customers, flows, interactions, system, telephony,
 };
 
 pub fn router(state: AppState) -> Router {
@@ -130,6 +130,19 @@ pub fn router(state: AppState) -> Router {
             "/sip/routes/{id}",
             axum::routing::delete(telephony::delete_route),
         )
+        .route("/flows", get(flows::list))
+        .route("/flows/check", post(flows::check))
+        .route("/flows/{name}", get(flows::get).put(flows::save))
+        .route("/flows/{name}/versions", get(flows::versions))
+        .route(
+            "/calendars",
+            get(flows::get_calendars).put(flows::put_calendars),
+        )
+        .route(
+            "/lookup-tables/{table}",
+            axum::routing::put(flows::put_rows),
+        )
+        .route("/lookup-tables/{table}/{key}", get(flows::get_row))
         .route("/events", get(events::stream))
         .route("/openapi.json", get(system::openapi));
     Router::new()

@@ -2,7 +2,9 @@
 //! `GET /api/v1/openapi.json` and committed as `docs/openapi.json`; a test fails when the two
 //! drift (regenerate with `cargo xtask openapi`).
 
-use crate::routes::{admin, agents, auth, catalog, customers, interactions, system, telephony};
+use crate::routes::{
+    admin, agents, auth, catalog, customers, flows, interactions, system, telephony,
+};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -25,6 +27,8 @@ use utoipa::{Modify, OpenApi};
         telephony::list_trunks, telephony::create_trunk, telephony::delete_trunk,
         telephony::list_numbers, telephony::create_number, telephony::delete_number,
         telephony::list_routes, telephony::create_route, telephony::delete_route,
+        flows::list, flows::get, flows::versions, flows::save, flows::check,
+        flows::get_calendars, flows::put_calendars, flows::put_rows, flows::get_row,
         crate::events::stream,
     ),
     components(schemas(crate::events::LiveEvent)),
@@ -38,6 +42,7 @@ use utoipa::{Modify, OpenApi};
         (name = "customers", description = "The built-in CRM and the screen pop"),
         (name = "interactions", description = "Contacts on every channel and their timelines"),
         (name = "telephony", description = "The dial plan: trunks, numbers (DIDs), outbound routes"),
+        (name = "flows", description = "Contact flows (IVR and self-service), calendars, lookup tables"),
         (name = "events", description = "Live events over WebSocket"),
         (name = "system", description = "Health"),
     )

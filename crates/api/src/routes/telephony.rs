@@ -64,9 +64,9 @@ pub struct TrunkCreate {
 pub struct Number {
     pub id: i64,
     pub number: String,
-    /// `extension`, `trunk` or `service`.
+    /// `extension`, `trunk`, `service` or `flow`.
     pub kind: String,
-    /// The extension, the trunk's name, or the service (`test`: the test line).
+    /// The extension, the trunk's name, the service (`test`: the test line) or the flow's name.
     pub target: String,
 }
 
@@ -86,7 +86,7 @@ impl From<SipNumber> for Number {
 pub struct NumberCreate {
     /// Digits, `+`, `*` or `#`; at most 32.
     pub number: String,
-    /// `extension`, `trunk` or `service`.
+    /// `extension`, `trunk`, `service` or `flow`.
     pub kind: String,
     pub target: String,
 }

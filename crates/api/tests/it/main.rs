@@ -2,6 +2,7 @@
 
 mod dialplan;
 mod errors;
+mod flows;
 mod isolation;
 mod sessions;
 
@@ -168,6 +169,9 @@ impl TestApp {
     }
     pub async fn delete(&self, uri: &str, token: &str) -> Reply {
         self.call(Method::DELETE, uri, Some(token), None).await
+    }
+    pub async fn put(&self, uri: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::PUT, uri, Some(token), Some(body)).await
     }
 }
 
