@@ -7,7 +7,12 @@
 //!   against the agents' stored HA1, registrar persisted in the store), OPTIONS keep-alives,
 //!   and the RFC 3261 answers for everything this build does not route yet.
 //! - [`security`]: the security log line written for every refused or failed request.
+//! - [`media`]: RTP sessions (bridges, endpoints), prompts, recordings.
+//! - [`flows`] and [`calls`]: the flows in memory, and the task that runs a call through one.
 
+pub mod calls;
+pub mod flows;
+mod http;
 pub mod media;
 pub mod plan;
 pub mod security;

@@ -73,7 +73,44 @@ pub enum MediaEvent {
 enum Control {
     /// New offer/answer results for the bridge's two legs.
     Renegotiate([Negotiated; 2]),
+    /// Play a phrase instead of whatever plays (an endpoint).
+    Play(Vec<PlayItem>),
+    StopPlayback,
+    /// Music between prompts (`None`: silence).
+    Music(Option<Prompt>),
     Stop,
+}
+
+/// One part of a phrase an endpoint plays.
+#[derive(Debug, Clone)]
+pub enum PlayItem {
+    Prompt(Prompt),
+    Pause(u32),
+}
+
+/// What an endpoint driven from outside (a flow) tells its driver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndpointNote {
+    Digit(char),
+    /// The phrase of the last `play` ended (not said for one stopped or replaced).
+    PromptFinished,
+    /// The recording of the session was closed.
+    Recorded {
+        path: PathBuf,
+        duration_ms: u64,
+        bytes: u64,
+    },
+    /// The session ended; `idle` when the peer stopped sending.
+    Ended {
+        idle: bool,
+    },
+}
+
+/// Who decides what an endpoint plays.
+pub enum Driver {
+    App(App),
+    /// A contact flow: digits and prompt ends go to it; it sends plays and music.
+    Flow(mpsc::UnboundedSender<EndpointNote>),
 }
 
 struct Inner {
@@ -87,6 +124,7 @@ struct Inner {
     alive: Mutex<Option<mpsc::Sender<()>>>,
     done: tokio::sync::Mutex<mpsc::Receiver<()>>,
     prompts: Mutex<HashMap<(String, String), Prompt>>,
+    music: std::sync::OnceLock<Prompt>,
     next_session: std::sync::atomic::AtomicU64,
 }
 
@@ -130,6 +168,7 @@ impl Media {
                 alive: Mutex::new(Some(alive)),
                 done: tokio::sync::Mutex::new(done),
                 prompts: Mutex::new(HashMap::new()),
+                music: std::sync::OnceLock::new(),
                 next_session: std::sync::atomic::AtomicU64::new(1),
             }),
         }
@@ -195,6 +234,16 @@ impl Media {
         }
         let mut done = self.inner.done.lock().await;
         while done.recv().await.is_some() {}
+    }
+
+    /// Where the tenant's WAV prompts live (flows name them by file name).
+    pub fn prompt_dir(&self) -> &Path {
+        &self.inner.config.prompt_cache
+    }
+
+    /// Music on hold when a flow names none: a soft arpeggio that loops without a seam.
+    pub fn default_music(&self) -> Prompt {
+        self.inner.music.get_or_init(default_music).clone()
     }
 
     /// A prompt spoken by espeak-ng in the configured voice, rendered once and cached (in
@@ -302,16 +351,16 @@ impl Media {
         BridgeHandle { session, control }
     }
 
-    /// Hotline's own end of a call on `port`, driven by `app`.
+    /// Hotline's own end of a call on `port`, driven by an app or a flow.
     pub fn start_endpoint(
         &self,
         port: Port,
         negotiated: Negotiated,
-        app: App,
+        driver: Driver,
         tag: &str,
     ) -> EndpointHandle {
         let (session, control) = self.spawn(tag, move |media, session, rx, path| {
-            run_endpoint(media, session, port, negotiated, app, rx, path)
+            run_endpoint(media, session, port, negotiated, driver, rx, path)
         });
         EndpointHandle { session, control }
     }
@@ -346,13 +395,26 @@ impl EndpointHandle {
         let _ = self.control.try_send(Control::Stop);
     }
 
+    /// Plays a phrase instead of whatever plays.
+    pub async fn play(&self, items: Vec<PlayItem>) {
+        let _ = self.control.send(Control::Play(items)).await;
+    }
+
+    pub async fn stop_playback(&self) {
+        let _ = self.control.send(Control::StopPlayback).await;
+    }
+
+    pub async fn music(&self, music: Option<Prompt>) {
+        let _ = self.control.send(Control::Music(music)).await;
+    }
+
     /// Whether the session has ended.
     pub fn is_closed(&self) -> bool {
         self.control.is_closed()
     }
 }
 
-/// What Hotline does on a call it answers itself.
+/// What Hotline does on a service call it answers itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum App {
     /// The test line: a greeting, then each key pressed read back ("you pressed 5"); the
@@ -499,6 +561,8 @@ async fn run_bridge(
                     bridge.legs[0].renegotiate(na);
                     bridge.legs[1].renegotiate(nb);
                 }
+                // A bridge plays nothing of its own.
+                Some(Control::Play(_) | Control::StopPlayback | Control::Music(_)) => {}
                 Some(Control::Stop) | None => break,
             },
             _ = tick.tick() => {
@@ -555,11 +619,14 @@ async fn run_endpoint(
     session: u64,
     mut port: Port,
     negotiated: Negotiated,
-    app: App,
+    driver: Driver,
     mut control: mpsc::Receiver<Control>,
     path: Option<PathBuf>,
 ) {
     let Some(socket) = into_tokio(&mut port) else {
+        if let Driver::Flow(notes) = &driver {
+            let _ = notes.send(EndpointNote::Ended { idle: false });
+        }
         return;
     };
     let epoch = Instant::now();
@@ -568,14 +635,18 @@ async fn run_endpoint(
     if recording.is_some() {
         ep.record(0);
     }
-    let App::TestLine = app;
-    let greeting = media
-        .speech("Hotline. Тестовая линия. Нажмите любую клавишу.")
-        .await;
-    let pressed = media.speech("Вы нажали").await;
-    if let Some(g) = greeting {
-        ep.player.play(g);
-    }
+    let (notes, pressed) = match driver {
+        Driver::App(App::TestLine) => {
+            let greeting = media
+                .speech("Hotline. Тестовая линия. Нажмите любую клавишу.")
+                .await;
+            if let Some(g) = greeting {
+                ep.player.play(g);
+            }
+            (None, media.speech("Вы нажали").await)
+        }
+        Driver::Flow(notes) => (Some(notes), None),
+    };
     let mut stop = media.inner.stop.subscribe();
     let idle = media.inner.config.idle_timeout.as_millis() as u64;
     let mut tick = tokio::time::interval(Duration::from_millis(u64::from(
@@ -613,6 +684,20 @@ async fn run_endpoint(
             }
             c = control.recv() => match c {
                 Some(Control::Renegotiate([n, _])) => ep.leg.renegotiate(n),
+                Some(Control::Play(items)) => {
+                    ep.player.stop();
+                    for item in items {
+                        match item {
+                            PlayItem::Prompt(p) => ep.player.play(p),
+                            PlayItem::Pause(ms) => ep.player.pause(ms),
+                        }
+                    }
+                    if !ep.player.is_playing() {
+                        events.push(EndpointEvent::PromptFinished);
+                    }
+                }
+                Some(Control::StopPlayback) => ep.player.stop(),
+                Some(Control::Music(m)) => ep.player.set_music(m),
                 Some(Control::Stop) | None => break,
             },
             _ = stop.changed() => break,
@@ -626,20 +711,35 @@ async fn run_endpoint(
                         digit,
                         inband,
                     });
-                    // Read the key back: barge in on whatever was playing.
+                    if let Some(notes) = &notes {
+                        let _ = notes.send(EndpointNote::Digit(digit));
+                        continue;
+                    }
+                    // The test line reads the key back: barge in on whatever was playing.
                     ep.player.stop();
                     let name = digit_name(digit);
                     if let (Some(p), Some(d)) = (pressed.clone(), media.speech(name).await) {
                         ep.player.play_phrase([p, d]);
                     }
                 }
-                EndpointEvent::PromptFinished => {}
+                EndpointEvent::PromptFinished => {
+                    if let Some(notes) = &notes {
+                        let _ = notes.send(EndpointNote::PromptFinished);
+                    }
+                }
             }
         }
     }
     if let (Some(rec), Some(mut file)) = (ep.recorder_mut(), recording.take()) {
         rec.finish(&mut file.buf);
         let (path, duration_ms, bytes) = file.close();
+        if let Some(notes) = &notes {
+            let _ = notes.send(EndpointNote::Recorded {
+                path: path.clone(),
+                duration_ms,
+                bytes,
+            });
+        }
         let _ = media.inner.events.send(MediaEvent::Recorded {
             session,
             path,
@@ -647,10 +747,31 @@ async fn run_endpoint(
             bytes,
         });
     }
+    if let Some(notes) = &notes {
+        let _ = notes.send(EndpointNote::Ended { idle: idle_end });
+    }
     let _ = media.inner.events.send(MediaEvent::Ended {
         session,
         idle: idle_end,
     });
+}
+
+/// Eight notes of 500 ms (C major, up and down), each faded in and out so the loop and every
+/// note join without a click; about -20 dBFS.
+fn default_music() -> Prompt {
+    const NOTES: [f32; 8] = [261.63, 329.63, 392.0, 523.25, 392.0, 329.63, 293.66, 246.94];
+    let per = 4000usize;
+    let mut out = Vec::with_capacity(per * NOTES.len());
+    for f in NOTES {
+        for i in 0..per {
+            let t = i as f32 / 8000.0;
+            let env = (std::f32::consts::PI * i as f32 / per as f32).sin().powi(2);
+            let v = (2.0 * std::f32::consts::PI * f * t).sin() * 0.7
+                + (2.0 * std::f32::consts::PI * 2.0 * f * t).sin() * 0.3;
+            out.push((v * env * 3000.0) as i16);
+        }
+    }
+    Prompt(out.into())
 }
 
 fn digit_name(d: char) -> &'static str {

@@ -29,6 +29,8 @@ pub enum Destination {
     Trunk { trunk: usize, number: String },
     /// Answered by Hotline itself.
     Service(crate::media::App),
+    /// Answered by Hotline and run through the tenant's flow of this name.
+    Flow(String),
 }
 
 struct Route {
@@ -95,6 +97,7 @@ impl Plan {
                     "test" => Destination::Service(crate::media::App::TestLine),
                     _ => continue,
                 },
+                "flow" => Destination::Flow(n.target),
                 _ => {
                     let Some(trunk) = out
                         .trunks

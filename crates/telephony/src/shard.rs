@@ -21,7 +21,7 @@ use hotline_store::registrations::SipRegistration;
 use hotline_store::Store;
 use tokio::sync::{mpsc, watch};
 
-use crate::media::{local_media, Anchor, App, EndpointHandle, Media, MediaConfig};
+use crate::media::{local_media, Anchor, Driver, EndpointHandle, Media, MediaConfig};
 use crate::plan::{Destination, Plan};
 
 use crate::transport::{Inbound, Outbound};
@@ -106,6 +106,8 @@ pub struct Shared {
     pub(crate) bound_port: u16,
     limiter: Mutex<crate::security::RateLimiter>,
     pub(crate) media: Option<Media>,
+    /// The flows calls run, reloaded with the dial plan.
+    pub(crate) flows: Arc<crate::flows::FlowLibrary>,
 }
 
 pub(crate) fn random_seed() -> u64 {
@@ -164,6 +166,8 @@ impl Shared {
         tracing::info!(restored, "SIP registrations restored");
         let source = store.dial_plan().await?;
         let plan = Arc::new(Plan::build(source.clone()).await);
+        let flows = Arc::new(crate::flows::FlowLibrary::default());
+        flows.reload(&store).await?;
         let media = config.media.clone().map(|m| {
             let bind = config.listen.ip();
             let advertise = match (config.advertise, bind) {
@@ -182,6 +186,7 @@ impl Shared {
         });
         Ok(Shared {
             media,
+            flows,
             plan_version: AtomicU64::new(1),
             limiter: Mutex::new(crate::security::RateLimiter::new(config.rate_limit)),
             bound_port,
@@ -209,6 +214,7 @@ impl Shared {
     /// Reads the dial plan again (trunks, numbers, routes); builds it (resolving trunk host
     /// names) only when the store's differs from what is in use.
     pub(crate) async fn reload_plan(&self) -> Result<(), TelephonyError> {
+        self.flows.reload(&self.store).await?;
         let source = self.store.dial_plan().await?;
         let same = match self.plan.read() {
             Ok(p) => p.0 == source,
@@ -771,7 +777,47 @@ impl Shard {
                 }
             }
             Destination::Service(app) => {
-                self.answer_locally(server, request, from, &tag, app);
+                self.answer_locally(server, request, from, &tag, Driver::App(app));
+                return;
+            }
+            Destination::Flow(name) => {
+                let Some(loaded) = self.shared.flows.flow(tenant_id, &name) else {
+                    tracing::warn!(flow = %name, "a number leads to a flow that is not loaded");
+                    refuse(&mut self.tx, 480, Some("Flow Unavailable"));
+                    return;
+                };
+                let caller = request
+                    .from_header()
+                    .ok()
+                    .and_then(|f| f.uri.as_sip().and_then(|s| s.user_text()))
+                    .unwrap_or_default();
+                let call_id = request.call_id().unwrap_or_default().to_string();
+                let (notes, rx) = tokio::sync::mpsc::unbounded_channel();
+                let Some(endpoint) =
+                    self.answer_locally(server, request, from, &tag, Driver::Flow(notes))
+                else {
+                    return;
+                };
+                let (Some(media), store) = (self.shared.media.clone(), self.shared.store.clone())
+                else {
+                    return;
+                };
+                let arrival = crate::calls::Arrival {
+                    tenant_id,
+                    flow_name: name,
+                    caller,
+                    dialled: dialled.clone(),
+                    call_id,
+                };
+                tokio::spawn(crate::calls::run(
+                    arrival,
+                    loaded,
+                    self.shared.flows.clone(),
+                    store,
+                    media,
+                    endpoint,
+                    rx,
+                ));
                 return;
             }
             Destination::Trunk { trunk, number } => {
@@ -823,15 +869,16 @@ impl Shard {
         }
     }
 
-    /// Answers a call to a service number with Hotline's own media.
+    /// Answers a call with Hotline's own media (a service number or a flow); the endpoint
+    /// when the call was answered.
     fn answer_locally(
         &mut self,
         server: ServerId,
         request: Message,
         from: Peer,
         tag: &str,
-        app: App,
-    ) {
+        driver: Driver,
+    ) -> Option<EndpointHandle> {
         let now = self.now();
         let respond = |tx: &mut Transactions, r: Message| {
             let _ = tx.respond(now, server, &r);
@@ -841,14 +888,14 @@ impl Shard {
                 &mut self.tx,
                 response_to(&request, 480, Some("No Media Engine"), Some(tag)),
             );
-            return;
+            return None;
         };
         let Some(port) = media.take_port() else {
             respond(
                 &mut self.tx,
                 response_to(&request, 503, Some("No RTP Port"), Some(tag)),
             );
-            return;
+            return None;
         };
         let local = local_media(media.advertise(), port.port, random_seed() >> 40);
         let (negotiated, body) = match hotline_media::sdp::answer(request.body(), &local) {
@@ -861,7 +908,7 @@ impl Shard {
                     format!("304 hotline \"{e}\"").into_bytes(),
                 );
                 respond(&mut self.tx, r);
-                return;
+                return None;
             }
         };
         let local_addr = self.local_for(from.addr);
@@ -871,10 +918,14 @@ impl Shard {
         };
         let Ok(dialog) = hotline_sip::dialog::Dialog::uas(&request, tag, &contact, 1) else {
             respond(&mut self.tx, response_to(&request, 400, None, Some(tag)));
-            return;
+            return None;
         };
         let call_id = request.call_id().unwrap_or_default().to_string();
-        let endpoint = media.start_endpoint(port, negotiated, app, "service");
+        let tag_name = match driver {
+            Driver::App(_) => "service",
+            Driver::Flow(_) => "flow",
+        };
+        let endpoint = media.start_endpoint(port, negotiated, driver, tag_name);
         let mut ok = response_to(&request, 200, None, Some(tag));
         ok.push(HeaderName::Contact, contact.into_bytes());
         ok.set_body("application/sdp", body.clone().into_bytes());
@@ -886,10 +937,11 @@ impl Shard {
                 dialog,
                 peer: from,
                 local: local_addr,
-                endpoint,
+                endpoint: endpoint.clone(),
                 answer: body.into_bytes(),
             },
         );
+        Some(endpoint)
     }
 
     /// An in-dialog request on a call Hotline answered itself.

@@ -4,6 +4,7 @@
 //! and sets HOTLINE_REQUIRE_SIP_PEERS=1, so there a missing peer fails instead of skipping.
 
 mod calls;
+mod flows;
 mod media;
 mod peers;
 mod scanners;

@@ -38,7 +38,7 @@ fn rms(samples: &[i16]) -> f64 {
 }
 
 /// A Hotline with the media engine on, its files under the world's folder.
-async fn media_world() -> (World, tempfile::TempDir) {
+pub async fn media_world() -> (World, tempfile::TempDir) {
     let files = tempfile::tempdir().expect("dir");
     let base = (free_port() & !1).min(65000);
     let config = MediaConfig {

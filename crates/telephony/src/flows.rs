@@ -1,0 +1,142 @@
+//! The flows calls run, in memory: the newest version of every tenant's flows, each tenant's
+//! calendars, region and time zone. Read at start and with the dial plan every few seconds, so
+//! a saved flow takes the next call (hot reload) and a call keeps the version it started with.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use hotline_flow::{load_calendars, load_flow, Calendar, Flow, Known};
+use hotline_store::Store;
+
+#[derive(Clone)]
+pub struct LoadedFlow {
+    pub version: i64,
+    pub flow: Arc<Flow>,
+}
+
+#[derive(Clone, Default)]
+pub struct TenantSettings {
+    pub region: String,
+    pub calendars: Arc<Vec<Calendar>>,
+}
+
+#[derive(Default)]
+struct Loaded {
+    /// (tenant, name) → the newest version, with the source it was built from.
+    flows: HashMap<(i64, String), (String, LoadedFlow)>,
+    tenants: HashMap<i64, (String, TenantSettings)>,
+}
+
+#[derive(Default)]
+pub struct FlowLibrary {
+    loaded: RwLock<Loaded>,
+}
+
+impl FlowLibrary {
+    pub fn flow(&self, tenant_id: i64, name: &str) -> Option<LoadedFlow> {
+        let l = self.loaded.read().ok()?;
+        l.flows
+            .get(&(tenant_id, name.to_string()))
+            .map(|(_, f)| f.clone())
+    }
+
+    pub fn tenant(&self, tenant_id: i64) -> TenantSettings {
+        self.loaded
+            .read()
+            .ok()
+            .and_then(|l| l.tenants.get(&tenant_id).map(|(_, t)| t.clone()))
+            .unwrap_or_else(|| TenantSettings {
+                region: "RU".into(),
+                calendars: Arc::new(Vec::new()),
+            })
+    }
+
+    /// Reads flows and calendars again; builds only what changed. A flow that no longer
+    /// loads (it was saved by an older build) keeps its last good version, with a warning.
+    pub async fn reload(&self, store: &Store) -> Result<(), hotline_store::StoreError> {
+        let flows = store.latest_flows(None).await?;
+        let calendars = store.all_calendars().await?;
+        let tenants = store.list_tenants().await?;
+        let mut old = match self.loaded.write() {
+            Ok(mut l) => std::mem::take(&mut *l),
+            Err(e) => std::mem::take(&mut *e.into_inner()),
+        };
+        let mut next = Loaded::default();
+        for t in tenants {
+            let source = calendars
+                .iter()
+                .find(|c| c.tenant_id == t.id)
+                .map(|c| c.source.clone())
+                .unwrap_or_default();
+            let key = format!("{}\n{}\n{source}", t.default_region, t.timezone);
+            let settings = match old.tenants.remove(&t.id) {
+                Some((k, s)) if k == key => s,
+                _ => {
+                    let cals = match load_calendars("calendars.yaml", &source, &t.timezone) {
+                        Ok(c) => c,
+                        Err(e) => {
+                            tracing::warn!(tenant = t.id, error = %e, "calendars do not load; none used");
+                            Vec::new()
+                        }
+                    };
+                    TenantSettings {
+                        region: t.default_region.clone(),
+                        calendars: Arc::new(cals),
+                    }
+                }
+            };
+            next.tenants.insert(t.id, (key, settings));
+        }
+        for f in flows {
+            let key = (f.tenant_id, f.name.clone());
+            if let Some((source, loaded)) = old.flows.remove(&key) {
+                if source == f.source {
+                    next.flows.insert(key, (source, loaded));
+                    continue;
+                }
+                match load_flow(&format!("{}.yaml", f.name), &f.source, &Known::default()) {
+                    Ok(flow) => {
+                        tracing::info!(flow = %f.name, version = f.version, "flow reloaded");
+                        next.flows.insert(
+                            key,
+                            (
+                                f.source,
+                                LoadedFlow {
+                                    version: f.version,
+                                    flow: Arc::new(flow),
+                                },
+                            ),
+                        );
+                    }
+                    Err(e) => {
+                        tracing::warn!(flow = %f.name, version = f.version, error = %e, "flow does not load; the previous version stays");
+                        next.flows.insert(key, (source, loaded));
+                    }
+                }
+                continue;
+            }
+            match load_flow(&format!("{}.yaml", f.name), &f.source, &Known::default()) {
+                Ok(flow) => {
+                    next.flows.insert(
+                        key,
+                        (
+                            f.source,
+                            LoadedFlow {
+                                version: f.version,
+                                flow: Arc::new(flow),
+                            },
+                        ),
+                    );
+                }
+                Err(e) => {
+                    tracing::warn!(flow = %f.name, version = f.version, error = %e, "flow does not load")
+                }
+            }
+        }
+        match self.loaded.write() {
+            Ok(mut l) => *l = next,
+            Err(e) => *e.into_inner() = next,
+        }
+        Ok(())
+    }
+}
