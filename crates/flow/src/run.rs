@@ -388,14 +388,14 @@ impl Call {
         }
         match input {
             Input::HangUp => {
+                // Nothing queued for the caller matters any more; what runs elsewhere stops.
                 self.actions.clear();
-                if matches!(self.wait, Wait::Lookup { .. }) {
-                    if let Wait::Lookup { id } = self.wait {
-                        self.actions.push_back(Action::CancelLookup { id });
+                match self.wait {
+                    Wait::Lookup { id } => self.actions.push_back(Action::CancelLookup { id }),
+                    Wait::Transfer { ringing: true } => {
+                        self.actions.push_back(Action::CancelTransfer)
                     }
-                }
-                if matches!(self.wait, Wait::Transfer { ringing: true }) {
-                    self.actions.push_back(Action::CancelTransfer);
+                    _ => {}
                 }
                 self.finish(Outcome::Abandoned, false);
             }
@@ -554,10 +554,7 @@ impl Call {
                     } else {
                         *otherwise
                     };
-                    self.step(What::Branch {
-                        to: flow.nodes[to].name.clone(),
-                    });
-                    node = to;
+                    node = self.branch(&flow, to);
                 }
                 NodeKind::Switch {
                     value,
@@ -568,12 +565,8 @@ impl Call {
                     let to = cases
                         .iter()
                         .find(|(c, _)| *c == v)
-                        .map(|(_, n)| *n)
-                        .unwrap_or(*default);
-                    self.step(What::Branch {
-                        to: flow.nodes[to].name.clone(),
-                    });
-                    node = to;
+                        .map_or(*default, |(_, n)| *n);
+                    node = self.branch(&flow, to);
                 }
                 NodeKind::Set {
                     vars,
@@ -611,6 +604,14 @@ impl Call {
             }
         }
         self.goodbye(Prompt::default(), Outcome::Failed);
+    }
+
+    /// A condition or switch went to `to`: said in the trace.
+    fn branch(&mut self, flow: &Flow, to: NodeId) -> NodeId {
+        self.step(What::Branch {
+            to: flow.nodes[to].name.clone(),
+        });
+        to
     }
 
     /// Starts a node that waits for something.

@@ -34,11 +34,9 @@ pub struct Arrival {
     pub call_id: String,
 }
 
+/// Wall time as the flow takes it (business hours read it).
 fn wall_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    crate::shard::wall_ms() as i64
 }
 
 fn event(kind: &str, data: serde_json::Value) -> NewEvent {
@@ -164,16 +162,7 @@ pub async fn run(
                 Action::StopPlayback => endpoint.stop_playback().await,
                 Action::Music(m) => {
                     let music = match m {
-                        Some(speech) => {
-                            player
-                                .render(&speech)
-                                .await
-                                .into_iter()
-                                .find_map(|i| match i {
-                                    PlayItem::Prompt(p) => Some(p),
-                                    PlayItem::Pause(_) => None,
-                                })
-                        }
+                        Some(speech) => player.music(&speech).await,
                         None => Some(media.default_music()),
                     };
                     endpoint.music(music).await;
@@ -264,9 +253,7 @@ pub async fn run(
         while let Some(step) = call.poll_step() {
             timeline.step(&step).await;
         }
-        if call.outcome().is_some() && (media_ended || endpoint.is_closed()) && notes.is_closed() {
-            break;
-        }
+        // The flow is done and the media has ended (after the flow's hang-up, or the caller's).
         if call.outcome().is_some() && media_ended {
             break;
         }
@@ -423,6 +410,18 @@ impl Player {
         items
     }
 
+    /// A phrase as one looping prompt: its parts (pauses as silence) joined.
+    async fn music(&self, speech: &[Speech]) -> Option<Prompt> {
+        let mut samples: Vec<i16> = Vec::new();
+        for item in self.render(speech).await {
+            match item {
+                PlayItem::Prompt(p) => samples.extend_from_slice(p.samples()),
+                PlayItem::Pause(ms) => samples.extend(std::iter::repeat_n(0, ms as usize * 8)),
+            }
+        }
+        (!samples.is_empty()).then(|| Prompt(samples.into()))
+    }
+
     async fn play(&mut self, speech: &[Speech]) {
         let items = self.render(speech).await;
         self.endpoint.play(items).await;
@@ -458,18 +457,5 @@ async fn lookup(store: &Store, tenant: i64, region: &str, request: LookupRequest
             headers,
             body,
         } => crate::http::request(method, &url, &headers, body.as_deref()).await,
-    }
-}
-
-impl Media {
-    /// A WAV prompt from the tenant's prompt folder (a bare file name; no paths).
-    pub async fn file_prompt(&self, name: &str) -> Option<Prompt> {
-        if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
-            return None;
-        }
-        let path = self.prompt_dir().join(name);
-        let bytes = tokio::fs::read(path).await.ok()?;
-        let audio = hotline_media::wav::read(&bytes).ok()?;
-        Some(Prompt::from_audio(&audio))
     }
 }

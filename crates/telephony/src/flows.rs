@@ -89,47 +89,25 @@ impl FlowLibrary {
         }
         for f in flows {
             let key = (f.tenant_id, f.name.clone());
-            if let Some((source, loaded)) = old.flows.remove(&key) {
-                if source == f.source {
-                    next.flows.insert(key, (source, loaded));
-                    continue;
-                }
-                match load_flow(&format!("{}.yaml", f.name), &f.source, &Known::default()) {
-                    Ok(flow) => {
-                        tracing::info!(flow = %f.name, version = f.version, "flow reloaded");
-                        next.flows.insert(
-                            key,
-                            (
-                                f.source,
-                                LoadedFlow {
-                                    version: f.version,
-                                    flow: Arc::new(flow),
-                                },
-                            ),
-                        );
-                    }
-                    Err(e) => {
-                        tracing::warn!(flow = %f.name, version = f.version, error = %e, "flow does not load; the previous version stays");
-                        next.flows.insert(key, (source, loaded));
-                    }
-                }
+            let previous = old.flows.remove(&key);
+            if let Some((source, loaded)) = previous.as_ref().filter(|(s, _)| *s == f.source) {
+                next.flows.insert(key, (source.clone(), loaded.clone()));
                 continue;
             }
             match load_flow(&format!("{}.yaml", f.name), &f.source, &Known::default()) {
                 Ok(flow) => {
-                    next.flows.insert(
-                        key,
-                        (
-                            f.source,
-                            LoadedFlow {
-                                version: f.version,
-                                flow: Arc::new(flow),
-                            },
-                        ),
-                    );
+                    tracing::info!(flow = %f.name, version = f.version, "flow loaded");
+                    let loaded = LoadedFlow {
+                        version: f.version,
+                        flow: Arc::new(flow),
+                    };
+                    next.flows.insert(key, (f.source, loaded));
                 }
                 Err(e) => {
-                    tracing::warn!(flow = %f.name, version = f.version, error = %e, "flow does not load")
+                    tracing::warn!(flow = %f.name, version = f.version, error = %e, "flow does not load; a version loaded before stays");
+                    if let Some(kept) = previous {
+                        next.flows.insert(key, kept);
+                    }
                 }
             }
         }

@@ -241,6 +241,17 @@ impl Media {
         &self.inner.config.prompt_cache
     }
 
+    /// A WAV prompt from the tenant's prompt folder (a bare file name; no paths).
+    pub async fn file_prompt(&self, name: &str) -> Option<Prompt> {
+        if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+            return None;
+        }
+        let path = self.prompt_dir().join(name);
+        let bytes = tokio::fs::read(path).await.ok()?;
+        let audio = wav::read(&bytes).ok()?;
+        Some(Prompt::from_audio(&audio))
+    }
+
     /// Music on hold when a flow names none: a soft arpeggio that loops without a seam.
     pub fn default_music(&self) -> Prompt {
         self.inner.music.get_or_init(default_music).clone()

@@ -119,7 +119,7 @@ pub(crate) fn random_seed() -> u64 {
     u64::from_le_bytes(b)
 }
 
-fn wall_ms() -> u64 {
+pub(crate) fn wall_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)

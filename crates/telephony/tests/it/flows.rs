@@ -4,15 +4,13 @@
 //! interaction's timeline and recording are checked, not only the SIP messages.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use hotline_store::dialplan::NewSipTrunk;
 use hotline_store::NewCustomer;
 use serde_json::json;
-use tokio::process::Command;
 
-use crate::media::media_world;
+use crate::media::{media_world, sipp_carrier};
 use crate::{free_port, require};
 
 /// Writes a pcap of one RTP stream (PCMU silence every 20 ms for `seconds`) with RFC 4733
@@ -214,26 +212,7 @@ async fn a_caller_checks_an_order_through_the_demo_flow() {
         (12_000, '6'),
     ];
     dtmf_pcap(&run.join("keys.pcap"), 70, &keys);
-    let mp = free_port() & !1;
-    let child = Command::new("sipp")
-        .args(["-sf", "caller.xml", &w.addr().to_string(), "-s", "8800"])
-        .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-m", "1"])
-        .args([
-            "-mp",
-            &mp.to_string(),
-            "-nostdin",
-            "-timeout",
-            "90s",
-            "-timeout_error",
-            "-trace_err",
-        ])
-        .current_dir(&run)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("sipp starts");
+    let child = sipp_carrier(&run, &["-sf", "caller.xml"], &w, port, "8800", 90);
     let out = tokio::time::timeout(Duration::from_secs(100), child.wait_with_output())
         .await
         .expect("sipp ends")

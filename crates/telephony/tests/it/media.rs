@@ -110,26 +110,7 @@ async fn sipp_pcap_digit_is_heard_by_the_test_line() {
     let run = files.path().join("sipp");
     std::fs::create_dir_all(&run).expect("dir");
     std::os::unix::fs::symlink("/usr/share/sip-tester", run.join("pcap")).expect("link");
-    let mp = free_port() & !1;
-    let child = Command::new("sipp")
-        .args(["-sn", "uac_pcap", &w.addr().to_string(), "-s", "5550100"])
-        .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-m", "1"])
-        .args([
-            "-mp",
-            &mp.to_string(),
-            "-nostdin",
-            "-timeout",
-            "40s",
-            "-timeout_error",
-            "-trace_err",
-        ])
-        .current_dir(&run)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("sipp starts");
+    let child = sipp_carrier(&run, &["-sn", "uac_pcap"], &w, port, "5550100", 40);
     let digit = next_event(&mut events, "digit", |e| {
         matches!(e, MediaEvent::Digit { .. })
     })
@@ -177,6 +158,33 @@ async fn sipp_pcap_digit_is_heard_by_the_test_line() {
         "the caller's audio is in the recording"
     );
     w.sip.stop().await;
+}
+
+/// SIPp as a carrier placing one call from 127.0.0.1:`port` to `number`, with its media on a
+/// free port, run in `dir` (where its scenario and pcaps are), ending within `seconds`.
+pub fn sipp_carrier(
+    dir: &Path,
+    scenario: &[&str],
+    w: &World,
+    port: u16,
+    number: &str,
+    seconds: u32,
+) -> Child {
+    let mp = free_port() & !1;
+    Command::new("sipp")
+        .args(scenario)
+        .args([&w.addr().to_string(), "-s", number])
+        .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-m", "1"])
+        .args(["-mp", &mp.to_string(), "-nostdin", "-timeout"])
+        .arg(format!("{seconds}s"))
+        .args(["-timeout_error", "-trace_err"])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("sipp starts")
 }
 
 /// baresip with a config folder: account `ext`, playing `source`, writing what it receives
