@@ -76,10 +76,23 @@ enum Request {
     Stop,
 }
 
-/// Handle to the running routing task.
+/// Handle to the running routing task (stops it).
 pub struct Acd {
-    requests: mpsc::Sender<Request>,
+    link: AcdLink,
     task: JoinHandle<()>,
+}
+
+/// What the channel shells and the API hold to talk to routing (cheap to clone).
+#[derive(Clone)]
+pub struct AcdLink {
+    requests: mpsc::Sender<Request>,
+}
+
+impl std::ops::Deref for Acd {
+    type Target = AcdLink;
+    fn deref(&self) -> &AcdLink {
+        &self.link
+    }
 }
 
 /// Wall time now, as the engine counts it.
@@ -122,9 +135,24 @@ impl Acd {
         shell.restore().await?;
         let (tx, rx) = mpsc::channel(1024);
         let task = tokio::spawn(shell.run(rx));
-        Ok(Acd { requests: tx, task })
+        Ok(Acd {
+            link: AcdLink { requests: tx },
+            task,
+        })
     }
 
+    pub fn link(&self) -> AcdLink {
+        self.link.clone()
+    }
+
+    /// Stops after the decisions taken so far are stored.
+    pub async fn stop(self) {
+        let _ = self.link.requests.send(Request::Stop).await;
+        let _ = self.task.await;
+    }
+}
+
+impl AcdLink {
     pub async fn input(&self, input: Input) -> Result<(), AcdError> {
         let (tx, rx) = oneshot::channel();
         self.requests
@@ -160,12 +188,6 @@ impl Acd {
             .await
             .map_err(|_| AcdError::Stopped)?;
         rx.await.map_err(|_| AcdError::Stopped)?
-    }
-
-    /// Stops after the decisions taken so far are stored.
-    pub async fn stop(self) {
-        let _ = self.requests.send(Request::Stop).await;
-        let _ = self.task.await;
     }
 }
 

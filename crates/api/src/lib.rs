@@ -17,11 +17,12 @@ pub mod ratelimit;
 pub mod routes;
 pub mod state;
 
+pub use events::LiveEvent;
 pub use state::{ApiConfig, AppState};
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use error::ApiError;
 use routes::{
@@ -52,6 +53,7 @@ pub fn router(state: AppState) -> Router {
                 .patch(agents::update)
                 .delete(agents::delete),
         )
+        .route("/agents/{id}/presence", put(agents::presence))
         .route(
             "/queues",
             get(catalog::list_queues).post(catalog::create_queue),

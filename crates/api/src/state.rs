@@ -40,6 +40,8 @@ pub struct AppState {
     pub events: broadcast::Sender<LiveEvent>,
     pub limiter: Arc<LoginLimiter>,
     pub metrics: Arc<Metrics>,
+    /// Routing, when the binary runs it (agents' presence goes there).
+    pub routing: Option<hotline_acd::AcdLink>,
 }
 
 impl AppState {
@@ -55,7 +57,14 @@ impl AppState {
             events,
             limiter,
             metrics: Arc::new(Metrics::new()),
+            routing: None,
         }
+    }
+
+    /// The state with routing connected.
+    pub fn with_routing(mut self, link: hotline_acd::AcdLink) -> Self {
+        self.routing = Some(link);
+        self
     }
 
     /// Publishes a live event; nobody listening is fine.

@@ -399,18 +399,20 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let acd = hotline_acd::Acd::start(store.clone(), routing_commands)
         .await
         .context("cannot start routing")?;
-    // The telephony and channel shells that carry out offers are not part of this build yet.
+    // Voice contacts' offers ring agents' phones; the other channels' shells are not part of
+    // this build yet.
+    sip_service.attach_routing(acd.link());
+    let voice = sip_service.routing_port();
     tokio::spawn(async move {
         while let Some(cmd) = commands_rx.recv().await {
-            let what = match cmd {
-                hotline_routing::Command::Offer { .. } => "offer",
-                hotline_routing::Command::Withdraw { .. } => "withdraw",
-                hotline_routing::Command::Overflow { .. } => "overflow",
-            };
-            tracing::debug!(
-                command = what,
-                "routing command with no channel layer to carry it out"
-            );
+            match &cmd {
+                hotline_routing::Command::Offer { channel, .. }
+                    if *channel != hotline_model::Channel::Voice =>
+                {
+                    tracing::warn!(channel = %channel, "an offer on a channel this build does not carry");
+                }
+                _ => voice.command(cmd),
+            }
         }
     });
 
@@ -419,7 +421,26 @@ async fn serve(args: ServeArgs) -> Result<()> {
         config.session_ttl = time_hours(h)?;
     }
     config.secure_cookies = s.file.secure_cookies.unwrap_or(false);
-    let state = hotline_api::AppState::new(store.clone(), config);
+    let state = hotline_api::AppState::new(store.clone(), config).with_routing(acd.link());
+    // Screen pops and the other news calls have for the desks go out as live events.
+    let mut notices = sip_service.notices();
+    let live = state.clone();
+    tokio::spawn(async move {
+        loop {
+            match notices.recv().await {
+                Ok(n) => live.publish(hotline_api::LiveEvent::new(
+                    n.tenant_id,
+                    n.agent_id,
+                    n.kind,
+                    n.data,
+                )),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "desk notices were dropped");
+                }
+                Err(_) => break,
+            }
+        }
+    });
     let app = hotline_api::router(state);
 
     let shown = if http.ip().is_unspecified() {

@@ -302,6 +302,11 @@ impl Endpoint {
         }
     }
 
+    /// The leg, for a bridge that takes the call over (latching and statistics kept).
+    pub fn into_leg(self) -> Leg {
+        self.leg
+    }
+
     /// Always listens for in-band tones as well (a trunk known to send tones in the audio).
     pub fn detect_inband(&mut self) {
         if self.detector.is_none() {

@@ -5,9 +5,15 @@
 //!
 //! The caller is recognised by number before the first prompt. Lookups run with the flow's
 //! time budget: the built-in tables and customer base from the store, company systems over
-//! HTTP. What is not wired yet is said on the timeline and in the logs, never faked: queues
-//! refuse the call (the flow goes to its `next`), transfers fail (the flow goes to its
-//! `on_failure`).
+//! HTTP. A queue node hands the call to routing (the ACD); the position and estimated wait
+//! come back to the flow for its announcements. When routing offers the call to an agent,
+//! the agent's desk gets the screen pop (customer card, history, what the caller did in the
+//! IVR) first, then the shard rings the agent's registered phone with Hotline's own offer;
+//! the phone's answer turns the caller's endpoint into a recorded bridge. A phone that fails
+//! or refuses lets routing try the next agent; a caller who hangs up while queued is
+//! abandoned; either side's hang-up ends the other and starts the agent's wrap-up.
+//! Transfers from flows are not wired yet: they fail (the flow goes to its `on_failure`),
+//! said on the timeline.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -21,8 +27,12 @@ use hotline_store::{InteractionPatch, NewEvent, NewInteraction, Store};
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use crate::flows::{FlowLibrary, LoadedFlow};
-use crate::media::{EndpointHandle, EndpointNote, Media, PlayItem};
+use crate::flows::{AgentEntry, LoadedFlow};
+use crate::media::{local_media, EndpointHandle, EndpointNote, Media, PlayItem, Port};
+use crate::shard::{LegNote, RingRequest, ShardCommand, Shared};
+use crate::Notice;
+use hotline_acd::Input as RoutingInput;
+use hotline_routing::{ContactId, ContactSpec, QueueId, Requirement, Time};
 
 /// Who is calling and where.
 pub struct Arrival {
@@ -33,6 +43,29 @@ pub struct Arrival {
     pub dialled: String,
     pub call_id: String,
 }
+
+/// What routing tells a queued call (the ACD's commands, forwarded by contact).
+#[derive(Debug, Clone)]
+pub enum RoutingNote {
+    Offer {
+        agent: i64,
+        expires_at_ms: u64,
+    },
+    Withdraw {
+        agent: i64,
+    },
+    /// The queue's maximum wait passed with nowhere to overflow to.
+    Overflow,
+}
+
+/// How a call task reaches the rest of Hotline.
+pub(crate) struct Context {
+    pub shared: Arc<Shared>,
+    /// The shard that holds the caller's dialog (it places the agents' legs too).
+    pub shard: mpsc::UnboundedSender<ShardCommand>,
+}
+
+static NEXT_LEG: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Wall time as the flow takes it (business hours read it).
 fn wall_ms() -> i64 {
@@ -48,16 +81,35 @@ fn event(kind: &str, data: serde_json::Value) -> NewEvent {
     }
 }
 
-/// Runs one call through its flow until the flow ends and the media has closed.
-pub async fn run(
+/// An offer out to an agent: the leg ringing their phone and our side of its media.
+struct Offer {
+    agent: i64,
+    entry: AgentEntry,
+    leg: u64,
+    port: Option<Port>,
+    local: hotline_media::sdp::LocalMedia,
+}
+
+/// The caller is talking to an agent.
+struct Connected {
+    agent: i64,
+    leg: u64,
+    agent_hung_up: bool,
+}
+
+/// Runs one call through its flow, routing and the agent's phone until the call ends.
+pub(crate) async fn run(
     arrival: Arrival,
     loaded: LoadedFlow,
-    library: Arc<FlowLibrary>,
-    store: Store,
-    media: Media,
+    ctx: Context,
     endpoint: EndpointHandle,
     mut notes: mpsc::UnboundedReceiver<EndpointNote>,
 ) {
+    let library = ctx.shared.flows.clone();
+    let store = ctx.shared.store.clone();
+    let Some(media) = ctx.shared.media.clone() else {
+        return;
+    };
     let tenant = library.tenant(arrival.tenant_id);
     let t = arrival.tenant_id;
     // Recognised before the first prompt.
@@ -70,10 +122,11 @@ pub async fn run(
             .flatten(),
         None => None,
     };
+    let caller_number = normalized.clone().unwrap_or_else(|| arrival.caller.clone());
     let mut vars = BTreeMap::new();
     vars.insert(
         "caller.number".to_string(),
-        Value::Str(normalized.clone().unwrap_or_else(|| arrival.caller.clone())),
+        Value::Str(caller_number.clone()),
     );
     vars.insert(
         "call.dialed".to_string(),
@@ -122,13 +175,14 @@ pub async fn run(
         store: store.clone(),
         tenant: t,
         interaction,
+        trace: Vec::new(),
     };
     timeline
         .append(
             "call.arrived",
             json!({
                 "flow": arrival.flow_name, "flow_version": loaded.version,
-                "from": normalized.as_deref().unwrap_or(&arrival.caller),
+                "from": caller_number,
                 "dialled": arrival.dialled, "sip_call_id": arrival.call_id,
                 "customer_id": customer.as_ref().map(|c| c.id),
             }),
@@ -142,9 +196,13 @@ pub async fn run(
         "call entered its flow"
     );
 
+    let contact = ContactId(interaction);
+    let routing = ctx.shared.routing();
     let mut call = Call::new(loaded.flow.clone(), tenant.calendars.clone(), vars);
     let (lookup_tx, mut lookup_rx) = mpsc::unbounded_channel::<(u64, LookupResult)>();
     let mut lookups: HashMap<u64, tokio::task::JoinHandle<()>> = HashMap::new();
+    let (leg_tx, mut leg_rx) = mpsc::unbounded_channel::<(u64, LegNote)>();
+    let mut routing_rx: Option<mpsc::UnboundedReceiver<RoutingNote>> = None;
     let mut player = Player {
         media: media.clone(),
         endpoint: endpoint.clone(),
@@ -152,7 +210,13 @@ pub async fn run(
     let started = wall_ms();
     let mut voicemail: Option<(i64, i64)> = None; // (started, deadline)
     let mut media_ended = false;
-    let mut recording: Option<(String, u64, u64)> = None;
+    let mut recordings: Vec<(bool, String, u64, u64)> = Vec::new();
+    // The queue the call waits in (routing holds the contact), the offer out, the agent.
+    let mut queued: Option<(i64, String)> = None;
+    let mut offer: Option<Offer> = None;
+    let mut connected: Option<Connected> = None;
+    let mut status_at: Option<i64> = None;
+    let mut card: Option<serde_json::Value> = None;
     call.start(started);
     loop {
         // What the flow asked for, and what it did.
@@ -198,23 +262,91 @@ pub async fn run(
                         task.abort();
                     }
                 }
-                Action::Enqueue { queue, .. } => {
-                    tracing::warn!(
-                        interaction,
-                        "queueing calls for agents is not wired yet; the flow goes on"
-                    );
-                    timeline
-                        .append("call.queue_unavailable", json!({ "queue": queue }))
-                        .await;
-                    call.handle(
-                        wall_ms(),
-                        Input::QueueRejected("calls are not yet routed to agents".into()),
-                    );
+                Action::Enqueue {
+                    queue,
+                    priority,
+                    skills,
+                } => {
+                    let queue_id = library.queue_id(t, &queue);
+                    let refused = match (&routing, queue_id) {
+                        (_, _) if interaction == 0 => Some("the call has no interaction".into()),
+                        (None, _) => Some("routing is not running".to_string()),
+                        (_, None) => Some(format!("the tenant has no queue named {queue:?}")),
+                        (Some(link), Some(qid)) => {
+                            if routing_rx.is_none() {
+                                let (tx, rx) = mpsc::unbounded_channel();
+                                ctx.shared.register_contact(interaction, tx);
+                                routing_rx = Some(rx);
+                            }
+                            let mut spec = ContactSpec::new(contact, QueueId(qid), Channel::Voice);
+                            spec.priority = priority;
+                            spec.requirements = skills
+                                .iter()
+                                .map(|(s, l)| Requirement::new(s.clone(), *l))
+                                .collect();
+                            spec.arrived_at = Some(Time::from_millis(started as u64));
+                            match link.input(RoutingInput::Contact(spec)).await {
+                                Ok(()) => {
+                                    queued = Some((qid, queue.clone()));
+                                    status_at = Some(wall_ms());
+                                    patch(
+                                        &store,
+                                        t,
+                                        interaction,
+                                        InteractionPatch {
+                                            state: Some(InteractionState::Queued),
+                                            queue_id: Some(Some(qid)),
+                                            ..Default::default()
+                                        },
+                                    )
+                                    .await;
+                                    if card.is_none() {
+                                        card =
+                                            Some(customer_card(&store, t, customer.clone()).await);
+                                    }
+                                    None
+                                }
+                                Err(e) => Some(e.to_string()),
+                            }
+                        }
+                    };
+                    if let Some(reason) = refused {
+                        tracing::warn!(interaction, %reason, "a call could not be queued");
+                        timeline
+                            .append(
+                                "call.queue_unavailable",
+                                json!({ "queue": queue, "reason": reason }),
+                            )
+                            .await;
+                        call.handle(wall_ms(), Input::QueueRejected(reason));
+                    }
                 }
-                Action::Dequeue | Action::CancelTransfer => {}
+                Action::Dequeue => {
+                    if queued.take().is_some() {
+                        status_at = None;
+                        if let Some(o) = offer.take() {
+                            let _ = ctx.shard.send(ShardCommand::Drop { leg: o.leg });
+                        }
+                        timeline.append("call.dequeued", json!({})).await;
+                        tell(&routing, RoutingInput::Abandoned(contact)).await;
+                    }
+                }
+                Action::CancelTransfer => {}
                 Action::Callback { queue, .. } => {
+                    // Callbacks are not dialled yet: the caller's place is given up rather
+                    // than offered to an agent with nobody on the line.
+                    if queued.take().is_some() {
+                        status_at = None;
+                        if let Some(o) = offer.take() {
+                            let _ = ctx.shard.send(ShardCommand::Drop { leg: o.leg });
+                        }
+                        tell(&routing, RoutingInput::Abandoned(contact)).await;
+                    }
                     timeline
-                        .append("call.callback_requested", json!({ "queue": queue }))
+                        .append(
+                            "call.callback_requested",
+                            json!({ "queue": queue, "dialled": false }),
+                        )
                         .await;
                 }
                 Action::Transfer { target, .. } => {
@@ -247,17 +379,22 @@ pub async fn run(
                         );
                     }
                 }
-                Action::Hangup => endpoint.stop(),
+                Action::Hangup => {
+                    if connected.is_none() {
+                        endpoint.stop();
+                    }
+                }
             }
         }
         while let Some(step) = call.poll_step() {
             timeline.step(&step).await;
         }
-        // The flow is done and the media has ended (after the flow's hang-up, or the caller's).
+        // The flow is done and the media has ended (after the flow's hang-up, the caller's,
+        // or the agent's).
         if call.outcome().is_some() && media_ended {
             break;
         }
-        let deadline = [call.poll_timeout(), voicemail.map(|v| v.1)]
+        let deadline = [call.poll_timeout(), voicemail.map(|v| v.1), status_at]
             .into_iter()
             .flatten()
             .min();
@@ -270,12 +407,28 @@ pub async fn run(
                 None => std::future::pending().await,
             }
         };
+        let routed = async {
+            match routing_rx.as_mut() {
+                Some(rx) => rx.recv().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             note = notes.recv() => match note {
                 Some(EndpointNote::Digit(d)) => call.handle(wall_ms(), Input::Digit(d)),
                 Some(EndpointNote::PromptFinished) => call.handle(wall_ms(), Input::PromptFinished),
-                Some(EndpointNote::Recorded { path, duration_ms, bytes }) => {
-                    recording = Some((path.display().to_string(), duration_ms, bytes));
+                Some(EndpointNote::Recorded { path, duration_ms, bytes, conversation }) => {
+                    let path = path.display().to_string();
+                    timeline
+                        .append(
+                            "call.recording",
+                            json!({
+                                "part": if conversation { "conversation" } else { "ivr" },
+                                "path": path, "duration_ms": duration_ms, "bytes": bytes,
+                            }),
+                        )
+                        .await;
+                    recordings.push((conversation, path, duration_ms, bytes));
                 }
                 Some(EndpointNote::Ended { .. }) | None => {
                     media_ended = true;
@@ -288,12 +441,167 @@ pub async fn run(
                     call.handle(wall_ms(), Input::Lookup { id, result });
                 }
             }
+            r = routed => match r {
+                Some(RoutingNote::Offer { agent, expires_at_ms }) => {
+                    if queued.is_none() || offer.is_some() || connected.is_some() || media_ended {
+                        // Routing believes in a state the call has left: it is told again.
+                        tracing::info!(interaction, "an offer for a call no longer waiting was refused");
+                        tell(&routing, RoutingInput::OfferDeclined(contact)).await;
+                        continue;
+                    }
+                    let Some(entry) = library.agent(agent) else {
+                        tracing::warn!(interaction, agent, "offered to an agent not in the directory");
+                        tell(&routing, RoutingInput::OfferDeclined(contact)).await;
+                        continue;
+                    };
+                    // The desk first: the card is on the agent's screen before the phone rings.
+                    let (qid, qname) = queued.clone().unwrap_or_default();
+                    ctx.shared.notify(Notice {
+                        tenant_id: t,
+                        agent_id: Some(agent),
+                        kind: "contact.offered",
+                        data: json!({
+                            "interaction_id": interaction,
+                            "channel": "voice",
+                            "direction": "inbound",
+                            "queue": { "id": qid, "name": qname },
+                            "caller": { "number": caller_number },
+                            "known": customer.is_some(),
+                            "card": card.clone().unwrap_or(serde_json::Value::Null),
+                            "ivr": timeline.trace,
+                            "offered_at": crate::shard::wall_ms(),
+                            "expires_at": expires_at_ms,
+                        }),
+                        at: std::time::Instant::now(),
+                    });
+                    let Some(port) = media.take_port() else {
+                        tracing::warn!(interaction, "no RTP port for an agent's leg");
+                        tell(&routing, RoutingInput::OfferDeclined(contact)).await;
+                        continue;
+                    };
+                    let local = local_media(media.advertise(), port.port, crate::shard::random_seed() >> 40);
+                    let leg = NEXT_LEG.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let _ = ctx.shard.send(ShardCommand::Ring(RingRequest {
+                        leg,
+                        tenant_id: t,
+                        extension: entry.extension.clone(),
+                        caller_number: caller_number.clone(),
+                        caller_name: customer.as_ref().map(|c| c.name.clone()),
+                        sdp: hotline_media::sdp::offer(&local).into_bytes(),
+                        notes: leg_tx.clone(),
+                    }));
+                    timeline
+                        .append(
+                            "call.offered",
+                            json!({ "agent_id": agent, "agent": entry.name, "extension": entry.extension }),
+                        )
+                        .await;
+                    offer = Some(Offer { agent, entry, leg, port: Some(port), local });
+                }
+                Some(RoutingNote::Withdraw { agent }) => {
+                    if let Some(o) = offer.take_if(|o| o.agent == agent) {
+                        let _ = ctx.shard.send(ShardCommand::Drop { leg: o.leg });
+                        ctx.shared.notify(Notice {
+                            tenant_id: t,
+                            agent_id: Some(agent),
+                            kind: "contact.withdrawn",
+                            data: json!({ "interaction_id": interaction }),
+                            at: std::time::Instant::now(),
+                        });
+                        timeline.append("call.ringing_stopped", json!({ "agent_id": agent })).await;
+                    }
+                }
+                Some(RoutingNote::Overflow) => {
+                    if queued.take().is_some() {
+                        status_at = None;
+                        if let Some(o) = offer.take() {
+                            let _ = ctx.shard.send(ShardCommand::Drop { leg: o.leg });
+                        }
+                        timeline.append("call.overflowed", json!({})).await;
+                        call.handle(wall_ms(), Input::QueueRejected("the queue's maximum wait passed".into()));
+                    }
+                }
+                None => routing_rx = None,
+            },
+            Some((leg, note)) = leg_rx.recv() => {
+                let current = offer.as_ref().is_some_and(|o| o.leg == leg);
+                let talking = connected.as_ref().is_some_and(|c| c.leg == leg);
+                match note {
+                    LegNote::Ringing if current => {
+                        let agent = offer.as_ref().map(|o| o.agent);
+                        timeline.append("call.agent_ringing", json!({ "agent_id": agent })).await;
+                    }
+                    LegNote::Answered { sdp } if current => {
+                        let Some(mut o) = offer.take() else { continue };
+                        let agreed = hotline_media::sdp::accept_answer(&sdp, &o.local);
+                        match (agreed, o.port.take()) {
+                            (Ok(negotiated), Some(port)) => {
+                                endpoint.connect(port, negotiated).await;
+                                queued = None;
+                                status_at = None;
+                                tell(&routing, RoutingInput::OfferAccepted(contact)).await;
+                                call.handle(wall_ms(), Input::Answered { agent: o.entry.name.clone() });
+                                timeline
+                                    .append("call.answered", json!({ "agent_id": o.agent, "agent": o.entry.name }))
+                                    .await;
+                                patch(&store, t, interaction, InteractionPatch {
+                                    state: Some(InteractionState::Active),
+                                    agent_id: Some(Some(o.agent)),
+                                    ..Default::default()
+                                }).await;
+                                ctx.shared.notify(Notice {
+                                    tenant_id: t,
+                                    agent_id: Some(o.agent),
+                                    kind: "contact.connected",
+                                    data: json!({ "interaction_id": interaction }),
+                                    at: std::time::Instant::now(),
+                                });
+                                connected = Some(Connected { agent: o.agent, leg, agent_hung_up: false });
+                            }
+                            (agreed, _) => {
+                                let why = agreed.err().map(|e| e.to_string()).unwrap_or_default();
+                                tracing::warn!(interaction, %why, "an agent's phone answered with media we cannot use");
+                                let _ = ctx.shard.send(ShardCommand::Drop { leg });
+                                timeline.append("call.agent_failed", json!({ "agent_id": o.agent, "code": 488 })).await;
+                                tell(&routing, RoutingInput::OfferDeclined(contact)).await;
+                            }
+                        }
+                    }
+                    LegNote::Failed { code } if current => {
+                        let Some(o) = offer.take() else { continue };
+                        timeline.append("call.agent_failed", json!({ "agent_id": o.agent, "code": code })).await;
+                        // The phone refused or cannot be reached: routing tries the next agent
+                        // now rather than at the offer's expiry.
+                        tell(&routing, RoutingInput::OfferDeclined(contact)).await;
+                    }
+                    LegNote::HungUp if talking => {
+                        if let Some(c) = connected.as_mut() {
+                            c.agent_hung_up = true;
+                            timeline.append("call.agent_hung_up", json!({ "agent_id": c.agent })).await;
+                        }
+                        let _ = ctx.shard.send(ShardCommand::HangUp { call_id: arrival.call_id.clone() });
+                    }
+                    // Notes of a leg given up on already.
+                    _ => {}
+                }
+            }
             _ = sleep => {
                 let now = wall_ms();
                 if let Some((from, until)) = voicemail {
                     if until <= now {
                         voicemail = None;
                         call.handle(now, Input::RecordingDone { duration_ms: (now - from).max(0) as u64 });
+                    }
+                }
+                if status_at.is_some_and(|at| at <= now) {
+                    status_at = Some(now + 5_000);
+                    if let Some(link) = &routing {
+                        if let Ok(Some(e)) = link.estimate(contact).await {
+                            call.handle(now, Input::QueueStatus {
+                                position: e.position as u32,
+                                estimated_wait_s: e.expected.map(|d| d.as_secs()),
+                            });
+                        }
                     }
                 }
                 call.handle_timeout(now);
@@ -303,22 +611,44 @@ pub async fn run(
     for (_, task) in lookups {
         task.abort();
     }
-    // The recording is closed right after the media ends.
-    if recording.is_none() {
+    // Routing hears how the call left it.
+    if let Some(c) = &connected {
+        if !c.agent_hung_up {
+            let _ = ctx.shard.send(ShardCommand::Drop { leg: c.leg });
+            timeline
+                .append("call.caller_hung_up", json!({ "agent_id": c.agent }))
+                .await;
+        }
+        tell(&routing, RoutingInput::Ended(contact)).await;
+    } else if queued.is_some() {
+        if let Some(o) = offer.take() {
+            let _ = ctx.shard.send(ShardCommand::Drop { leg: o.leg });
+        }
+        tell(&routing, RoutingInput::Abandoned(contact)).await;
+    }
+    if routing_rx.is_some() {
+        ctx.shared.unregister_contact(interaction);
+    }
+    // Recordings are closed right before the media says it ended; a note still in flight
+    // is waited for briefly.
+    if recordings.is_empty() {
         let wait = tokio::time::timeout(Duration::from_secs(5), async {
             while let Some(n) = notes.recv().await {
                 if let EndpointNote::Recorded {
                     path,
                     duration_ms,
                     bytes,
+                    conversation,
                 } = n
                 {
-                    return Some((path.display().to_string(), duration_ms, bytes));
+                    return Some((conversation, path.display().to_string(), duration_ms, bytes));
                 }
             }
             None
         });
-        recording = wait.await.ok().flatten();
+        if let Some(r) = wait.await.ok().flatten() {
+            recordings.push(r);
+        }
     }
     let outcome = call.outcome().cloned().unwrap_or(Outcome::Abandoned);
     let state = match outcome {
@@ -326,40 +656,88 @@ pub async fn run(
         Outcome::Failed => InteractionState::Failed,
         _ => InteractionState::Closed,
     };
-    if let Some((path, duration_ms, bytes)) = &recording {
-        timeline
-            .append(
-                "call.recording",
-                json!({ "path": path, "duration_ms": duration_ms, "bytes": bytes }),
-            )
-            .await;
-    }
     timeline
         .append(
             "call.ended",
-            json!({ "outcome": outcome, "duration_ms": wall_ms() - started }),
+            json!({
+                "outcome": outcome, "duration_ms": wall_ms() - started,
+                "by": match &connected {
+                    Some(c) if c.agent_hung_up => "agent",
+                    Some(_) => "caller",
+                    None => "flow_or_caller",
+                },
+            }),
         )
         .await;
     if interaction != 0 {
-        let patch = InteractionPatch {
-            state: Some(state),
-            recording_ref: recording.map(|r| r.0),
-            ..Default::default()
-        };
-        if let Err(e) = store
-            .update_interaction(t, interaction, &patch, "telephony")
-            .await
-        {
-            tracing::error!(interaction, error = %e, "call's end not stored");
+        // The conversation is the call's recording; the IVR part when nobody answered.
+        let main = recordings
+            .iter()
+            .find(|r| r.0)
+            .or_else(|| recordings.first())
+            .map(|r| r.1.clone());
+        patch(
+            &store,
+            t,
+            interaction,
+            InteractionPatch {
+                state: Some(state),
+                recording_ref: main,
+                ..Default::default()
+            },
+        )
+        .await;
+    }
+    tracing::info!(interaction, outcome = ?outcome, "call ended");
+}
+
+/// Tells routing something; a refusal is logged (routing's view is corrected by the next input).
+async fn tell(routing: &Option<hotline_acd::AcdLink>, input: RoutingInput) {
+    let Some(link) = routing else {
+        return;
+    };
+    if let Err(e) = link.input(input).await {
+        tracing::warn!(error = %e, "routing refused a call's news");
+    }
+}
+
+async fn patch(store: &Store, tenant: i64, interaction: i64, patch: InteractionPatch) {
+    if interaction == 0 {
+        return;
+    }
+    if let Err(e) = store
+        .update_interaction(tenant, interaction, &patch, "telephony")
+        .await
+    {
+        tracing::error!(interaction, error = %e, "call's state not stored");
+    }
+}
+
+/// The customer card for the screen pop (the latest interactions on every channel with
+/// their timelines), or `null` for an unknown caller: the desk offers a card to fill.
+async fn customer_card(
+    store: &Store,
+    tenant: i64,
+    customer: Option<hotline_model::Customer>,
+) -> serde_json::Value {
+    let Some(c) = customer else {
+        return serde_json::Value::Null;
+    };
+    match store.card_of(tenant, c, 10).await {
+        Ok(card) => serde_json::to_value(card).unwrap_or_default(),
+        Err(e) => {
+            tracing::warn!(error = %e, "customer card not read for a screen pop");
+            serde_json::Value::Null
         }
     }
-    tracing::info!(interaction, outcome = ?outcome, "call left its flow");
 }
 
 struct Timeline {
     store: Store,
     tenant: i64,
     interaction: i64,
+    /// The IVR steps so far, for the screen pop.
+    trace: Vec<serde_json::Value>,
 }
 
 impl Timeline {
@@ -379,7 +757,8 @@ impl Timeline {
     async fn step(&mut self, step: &Step) {
         let data = serde_json::to_value(step).unwrap_or_default();
         let kind = data["kind"].as_str().unwrap_or("step").to_string();
-        self.append(&format!("ivr.{kind}"), data).await;
+        self.append(&format!("ivr.{kind}"), data.clone()).await;
+        self.trace.push(data);
     }
 }
 

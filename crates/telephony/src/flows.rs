@@ -1,6 +1,7 @@
 //! The flows calls run, in memory: the newest version of every tenant's flows, each tenant's
-//! calendars, region and time zone. Read at start and with the dial plan every few seconds, so
-//! a saved flow takes the next call (hot reload) and a call keeps the version it started with.
+//! calendars, region and time zone, and the directory a call needs to reach people (queues by
+//! name, agents' extensions). Read at start and with the dial plan every few seconds, so a
+//! saved flow takes the next call (hot reload) and a call keeps the version it started with.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -20,11 +21,22 @@ pub struct TenantSettings {
     pub calendars: Arc<Vec<Calendar>>,
 }
 
+/// An agent as a call reaches them.
+#[derive(Clone, Debug)]
+pub struct AgentEntry {
+    pub tenant_id: i64,
+    pub extension: String,
+    pub name: String,
+}
+
 #[derive(Default)]
 struct Loaded {
     /// (tenant, name) → the newest version, with the source it was built from.
     flows: HashMap<(i64, String), (String, LoadedFlow)>,
     tenants: HashMap<i64, (String, TenantSettings)>,
+    /// (tenant, queue name) → queue id; flows name queues.
+    queues: HashMap<(i64, String), i64>,
+    agents: HashMap<i64, AgentEntry>,
 }
 
 #[derive(Default)]
@@ -38,6 +50,16 @@ impl FlowLibrary {
         l.flows
             .get(&(tenant_id, name.to_string()))
             .map(|(_, f)| f.clone())
+    }
+
+    /// A queue of the tenant by the name flows give it.
+    pub fn queue_id(&self, tenant_id: i64, name: &str) -> Option<i64> {
+        let l = self.loaded.read().ok()?;
+        l.queues.get(&(tenant_id, name.to_string())).copied()
+    }
+
+    pub fn agent(&self, agent_id: i64) -> Option<AgentEntry> {
+        self.loaded.read().ok()?.agents.get(&agent_id).cloned()
     }
 
     pub fn tenant(&self, tenant_id: i64) -> TenantSettings {
@@ -57,11 +79,33 @@ impl FlowLibrary {
         let flows = store.latest_flows(None).await?;
         let calendars = store.all_calendars().await?;
         let tenants = store.list_tenants().await?;
-        let mut old = match self.loaded.write() {
-            Ok(mut l) => std::mem::take(&mut *l),
-            Err(e) => std::mem::take(&mut *e.into_inner()),
+        let mut queues = HashMap::new();
+        let mut agents = HashMap::new();
+        for t in &tenants {
+            for q in store.list_queues(t.id).await? {
+                queues.insert((t.id, q.name), q.id);
+            }
+            for a in store.list_agents(t.id).await? {
+                agents.insert(
+                    a.id,
+                    AgentEntry {
+                        tenant_id: t.id,
+                        extension: a.extension,
+                        name: a.display_name,
+                    },
+                );
+            }
+        }
+        // Calls keep reading the old state while the next one is built beside it.
+        let old = match self.loaded.read() {
+            Ok(l) => l,
+            Err(e) => e.into_inner(),
         };
-        let mut next = Loaded::default();
+        let mut next = Loaded {
+            queues,
+            agents,
+            ..Loaded::default()
+        };
         for t in tenants {
             let source = calendars
                 .iter()
@@ -69,8 +113,8 @@ impl FlowLibrary {
                 .map(|c| c.source.clone())
                 .unwrap_or_default();
             let key = format!("{}\n{}\n{source}", t.default_region, t.timezone);
-            let settings = match old.tenants.remove(&t.id) {
-                Some((k, s)) if k == key => s,
+            let settings = match old.tenants.get(&t.id) {
+                Some((k, s)) if *k == key => s.clone(),
                 _ => {
                     let cals = match load_calendars("calendars.yaml", &source, &t.timezone) {
                         Ok(c) => c,
@@ -89,7 +133,7 @@ impl FlowLibrary {
         }
         for f in flows {
             let key = (f.tenant_id, f.name.clone());
-            let previous = old.flows.remove(&key);
+            let previous = old.flows.get(&key).cloned();
             if let Some((source, loaded)) = previous.as_ref().filter(|(s, _)| *s == f.source) {
                 next.flows.insert(key, (source.clone(), loaded.clone()));
                 continue;
@@ -111,6 +155,7 @@ impl FlowLibrary {
                 }
             }
         }
+        drop(old);
         match self.loaded.write() {
             Ok(mut l) => *l = next,
             Err(e) => *e.into_inner() = next,

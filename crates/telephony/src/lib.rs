@@ -39,6 +39,20 @@ pub enum TelephonyError {
     Store(#[from] hotline_store::StoreError),
 }
 
+/// Something calls tell the people at their desks: `contact.offered` (the screen pop, sent
+/// before the agent's phone rings), `contact.withdrawn`, `contact.connected`. The binary
+/// forwards them to the live events of the API.
+#[derive(Clone, Debug)]
+pub struct Notice {
+    pub tenant_id: i64,
+    /// The agent it is for (`None`: the tenant's supervisors).
+    pub agent_id: Option<i64>,
+    pub kind: &'static str,
+    pub data: serde_json::Value,
+    /// When it was made (screen-pop latency is measured from here).
+    pub at: std::time::Instant,
+}
+
 /// The running SIP service.
 pub struct SipService {
     udp_addr: SocketAddr,
@@ -123,6 +137,17 @@ impl SipService {
         self.shared.media.as_ref()
     }
 
+    /// Connects routing: queue nodes of flows hand calls to it, and its commands for voice
+    /// contacts come back through [`SipService::routing_command`]. Once; `false` after.
+    pub fn attach_routing(&self, link: hotline_acd::AcdLink) -> bool {
+        self.shared.set_routing(link)
+    }
+
+    /// What the desks are told (screen pops and their end).
+    pub fn notices(&self) -> tokio::sync::broadcast::Receiver<Notice> {
+        self.shared.notices.subscribe()
+    }
+
     /// Stops listening; registrations already stored stay stored; media sessions end with
     /// their recordings closed.
     pub async fn stop(self) {
@@ -132,6 +157,64 @@ impl SipService {
         }
         if let Some(m) = &self.shared.media {
             m.shutdown().await;
+        }
+    }
+
+    /// Where routing's commands for voice contacts go (cheap to clone, for the binary's
+    /// dispatcher task).
+    pub fn routing_port(&self) -> RoutingPort {
+        RoutingPort {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// Takes routing's commands for voice contacts.
+#[derive(Clone)]
+pub struct RoutingPort {
+    shared: Arc<shard::Shared>,
+}
+
+impl RoutingPort {
+    /// Carries out a routing command for a voice contact: offers ring the agent's phone,
+    /// withdrawals stop it, overflows send the call on in its flow. A command for a contact
+    /// with no live call (its caller hung up, or Hotline restarted under it) is answered by
+    /// telling routing the contact was abandoned, so it is never offered to agents again.
+    pub fn command(&self, command: hotline_routing::Command) {
+        use hotline_routing::Command;
+        let (contact, note) = match command {
+            Command::Offer {
+                contact,
+                agent,
+                expires_at,
+                ..
+            } => (
+                contact,
+                calls::RoutingNote::Offer {
+                    agent: agent.0,
+                    expires_at_ms: expires_at.as_millis(),
+                },
+            ),
+            Command::Withdraw { contact, agent } => {
+                (contact, calls::RoutingNote::Withdraw { agent: agent.0 })
+            }
+            Command::Overflow { contact, .. } => (contact, calls::RoutingNote::Overflow),
+        };
+        let is_offer = matches!(note, calls::RoutingNote::Offer { .. });
+        if self.shared.to_contact(contact.0, note) || !is_offer {
+            return;
+        }
+        tracing::warn!(
+            contact = contact.0,
+            "routing offered a call that has ended; it is closed in routing"
+        );
+        if let Some(link) = self.shared.routing() {
+            // Not awaited here: routing may be waiting for this very command to be taken.
+            tokio::spawn(async move {
+                if let Err(e) = link.input(hotline_acd::Input::Abandoned(contact)).await {
+                    tracing::warn!(error = %e, "routing refused to close a gone call");
+                }
+            });
         }
     }
 }

@@ -78,6 +78,9 @@ enum Control {
     StopPlayback,
     /// Music between prompts (`None`: silence).
     Music(Option<Prompt>),
+    /// An endpoint becomes a bridge between its peer and the peer on `port` (an agent who
+    /// answered); the conversation is recorded from here, apart from what came before.
+    Connect(Port, Negotiated),
     Stop,
 }
 
@@ -94,11 +97,13 @@ pub enum EndpointNote {
     Digit(char),
     /// The phrase of the last `play` ended (not said for one stopped or replaced).
     PromptFinished,
-    /// The recording of the session was closed.
+    /// A recording of the session was closed: the part before a connect (the IVR), or the
+    /// conversation after it (`conversation`).
     Recorded {
         path: PathBuf,
         duration_ms: u64,
         bytes: u64,
+        conversation: bool,
     },
     /// The session ended; `idle` when the peer stopped sending.
     Ended {
@@ -139,6 +144,12 @@ pub struct Port {
     pub port: u16,
     socket: Option<std::net::UdpSocket>,
     media: Media,
+}
+
+impl std::fmt::Debug for Port {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Port").field("port", &self.port).finish()
+    }
 }
 
 impl Drop for Port {
@@ -419,6 +430,13 @@ impl EndpointHandle {
         let _ = self.control.send(Control::Music(music)).await;
     }
 
+    /// Bridges the endpoint's peer with the peer on `port` (what was agreed with it in
+    /// `negotiated`): playback stops, the recording so far is closed, the conversation is
+    /// recorded on its own.
+    pub async fn connect(&self, port: Port, negotiated: Negotiated) {
+        let _ = self.control.send(Control::Connect(port, negotiated)).await;
+    }
+
     /// Whether the session has ended.
     pub fn is_closed(&self) -> bool {
         self.control.is_closed()
@@ -537,10 +555,53 @@ async fn run_bridge(
     };
     let epoch = Instant::now();
     let mut bridge = Bridge::new(Leg::new(a.1, 0), Leg::new(b.1, 0));
-    let mut recording = path.and_then(RecordingFile::create);
+    let recording = path.and_then(RecordingFile::create);
     if recording.is_some() {
         bridge.record(0, 0);
     }
+    let relayed = relay(
+        &media,
+        session,
+        [&sa, &sb],
+        &mut bridge,
+        recording,
+        &mut control,
+        epoch,
+    )
+    .await;
+    if let Some((path, duration_ms, bytes)) = relayed.recorded {
+        let _ = media.inner.events.send(MediaEvent::Recorded {
+            session,
+            path,
+            duration_ms,
+            bytes,
+        });
+    }
+    let _ = media.inner.events.send(MediaEvent::Ended {
+        session,
+        idle: relayed.idle,
+    });
+}
+
+/// How a relay ended.
+struct Relayed {
+    /// The recording closed: path, duration and size.
+    recorded: Option<(PathBuf, u64, u64)>,
+    /// Both peers stopped sending.
+    idle: bool,
+}
+
+/// Relays between the two sockets until told to stop, the service stops, or both peers go
+/// quiet; the recording is closed at the end.
+async fn relay(
+    media: &Media,
+    session: u64,
+    [sa, sb]: [&UdpSocket; 2],
+    bridge: &mut Bridge,
+    mut recording: Option<RecordingFile>,
+    control: &mut mpsc::Receiver<Control>,
+    epoch: Instant,
+) -> Relayed {
     let mut stop = media.inner.stop.subscribe();
     let idle = media.inner.config.idle_timeout.as_millis() as u64;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -572,8 +633,8 @@ async fn run_bridge(
                     bridge.legs[0].renegotiate(na);
                     bridge.legs[1].renegotiate(nb);
                 }
-                // A bridge plays nothing of its own.
-                Some(Control::Play(_) | Control::StopPlayback | Control::Music(_)) => {}
+                // A bridge plays nothing of its own and is connected already.
+                Some(Control::Play(_) | Control::StopPlayback | Control::Music(_) | Control::Connect(..)) => {}
                 Some(Control::Stop) | None => break,
             },
             _ = tick.tick() => {
@@ -600,16 +661,12 @@ async fn run_bridge(
             }
         }
     }
+    let mut recorded = None;
     if let (Some(rec), Some(mut file)) = (bridge.recorder_mut(), recording.take()) {
         rec.finish(&mut file.buf);
         let (path, duration_ms, bytes) = file.close();
         tracing::info!(session, duration_ms, bytes, "recording closed");
-        let _ = media.inner.events.send(MediaEvent::Recorded {
-            session,
-            path,
-            duration_ms,
-            bytes,
-        });
+        recorded = Some((path, duration_ms, bytes));
     }
     let [fa, fb] = bridge.forwarded();
     tracing::info!(
@@ -619,10 +676,10 @@ async fn run_bridge(
         idle = idle_end,
         "bridge ended"
     );
-    let _ = media.inner.events.send(MediaEvent::Ended {
-        session,
+    Relayed {
+        recorded,
         idle: idle_end,
-    });
+    }
 }
 
 async fn run_endpoint(
@@ -669,6 +726,7 @@ async fn run_endpoint(
     let mut events: Vec<EndpointEvent> = Vec::with_capacity(8);
     let mut last_drain = 0u64;
     let mut idle_end = false;
+    let mut connect: Option<(Port, Negotiated)> = None;
     loop {
         tokio::select! {
             r = socket.recv_from(&mut buf) => {
@@ -709,6 +767,10 @@ async fn run_endpoint(
                 }
                 Some(Control::StopPlayback) => ep.player.stop(),
                 Some(Control::Music(m)) => ep.player.set_music(m),
+                Some(Control::Connect(port, negotiated)) => {
+                    connect = Some((port, negotiated));
+                    break;
+                }
                 Some(Control::Stop) | None => break,
             },
             _ = stop.changed() => break,
@@ -741,14 +803,13 @@ async fn run_endpoint(
             }
         }
     }
-    if let (Some(rec), Some(mut file)) = (ep.recorder_mut(), recording.take()) {
-        rec.finish(&mut file.buf);
-        let (path, duration_ms, bytes) = file.close();
+    let recorded = |path: PathBuf, duration_ms: u64, bytes: u64, conversation: bool| {
         if let Some(notes) = &notes {
             let _ = notes.send(EndpointNote::Recorded {
                 path: path.clone(),
                 duration_ms,
                 bytes,
+                conversation,
             });
         }
         let _ = media.inner.events.send(MediaEvent::Recorded {
@@ -757,6 +818,39 @@ async fn run_endpoint(
             duration_ms,
             bytes,
         });
+    };
+    if let (Some(rec), Some(mut file)) = (ep.recorder_mut(), recording.take()) {
+        rec.finish(&mut file.buf);
+        let (path, duration_ms, bytes) = file.close();
+        recorded(path, duration_ms, bytes, false);
+    }
+    if let Some((mut port, negotiated)) = connect {
+        // The caller's leg (its latched address and statistics) goes on into the bridge.
+        let now = ms_since(epoch);
+        if let Some(other) = into_tokio(&mut port) {
+            let mut bridge = Bridge::new(ep.into_leg(), Leg::new(negotiated, now));
+            let file = media
+                .recording_path(session, "conversation")
+                .and_then(RecordingFile::create);
+            if file.is_some() {
+                bridge.record(now, 0);
+            }
+            tracing::info!(session, "endpoint connected to a second peer");
+            let relayed = relay(
+                &media,
+                session,
+                [&socket, &other],
+                &mut bridge,
+                file,
+                &mut control,
+                epoch,
+            )
+            .await;
+            if let Some((path, duration_ms, bytes)) = relayed.recorded {
+                recorded(path, duration_ms, bytes, true);
+            }
+            idle_end = relayed.idle;
+        }
     }
     if let Some(notes) = &notes {
         let _ = notes.send(EndpointNote::Ended { idle: idle_end });

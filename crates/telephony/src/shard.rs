@@ -1,5 +1,9 @@
 //! One shard: a transaction layer, the requests it answers, and the shared registrar.
 
+mod legs;
+
+pub use legs::{LegNote, RingRequest, ShardCommand};
+
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -91,7 +95,7 @@ impl SipConfig {
 
 /// What every shard shares: the store, the registrar, the digest servers, the ban list.
 pub struct Shared {
-    store: Store,
+    pub(crate) store: Store,
     config: SipConfig,
     caps: Capabilities,
     key: [u8; 32],
@@ -108,6 +112,12 @@ pub struct Shared {
     pub(crate) media: Option<Media>,
     /// The flows calls run, reloaded with the dial plan.
     pub(crate) flows: Arc<crate::flows::FlowLibrary>,
+    /// Routing, once the binary has started it.
+    routing: std::sync::OnceLock<hotline_acd::AcdLink>,
+    /// Calls waiting in or served through routing, by interaction (= contact) id.
+    contacts: Mutex<HashMap<i64, mpsc::UnboundedSender<crate::calls::RoutingNote>>>,
+    /// What the desks are told (screen pops).
+    pub(crate) notices: tokio::sync::broadcast::Sender<crate::Notice>,
 }
 
 pub(crate) fn random_seed() -> u64 {
@@ -187,6 +197,9 @@ impl Shared {
         Ok(Shared {
             media,
             flows,
+            routing: std::sync::OnceLock::new(),
+            contacts: Mutex::new(HashMap::new()),
+            notices: tokio::sync::broadcast::channel(4096).0,
             plan_version: AtomicU64::new(1),
             limiter: Mutex::new(crate::security::RateLimiter::new(config.rate_limit)),
             bound_port,
@@ -199,6 +212,44 @@ impl Shared {
             failures: Mutex::new(HashMap::new()),
             config,
         })
+    }
+
+    pub(crate) fn routing(&self) -> Option<hotline_acd::AcdLink> {
+        self.routing.get().cloned()
+    }
+
+    pub(crate) fn set_routing(&self, link: hotline_acd::AcdLink) -> bool {
+        self.routing.set(link).is_ok()
+    }
+
+    pub(crate) fn register_contact(
+        &self,
+        contact: i64,
+        tx: mpsc::UnboundedSender<crate::calls::RoutingNote>,
+    ) {
+        if let Ok(mut c) = self.contacts.lock() {
+            c.insert(contact, tx);
+        }
+    }
+
+    pub(crate) fn unregister_contact(&self, contact: i64) {
+        if let Ok(mut c) = self.contacts.lock() {
+            c.remove(&contact);
+        }
+    }
+
+    /// Hands a routing note to the call it is about; `false` when no live call has it.
+    pub(crate) fn to_contact(&self, contact: i64, note: crate::calls::RoutingNote) -> bool {
+        let tx = self
+            .contacts
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&contact).cloned());
+        tx.is_some_and(|tx| tx.send(note).is_ok())
+    }
+
+    pub(crate) fn notify(&self, notice: crate::Notice) {
+        let _ = self.notices.send(notice);
     }
 
     /// The current plan and its version.
@@ -335,6 +386,12 @@ struct Shard {
     anchor: Option<Anchor>,
     /// Calls Hotline answered itself, by Call-ID.
     local_calls: HashMap<String, LocalCall>,
+    /// What this shard's call tasks send it (ring an agent, hang up).
+    commands: mpsc::UnboundedSender<ShardCommand>,
+    /// Legs placed to agents' phones: by Call-ID, by the caller's leg number, by INVITE.
+    out_legs: HashMap<String, legs::OutLeg>,
+    leg_calls: HashMap<u64, String>,
+    leg_clients: HashMap<ClientId, String>,
 }
 
 /// A call Hotline answered itself (a service number).
@@ -439,11 +496,17 @@ impl Shard {
                 TxEvent::Response {
                     client, response, ..
                 } => {
+                    if self.leg_response(client, &response) {
+                        continue;
+                    }
                     if let Some(&trunk) = self.registering.get(&client) {
                         self.registration_answer(trunk, &response);
                     }
                 }
                 TxEvent::Timeout { client } => {
+                    if self.leg_timeout(client) {
+                        continue;
+                    }
                     if let Some(trunk) = self.registering.remove(&client) {
                         if let Some(r) = self.registrations.get_mut(&trunk) {
                             r.reg.on_timeout(now);
@@ -452,6 +515,7 @@ impl Shard {
                     }
                 }
                 TxEvent::ClientDone { client } => {
+                    self.leg_client_done(client);
                     self.registering.remove(&client);
                 }
                 TxEvent::Request {
@@ -798,10 +862,6 @@ impl Shard {
                 else {
                     return;
                 };
-                let (Some(media), store) = (self.shared.media.clone(), self.shared.store.clone())
-                else {
-                    return;
-                };
                 let arrival = crate::calls::Arrival {
                     tenant_id,
                     flow_name: name,
@@ -809,15 +869,11 @@ impl Shard {
                     dialled: dialled.clone(),
                     call_id,
                 };
-                tokio::spawn(crate::calls::run(
-                    arrival,
-                    loaded,
-                    self.shared.flows.clone(),
-                    store,
-                    media,
-                    endpoint,
-                    rx,
-                ));
+                let ctx = crate::calls::Context {
+                    shared: self.shared.clone(),
+                    shard: self.commands.clone(),
+                };
+                tokio::spawn(crate::calls::run(arrival, loaded, ctx, endpoint, rx));
                 return;
             }
             Destination::Trunk { trunk, number } => {
@@ -981,7 +1037,7 @@ impl Shard {
     }
 
     /// Hangs up calls whose media ended by itself (the caller went silent).
-    fn end_idle_local_calls(&mut self, now: u64) {
+    fn end_idle_local_calls(&mut self) {
         let ended: Vec<String> = self
             .local_calls
             .iter()
@@ -989,17 +1045,21 @@ impl Shard {
             .map(|(id, _)| id.clone())
             .collect();
         for id in ended {
-            let Some(mut c) = self.local_calls.remove(&id) else {
-                continue;
-            };
-            let mut bye = c.dialog.request(Method::Bye);
-            bye.push_front(HeaderName::Via, self.tx.via(c.peer.transport, &c.local));
-            let _ = self.tx.send_request(now, bye, c.peer);
-            tracing::info!(
-                session = c.endpoint.session,
-                "service call hung up: no media"
-            );
+            self.hang_up_local(&id, "service call hung up: no media");
         }
+    }
+
+    /// Sends BYE to the caller of a call Hotline answered itself and forgets the call.
+    fn hang_up_local(&mut self, call_id: &str, why: &'static str) {
+        let Some(mut c) = self.local_calls.remove(call_id) else {
+            return;
+        };
+        c.endpoint.stop();
+        let mut bye = c.dialog.request(Method::Bye);
+        bye.push_front(HeaderName::Via, self.tx.via(c.peer.transport, &c.local));
+        let now = self.now();
+        let _ = self.tx.send_request(now, bye, c.peer);
+        tracing::info!(session = c.endpoint.session, "{why}");
     }
 
     async fn answer(&mut self, request: &Message, from: Peer) -> Message {
@@ -1024,6 +1084,9 @@ impl Shard {
                 .is_ok_and(|id| self.local_calls.contains_key(id)) =>
             {
                 self.local_request(request, &tag)
+            }
+            _ if request.call_id().is_ok_and(|id| self.is_leg(id)) => {
+                self.leg_request(request, &tag)
             }
             // In-dialog requests of no dialog we know (calls are placed in `invite`).
             _ => response_to(request, 481, None, Some(&tag)),
@@ -1220,6 +1283,7 @@ pub(crate) async fn run(
     seed: u64,
     mut stop: watch::Receiver<bool>,
 ) {
+    let (commands_tx, mut commands) = mpsc::unbounded_channel();
     let mut shard = Shard {
         index,
         tx: Transactions::new(Timers::default(), seed),
@@ -1236,6 +1300,10 @@ pub(crate) async fn run(
         next_keepalive: None,
         anchor: None,
         local_calls: HashMap::new(),
+        commands: commands_tx,
+        out_legs: HashMap::new(),
+        leg_calls: HashMap::new(),
+        leg_clients: HashMap::new(),
     };
     if let Some(media) = shard.shared.media.clone() {
         let anchor = Anchor::new(media);
@@ -1288,6 +1356,10 @@ pub(crate) async fn run(
                 }
                 None => break,
             },
+            Some(command) = commands.recv() => {
+                shard.on_command(command);
+                shard.events().await;
+            }
             _ = &mut sleep => {
                 armed = None;
                 let now = shard.now();
@@ -1295,7 +1367,7 @@ pub(crate) async fn run(
                 shard.b2b.handle_timeout(&mut shard.tx, now);
                 shard.register_due(now);
                 shard.keepalive_due(now);
-                shard.end_idle_local_calls(now);
+                shard.end_idle_local_calls();
                 shard.events().await;
             }
         }

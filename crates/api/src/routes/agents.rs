@@ -1,12 +1,14 @@
 //! Agents: extension, skills, SIP password (write-only).
 
 use crate::auth::Auth;
-use crate::error::{ApiResult, ErrorBody, Json, Path};
+use crate::error::{ApiError, ApiResult, ErrorBody, Json, Path};
 use crate::events::LiveEvent;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use hotline_model::{Agent, Role, Skill};
+use hotline_routing::engine::Presence;
+use hotline_routing::{AgentId, RoutingError};
 use hotline_store::{AgentPatch, NewAgent};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -114,4 +116,123 @@ pub async fn delete(
     auth.require(Role::Admin)?;
     state.store.delete_agent(auth.tenant_id(), id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// What an agent says about themselves.
+#[derive(Deserialize, ToSchema, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceKind {
+    Available,
+    NotReady,
+    Offline,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PresenceUpdate {
+    pub presence: PresenceKind,
+    /// Why not ready (lunch, training); up to 64 characters.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(serde::Serialize, ToSchema)]
+pub struct PresenceState {
+    pub agent_id: i64,
+    pub presence: PresenceKind,
+    pub reason: Option<String>,
+}
+
+/// Sets an agent's presence in routing: `available` takes contacts, `not_ready` keeps the
+/// agent logged in without new ones, `offline` logs out. Agents set their own; supervisors
+/// anyone's in their tenant.
+#[utoipa::path(put, path = "/api/v1/agents/{id}/presence", tag = "agents", params(("id" = i64, Path)), request_body = PresenceUpdate,
+    responses((status = 200, body = PresenceState), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn presence(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    Json(req): Json<PresenceUpdate>,
+) -> ApiResult<Json<PresenceState>> {
+    let agent = state.store.get_agent(auth.tenant_id(), id).await?;
+    if agent.user_id != auth.user.id {
+        auth.require(Role::Supervisor)?;
+    }
+    let reason = req
+        .reason
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty());
+    if reason
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > 64 || r.chars().any(char::is_control))
+    {
+        let mut e = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_reason",
+            "a not-ready reason is at most 64 characters, without control characters",
+        );
+        e.field = Some("reason".into());
+        return Err(e);
+    }
+    let Some(routing) = state.routing.as_ref() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "routing_unavailable",
+            "routing is not running in this server",
+        ));
+    };
+    let presence = match req.presence {
+        PresenceKind::Available => Presence::Available,
+        PresenceKind::NotReady => Presence::NotReady(reason.clone().unwrap_or_default()),
+        PresenceKind::Offline => Presence::Offline,
+    };
+    let input = || hotline_acd::Input::Presence {
+        agent: AgentId(agent.id),
+        presence: presence.clone(),
+    };
+    let mut result = routing.input(input()).await;
+    if matches!(
+        result,
+        Err(hotline_acd::AcdError::Routing(RoutingError::UnknownAgent(
+            _
+        )))
+    ) {
+        // An agent created since routing last read its configuration.
+        if routing.reload().await.is_ok() {
+            result = routing.input(input()).await;
+        }
+    }
+    match result {
+        Ok(()) => {}
+        Err(hotline_acd::AcdError::Routing(e)) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "routing_refused",
+                e.to_string(),
+            ))
+        }
+        Err(e) => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "routing_unavailable",
+                e.to_string(),
+            ))
+        }
+    }
+    let out = PresenceState {
+        agent_id: agent.id,
+        presence: req.presence,
+        reason: if req.presence == PresenceKind::NotReady {
+            reason
+        } else {
+            None
+        },
+    };
+    state.publish(LiveEvent::new(
+        auth.tenant_id(),
+        Some(agent.id),
+        "agent.presence",
+        &out,
+    ));
+    Ok(Json(out))
 }

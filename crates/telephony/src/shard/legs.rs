@@ -1,0 +1,380 @@
+//! Legs the shard places itself toward agents' phones (a queued caller offered to an agent):
+//! the INVITE with Hotline's own offer, its answers, CANCEL while it rings, BYE either way,
+//! and in-dialog requests from the phone. The call task that asked for the leg hears what
+//! happens as [`LegNote`]s; it owns the media.
+//!
+//! A leg's Call-ID starts `hl<shard>-`, so every answer and request of it comes back to the
+//! shard that placed it, the same shard that holds the caller's own dialog.
+
+use std::net::SocketAddr;
+
+use hotline_sip::dialog::{Dialog, DialogState};
+use hotline_sip::response::response_to;
+use hotline_sip::transaction::{ClientId, Peer, Transport};
+use hotline_sip::{HeaderName, Message, Method};
+use tokio::sync::mpsc;
+
+use super::{wall_ms, Shard};
+
+/// What call tasks ask of the shard that owns their call.
+#[derive(Debug)]
+pub enum ShardCommand {
+    /// Ring a phone registered for an extension.
+    Ring(RingRequest),
+    /// Stop ringing (CANCEL) or hang up (BYE) a leg placed by `Ring`.
+    Drop { leg: u64 },
+    /// Hang up a call Hotline answered itself (BYE to the caller) now.
+    HangUp { call_id: String },
+}
+
+/// Ring the phone(s) registered for `extension` with our SDP offer.
+#[derive(Debug)]
+pub struct RingRequest {
+    /// Chosen by the caller; names the leg in `Drop`.
+    pub leg: u64,
+    pub tenant_id: i64,
+    pub extension: String,
+    /// Shown on the phone: the customer's number and name when known.
+    pub caller_number: String,
+    pub caller_name: Option<String>,
+    pub sdp: Vec<u8>,
+    pub notes: mpsc::UnboundedSender<(u64, LegNote)>,
+}
+
+/// What happened to a leg.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LegNote {
+    /// The phone rings (the first 180/183).
+    Ringing,
+    /// The phone answered with this SDP.
+    Answered { sdp: Vec<u8> },
+    /// The leg failed before an answer: the SIP code (480 when no phone is registered, 408
+    /// when nothing answered in time, 487 after our CANCEL).
+    Failed { code: u16 },
+    /// The phone hung up.
+    HungUp,
+}
+
+pub(super) struct OutLeg {
+    leg: u64,
+    invite: Message,
+    client: Option<ClientId>,
+    dialog: Option<Dialog>,
+    peer: Peer,
+    local: String,
+    offer: Vec<u8>,
+    notes: mpsc::UnboundedSender<(u64, LegNote)>,
+    /// A drop came before any final answer: a 2xx that still arrives is ACKed and hung up.
+    dropped: bool,
+    ringing_said: bool,
+}
+
+/// Characters a display name cannot carry inside quotes.
+fn display(name: &str) -> String {
+    name.chars()
+        .filter(|c| !matches!(c, '"' | '\\' | '\r' | '\n'))
+        .take(64)
+        .collect()
+}
+
+fn user_part(number: &str) -> String {
+    let n: String = number
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.' | '_'))
+        .take(32)
+        .collect();
+    if n.is_empty() {
+        "anonymous".into()
+    } else {
+        n
+    }
+}
+
+impl Shard {
+    pub(super) fn on_command(&mut self, command: ShardCommand) {
+        match command {
+            ShardCommand::Ring(r) => self.ring(r),
+            ShardCommand::Drop { leg } => self.drop_leg(leg),
+            ShardCommand::HangUp { call_id } => self.hang_up_local(&call_id, "hung up by Hotline"),
+        }
+    }
+
+    fn ring(&mut self, r: RingRequest) {
+        let mut bindings = self
+            .shared
+            .registrar
+            .lock()
+            .map(|reg| reg.lookup(wall_ms(), &format!("{}:{}", r.tenant_id, r.extension)))
+            .unwrap_or_default();
+        bindings.sort_by_key(|b| std::cmp::Reverse(b.q));
+        let target = bindings.iter().find_map(|b| {
+            let (transport, addr) = b.source.split_once(':')?;
+            let addr: SocketAddr = addr.parse().ok()?;
+            let transport = if transport == "tcp" {
+                Transport::Tcp
+            } else {
+                Transport::Udp
+            };
+            Some((b.contact.clone(), transport, addr))
+        });
+        let Some((contact, transport, addr)) = target else {
+            tracing::info!(leg = r.leg, "no phone registered for the agent");
+            let _ = r.notes.send((r.leg, LegNote::Failed { code: 480 }));
+            return;
+        };
+        let uri = hotline_sip::NameAddr::parse(&contact)
+            .map(|na| na.uri.to_string())
+            .unwrap_or(contact);
+        let peer = Peer {
+            transport,
+            addr,
+            connection: None,
+        };
+        let local = self.local_for(addr);
+        let call_id = format!(
+            "hl{}-{}{}",
+            self.index,
+            self.tx.new_tag(),
+            self.tx.new_tag()
+        );
+        let tag = self.tx.new_tag();
+        let from = match r.caller_name.as_deref().map(display) {
+            Some(name) if !name.is_empty() => format!(
+                "\"{name}\" <sip:{}@{local}>;tag={tag}",
+                user_part(&r.caller_number)
+            ),
+            _ => format!("<sip:{}@{local}>;tag={tag}", user_part(&r.caller_number)),
+        };
+        let contact = match transport {
+            Transport::Udp => format!("<sip:hotline@{local}>"),
+            Transport::Tcp => format!("<sip:hotline@{local};transport=tcp>"),
+        };
+        let mut invite = Message::request(Method::Invite, &uri);
+        invite
+            .push(HeaderName::Via, self.tx.via(transport, &local))
+            .push(HeaderName::MaxForwards, &b"70"[..])
+            .push(HeaderName::From, from.into_bytes())
+            .push(
+                HeaderName::To,
+                format!("<sip:{}@{local}>", user_part(&r.extension)).into_bytes(),
+            )
+            .push(HeaderName::CallId, call_id.clone().into_bytes())
+            .push(HeaderName::CSeq, &b"1 INVITE"[..])
+            .push(HeaderName::Contact, contact.into_bytes())
+            .push(
+                HeaderName::Allow,
+                &b"INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO"[..],
+            );
+        invite.set_body("application/sdp", r.sdp.clone());
+        let now = self.now();
+        let client = match self.tx.send_request(now, invite.clone(), peer) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "an agent's leg could not be sent");
+                let _ = r.notes.send((r.leg, LegNote::Failed { code: 500 }));
+                return;
+            }
+        };
+        tracing::info!(leg = r.leg, "ringing an agent's phone");
+        self.leg_clients.insert(client, call_id.clone());
+        self.leg_calls.insert(r.leg, call_id.clone());
+        self.out_legs.insert(
+            call_id,
+            OutLeg {
+                leg: r.leg,
+                invite,
+                client: Some(client),
+                dialog: None,
+                peer,
+                local,
+                offer: r.sdp,
+                notes: r.notes,
+                dropped: false,
+                ringing_said: false,
+            },
+        );
+    }
+
+    /// An answer to a leg's INVITE (`true` when it was one).
+    pub(super) fn leg_response(&mut self, client: ClientId, response: &Message) -> bool {
+        let Some(call_id) = self.leg_clients.get(&client).cloned() else {
+            return false;
+        };
+        let code = response.status().unwrap_or(0);
+        let Some(leg) = self.out_legs.get_mut(&call_id) else {
+            return true;
+        };
+        match code {
+            101..=199 => {
+                if !leg.ringing_said && !leg.dropped {
+                    leg.ringing_said = true;
+                    let _ = leg.notes.send((leg.leg, LegNote::Ringing));
+                }
+            }
+            200..=299 => {
+                let seq = leg.invite.cseq().map(|c| c.seq).unwrap_or(1);
+                if leg.dialog.is_none() {
+                    match Dialog::uac(&leg.invite, response) {
+                        Ok(d) => leg.dialog = Some(d),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "an agent's phone answered unreadably");
+                            return true;
+                        }
+                    }
+                    if !leg.dropped {
+                        tracing::info!(leg = leg.leg, "an agent's phone answered");
+                        let _ = leg.notes.send((
+                            leg.leg,
+                            LegNote::Answered {
+                                sdp: response.body().to_vec(),
+                            },
+                        ));
+                    }
+                }
+                // Every 2xx (retransmissions too) gets its ACK.
+                if let Some(d) = &leg.dialog {
+                    let mut ack = d.ack(seq);
+                    ack.push_front(HeaderName::Via, self.tx.via(leg.peer.transport, &leg.local));
+                    let peer = leg.peer;
+                    self.tx.transmit(peer, &ack);
+                }
+                if self.out_legs.get(&call_id).is_some_and(|l| l.dropped) {
+                    // Answered as we gave up on it: hung up at once.
+                    self.bye_leg(&call_id);
+                }
+            }
+            300.. => {
+                let gone = self.remove_leg(&call_id);
+                if let Some(l) = gone {
+                    if !l.dropped || code != 487 {
+                        tracing::info!(leg = l.leg, code, "an agent's phone did not take the call");
+                    }
+                    let _ = l.notes.send((l.leg, LegNote::Failed { code }));
+                }
+            }
+            _ => {}
+        }
+        true
+    }
+
+    /// The INVITE of a leg had no final answer in time.
+    pub(super) fn leg_timeout(&mut self, client: ClientId) -> bool {
+        let Some(call_id) = self.leg_clients.remove(&client) else {
+            return false;
+        };
+        if let Some(l) = self.out_legs.get(&call_id) {
+            if l.dialog.is_none() {
+                if let Some(l) = self.remove_leg(&call_id) {
+                    let _ = l.notes.send((l.leg, LegNote::Failed { code: 408 }));
+                }
+            }
+        }
+        true
+    }
+
+    pub(super) fn leg_client_done(&mut self, client: ClientId) -> bool {
+        let Some(call_id) = self.leg_clients.remove(&client) else {
+            return false;
+        };
+        if let Some(l) = self.out_legs.get_mut(&call_id) {
+            if l.client == Some(client) {
+                l.client = None;
+            }
+        }
+        true
+    }
+
+    fn remove_leg(&mut self, call_id: &str) -> Option<OutLeg> {
+        let l = self.out_legs.remove(call_id)?;
+        self.leg_calls.remove(&l.leg);
+        if let Some(c) = l.client {
+            self.leg_clients.remove(&c);
+        }
+        Some(l)
+    }
+
+    fn drop_leg(&mut self, leg: u64) {
+        let Some(call_id) = self.leg_calls.get(&leg).cloned() else {
+            return;
+        };
+        let answered = self
+            .out_legs
+            .get(&call_id)
+            .is_some_and(|l| l.dialog.is_some());
+        if answered {
+            self.bye_leg(&call_id);
+            return;
+        }
+        let now = self.now();
+        if let Some(l) = self.out_legs.get_mut(&call_id) {
+            l.dropped = true;
+            if let Some(c) = l.client {
+                if let Err(e) = self.tx.cancel(now, c) {
+                    tracing::debug!(error = %e, "CANCEL not sent");
+                }
+            }
+        }
+    }
+
+    /// Sends BYE on an answered leg and forgets it.
+    fn bye_leg(&mut self, call_id: &str) {
+        let Some(mut l) = self.remove_leg(call_id) else {
+            return;
+        };
+        let Some(d) = l.dialog.as_mut() else {
+            return;
+        };
+        if d.state == DialogState::Terminated {
+            return;
+        }
+        let mut bye = d.request(Method::Bye);
+        bye.push_front(HeaderName::Via, self.tx.via(l.peer.transport, &l.local));
+        let now = self.now();
+        if let Err(e) = self.tx.send_request(now, bye, l.peer) {
+            tracing::debug!(error = %e, "BYE not sent");
+        }
+        tracing::info!(leg = l.leg, "agent's leg hung up");
+    }
+
+    pub(super) fn is_leg(&self, call_id: &str) -> bool {
+        self.out_legs.contains_key(call_id)
+    }
+
+    /// An in-dialog request from a phone on a leg we placed.
+    pub(super) fn leg_request(&mut self, request: &Message, tag: &str) -> Message {
+        let id = request.call_id().unwrap_or_default().to_string();
+        let Some(l) = self.out_legs.get_mut(&id) else {
+            return response_to(request, 481, None, Some(tag));
+        };
+        let Some(d) = l.dialog.as_mut() else {
+            // Requests inside an early dialog are not expected from a phone.
+            return response_to(request, 481, None, Some(tag));
+        };
+        if let Err(refusal) = d.on_request(request) {
+            let mut r = response_to(request, refusal.code, None, None);
+            if let Some(after) = refusal.retry_after {
+                r.push(HeaderName::RetryAfter, after.to_string().into_bytes());
+            }
+            return r;
+        }
+        match request.method() {
+            Some(Method::Bye) => {
+                let _ = l.notes.send((l.leg, LegNote::HungUp));
+                tracing::info!(leg = l.leg, "the agent hung up");
+                self.remove_leg(&id);
+                response_to(request, 200, None, None)
+            }
+            Some(Method::Invite) | Some(Method::Update) => {
+                // The media is anchored at our port whatever the phone changes; our answer
+                // stays the offer we made.
+                let mut r = response_to(request, 200, None, None);
+                r.push(HeaderName::Contact, d.local_contact.clone().into_bytes());
+                if !request.body().is_empty() {
+                    r.set_body("application/sdp", l.offer.clone());
+                }
+                r
+            }
+            _ => response_to(request, 200, None, None),
+        }
+    }
+}
