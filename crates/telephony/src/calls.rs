@@ -219,7 +219,11 @@ pub(crate) async fn run(
     let mut card: Option<serde_json::Value> = None;
     call.start(started);
     loop {
-        // What the flow asked for, and what it did.
+        // What the flow did (first, so its steps come before what its actions cause), then
+        // what it asked for.
+        while let Some(step) = call.poll_step() {
+            timeline.step(&step).await;
+        }
         while let Some(action) = call.poll_action() {
             match action {
                 Action::Play { speech, .. } => player.play(&speech).await,

@@ -15,7 +15,12 @@ use crate::{free_port, require};
 
 /// Writes a pcap of one RTP stream (PCMU silence every 20 ms for `seconds`) with RFC 4733
 /// key presses at the given times (ms): 100 ms each, the end packet sent three times.
-fn dtmf_pcap(path: &Path, seconds: u32, keys: &[(u32, char)]) {
+pub fn dtmf_pcap(path: &Path, seconds: u32, keys: &[(u32, char)]) {
+    audio_pcap(path, seconds, keys, None)
+}
+
+/// As [`dtmf_pcap`], with a tone of `freq` Hz instead of silence from `from_ms` on.
+pub fn audio_pcap(path: &Path, seconds: u32, keys: &[(u32, char)], tone: Option<(u32, f64)>) {
     let mut out = Vec::new();
     out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
     out.extend_from_slice(&2u16.to_le_bytes());
@@ -80,14 +85,27 @@ fn dtmf_pcap(path: &Path, seconds: u32, keys: &[(u32, char)]) {
                     packet(t, 101, t == at, at * 8, &payload, &mut out);
                 }
             }
-            None => packet(t, 0, false, ts, &silence, &mut out),
+            None => match tone {
+                Some((from, freq)) if t >= from => {
+                    let samples: Vec<i16> = (0..160)
+                        .map(|i| {
+                            let n = f64::from(ts + i);
+                            (8000.0 * (2.0 * std::f64::consts::PI * freq * n / 8000.0).sin()) as i16
+                        })
+                        .collect();
+                    let mut payload = [0u8; 160];
+                    hotline_media::g711::encode_ulaw(&samples, &mut payload);
+                    packet(t, 0, false, ts, &payload, &mut out)
+                }
+                _ => packet(t, 0, false, ts, &silence, &mut out),
+            },
         }
         t += 20;
     }
     std::fs::write(path, out).expect("pcap");
 }
 
-const SCENARIO: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+pub const SCENARIO: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <scenario name="caller with keys">
   <send retrans="500">
     <![CDATA[

@@ -3,6 +3,7 @@
 //! SIPp and baresip come from Debian (`sip-tester`, `baresip`); the test command installs them
 //! and sets HOTLINE_REQUIRE_SIP_PEERS=1, so there a missing peer fails instead of skipping.
 
+mod agents;
 mod calls;
 mod flows;
 mod media;

@@ -18,7 +18,7 @@ use tokio::sync::broadcast;
 use crate::{free_port, require, world, World, PASSWORD};
 
 /// The two channels of a stereo recording (caller, agent), checked to be a valid WAV.
-fn stereo(path: &Path) -> (Vec<i16>, Vec<i16>) {
+pub fn stereo(path: &Path) -> (Vec<i16>, Vec<i16>) {
     let bytes = std::fs::read(path).expect("read");
     assert!(wav::read(&bytes).is_ok(), "a valid WAV");
     assert_eq!(&bytes[22..24], &2u16.to_le_bytes(), "stereo");
@@ -52,7 +52,7 @@ pub async fn media_world() -> (World, tempfile::TempDir) {
     (w, files)
 }
 
-fn tone_file(dir: &Path, name: &str, freq: f64, seconds: usize) -> PathBuf {
+pub fn tone_file(dir: &Path, name: &str, freq: f64, seconds: usize) -> PathBuf {
     let samples: Vec<i16> = (0..8000 * seconds)
         .map(|i| (8000.0 * (2.0 * std::f64::consts::PI * freq * i as f64 / 8000.0).sin()) as i16)
         .collect();
@@ -189,7 +189,7 @@ pub fn sipp_carrier(
 
 /// baresip with a config folder: account `ext`, playing `source`, writing what it receives
 /// to `snd_path`, controlled over TCP.
-struct Phone {
+pub struct Phone {
     child: Child,
     ctrl: u16,
     dir: tempfile::TempDir,
@@ -205,7 +205,12 @@ fn modules() -> &'static str {
     .expect("baresip modules folder")
 }
 
-fn phone(w: &World, ext: &str, source: &Path) -> Phone {
+pub fn phone(w: &World, ext: &str, source: &Path) -> Phone {
+    phone_answering(w, ext, source, true)
+}
+
+/// A phone that answers by itself (`auto`) or rings until told to answer or hung up.
+pub fn phone_answering(w: &World, ext: &str, source: &Path, auto: bool) -> Phone {
     let dir = tempfile::tempdir().expect("dir");
     let (sip, ctrl) = (free_port(), free_port());
     std::fs::write(
@@ -224,8 +229,9 @@ fn phone(w: &World, ext: &str, source: &Path) -> Phone {
     std::fs::write(
         dir.path().join("accounts"),
         format!(
-            "<sip:{ext}@127.0.0.1:{}>;auth_pass={PASSWORD};regint=60;answermode=auto;audio_codecs=PCMA,PCMU\n",
-            w.addr().port()
+            "<sip:{ext}@127.0.0.1:{}>;auth_pass={PASSWORD};regint=60;answermode={};audio_codecs=PCMA,PCMU\n",
+            w.addr().port(),
+            if auto { "auto" } else { "manual" }
         ),
     )
     .expect("accounts");
@@ -243,7 +249,7 @@ fn phone(w: &World, ext: &str, source: &Path) -> Phone {
 }
 
 impl Phone {
-    async fn command(&self, command: &str, params: &str) {
+    pub async fn command(&self, command: &str, params: &str) {
         let mut s = None;
         for _ in 0..50 {
             match tokio::net::TcpStream::connect(("127.0.0.1", self.ctrl)).await {
@@ -264,7 +270,7 @@ impl Phone {
     }
 
     /// What the phone received during its call (sndfile's `*-dec.wav`).
-    fn heard(&self) -> Vec<i16> {
+    pub fn heard(&self) -> Vec<i16> {
         let file = std::fs::read_dir(self.dir.path())
             .expect("dir")
             .filter_map(|e| e.ok())
@@ -276,7 +282,7 @@ impl Phone {
     }
 
     /// Stops the phone and returns what it printed (for a failure's message).
-    async fn log(mut self) -> String {
+    pub async fn log(mut self) -> String {
         let _ = self.child.start_kill();
         let out = self.child.wait_with_output().await.expect("baresip output");
         format!(
@@ -286,7 +292,7 @@ impl Phone {
         )
     }
 
-    async fn stop(mut self) -> Phone {
+    pub async fn stop(mut self) -> Phone {
         let _ = self.child.kill().await;
         self
     }

@@ -1,0 +1,388 @@
+//! Calls through the demo flow into a queue and on to agents' phones, with routing (the ACD)
+//! running as in the binary: SIPp is the carrier (G.711 with a tone, RFC 2833 keys), baresip
+//! the agents' phones (registered with digest). Each test reads the interaction's timeline,
+//! not only the SIP messages.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use hotline_acd::{Acd, Input};
+use hotline_media::inband::tone_share;
+use hotline_routing::engine::Presence;
+use hotline_routing::AgentId;
+use hotline_store::dialplan::NewSipTrunk;
+use hotline_store::{NewCustomer, NewQueue};
+use hotline_telephony::Notice;
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use crate::flows::{audio_pcap, SCENARIO};
+use crate::media::{media_world, phone_answering, sipp_carrier, stereo, tone_file};
+use crate::{free_port, require, World};
+
+/// A contact centre: the demo flow on 8800, the cards queue, routing started and attached,
+/// a known caller.
+struct Centre {
+    w: World,
+    files: tempfile::TempDir,
+    acd: Acd,
+    agents: HashMap<String, i64>,
+    customer: i64,
+    trunk_port: u16,
+}
+
+async fn centre() -> Centre {
+    let (w, files) = media_world().await;
+    let t = w.tenant;
+    let trunk_port = free_port();
+    w.store
+        .create_trunk(t, &NewSipTrunk::peer("carrier", "127.0.0.1", trunk_port))
+        .await
+        .expect("trunk");
+    w.store
+        .set_calendars(t, "calendars:\n  support:\n    hours: { daily: 24h }\n")
+        .await
+        .expect("calendars");
+    w.store
+        .save_flow(t, "demo", hotline_store::demo::DEMO_FLOW)
+        .await
+        .expect("flow");
+    w.store
+        .create_queue(
+            t,
+            &NewQueue {
+                name: "Карты / Cards".into(),
+                channels: vec![hotline_model::Channel::Voice],
+                service_level_seconds: 20,
+                service_level_target: 80,
+                priority: 0,
+                wrap_up_seconds: 2,
+                disposition_required: false,
+            },
+        )
+        .await
+        .expect("queue");
+    let customer = w
+        .store
+        .create_customer(
+            t,
+            &NewCustomer {
+                name: "Анна Смирнова".into(),
+                phones: vec!["+7 495 123-45-67".into()],
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("customer")
+        .id;
+    w.store
+        .create_number(t, "8800", "flow", "demo")
+        .await
+        .expect("number");
+    w.sip.reload_plan().await.expect("plan");
+    let agents = w
+        .store
+        .list_agents(t)
+        .await
+        .expect("agents")
+        .into_iter()
+        .map(|a| (a.extension, a.id))
+        .collect();
+    // Routing as the binary runs it: its commands for voice contacts go to the SIP service.
+    let (commands, mut rx) = tokio::sync::mpsc::channel(1024);
+    let acd = Acd::start(w.store.clone(), commands)
+        .await
+        .expect("routing starts");
+    assert!(w.sip.attach_routing(acd.link()));
+    let port = w.sip.routing_port();
+    tokio::spawn(async move {
+        while let Some(c) = rx.recv().await {
+            port.command(c);
+        }
+    });
+    Centre {
+        w,
+        files,
+        acd,
+        agents,
+        customer,
+        trunk_port,
+    }
+}
+
+impl Centre {
+    async fn available(&self, ext: &str) {
+        self.acd
+            .input(Input::Presence {
+                agent: AgentId(self.agents[ext]),
+                presence: Presence::Available,
+            })
+            .await
+            .expect("presence");
+    }
+
+    /// The caller's SIPp run folder with its scenario and audio: '2' (cards) pressed during
+    /// the menu, a 440 Hz tone from `tone_from` ms on.
+    fn caller(&self, scenario: &str, tone_from: u32) -> std::path::PathBuf {
+        let run = self.files.path().join("sipp");
+        std::fs::create_dir_all(&run).expect("dir");
+        std::fs::write(run.join("caller.xml"), scenario).expect("scenario");
+        audio_pcap(
+            &run.join("keys.pcap"),
+            75,
+            &[(6_000, '2')],
+            Some((tone_from, 440.0)),
+        );
+        run
+    }
+
+    async fn events(&self, interaction: i64) -> Vec<(String, Value)> {
+        self.w
+            .store
+            .list_events(self.w.tenant, interaction)
+            .await
+            .expect("events")
+            .into_iter()
+            .map(|e| (e.kind, e.data))
+            .collect()
+    }
+
+    /// Waits until the interaction's timeline has `kind` (or panics with the timeline).
+    async fn wait_for(&self, interaction: i64, kind: &str, seconds: u64) -> Value {
+        let found = tokio::time::timeout(Duration::from_secs(seconds), async {
+            loop {
+                if let Some((_, d)) = self
+                    .events(interaction)
+                    .await
+                    .into_iter()
+                    .find(|(k, _)| k == kind)
+                {
+                    return d;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+        .await;
+        match found {
+            Ok(d) => d,
+            Err(_) => panic!(
+                "no {kind} within {seconds} s; the timeline:\n{}",
+                self.dump(interaction).await
+            ),
+        }
+    }
+
+    async fn dump(&self, interaction: i64) -> String {
+        self.events(interaction)
+            .await
+            .into_iter()
+            .map(|(k, d)| format!("{k} {d}\n"))
+            .collect()
+    }
+
+    /// The newest interaction, once it is final.
+    async fn finished(&self, interaction: i64) -> hotline_model::Interaction {
+        let done = tokio::time::timeout(Duration::from_secs(15), async {
+            loop {
+                let i = self
+                    .w
+                    .store
+                    .get_interaction(self.w.tenant, interaction)
+                    .await
+                    .expect("interaction");
+                if i.state.is_final() {
+                    return i;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+        .await;
+        match done {
+            Ok(i) => i,
+            Err(_) => panic!(
+                "the interaction did not end; the timeline:\n{}",
+                self.dump(interaction).await
+            ),
+        }
+    }
+
+    async fn stop(self) {
+        self.w.sip.stop().await;
+        self.acd.stop().await;
+    }
+}
+
+async fn next_notice(rx: &mut broadcast::Receiver<Notice>, kind: &str) -> Notice {
+    tokio::time::timeout(Duration::from_secs(40), async {
+        loop {
+            match rx.recv().await {
+                Ok(n) if n.kind == kind => return n,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("notices closed: {e}"),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {kind} notice within 40 s"))
+}
+
+fn kinds(events: &[(String, Value)]) -> Vec<&str> {
+    events.iter().map(|(k, _)| k.as_str()).collect()
+}
+
+fn position(events: &[(String, Value)], kind: &str) -> usize {
+    events
+        .iter()
+        .position(|(k, _)| k == kind)
+        .unwrap_or_else(|| panic!("no {kind} in {:?}", kinds(events)))
+}
+
+async fn sipp_result(child: tokio::process::Child, run: &Path) -> Result<(), String> {
+    let out = tokio::time::timeout(Duration::from_secs(110), child.wait_with_output())
+        .await
+        .map_err(|_| "sipp did not end".to_string())?
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let errors = std::fs::read_dir(run)
+        .ok()
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with("_errors.log"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect::<String>();
+    Err(format!(
+        "{}\n{}\n{errors}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_caller_reaches_the_agents_phone_with_a_screen_pop_and_both_are_recorded() {
+    if require("sipp").is_none() || require("espeak-ng").is_none() || require("baresip").is_none() {
+        return;
+    }
+    let c = centre().await;
+    let agent_tone = tone_file(c.files.path(), "1000.wav", 1000.0, 60);
+    let phone = phone_answering(&c.w, "1001", &agent_tone, true);
+    c.w.wait_registered("1001", 1).await;
+    c.available("1001").await;
+    let mut notices = c.w.sip.notices();
+    let run = c.caller(SCENARIO, 6_200);
+    let sipp = sipp_carrier(
+        &run,
+        &["-sf", "caller.xml"],
+        &c.w,
+        c.trunk_port,
+        "8800",
+        100,
+    );
+
+    // The screen pop reaches the agent's desk with the card and the IVR path.
+    let pop = next_notice(&mut notices, "contact.offered").await;
+    assert_eq!(pop.agent_id, Some(c.agents["1001"]));
+    let interaction = pop.data["interaction_id"].as_i64().expect("interaction");
+    assert_eq!(pop.data["known"], true);
+    assert_eq!(pop.data["card"]["customer"]["id"], c.customer);
+    assert_eq!(pop.data["caller"]["number"], "+74951234567");
+    assert_eq!(pop.data["queue"]["name"], "Карты / Cards");
+    let ivr = pop.data["ivr"].as_array().expect("ivr trace");
+    assert!(
+        ivr.iter()
+            .any(|s| s["kind"] == "menu_choice" && s["digit"] == "2"),
+        "{ivr:?}"
+    );
+
+    // The phone answers by itself; they talk for a while, then the agent hangs up.
+    c.wait_for(interaction, "call.answered", 20).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    phone.command("hangup", "").await;
+    if let Err(e) = sipp_result(sipp, &run).await {
+        panic!(
+            "the caller's call did not end cleanly:\n{e}\nthe timeline:\n{}\nthe phone said:\n{}",
+            c.dump(interaction).await,
+            phone.log().await
+        );
+    }
+    let done = c.finished(interaction).await;
+    assert_eq!(done.state, hotline_model::InteractionState::Closed);
+    assert_eq!(done.agent_id, Some(c.agents["1001"]));
+    assert_eq!(done.customer_id, Some(c.customer));
+    let conversation = c
+        .wait_for(interaction, "call.ended", 10)
+        .await
+        .get("by")
+        .cloned();
+    assert_eq!(conversation, Some(Value::from("agent")));
+
+    // The record: every step in the order it happened.
+    let events = c.events(interaction).await;
+    let order = [
+        "call.arrived",
+        "ivr.menu_choice",
+        "routing.queued",
+        "call.offered",
+        "call.answered",
+        "call.agent_hung_up",
+        "call.ended",
+    ];
+    for pair in order.windows(2) {
+        assert!(
+            position(&events, pair[0]) < position(&events, pair[1]),
+            "{} before {}: {:?}",
+            pair[0],
+            pair[1],
+            kinds(&events)
+        );
+    }
+    position(&events, "routing.offered");
+    position(&events, "routing.accepted");
+    position(&events, "routing.ended");
+    let rec = events
+        .iter()
+        .find(|(k, d)| k == "call.recording" && d["part"] == "conversation")
+        .map(|(_, d)| d.clone())
+        .unwrap_or_else(|| panic!("no conversation recording in {:?}", kinds(&events)));
+    let path = rec["path"].as_str().expect("path");
+    assert_eq!(done.recording_ref.as_deref(), Some(path));
+    assert_eq!(
+        std::fs::metadata(path).expect("file").len(),
+        rec["bytes"].as_u64().expect("bytes")
+    );
+    assert!(
+        rec["duration_ms"].as_u64().expect("duration") >= 5_000,
+        "{rec}"
+    );
+    // The caller's 440 Hz on the left, the agent's 1000 Hz on the right.
+    let (left, right) = stereo(Path::new(path));
+    let (l, r) = (&left[16_000..40_000], &right[16_000..40_000]);
+    assert!(
+        tone_share(l, 440.0) > 0.8,
+        "caller: {}",
+        tone_share(l, 440.0)
+    );
+    assert!(
+        tone_share(l, 1000.0) < 0.01,
+        "no agent on the caller's side"
+    );
+    assert!(
+        tone_share(r, 1000.0) > 0.8,
+        "agent: {}",
+        tone_share(r, 1000.0)
+    );
+    assert!(tone_share(r, 440.0) < 0.01, "no caller on the agent's side");
+    // And the agent's phone heard the caller.
+    let phone = phone.stop().await;
+    let heard = phone.heard();
+    let tail = &heard[heard.len().saturating_sub(24_000)..heard.len().saturating_sub(8_000)];
+    assert!(
+        tone_share(tail, 440.0) > 0.8,
+        "the agent heard the caller: {}",
+        tone_share(tail, 440.0)
+    );
+    c.stop().await;
+}
