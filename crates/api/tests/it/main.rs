@@ -4,6 +4,7 @@ mod dialplan;
 mod errors;
 mod flows;
 mod isolation;
+mod presence;
 mod sessions;
 
 use axum::body::Body;
@@ -22,6 +23,9 @@ pub struct TestApp {
     pub app: Router,
     pub state: AppState,
     pub store: Store,
+    /// Routing, as the binary runs it (its commands are kept, not carried out).
+    pub acd: hotline_acd::Acd,
+    pub routing_commands: tokio::sync::mpsc::Receiver<hotline_routing::Command>,
     _dir: tempfile::TempDir,
 }
 
@@ -80,11 +84,17 @@ impl TestApp {
                     .unwrap();
             }
         }
-        let state = AppState::new(store.clone(), config);
+        let (commands, routing_commands) = tokio::sync::mpsc::channel(1024);
+        let acd = hotline_acd::Acd::start(store.clone(), commands)
+            .await
+            .unwrap();
+        let state = AppState::new(store.clone(), config).with_routing(acd.link());
         TestApp {
             app: router(state.clone()),
             state,
             store,
+            acd,
+            routing_commands,
             _dir: dir,
         }
     }

@@ -205,11 +205,9 @@ impl Shard {
             return true;
         };
         match code {
-            101..=199 => {
-                if !leg.ringing_said && !leg.dropped {
-                    leg.ringing_said = true;
-                    let _ = leg.notes.send((leg.leg, LegNote::Ringing));
-                }
+            101..=199 if !leg.ringing_said && !leg.dropped => {
+                leg.ringing_said = true;
+                let _ = leg.notes.send((leg.leg, LegNote::Ringing));
             }
             200..=299 => {
                 let seq = leg.invite.cseq().map(|c| c.seq).unwrap_or(1);

@@ -386,3 +386,155 @@ async fn a_queued_caller_reaches_the_agents_phone_with_a_screen_pop_and_both_are
     );
     c.stop().await;
 }
+
+/// The caller of [`SCENARIO`] who hangs up after `[pause]` instead of waiting for Hotline.
+fn hanging_up_caller(pause_ms: u32) -> String {
+    let bye = format!(
+        r#"  <pause milliseconds="{pause_ms}"/>
+  <send retrans="500">
+    <![CDATA[
+BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:+74951234567@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 2 BYE
+Contact: sip:caller@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Length: 0
+
+]]>
+  </send>
+  <recv response="200"/>
+</scenario>
+"#
+    );
+    let cut = SCENARIO
+        .find("  <recv request=\"BYE\"")
+        .expect("the scenario waits for BYE");
+    format!("{}{bye}", &SCENARIO[..cut])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_who_hangs_up_in_the_queue_is_abandoned() {
+    if require("sipp").is_none() || require("espeak-ng").is_none() {
+        return;
+    }
+    // Nobody is available: the caller waits with music, then gives up.
+    let c = centre().await;
+    let run = c.caller(&hanging_up_caller(14_000), 60_000);
+    let sipp = sipp_carrier(&run, &["-sf", "caller.xml"], &c.w, c.trunk_port, "8800", 60);
+    if let Err(e) = sipp_result(sipp, &run).await {
+        panic!("the caller's call did not end cleanly:\n{e}");
+    }
+    let page =
+        c.w.store
+            .list_interactions(
+                c.w.tenant,
+                &hotline_store::InteractionFilter {
+                    limit: 1,
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("list");
+    let interaction = page.items.first().expect("the call's interaction").id;
+    let done = c.finished(interaction).await;
+    assert_eq!(done.state, hotline_model::InteractionState::Abandoned);
+    let abandoned = c.wait_for(interaction, "routing.abandoned", 10).await;
+    assert!(
+        abandoned["waited_ms"].as_u64().expect("waited") >= 5_000,
+        "{abandoned}"
+    );
+    let events = c.events(interaction).await;
+    assert!(position(&events, "ivr.queued") < position(&events, "routing.abandoned"));
+    assert!(!kinds(&events).contains(&"call.offered"));
+    let ended = c.wait_for(interaction, "ivr.ended", 5).await;
+    assert_eq!(ended["outcome"], "abandoned");
+    // Routing holds nothing of the call any more.
+    let snapshot = c.acd.snapshot().await.expect("snapshot");
+    assert!(
+        snapshot.queues.iter().all(|q| q.waiting == 0),
+        "{:?}",
+        snapshot.queues
+    );
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_who_does_not_answer_is_passed_over_for_the_next() {
+    if require("sipp").is_none() || require("espeak-ng").is_none() || require("baresip").is_none() {
+        return;
+    }
+    let c = centre().await;
+    let tone = tone_file(c.files.path(), "1000.wav", 1000.0, 90);
+    // 1001 rings and rings; 1002 answers by itself.
+    let silent = phone_answering(&c.w, "1001", &tone, false);
+    let answering = phone_answering(&c.w, "1002", &tone, true);
+    c.w.wait_registered("1001", 1).await;
+    c.w.wait_registered("1002", 1).await;
+    // 1001 has waited longest, so routing offers it the call first.
+    c.available("1001").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    c.available("1002").await;
+    let mut notices = c.w.sip.notices();
+    let run = c.caller(SCENARIO, 6_200);
+    let sipp = sipp_carrier(
+        &run,
+        &["-sf", "caller.xml"],
+        &c.w,
+        c.trunk_port,
+        "8800",
+        100,
+    );
+    let first = next_notice(&mut notices, "contact.offered").await;
+    assert_eq!(first.agent_id, Some(c.agents["1001"]));
+    let interaction = first.data["interaction_id"].as_i64().expect("interaction");
+    // The offer times out (20 s): the desk is told, and the next agent gets the call.
+    let gone = next_notice(&mut notices, "contact.withdrawn").await;
+    assert_eq!(gone.agent_id, Some(c.agents["1001"]));
+    let second = next_notice(&mut notices, "contact.offered").await;
+    assert_eq!(second.agent_id, Some(c.agents["1002"]));
+    let answered = c.wait_for(interaction, "call.answered", 20).await;
+    assert_eq!(answered["agent_id"], c.agents["1002"]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    answering.command("hangup", "").await;
+    if let Err(e) = sipp_result(sipp, &run).await {
+        panic!(
+            "the caller's call did not end cleanly:\n{e}\nthe timeline:\n{}",
+            c.dump(interaction).await
+        );
+    }
+    let done = c.finished(interaction).await;
+    assert_eq!(done.agent_id, Some(c.agents["1002"]));
+    let events = c.events(interaction).await;
+    let missed = position(&events, "routing.missed");
+    assert_eq!(events[missed].1["agent"], c.agents["1001"]);
+    assert!(missed < position(&events, "call.ringing_stopped"));
+    assert!(missed < position(&events, "call.answered"));
+    let offered: Vec<&Value> = events
+        .iter()
+        .filter(|(k, _)| k == "call.offered")
+        .map(|(_, d)| &d["agent_id"])
+        .collect();
+    assert_eq!(
+        offered,
+        [
+            &Value::from(c.agents["1001"]),
+            &Value::from(c.agents["1002"])
+        ]
+    );
+    // The agent who missed the call is not ready now (routing's rule), not offered again.
+    let snapshot = c.acd.snapshot().await.expect("snapshot");
+    let missed_agent = snapshot
+        .agents
+        .iter()
+        .find(|a| a.agent == AgentId(c.agents["1001"]))
+        .expect("agent in the snapshot");
+    assert_eq!(
+        missed_agent.state,
+        hotline_routing::engine::AgentState::NotReady
+    );
+    let _ = silent.stop().await;
+    c.stop().await;
+}

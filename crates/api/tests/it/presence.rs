@@ -1,0 +1,136 @@
+//! Agents' presence goes to routing: an agent sets their own, a supervisor anyone's in the
+//! tenant, nobody another tenant's; routing's view is what the API said.
+
+use axum::http::StatusCode;
+use hotline_routing::engine::{AgentState, Presence};
+use hotline_routing::AgentId;
+use serde_json::json;
+
+use crate::TestApp;
+
+async fn agent_state(t: &TestApp, id: i64) -> (AgentState, Presence) {
+    let s = t.acd.snapshot().await.unwrap();
+    let a = s
+        .agents
+        .iter()
+        .find(|a| a.agent == AgentId(id))
+        .expect("the agent is known to routing");
+    (a.state, a.presence.clone())
+}
+
+#[tokio::test]
+async fn presence_reaches_routing_with_the_right_permissions() {
+    let t = TestApp::new().await;
+    let admin = t.login("a-admin").await;
+    let users = t.get("/api/v1/users", &admin).await;
+    let agent_user = users
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "a-agent")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    // Created after routing started: the first presence makes routing read agents again.
+    let r = t
+        .post(
+            "/api/v1/agents",
+            &admin,
+            json!({"user_id": agent_user, "extension": "1001"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.body["id"].as_i64().unwrap();
+    let uri = format!("/api/v1/agents/{id}/presence");
+
+    let me = t.login("a-agent").await;
+    let r = t.put(&uri, &me, json!({"presence": "available"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["presence"], "available");
+    assert_eq!(
+        agent_state(&t, id).await,
+        (AgentState::Available, Presence::Available)
+    );
+
+    let r = t
+        .put(
+            &uri,
+            &me,
+            json!({"presence": "not_ready", "reason": "обед"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["reason"], "обед");
+    assert_eq!(
+        agent_state(&t, id).await,
+        (AgentState::NotReady, Presence::NotReady("обед".into()))
+    );
+
+    // A supervisor of the tenant may log the agent out; the other tenant cannot see them.
+    let sup = t.login("a-super").await;
+    let r = t.put(&uri, &sup, json!({"presence": "offline"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(agent_state(&t, id).await.0, AgentState::Offline);
+    let other = t.login("b-super").await;
+    let r = t.put(&uri, &other, json!({"presence": "available"})).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    assert_eq!(agent_state(&t, id).await.0, AgentState::Offline);
+
+    // Bad input: clear errors, nothing changed.
+    let r = t.put(&uri, &me, json!({"presence": "asleep"})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    let r = t
+        .put(
+            &uri,
+            &me,
+            json!({"presence": "not_ready", "reason": "x".repeat(65)}),
+        )
+        .await;
+    assert_eq!(r.code(), "invalid_reason", "{}", r.body);
+    let r = t
+        .put(
+            "/api/v1/agents/999999/presence",
+            &sup,
+            json!({"presence": "available"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    assert_eq!(agent_state(&t, id).await.0, AgentState::Offline);
+}
+
+#[tokio::test]
+async fn an_agent_cannot_set_another_agents_presence() {
+    let t = TestApp::new().await;
+    let admin = t.login("a-admin").await;
+    let users = t.get("/api/v1/users", &admin).await;
+    let user = |name: &str| {
+        users
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["username"] == name)
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let r = t
+        .post(
+            "/api/v1/agents",
+            &admin,
+            json!({"user_id": user("a-super"), "extension": "1002"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.body["id"].as_i64().unwrap();
+    let agent = t.login("a-agent").await;
+    let r = t
+        .put(
+            &format!("/api/v1/agents/{id}/presence"),
+            &agent,
+            json!({"presence": "available"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+}
