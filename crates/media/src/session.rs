@@ -190,6 +190,23 @@ impl Bridge {
         self.recorder.as_mut()
     }
 
+    /// Takes the recorder (a recording that goes on in another session state, e.g. music on
+    /// hold between two bridges).
+    pub fn take_recorder(&mut self) -> Option<Recorder> {
+        self.recorder.take()
+    }
+
+    /// Records with a recorder already running: leg `caller` on the left.
+    pub fn set_recorder(&mut self, recorder: Recorder, caller: usize) {
+        self.recorder = Some(recorder);
+        self.caller = caller & 1;
+    }
+
+    /// The legs, for an endpoint that takes the call back (latching and statistics kept).
+    pub fn into_legs(self) -> [Leg; 2] {
+        self.legs
+    }
+
     /// Packets forwarded from each leg.
     pub fn forwarded(&self) -> [u64; 2] {
         self.forwarded
@@ -321,6 +338,16 @@ impl Endpoint {
 
     pub fn recorder_mut(&mut self) -> Option<&mut Recorder> {
         self.recorder.as_mut()
+    }
+
+    pub fn take_recorder(&mut self) -> Option<Recorder> {
+        self.recorder.take()
+    }
+
+    /// Records with a recorder already running (what the peer says on the left, what we
+    /// play on the right).
+    pub fn set_recorder(&mut self, recorder: Recorder) {
+        self.recorder = Some(recorder);
     }
 
     /// Queues digits to send as RFC 4733 events (100 ms each, 50 ms apart).

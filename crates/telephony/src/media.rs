@@ -81,6 +81,12 @@ enum Control {
     /// An endpoint becomes a bridge between its peer and the peer on `port` (an agent who
     /// answered); the conversation is recorded from here, apart from what came before.
     Connect(Port, Negotiated),
+    /// The bridged peer goes on hold (kept); the endpoint's own peer hears music again.
+    Hold,
+    /// The peer on hold is bridged again.
+    Resume,
+    /// The bridged peer is let go (a transfer); the endpoint's own peer hears music again.
+    Release,
     Stop,
 }
 
@@ -430,6 +436,20 @@ impl EndpointHandle {
         let _ = self.control.send(Control::Music(music)).await;
     }
 
+    /// Puts the bridged peer on hold (music to the caller meanwhile).
+    pub async fn hold(&self) {
+        let _ = self.control.send(Control::Hold).await;
+    }
+
+    pub async fn resume(&self) {
+        let _ = self.control.send(Control::Resume).await;
+    }
+
+    /// Lets the bridged peer go (its port is freed); music to the caller meanwhile.
+    pub async fn release(&self) {
+        let _ = self.control.send(Control::Release).await;
+    }
+
     /// Bridges the endpoint's peer with the peer on `port` (what was agreed with it in
     /// `negotiated`): playback stops, the recording so far is closed, the conversation is
     /// recorded on its own.
@@ -555,21 +575,24 @@ async fn run_bridge(
     };
     let epoch = Instant::now();
     let mut bridge = Bridge::new(Leg::new(a.1, 0), Leg::new(b.1, 0));
-    let recording = path.and_then(RecordingFile::create);
+    let mut recording = path.and_then(RecordingFile::create);
     if recording.is_some() {
         bridge.record(0, 0);
     }
-    let relayed = relay(
+    let exit = relay(
         &media,
         session,
         [&sa, &sb],
         &mut bridge,
-        recording,
+        &mut recording,
         &mut control,
         epoch,
     )
     .await;
-    if let Some((path, duration_ms, bytes)) = relayed.recorded {
+    if let (Some(rec), Some(mut file)) = (bridge.recorder_mut(), recording.take()) {
+        rec.finish(&mut file.buf);
+        let (path, duration_ms, bytes) = file.close();
+        tracing::info!(session, duration_ms, bytes, "recording closed");
         let _ = media.inner.events.send(MediaEvent::Recorded {
             session,
             path,
@@ -579,29 +602,38 @@ async fn run_bridge(
     }
     let _ = media.inner.events.send(MediaEvent::Ended {
         session,
-        idle: relayed.idle,
+        idle: matches!(exit, Exit::Idle),
     });
 }
 
-/// How a relay ended.
-struct Relayed {
-    /// The recording closed: path, duration and size.
-    recorded: Option<(PathBuf, u64, u64)>,
-    /// Both peers stopped sending.
-    idle: bool,
+/// Why a phase of a session ended.
+#[derive(Debug)]
+enum Exit {
+    /// Told to stop, or the service stops.
+    Stop,
+    /// The peers stopped sending.
+    Idle,
+    /// (Endpoint) bridge with a new peer.
+    Connect(Port, Negotiated),
+    /// (Endpoint) bridge again with the peer on hold.
+    Resume,
+    /// (Bridge) the second peer is put on hold: the first hears music; its leg is kept.
+    Hold,
+    /// (Bridge) the second peer is let go: the first hears music.
+    Release,
 }
 
-/// Relays between the two sockets until told to stop, the service stops, or both peers go
-/// quiet; the recording is closed at the end.
+/// Relays between the two sockets until told otherwise, the service stops, or both peers go
+/// quiet; what is heard goes to `recording` (left open).
 async fn relay(
     media: &Media,
     session: u64,
     [sa, sb]: [&UdpSocket; 2],
     bridge: &mut Bridge,
-    mut recording: Option<RecordingFile>,
+    recording: &mut Option<RecordingFile>,
     control: &mut mpsc::Receiver<Control>,
     epoch: Instant,
-) -> Relayed {
+) -> Exit {
     let mut stop = media.inner.stop.subscribe();
     let idle = media.inner.config.idle_timeout.as_millis() as u64;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -609,8 +641,7 @@ async fn relay(
     let mut buf_a = [0u8; 2048];
     let mut buf_b = [0u8; 2048];
     let mut digits: Vec<DtmfEvent> = Vec::with_capacity(8);
-    let mut idle_end = false;
-    loop {
+    let exit = loop {
         tokio::select! {
             r = sa.recv_from(&mut buf_a) => {
                 if let Ok((n, from)) = r {
@@ -633,9 +664,11 @@ async fn relay(
                     bridge.legs[0].renegotiate(na);
                     bridge.legs[1].renegotiate(nb);
                 }
+                Some(Control::Hold) => break Exit::Hold,
+                Some(Control::Release) => break Exit::Release,
                 // A bridge plays nothing of its own and is connected already.
-                Some(Control::Play(_) | Control::StopPlayback | Control::Music(_) | Control::Connect(..)) => {}
-                Some(Control::Stop) | None => break,
+                Some(Control::Play(_) | Control::StopPlayback | Control::Music(_) | Control::Connect(..) | Control::Resume) => {}
+                Some(Control::Stop) | None => break Exit::Stop,
             },
             _ = tick.tick() => {
                 let now = ms_since(epoch);
@@ -644,11 +677,10 @@ async fn relay(
                     file.write_buf();
                 }
                 if bridge.legs.iter().all(|l| l.idle(now, idle)) {
-                    idle_end = true;
-                    break;
+                    break Exit::Idle;
                 }
             }
-            _ = stop.changed() => break,
+            _ = stop.changed() => break Exit::Stop,
         }
         for d in digits.drain(..) {
             if let DtmfEvent::Digit { digit, .. } = d {
@@ -660,28 +692,16 @@ async fn relay(
                 });
             }
         }
-    }
-    let mut recorded = None;
-    if let (Some(rec), Some(mut file)) = (bridge.recorder_mut(), recording.take()) {
-        rec.finish(&mut file.buf);
-        let (path, duration_ms, bytes) = file.close();
-        tracing::info!(session, duration_ms, bytes, "recording closed");
-        recorded = Some((path, duration_ms, bytes));
-    }
+    };
     let [fa, fb] = bridge.forwarded();
-    tracing::info!(
-        session,
-        forwarded_a = fa,
-        forwarded_b = fb,
-        idle = idle_end,
-        "bridge ended"
-    );
-    Relayed {
-        recorded,
-        idle: idle_end,
-    }
+    tracing::info!(session, forwarded_a = fa, forwarded_b = fb, exit = ?exit, "bridge phase ended");
+    exit
 }
 
+/// Hotline's own end of a call; with a flow as driver it can be bridged to a second peer (an
+/// agent), that peer put on hold or let go (music meanwhile), and bridged again. The part
+/// before the first bridge is recorded on its own (the IVR); from the first bridge on, one
+/// recording holds the conversation, holds and transfers included.
 async fn run_endpoint(
     media: Media,
     session: u64,
@@ -715,18 +735,137 @@ async fn run_endpoint(
         }
         Driver::Flow(notes) => (Some(notes), None),
     };
+    let recorded = |path: PathBuf, duration_ms: u64, bytes: u64, conversation: bool| {
+        if let Some(notes) = &notes {
+            let _ = notes.send(EndpointNote::Recorded {
+                path: path.clone(),
+                duration_ms,
+                bytes,
+                conversation,
+            });
+        }
+        let _ = media.inner.events.send(MediaEvent::Recorded {
+            session,
+            path,
+            duration_ms,
+            bytes,
+        });
+    };
+    let mut conversation = false;
+    // The second peer while it is on hold: its socket and leg.
+    let mut parked: Option<(UdpSocket, Leg, Port)> = None;
+    let idle_end = loop {
+        let exit = endpoint_phase(
+            &media,
+            session,
+            &socket,
+            &mut ep,
+            &mut recording,
+            &mut control,
+            epoch,
+            notes.as_ref(),
+            pressed.as_ref(),
+        )
+        .await;
+        let (other, other_leg, other_port) = match exit {
+            Exit::Connect(mut port, negotiated) => {
+                let Some(other) = into_tokio(&mut port) else {
+                    continue;
+                };
+                parked = None;
+                (other, Leg::new(negotiated, ms_since(epoch)), port)
+            }
+            Exit::Resume => match parked.take() {
+                Some(p) => p,
+                None => continue,
+            },
+            Exit::Idle => break true,
+            _ => break false,
+        };
+        let now = ms_since(epoch);
+        let recorder = if conversation {
+            ep.take_recorder()
+        } else {
+            // The first bridge: the IVR part is closed, the conversation's file opened.
+            if let (Some(rec), Some(mut file)) = (ep.recorder_mut(), recording.take()) {
+                rec.finish(&mut file.buf);
+                let (path, duration_ms, bytes) = file.close();
+                recorded(path, duration_ms, bytes, false);
+            }
+            conversation = true;
+            recording = media
+                .recording_path(session, "conversation")
+                .and_then(RecordingFile::create);
+            recording
+                .is_some()
+                .then(|| hotline_media::recorder::Recorder::new(now))
+        };
+        let mut bridge = Bridge::new(ep.into_leg(), other_leg);
+        if let Some(r) = recorder {
+            bridge.set_recorder(r, 0);
+        }
+        tracing::info!(session, "endpoint bridged to a second peer");
+        let exit = relay(
+            &media,
+            session,
+            [&socket, &other],
+            &mut bridge,
+            &mut recording,
+            &mut control,
+            epoch,
+        )
+        .await;
+        let recorder = bridge.take_recorder();
+        let [caller_leg, other_leg] = bridge.into_legs();
+        ep = Endpoint::new(caller_leg, ms_since(epoch), crate::shard::random_seed());
+        if let Some(r) = recorder {
+            ep.set_recorder(r);
+        }
+        match exit {
+            Exit::Hold => parked = Some((other, other_leg, other_port)),
+            Exit::Release => {}
+            Exit::Idle => break true,
+            _ => break false,
+        }
+    };
+    if let (Some(rec), Some(mut file)) = (ep.recorder_mut(), recording.take()) {
+        rec.finish(&mut file.buf);
+        let (path, duration_ms, bytes) = file.close();
+        recorded(path, duration_ms, bytes, conversation);
+    }
+    if let Some(notes) = &notes {
+        let _ = notes.send(EndpointNote::Ended { idle: idle_end });
+    }
+    let _ = media.inner.events.send(MediaEvent::Ended {
+        session,
+        idle: idle_end,
+    });
+}
+
+/// Hotline plays to the peer and listens, until told to bridge, to stop, or the peer goes
+/// quiet.
+#[allow(clippy::too_many_arguments)]
+async fn endpoint_phase(
+    media: &Media,
+    session: u64,
+    socket: &UdpSocket,
+    ep: &mut Endpoint,
+    recording: &mut Option<RecordingFile>,
+    control: &mut mpsc::Receiver<Control>,
+    epoch: Instant,
+    notes: Option<&mpsc::UnboundedSender<EndpointNote>>,
+    pressed: Option<&Prompt>,
+) -> Exit {
     let mut stop = media.inner.stop.subscribe();
     let idle = media.inner.config.idle_timeout.as_millis() as u64;
     let mut tick = tokio::time::interval(Duration::from_millis(u64::from(
-        negotiated.ptime.clamp(10, 60),
+        ep.leg.negotiated.ptime.clamp(10, 60),
     )));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut buf = [0u8; 2048];
     let mut out = [0u8; 1500];
     let mut events: Vec<EndpointEvent> = Vec::with_capacity(8);
     let mut last_drain = 0u64;
-    let mut idle_end = false;
-    let mut connect: Option<(Port, Negotiated)> = None;
     loop {
         tokio::select! {
             r = socket.recv_from(&mut buf) => {
@@ -746,8 +885,7 @@ async fn run_endpoint(
                         file.write_buf();
                     }
                     if ep.leg.idle(now, idle) {
-                        idle_end = true;
-                        break;
+                        return Exit::Idle;
                     }
                 }
             }
@@ -767,13 +905,12 @@ async fn run_endpoint(
                 }
                 Some(Control::StopPlayback) => ep.player.stop(),
                 Some(Control::Music(m)) => ep.player.set_music(m),
-                Some(Control::Connect(port, negotiated)) => {
-                    connect = Some((port, negotiated));
-                    break;
-                }
-                Some(Control::Stop) | None => break,
+                Some(Control::Connect(port, negotiated)) => return Exit::Connect(port, negotiated),
+                Some(Control::Resume) => return Exit::Resume,
+                Some(Control::Hold | Control::Release) => {}
+                Some(Control::Stop) | None => return Exit::Stop,
             },
-            _ = stop.changed() => break,
+            _ = stop.changed() => return Exit::Stop,
         }
         for e in events.drain(..) {
             match e {
@@ -784,81 +921,25 @@ async fn run_endpoint(
                         digit,
                         inband,
                     });
-                    if let Some(notes) = &notes {
+                    if let Some(notes) = notes {
                         let _ = notes.send(EndpointNote::Digit(digit));
                         continue;
                     }
                     // The test line reads the key back: barge in on whatever was playing.
                     ep.player.stop();
                     let name = digit_name(digit);
-                    if let (Some(p), Some(d)) = (pressed.clone(), media.speech(name).await) {
+                    if let (Some(p), Some(d)) = (pressed.cloned(), media.speech(name).await) {
                         ep.player.play_phrase([p, d]);
                     }
                 }
                 EndpointEvent::PromptFinished => {
-                    if let Some(notes) = &notes {
+                    if let Some(notes) = notes {
                         let _ = notes.send(EndpointNote::PromptFinished);
                     }
                 }
             }
         }
     }
-    let recorded = |path: PathBuf, duration_ms: u64, bytes: u64, conversation: bool| {
-        if let Some(notes) = &notes {
-            let _ = notes.send(EndpointNote::Recorded {
-                path: path.clone(),
-                duration_ms,
-                bytes,
-                conversation,
-            });
-        }
-        let _ = media.inner.events.send(MediaEvent::Recorded {
-            session,
-            path,
-            duration_ms,
-            bytes,
-        });
-    };
-    if let (Some(rec), Some(mut file)) = (ep.recorder_mut(), recording.take()) {
-        rec.finish(&mut file.buf);
-        let (path, duration_ms, bytes) = file.close();
-        recorded(path, duration_ms, bytes, false);
-    }
-    if let Some((mut port, negotiated)) = connect {
-        // The caller's leg (its latched address and statistics) goes on into the bridge.
-        let now = ms_since(epoch);
-        if let Some(other) = into_tokio(&mut port) {
-            let mut bridge = Bridge::new(ep.into_leg(), Leg::new(negotiated, now));
-            let file = media
-                .recording_path(session, "conversation")
-                .and_then(RecordingFile::create);
-            if file.is_some() {
-                bridge.record(now, 0);
-            }
-            tracing::info!(session, "endpoint connected to a second peer");
-            let relayed = relay(
-                &media,
-                session,
-                [&socket, &other],
-                &mut bridge,
-                file,
-                &mut control,
-                epoch,
-            )
-            .await;
-            if let Some((path, duration_ms, bytes)) = relayed.recorded {
-                recorded(path, duration_ms, bytes, true);
-            }
-            idle_end = relayed.idle;
-        }
-    }
-    if let Some(notes) = &notes {
-        let _ = notes.send(EndpointNote::Ended { idle: idle_end });
-    }
-    let _ = media.inner.events.send(MediaEvent::Ended {
-        session,
-        idle: idle_end,
-    });
 }
 
 /// Eight notes of 500 ms (C major, up and down), each faded in and out so the loop and every
