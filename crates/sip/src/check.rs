@@ -28,6 +28,7 @@ impl Default for Capabilities {
                 Method::Register,
                 Method::Update,
                 Method::Info,
+                Method::Refer,
             ],
             supported: vec!["timer".to_string()],
         }

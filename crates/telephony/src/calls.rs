@@ -217,6 +217,9 @@ pub(crate) async fn run(
     let mut connected: Option<Connected> = None;
     let mut status_at: Option<i64> = None;
     let mut card: Option<serde_json::Value> = None;
+    // The queue the flow put the call in, and its priority: a transfer goes back through it.
+    let mut home: Option<(i64, String, i32)> = None;
+    let mut transferred_from: Option<i64> = None;
     call.start(started);
     loop {
         // What the flow did (first, so its steps come before what its actions cause), then
@@ -292,6 +295,7 @@ pub(crate) async fn run(
                             match link.input(RoutingInput::Contact(spec)).await {
                                 Ok(()) => {
                                     queued = Some((qid, queue.clone()));
+                                    home = Some((qid, queue.clone(), priority));
                                     status_at = Some(wall_ms());
                                     patch(
                                         &store,
@@ -473,6 +477,7 @@ pub(crate) async fn run(
                             "known": customer.is_some(),
                             "card": card.clone().unwrap_or(serde_json::Value::Null),
                             "ivr": timeline.trace,
+                            "transferred_from": transferred_from,
                             "offered_at": crate::shard::wall_ms(),
                             "expires_at": expires_at_ms,
                         }),
@@ -491,7 +496,7 @@ pub(crate) async fn run(
                         extension: entry.extension.clone(),
                         caller_number: caller_number.clone(),
                         caller_name: customer.as_ref().map(|c| c.name.clone()),
-                        sdp: hotline_media::sdp::offer(&local).into_bytes(),
+                        local: local.clone(),
                         notes: leg_tx.clone(),
                     }));
                     timeline
@@ -577,6 +582,62 @@ pub(crate) async fn run(
                         // The phone refused or cannot be reached: routing tries the next agent
                         // now rather than at the offer's expiry.
                         tell(&routing, RoutingInput::OfferDeclined(contact)).await;
+                    }
+                    LegNote::Hold(on) if talking => {
+                        let agent = connected.as_ref().map(|c| c.agent);
+                        if on {
+                            endpoint.hold().await;
+                            endpoint.music(Some(media.default_music())).await;
+                            timeline.append("call.held", json!({ "agent_id": agent })).await;
+                        } else {
+                            endpoint.music(None).await;
+                            endpoint.resume().await;
+                            timeline.append("call.resumed", json!({ "agent_id": agent })).await;
+                        }
+                        let state = if on { InteractionState::Held } else { InteractionState::Active };
+                        patch(&store, t, interaction, InteractionPatch { state: Some(state), ..Default::default() }).await;
+                    }
+                    LegNote::Refer { target } if talking => {
+                        let Some(c) = connected.as_ref() else { continue };
+                        let from = c.agent;
+                        let to = library.agent_by_extension(t, &target).filter(|b| *b != from);
+                        let (Some(to), Some(link), Some((qid, qname, priority))) = (to, routing.as_ref(), home.clone()) else {
+                            // Only agents of the tenant (other than oneself) are transfer targets
+                            // for now; the phone keeps its call.
+                            let _ = ctx.shard.send(ShardCommand::ReferOutcome { leg, code: 404 });
+                            timeline.append("call.transfer_refused", json!({ "agent_id": from, "target": target })).await;
+                            continue;
+                        };
+                        // Blind: the phone is told it worked and let go; the caller hears music
+                        // while routing offers the call to the named agent first.
+                        let _ = ctx.shard.send(ShardCommand::ReferOutcome { leg, code: 200 });
+                        endpoint.release().await;
+                        endpoint.music(Some(media.default_music())).await;
+                        let _ = ctx.shard.send(ShardCommand::Drop { leg });
+                        connected = None;
+                        tell(&routing, RoutingInput::Ended(contact)).await;
+                        timeline
+                            .append("call.transferred", json!({ "from_agent_id": from, "to_agent_id": to, "by": "phone", "kind": "blind" }))
+                            .await;
+                        let mut spec = ContactSpec::new(contact, QueueId(qid), Channel::Voice);
+                        spec.priority = priority;
+                        spec.preferred_agent = Some(hotline_routing::AgentId(to));
+                        spec.arrived_at = Some(Time::from_millis(started as u64));
+                        match link.input(RoutingInput::Contact(spec)).await {
+                            Ok(()) => {
+                                queued = Some((qid, qname));
+                                transferred_from = Some(from);
+                                patch(&store, t, interaction, InteractionPatch {
+                                    state: Some(InteractionState::Queued),
+                                    ..Default::default()
+                                }).await;
+                            }
+                            Err(e) => {
+                                tracing::warn!(interaction, error = %e, "a transferred call could not be queued");
+                                timeline.append("call.transfer_failed", json!({ "reason": e.to_string() })).await;
+                                let _ = ctx.shard.send(ShardCommand::HangUp { call_id: arrival.call_id.clone() });
+                            }
+                        }
                     }
                     LegNote::HungUp if talking => {
                         if let Some(c) = connected.as_mut() {

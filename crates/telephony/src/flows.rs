@@ -62,6 +62,15 @@ impl FlowLibrary {
         self.loaded.read().ok()?.agents.get(&agent_id).cloned()
     }
 
+    /// The tenant's agent with this extension: their id.
+    pub fn agent_by_extension(&self, tenant_id: i64, extension: &str) -> Option<i64> {
+        let l = self.loaded.read().ok()?;
+        l.agents
+            .iter()
+            .find(|(_, a)| a.tenant_id == tenant_id && a.extension == extension)
+            .map(|(id, _)| *id)
+    }
+
     pub fn tenant(&self, tenant_id: i64) -> TenantSettings {
         self.loaded
             .read()

@@ -1032,6 +1032,8 @@ impl Shard {
                 }
                 r
             }
+            // Callers are not let to move a call Hotline answered.
+            Some(Method::Refer) => response_to(request, 603, None, None),
             _ => response_to(request, 200, None, None),
         }
     }

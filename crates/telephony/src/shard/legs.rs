@@ -8,6 +8,7 @@
 
 use std::net::SocketAddr;
 
+use hotline_media::sdp::{Direction, LocalMedia};
 use hotline_sip::dialog::{Dialog, DialogState};
 use hotline_sip::response::response_to;
 use hotline_sip::transaction::{ClientId, Peer, Transport};
@@ -25,6 +26,9 @@ pub enum ShardCommand {
     Drop { leg: u64 },
     /// Hang up a call Hotline answered itself (BYE to the caller) now.
     HangUp { call_id: String },
+    /// Tell the phone that sent REFER on `leg` how its transfer went (RFC 3515 NOTIFY with a
+    /// sipfrag of `code`; the subscription ends with it).
+    ReferOutcome { leg: u64, code: u16 },
 }
 
 /// Ring the phone(s) registered for `extension` with our SDP offer.
@@ -37,7 +41,8 @@ pub struct RingRequest {
     /// Shown on the phone: the customer's number and name when known.
     pub caller_number: String,
     pub caller_name: Option<String>,
-    pub sdp: Vec<u8>,
+    /// Our side of the media: the offer is made from it, later offers answered from it.
+    pub local: LocalMedia,
     pub notes: mpsc::UnboundedSender<(u64, LegNote)>,
 }
 
@@ -53,6 +58,11 @@ pub enum LegNote {
     Failed { code: u16 },
     /// The phone hung up.
     HungUp,
+    /// The phone put the call on hold (`true`) or took it off (`false`).
+    Hold(bool),
+    /// The phone asks to transfer the call (REFER) to `target` (the Refer-To's user part);
+    /// answer with [`ShardCommand::ReferOutcome`].
+    Refer { target: String },
 }
 
 pub(super) struct OutLeg {
@@ -62,7 +72,8 @@ pub(super) struct OutLeg {
     dialog: Option<Dialog>,
     peer: Peer,
     local: String,
-    offer: Vec<u8>,
+    media: LocalMedia,
+    held: bool,
     notes: mpsc::UnboundedSender<(u64, LegNote)>,
     /// A drop came before any final answer: a 2xx that still arrives is ACKed and hung up.
     dropped: bool,
@@ -96,6 +107,7 @@ impl Shard {
             ShardCommand::Ring(r) => self.ring(r),
             ShardCommand::Drop { leg } => self.drop_leg(leg),
             ShardCommand::HangUp { call_id } => self.hang_up_local(&call_id, "hung up by Hotline"),
+            ShardCommand::ReferOutcome { leg, code } => self.refer_outcome(leg, code),
         }
     }
 
@@ -165,7 +177,10 @@ impl Shard {
                 HeaderName::Allow,
                 &b"INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO"[..],
             );
-        invite.set_body("application/sdp", r.sdp.clone());
+        invite.set_body(
+            "application/sdp",
+            hotline_media::sdp::offer(&r.local).into_bytes(),
+        );
         let now = self.now();
         let client = match self.tx.send_request(now, invite.clone(), peer) {
             Ok(c) => c,
@@ -187,7 +202,8 @@ impl Shard {
                 dialog: None,
                 peer,
                 local,
-                offer: r.sdp,
+                media: r.local,
+                held: false,
                 notes: r.notes,
                 dropped: false,
                 ringing_said: false,
@@ -363,16 +379,79 @@ impl Shard {
                 response_to(request, 200, None, None)
             }
             Some(Method::Invite) | Some(Method::Update) => {
-                // The media is anchored at our port whatever the phone changes; our answer
-                // stays the offer we made.
+                // The media stays anchored at our port whatever the phone changes; its
+                // direction tells hold from resume.
                 let mut r = response_to(request, 200, None, None);
                 r.push(HeaderName::Contact, d.local_contact.clone().into_bytes());
                 if !request.body().is_empty() {
-                    r.set_body("application/sdp", l.offer.clone());
+                    l.media.session_version += 1;
+                    match hotline_media::sdp::answer(request.body(), &l.media) {
+                        Ok((agreed, answer)) => {
+                            let hold =
+                                agreed.direction != Direction::SendRecv || agreed.remote.is_none();
+                            if hold != l.held {
+                                l.held = hold;
+                                let _ = l.notes.send((l.leg, LegNote::Hold(hold)));
+                            }
+                            r.set_body("application/sdp", answer.into_bytes());
+                        }
+                        Err(e) => {
+                            let mut r = response_to(request, 488, None, None);
+                            r.push(
+                                HeaderName::Warning,
+                                format!("304 hotline \"{e}\"").into_bytes(),
+                            );
+                            return r;
+                        }
+                    }
                 }
                 r
             }
+            Some(Method::Refer) => {
+                let target = request
+                    .value(&HeaderName::ReferTo)
+                    .and_then(hotline_sip::NameAddr::parse)
+                    .and_then(|na| na.uri.as_sip().and_then(|u| u.user_text()));
+                match target {
+                    Some(target) if !target.is_empty() => {
+                        tracing::info!(leg = l.leg, "the agent's phone asks for a transfer");
+                        let _ = l.notes.send((l.leg, LegNote::Refer { target }));
+                        response_to(request, 202, None, None)
+                    }
+                    _ => response_to(request, 400, Some("Refer-To Unusable"), None),
+                }
+            }
             _ => response_to(request, 200, None, None),
+        }
+    }
+
+    fn refer_outcome(&mut self, leg: u64, code: u16) {
+        let Some(call_id) = self.leg_calls.get(&leg).cloned() else {
+            return;
+        };
+        let Some(l) = self.out_legs.get_mut(&call_id) else {
+            return;
+        };
+        let Some(d) = l.dialog.as_mut() else {
+            return;
+        };
+        let reason = hotline_sip::status::reason_phrase(code);
+        let mut notify = d.request(Method::Notify);
+        notify
+            .push_front(HeaderName::Via, self.tx.via(l.peer.transport, &l.local))
+            .push(HeaderName::Event, &b"refer"[..])
+            .push(
+                HeaderName::Other(bytes::Bytes::from_static(b"Subscription-State")),
+                &b"terminated;reason=noresource"[..],
+            );
+        notify.set_body(
+            "message/sipfrag;version=2.0",
+            format!("SIP/2.0 {code} {reason}\r\n").into_bytes(),
+        );
+        let peer = l.peer;
+        let now = self.now();
+        if let Err(e) = self.tx.send_request(now, notify, peer) {
+            tracing::debug!(error = %e, "NOTIFY not sent");
         }
     }
 }

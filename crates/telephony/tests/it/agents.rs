@@ -538,3 +538,111 @@ async fn an_agent_who_does_not_answer_is_passed_over_for_the_next() {
     let _ = silent.stop().await;
     c.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_transfers_the_caller_to_another_agent_from_the_phone() {
+    if require("sipp").is_none() || require("espeak-ng").is_none() || require("baresip").is_none() {
+        return;
+    }
+    let c = centre().await;
+    let first_tone = tone_file(c.files.path(), "1000.wav", 1000.0, 90);
+    let second_tone = tone_file(c.files.path(), "700.wav", 700.0, 90);
+    let first = phone_answering(&c.w, "1001", &first_tone, true);
+    let second = phone_answering(&c.w, "1002", &second_tone, true);
+    c.w.wait_registered("1001", 1).await;
+    c.w.wait_registered("1002", 1).await;
+    c.available("1001").await;
+    let mut notices = c.w.sip.notices();
+    let run = c.caller(SCENARIO, 6_200);
+    let sipp = sipp_carrier(
+        &run,
+        &["-sf", "caller.xml"],
+        &c.w,
+        c.trunk_port,
+        "8800",
+        100,
+    );
+    let pop = next_notice(&mut notices, "contact.offered").await;
+    assert_eq!(pop.agent_id, Some(c.agents["1001"]));
+    let interaction = pop.data["interaction_id"].as_i64().expect("interaction");
+    c.wait_for(interaction, "call.answered", 20).await;
+    // The second agent comes online while the first talks; the first transfers to 1002.
+    c.available("1002").await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    first
+        .command(
+            "transfer",
+            &format!("sip:1002@127.0.0.1:{}", c.w.addr().port()),
+        )
+        .await;
+    let pop = next_notice(&mut notices, "contact.offered").await;
+    assert_eq!(pop.agent_id, Some(c.agents["1002"]));
+    assert_eq!(pop.data["transferred_from"], c.agents["1001"]);
+    assert_eq!(pop.data["card"]["customer"]["id"], c.customer);
+    let answered = loop {
+        let events = c.events(interaction).await;
+        let answers: Vec<Value> = events
+            .iter()
+            .filter(|(k, _)| k == "call.answered")
+            .map(|(_, d)| d.clone())
+            .collect();
+        if answers.len() == 2 {
+            break answers;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(answered[1]["agent_id"], c.agents["1002"]);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    second.command("hangup", "").await;
+    if let Err(e) = sipp_result(sipp, &run).await {
+        panic!(
+            "the caller's call did not end cleanly:\n{e}\nthe timeline:\n{}\nthe first phone said:\n{}",
+            c.dump(interaction).await,
+            first.log().await
+        );
+    }
+    let done = c.finished(interaction).await;
+    assert_eq!(done.state, hotline_model::InteractionState::Closed);
+    assert_eq!(done.agent_id, Some(c.agents["1002"]));
+    let events = c.events(interaction).await;
+    let moved = position(&events, "call.transferred");
+    assert_eq!(events[moved].1["from_agent_id"], c.agents["1001"]);
+    assert_eq!(events[moved].1["to_agent_id"], c.agents["1002"]);
+    // The first agent's part ended in routing (their wrap-up), the second's began after.
+    assert!(position(&events, "routing.ended") > position(&events, "routing.accepted"));
+    let requeued = events
+        .iter()
+        .enumerate()
+        .filter(|(_, (k, _))| k == "routing.queued")
+        .map(|(i, _)| i)
+        .nth(1)
+        .unwrap_or_else(|| panic!("queued again: {:?}", kinds(&events)));
+    assert!(moved < requeued);
+    assert_eq!(events[requeued].1["preferred_agent"], c.agents["1002"]);
+    // One conversation recording: the first agent's tone, then the second's on the right.
+    let rec = events
+        .iter()
+        .filter(|(k, d)| k == "call.recording" && d["part"] == "conversation")
+        .map(|(_, d)| d.clone())
+        .collect::<Vec<_>>();
+    assert_eq!(rec.len(), 1, "{rec:?}");
+    let (left, right) = stereo(Path::new(rec[0]["path"].as_str().expect("path")));
+    assert!(
+        tone_share(&right[8_000..24_000], 1000.0) > 0.8,
+        "first agent"
+    );
+    let tail = &right[right.len() - 24_000..right.len() - 8_000];
+    assert!(
+        tone_share(tail, 700.0) > 0.8,
+        "second agent: {}",
+        tone_share(tail, 700.0)
+    );
+    let caller_tail = &left[left.len() - 24_000..left.len() - 8_000];
+    assert!(
+        tone_share(caller_tail, 440.0) > 0.8,
+        "the caller throughout"
+    );
+    let _ = first.stop().await;
+    let _ = second.stop().await;
+    c.stop().await;
+}
