@@ -972,10 +972,13 @@ impl Shard {
             Transport::Udp => format!("<sip:{local_addr}>"),
             Transport::Tcp => format!("<sip:{local_addr};transport=tcp>"),
         };
-        let Ok(dialog) = hotline_sip::dialog::Dialog::uas(&request, tag, &contact, 1) else {
+        let Ok(mut dialog) = hotline_sip::dialog::Dialog::uas(&request, tag, &contact, 1) else {
             respond(&mut self.tx, response_to(&request, 400, None, Some(tag)));
             return None;
         };
+        if let Ok(cseq) = request.cseq() {
+            dialog.answered(cseq.seq, 200);
+        }
         let call_id = request.call_id().unwrap_or_default().to_string();
         let tag_name = match driver {
             Driver::App(_) => "service",
@@ -1002,6 +1005,19 @@ impl Shard {
 
     /// An in-dialog request on a call Hotline answered itself.
     fn local_request(&mut self, request: &Message, tag: &str) -> Message {
+        let answer = self.local_request_inner(request, tag);
+        let id = request.call_id().unwrap_or_default();
+        if let (Some(c), Ok(cseq), Some(code)) = (
+            self.local_calls.get_mut(id),
+            request.cseq(),
+            answer.status(),
+        ) {
+            c.dialog.answered(cseq.seq, code);
+        }
+        answer
+    }
+
+    fn local_request_inner(&mut self, request: &Message, tag: &str) -> Message {
         let id = request.call_id().unwrap_or_default().to_string();
         let Some(call) = self.local_calls.get_mut(&id) else {
             return response_to(request, 481, None, Some(tag));

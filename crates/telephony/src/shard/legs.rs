@@ -356,6 +356,20 @@ impl Shard {
 
     /// An in-dialog request from a phone on a leg we placed.
     pub(super) fn leg_request(&mut self, request: &Message, tag: &str) -> Message {
+        let answer = self.leg_request_inner(request, tag);
+        // The dialog takes the next INVITE only once it knows this one was answered.
+        let id = request.call_id().unwrap_or_default();
+        if let (Some(d), Ok(cseq), Some(code)) = (
+            self.out_legs.get_mut(id).and_then(|l| l.dialog.as_mut()),
+            request.cseq(),
+            answer.status(),
+        ) {
+            d.answered(cseq.seq, code);
+        }
+        answer
+    }
+
+    fn leg_request_inner(&mut self, request: &Message, tag: &str) -> Message {
         let id = request.call_id().unwrap_or_default().to_string();
         let Some(l) = self.out_legs.get_mut(&id) else {
             return response_to(request, 481, None, Some(tag));

@@ -297,9 +297,16 @@ async fn a_queued_caller_reaches_the_agents_phone_with_a_screen_pop_and_both_are
         "{ivr:?}"
     );
 
-    // The phone answers by itself; they talk for a while, then the agent hangs up.
+    // The phone answers by itself; they talk, the agent holds the caller for a moment (the
+    // caller hears music), takes the call back, and hangs up.
     c.wait_for(interaction, "call.answered", 20).await;
     tokio::time::sleep(Duration::from_secs(6)).await;
+    phone.command("hold", "").await;
+    c.wait_for(interaction, "call.held", 10).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    phone.command("resume", "").await;
+    c.wait_for(interaction, "call.resumed", 10).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
     phone.command("hangup", "").await;
     if let Err(e) = sipp_result(sipp, &run).await {
         panic!(
@@ -327,6 +334,8 @@ async fn a_queued_caller_reaches_the_agents_phone_with_a_screen_pop_and_both_are
         "routing.queued",
         "call.offered",
         "call.answered",
+        "call.held",
+        "call.resumed",
         "call.agent_hung_up",
         "call.ended",
     ];
@@ -375,6 +384,23 @@ async fn a_queued_caller_reaches_the_agents_phone_with_a_screen_pop_and_both_are
         tone_share(r, 1000.0)
     );
     assert!(tone_share(r, 440.0) < 0.01, "no caller on the agent's side");
+    // While held, the right channel is the music the caller heard, not the agent.
+    let held_at = 6_000 + 1_500;
+    let held = &right[held_at * 8..(held_at + 1_500) * 8];
+    assert!(
+        tone_share(held, 1000.0) < 0.05,
+        "the agent is not heard on hold: {}",
+        tone_share(held, 1000.0)
+    );
+    assert!(
+        held.iter().map(|x| i64::from(*x).abs()).sum::<i64>() / held.len() as i64 > 100,
+        "music is heard on hold"
+    );
+    let back = &right[right.len() - 24_000..right.len() - 8_000];
+    assert!(
+        tone_share(back, 1000.0) > 0.8,
+        "the agent again after resume"
+    );
     // And the agent's phone heard the caller.
     let phone = phone.stop().await;
     let heard = phone.heard();
