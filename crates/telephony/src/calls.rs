@@ -29,7 +29,7 @@ use tokio::sync::mpsc;
 
 use crate::flows::{AgentEntry, LoadedFlow};
 use crate::media::{local_media, EndpointHandle, EndpointNote, Media, PlayItem, Port};
-use crate::shard::{LegNote, RingRequest, ShardCommand, Shared};
+use crate::shard::{Callee, LegNote, RingRequest, ShardCommand, Shared};
 use crate::Notice;
 use hotline_acd::Input as RoutingInput;
 use hotline_routing::{ContactId, ContactSpec, QueueId, Requirement, Time};
@@ -66,6 +66,11 @@ pub(crate) struct Context {
 }
 
 static NEXT_LEG: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// A number for a new leg placed to a phone (unique in the process).
+pub(crate) fn next_leg() -> u64 {
+    NEXT_LEG.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
 
 /// Wall time as the flow takes it (business hours read it).
 fn wall_ms() -> i64 {
@@ -489,11 +494,11 @@ pub(crate) async fn run(
                         continue;
                     };
                     let local = local_media(media.advertise(), port.port, crate::shard::random_seed() >> 40);
-                    let leg = NEXT_LEG.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let leg = next_leg();
                     let _ = ctx.shard.send(ShardCommand::Ring(RingRequest {
                         leg,
                         tenant_id: t,
-                        extension: entry.extension.clone(),
+                        callee: Callee::Extension(entry.extension.clone()),
                         caller_number: caller_number.clone(),
                         caller_name: customer.as_ref().map(|c| c.name.clone()),
                         local: local.clone(),

@@ -14,6 +14,7 @@ pub mod calls;
 pub mod flows;
 mod http;
 pub mod media;
+pub mod outbound;
 pub mod plan;
 pub mod security;
 pub mod shard;
@@ -81,10 +82,13 @@ impl SipService {
         let shared = Arc::new(shard::Shared::load(&config, store, udp_addr.port()).await?);
         let mut shards = Vec::new();
         let mut tasks = Vec::new();
+        let mut commands = Vec::new();
         for i in 0..config.shards.max(1) {
             let (tx, rx) = tokio::sync::mpsc::channel(4096);
             shards.push(tx);
             let seed = shard::random_seed() ^ i as u64;
+            let (ctx, crx) = tokio::sync::mpsc::unbounded_channel();
+            commands.push(ctx.clone());
             tasks.push(tokio::spawn(shard::run(
                 i,
                 rx,
@@ -92,8 +96,10 @@ impl SipService {
                 shared.clone(),
                 seed,
                 stop_rx.clone(),
+                (ctx, crx),
             )));
         }
+        let _ = shared.shard_commands.set(commands);
         let router = transport::Router::new(shards);
         out.set_dialer(router.clone(), stop_rx.clone());
         tasks.push(tokio::spawn(transport::serve_udp(
@@ -160,12 +166,36 @@ impl SipService {
         }
     }
 
+    /// Places calls for agents (click-to-call); cheap to clone.
+    pub fn dialer(&self) -> Dialer {
+        Dialer {
+            shared: self.shared.clone(),
+        }
+    }
+
     /// Where routing's commands for voice contacts go (cheap to clone, for the binary's
     /// dispatcher task).
     pub fn routing_port(&self) -> RoutingPort {
         RoutingPort {
             shared: self.shared.clone(),
         }
+    }
+}
+
+/// Places calls for agents.
+#[derive(Clone)]
+pub struct Dialer {
+    shared: Arc<shard::Shared>,
+}
+
+impl Dialer {
+    /// Rings the agent's phone, then calls the number for them; the new interaction's id
+    /// (the call goes on after this returns; its timeline tells how it went).
+    pub async fn click_to_call(
+        &self,
+        request: outbound::ClickToCall,
+    ) -> Result<i64, outbound::DialError> {
+        outbound::click_to_call(self.shared.clone(), request).await
     }
 }
 

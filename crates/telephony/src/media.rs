@@ -274,6 +274,20 @@ impl Media {
         self.inner.music.get_or_init(default_music).clone()
     }
 
+    /// Ringback as a caller hears it in Russia and most of Europe: 425 Hz, 1 s on, 4 s off.
+    pub fn ringback(&self) -> Prompt {
+        let mut out: Vec<i16> = (0..8000)
+            .map(|i| {
+                let t = i as f32 / 8000.0;
+                // Faded over 10 ms at each end so the tone starts and stops without a click.
+                let edge = (i.min(7999 - i) as f32 / 80.0).min(1.0);
+                ((2.0 * std::f32::consts::PI * 425.0 * t).sin() * 4000.0 * edge) as i16
+            })
+            .collect();
+        out.extend(std::iter::repeat_n(0, 4 * 8000));
+        Prompt(out.into())
+    }
+
     /// A prompt spoken by espeak-ng in the configured voice, rendered once and cached (in
     /// memory and as an 8 kHz WAV in the prompt cache).
     pub async fn speech(&self, text: &str) -> Option<Prompt> {

@@ -2,7 +2,7 @@
 
 mod legs;
 
-pub use legs::{LegNote, RingRequest, ShardCommand};
+pub use legs::{Callee, LegNote, RingRequest, ShardCommand};
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -118,6 +118,8 @@ pub struct Shared {
     contacts: Mutex<HashMap<i64, mpsc::UnboundedSender<crate::calls::RoutingNote>>>,
     /// What the desks are told (screen pops).
     pub(crate) notices: tokio::sync::broadcast::Sender<crate::Notice>,
+    /// Every shard's command channel (calls Hotline places itself pick one).
+    pub(crate) shard_commands: std::sync::OnceLock<Vec<mpsc::UnboundedSender<ShardCommand>>>,
 }
 
 pub(crate) fn random_seed() -> u64 {
@@ -200,6 +202,7 @@ impl Shared {
             routing: std::sync::OnceLock::new(),
             contacts: Mutex::new(HashMap::new()),
             notices: tokio::sync::broadcast::channel(4096).0,
+            shard_commands: std::sync::OnceLock::new(),
             plan_version: AtomicU64::new(1),
             limiter: Mutex::new(crate::security::RateLimiter::new(config.rate_limit)),
             bound_port,
@@ -250,6 +253,11 @@ impl Shared {
 
     pub(crate) fn notify(&self, notice: crate::Notice) {
         let _ = self.notices.send(notice);
+    }
+
+    /// Whether an outbound route of the tenant leads to `number`.
+    pub(crate) fn has_route(&self, tenant_id: i64, number: &str) -> bool {
+        self.plan().1.route_out(tenant_id, number).is_some()
     }
 
     /// The current plan and its version.
@@ -1300,8 +1308,11 @@ pub(crate) async fn run(
     shared: Arc<Shared>,
     seed: u64,
     mut stop: watch::Receiver<bool>,
+    (commands_tx, mut commands): (
+        mpsc::UnboundedSender<ShardCommand>,
+        mpsc::UnboundedReceiver<ShardCommand>,
+    ),
 ) {
-    let (commands_tx, mut commands) = mpsc::unbounded_channel();
     let mut shard = Shard {
         index,
         tx: Transactions::new(Timers::default(), seed),

@@ -37,13 +37,22 @@ pub struct RingRequest {
     /// Chosen by the caller; names the leg in `Drop`.
     pub leg: u64,
     pub tenant_id: i64,
-    pub extension: String,
+    pub callee: Callee,
     /// Shown on the phone: the customer's number and name when known.
     pub caller_number: String,
     pub caller_name: Option<String>,
     /// Our side of the media: the offer is made from it, later offers answered from it.
     pub local: LocalMedia,
     pub notes: mpsc::UnboundedSender<(u64, LegNote)>,
+}
+
+/// Whom a leg rings.
+#[derive(Debug, Clone)]
+pub enum Callee {
+    /// The phone(s) registered for an agent's extension.
+    Extension(String),
+    /// A number out through the tenant's trunk for it (outbound routes).
+    Number(String),
 }
 
 /// What happened to a leg.
@@ -75,6 +84,9 @@ pub(super) struct OutLeg {
     media: LocalMedia,
     held: bool,
     notes: mpsc::UnboundedSender<(u64, LegNote)>,
+    /// The trunk's credentials, for one answer to its challenge.
+    credentials: Option<hotline_sip::b2bua::Credentials>,
+    challenged: bool,
     /// A drop came before any final answer: a 2xx that still arrives is ACKed and hung up.
     dropped: bool,
     ringing_said: bool,
@@ -112,31 +124,10 @@ impl Shard {
     }
 
     fn ring(&mut self, r: RingRequest) {
-        let mut bindings = self
-            .shared
-            .registrar
-            .lock()
-            .map(|reg| reg.lookup(wall_ms(), &format!("{}:{}", r.tenant_id, r.extension)))
-            .unwrap_or_default();
-        bindings.sort_by_key(|b| std::cmp::Reverse(b.q));
-        let target = bindings.iter().find_map(|b| {
-            let (transport, addr) = b.source.split_once(':')?;
-            let addr: SocketAddr = addr.parse().ok()?;
-            let transport = if transport == "tcp" {
-                Transport::Tcp
-            } else {
-                Transport::Udp
-            };
-            Some((b.contact.clone(), transport, addr))
-        });
-        let Some((contact, transport, addr)) = target else {
-            tracing::info!(leg = r.leg, "no phone registered for the agent");
+        let Some((uri, transport, addr, credentials)) = self.callee_target(&r) else {
             let _ = r.notes.send((r.leg, LegNote::Failed { code: 480 }));
             return;
         };
-        let uri = hotline_sip::NameAddr::parse(&contact)
-            .map(|na| na.uri.to_string())
-            .unwrap_or(contact);
         let peer = Peer {
             transport,
             addr,
@@ -150,12 +141,17 @@ impl Shard {
             self.tx.new_tag()
         );
         let tag = self.tx.new_tag();
+        let caller_user = match (&r.callee, &credentials) {
+            // A carrier sees the tenant's account, not the agent's extension.
+            (Callee::Number(_), Some(c)) => c.username.clone(),
+            _ => r.caller_number.clone(),
+        };
         let from = match r.caller_name.as_deref().map(display) {
             Some(name) if !name.is_empty() => format!(
                 "\"{name}\" <sip:{}@{local}>;tag={tag}",
-                user_part(&r.caller_number)
+                user_part(&caller_user)
             ),
-            _ => format!("<sip:{}@{local}>;tag={tag}", user_part(&r.caller_number)),
+            _ => format!("<sip:{}@{local}>;tag={tag}", user_part(&caller_user)),
         };
         let contact = match transport {
             Transport::Udp => format!("<sip:hotline@{local}>"),
@@ -166,10 +162,7 @@ impl Shard {
             .push(HeaderName::Via, self.tx.via(transport, &local))
             .push(HeaderName::MaxForwards, &b"70"[..])
             .push(HeaderName::From, from.into_bytes())
-            .push(
-                HeaderName::To,
-                format!("<sip:{}@{local}>", user_part(&r.extension)).into_bytes(),
-            )
+            .push(HeaderName::To, format!("<{uri}>").into_bytes())
             .push(HeaderName::CallId, call_id.clone().into_bytes())
             .push(HeaderName::CSeq, &b"1 INVITE"[..])
             .push(HeaderName::Contact, contact.into_bytes())
@@ -207,8 +200,124 @@ impl Shard {
                 notes: r.notes,
                 dropped: false,
                 ringing_said: false,
+                credentials,
+                challenged: false,
             },
         );
+    }
+
+    /// Where a leg goes: the request URI, transport and address, and credentials for a
+    /// trunk's challenge.
+    #[allow(clippy::type_complexity)]
+    fn callee_target(
+        &mut self,
+        r: &RingRequest,
+    ) -> Option<(
+        String,
+        Transport,
+        SocketAddr,
+        Option<hotline_sip::b2bua::Credentials>,
+    )> {
+        match &r.callee {
+            Callee::Extension(ext) => {
+                let mut bindings = self
+                    .shared
+                    .registrar
+                    .lock()
+                    .map(|reg| reg.lookup(wall_ms(), &format!("{}:{ext}", r.tenant_id)))
+                    .unwrap_or_default();
+                bindings.sort_by_key(|b| std::cmp::Reverse(b.q));
+                let found = bindings.iter().find_map(|b| {
+                    let (transport, addr) = b.source.split_once(':')?;
+                    let addr: SocketAddr = addr.parse().ok()?;
+                    let transport = if transport == "tcp" {
+                        Transport::Tcp
+                    } else {
+                        Transport::Udp
+                    };
+                    let uri = hotline_sip::NameAddr::parse(&b.contact)
+                        .map(|na| na.uri.to_string())
+                        .unwrap_or_else(|| b.contact.clone());
+                    Some((uri, transport, addr, None))
+                });
+                if found.is_none() {
+                    tracing::info!(leg = r.leg, "no phone registered for the agent");
+                }
+                found
+            }
+            Callee::Number(number) => {
+                self.refresh_plan();
+                let plan = self.plan.clone();
+                let Some((trunk, number)) = plan.route_out(r.tenant_id, number) else {
+                    tracing::info!(leg = r.leg, "no outbound route for a number");
+                    return None;
+                };
+                let t = plan.trunks.get(trunk)?;
+                let host = match t.addr.ip() {
+                    std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                    std::net::IpAddr::V4(ip) => ip.to_string(),
+                };
+                let mut uri = format!("sip:{}@{host}:{}", user_part(&number), t.addr.port());
+                if t.transport == Transport::Tcp {
+                    uri.push_str(";transport=tcp");
+                }
+                Some((uri, t.transport, t.addr, t.credentials.clone()))
+            }
+        }
+    }
+
+    /// Answers a trunk's 401/407 to a leg's INVITE once, with its credentials.
+    fn answer_challenge(&mut self, call_id: &str, response: &Message) -> bool {
+        let now = self.now();
+        let Some(l) = self.out_legs.get_mut(call_id) else {
+            return false;
+        };
+        let Some(creds) = l.credentials.clone().filter(|_| !l.challenged) else {
+            return false;
+        };
+        let proxy = response.status() == Some(407);
+        let Some(challenge) = response.challenges(proxy).ok().and_then(|c| {
+            c.into_iter()
+                .find(|c| c.scheme.eq_ignore_ascii_case("Digest"))
+        }) else {
+            return false;
+        };
+        let uri = l.invite.request_uri().unwrap_or_default().to_string();
+        let cnonce = format!("{:016x}", crate::shard::random_seed());
+        let Some(value) = hotline_sip::digest::authorization(
+            &challenge,
+            "INVITE",
+            &uri,
+            &creds.username,
+            &creds.password,
+            &cnonce,
+            1,
+        ) else {
+            return false;
+        };
+        let mut again = l.invite.clone();
+        let seq = l.invite.cseq().map(|c| c.seq).unwrap_or(1) + 1;
+        again.set(HeaderName::CSeq, format!("{seq} INVITE").into_bytes());
+        again.remove_first(&HeaderName::Via);
+        again.push_front(HeaderName::Via, self.tx.via(l.peer.transport, &l.local));
+        again.push(
+            if proxy {
+                HeaderName::ProxyAuthorization
+            } else {
+                HeaderName::Authorization
+            },
+            value.into_bytes(),
+        );
+        let Ok(client) = self.tx.send_request(now, again.clone(), l.peer) else {
+            return false;
+        };
+        l.challenged = true;
+        l.invite = again;
+        if let Some(old) = l.client.replace(client) {
+            self.leg_clients.remove(&old);
+        }
+        self.leg_clients.insert(client, call_id.to_string());
+        true
     }
 
     /// An answer to a leg's INVITE (`true` when it was one).
@@ -217,6 +326,12 @@ impl Shard {
             return false;
         };
         let code = response.status().unwrap_or(0);
+        if matches!(code, 401 | 407)
+            && self.out_legs.get(&call_id).is_some_and(|l| !l.dropped)
+            && self.answer_challenge(&call_id, response)
+        {
+            return true;
+        }
         let Some(leg) = self.out_legs.get_mut(&call_id) else {
             return true;
         };

@@ -672,3 +672,193 @@ async fn the_agent_transfers_the_caller_to_another_agent_from_the_phone() {
     let _ = second.stop().await;
     c.stop().await;
 }
+
+/// The customer behind the carrier: answers, sends its audio (the pcap), hangs up after
+/// `[pause]`.
+const CUSTOMER: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<scenario name="customer">
+  <recv request="INVITE">
+    <action>
+      <ereg regexp="tag=([^;>]*)" search_in="hdr" header="From:" assign_to="all,ftag"/>
+      <ereg regexp="&lt;([^>]*)>" search_in="hdr" header="From:" assign_to="all2,furi"/>
+      <ereg regexp="&lt;([^>]*)>" search_in="hdr" header="Contact:" assign_to="all3,curi"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+SIP/2.0 180 Ringing
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:customer@[local_ip]:[local_port]>
+Content-Length: 0
+
+]]>
+  </send>
+  <pause milliseconds="1000"/>
+  <send retrans="500">
+    <![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:customer@[local_ip]:[local_port]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-15
+]]>
+  </send>
+  <recv request="ACK"/>
+  <nop>
+    <action>
+      <exec play_pcap_audio="keys.pcap"/>
+    </action>
+  </nop>
+  <pause milliseconds="8000"/>
+  <send retrans="500">
+    <![CDATA[
+BYE [$curi] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:customer@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
+To: <[$furi]>;tag=[$ftag]
+[last_Call-ID:]
+CSeq: 2 BYE
+Contact: <sip:customer@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Length: 0
+
+]]>
+  </send>
+  <recv response="200"/>
+  <Reference variables="all,all2,all3"/>
+</scenario>
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn click_to_call_rings_the_agent_then_the_customer() {
+    if require("sipp").is_none() || require("baresip").is_none() {
+        return;
+    }
+    let c = centre().await;
+    let t = c.w.tenant;
+    // The carrier takes numbers starting +7 (the centre's trunk, where SIPp listens).
+    let trunk =
+        c.w.store
+            .list_trunks(t)
+            .await
+            .expect("trunks")
+            .into_iter()
+            .next()
+            .expect("the carrier trunk")
+            .id;
+    c.w.store
+        .create_route(t, "+7", trunk, 0, "")
+        .await
+        .expect("route");
+    c.w.sip.reload_plan().await.expect("plan");
+    let tone = tone_file(c.files.path(), "1000.wav", 1000.0, 60);
+    let phone = phone_answering(&c.w, "1001", &tone, true);
+    c.w.wait_registered("1001", 1).await;
+    let run = c.files.path().join("customer");
+    std::fs::create_dir_all(&run).expect("dir");
+    std::fs::write(run.join("customer.xml"), CUSTOMER).expect("scenario");
+    audio_pcap(&run.join("keys.pcap"), 20, &[], Some((0, 440.0)));
+    let mp = free_port() & !1;
+    let customer = tokio::process::Command::new("sipp")
+        .args(["-sf", "customer.xml", "-i", "127.0.0.1", "-p"])
+        .arg(c.trunk_port.to_string())
+        .args([
+            "-mp",
+            &mp.to_string(),
+            "-m",
+            "1",
+            "-nostdin",
+            "-timeout",
+            "60s",
+        ])
+        .args(["-timeout_error", "-trace_err"])
+        .current_dir(&run)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("sipp starts");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // A number as an agent types it; the customer is recognised by it.
+    let dialer = c.w.sip.dialer();
+    let interaction = dialer
+        .click_to_call(hotline_telephony::outbound::ClickToCall {
+            tenant_id: t,
+            agent_id: c.agents["1001"],
+            number: "8 (495) 123-45-67".into(),
+            customer_id: None,
+        })
+        .await
+        .expect("the call is placed");
+    if let Err(e) = sipp_result(customer, &run).await {
+        panic!(
+            "the customer's side failed:\n{e}\nthe timeline:\n{}\nthe phone said:\n{}",
+            c.dump(interaction).await,
+            phone.log().await
+        );
+    }
+    let done = c.finished(interaction).await;
+    assert_eq!(done.state, hotline_model::InteractionState::Closed);
+    assert_eq!(done.direction, hotline_model::Direction::Outbound);
+    assert_eq!(done.customer_id, Some(c.customer));
+    assert_eq!(done.agent_id, Some(c.agents["1001"]));
+    let hung = c.wait_for(interaction, "call.hung_up", 10).await;
+    assert_eq!(hung["by"], "customer");
+    let events = c.events(interaction).await;
+    let order = [
+        "call.click_to_call",
+        "call.agent_answered",
+        "call.customer_ringing",
+        "call.answered",
+        "call.hung_up",
+        "call.ended",
+    ];
+    for pair in order.windows(2) {
+        assert!(
+            position(&events, pair[0]) < position(&events, pair[1]),
+            "{} before {}: {:?}",
+            pair[0],
+            pair[1],
+            kinds(&events)
+        );
+    }
+    assert_eq!(events[0].1["channel"], "voice");
+    let rec = c.wait_for(interaction, "call.recording", 5).await;
+    let rec = if rec["part"] == "conversation" {
+        rec
+    } else {
+        events
+            .iter()
+            .find(|(k, d)| k == "call.recording" && d["part"] == "conversation")
+            .map(|(_, d)| d.clone())
+            .unwrap_or_else(|| panic!("no conversation recording: {:?}", kinds(&events)))
+    };
+    let path = rec["path"].as_str().expect("path");
+    assert_eq!(done.recording_ref.as_deref(), Some(path));
+    // The agent on the left (Hotline's own peer here), the customer on the right.
+    let (left, right) = stereo(Path::new(path));
+    assert!(tone_share(&left[8_000..32_000], 1000.0) > 0.8, "agent");
+    assert!(tone_share(&right[8_000..32_000], 440.0) > 0.8, "customer");
+    let _ = phone.stop().await;
+    c.stop().await;
+}
