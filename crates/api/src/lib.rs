@@ -18,7 +18,7 @@ pub mod routes;
 pub mod state;
 
 pub use events::LiveEvent;
-pub use state::{ApiConfig, AppState};
+pub use state::{ApiConfig, AppState, DialRefusal, Dialer};
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
@@ -54,6 +54,7 @@ pub fn router(state: AppState) -> Router {
                 .delete(agents::delete),
         )
         .route("/agents/{id}/presence", put(agents::presence))
+        .route("/calls", post(interactions::place_call))
         .route(
             "/queues",
             get(catalog::list_queues).post(catalog::create_queue),

@@ -42,6 +42,28 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Routing, when the binary runs it (agents' presence goes there).
     pub routing: Option<hotline_acd::AcdLink>,
+    /// Places calls for agents, when telephony runs.
+    pub dialer: Option<Arc<dyn Dialer>>,
+}
+
+/// Why a call could not be placed: a stable code (`unknown_agent`, `invalid_phone`,
+/// `no_route`, `telephony_unavailable`) and a message.
+#[derive(Debug, Clone)]
+pub struct DialRefusal {
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// Places calls (the binary connects telephony here; the API knows no SIP).
+pub trait Dialer: Send + Sync + 'static {
+    /// Rings the agent's phone, then calls `number` for them; the call's interaction id.
+    fn click_to_call(
+        &self,
+        tenant_id: i64,
+        agent_id: i64,
+        number: String,
+        customer_id: Option<i64>,
+    ) -> futures_util::future::BoxFuture<'static, Result<i64, DialRefusal>>;
 }
 
 impl AppState {
@@ -58,7 +80,14 @@ impl AppState {
             limiter,
             metrics: Arc::new(Metrics::new()),
             routing: None,
+            dialer: None,
         }
+    }
+
+    /// The state with a dialer connected.
+    pub fn with_dialer(mut self, dialer: Arc<dyn Dialer>) -> Self {
+        self.dialer = Some(dialer);
+        self
     }
 
     /// The state with routing connected.

@@ -421,7 +421,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
         config.session_ttl = time_hours(h)?;
     }
     config.secure_cookies = s.file.secure_cookies.unwrap_or(false);
-    let state = hotline_api::AppState::new(store.clone(), config).with_routing(acd.link());
+    let state = hotline_api::AppState::new(store.clone(), config)
+        .with_routing(acd.link())
+        .with_dialer(std::sync::Arc::new(SipDialer(sip_service.dialer())));
     // Screen pops and the other news calls have for the desks go out as live events.
     let mut notices = sip_service.notices();
     let live = state.clone();
@@ -484,6 +486,42 @@ async fn serve(args: ServeArgs) -> Result<()> {
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Click-to-call from the API, carried out by telephony.
+struct SipDialer(hotline_telephony::Dialer);
+
+impl hotline_api::Dialer for SipDialer {
+    fn click_to_call(
+        &self,
+        tenant_id: i64,
+        agent_id: i64,
+        number: String,
+        customer_id: Option<i64>,
+    ) -> futures_util::future::BoxFuture<'static, Result<i64, hotline_api::DialRefusal>> {
+        use hotline_telephony::outbound::{ClickToCall, DialError};
+        let dialer = self.0.clone();
+        Box::pin(async move {
+            let request = ClickToCall {
+                tenant_id,
+                agent_id,
+                number,
+                customer_id,
+            };
+            dialer.click_to_call(request).await.map_err(|e| {
+                let code = match &e {
+                    DialError::UnknownAgent => "unknown_agent",
+                    DialError::BadNumber(_) => "invalid_phone",
+                    DialError::NoRoute => "no_route",
+                    DialError::NoMedia | DialError::Store(_) => "telephony_unavailable",
+                };
+                hotline_api::DialRefusal {
+                    code,
+                    message: e.to_string(),
+                }
+            })
+        })
+    }
 }
 
 fn time_hours(h: i64) -> Result<time::Duration> {

@@ -318,3 +318,87 @@ pub async fn append_event(
     ));
     Ok((StatusCode::CREATED, Json(event)))
 }
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallCreate {
+    /// The number as typed (read in the tenant's region): `8 (495) 123-45-67`, `+7 495 ...`.
+    pub number: String,
+    /// The agent whose phone rings first; the caller's own agent when left out (supervisors
+    /// may name any agent of the tenant).
+    pub agent_id: Option<i64>,
+    /// The customer the call is about; otherwise recognised by the number.
+    pub customer_id: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CallPlaced {
+    /// The outbound interaction; its timeline tells how the call goes.
+    pub interaction_id: i64,
+}
+
+/// Click-to-call: rings the agent's phone, then the number for them. Answers as soon as the
+/// call is placed (202); the interaction's timeline and the live events tell the rest.
+#[utoipa::path(post, path = "/api/v1/calls", tag = "interactions", request_body = CallCreate,
+    responses((status = 202, body = CallPlaced), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn place_call(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(req): Json<CallCreate>,
+) -> ApiResult<(StatusCode, Json<CallPlaced>)> {
+    let t = auth.tenant_id();
+    let number = req.number.trim().to_string();
+    if number.is_empty() || number.chars().count() > 40 || number.chars().any(char::is_control) {
+        let mut e = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_phone",
+            "a phone number of at most 40 characters is needed",
+        );
+        e.field = Some("number".into());
+        return Err(e);
+    }
+    let own = state.store.get_agent_by_user(t, auth.user.id).await.ok();
+    let agent_id = match (req.agent_id, own) {
+        (Some(id), Some(me)) if id == me.id => id,
+        (Some(id), _) => {
+            auth.require(Role::Supervisor)?;
+            state.store.get_agent(t, id).await?.id
+        }
+        (None, Some(me)) => me.id,
+        (None, None) => {
+            let mut e = ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "agent_required",
+                "you are not an agent: name the agent whose phone rings",
+            );
+            e.field = Some("agent_id".into());
+            return Err(e);
+        }
+    };
+    if let Some(c) = req.customer_id {
+        state.store.get_customer(t, c).await?;
+    }
+    let Some(dialer) = state.dialer.as_ref() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "telephony_unavailable",
+            "telephony is not running in this server",
+        ));
+    };
+    match dialer
+        .click_to_call(t, agent_id, number, req.customer_id)
+        .await
+    {
+        Ok(interaction_id) => Ok((StatusCode::ACCEPTED, Json(CallPlaced { interaction_id }))),
+        Err(r) => {
+            let status = match r.code {
+                "telephony_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+                // Known to the store but not yet to telephony (it rereads agents every few
+                // seconds).
+                "unknown_agent" => StatusCode::CONFLICT,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            Err(ApiError::new(status, r.code, r.message))
+        }
+    }
+}

@@ -134,3 +134,64 @@ async fn an_agent_cannot_set_another_agents_presence() {
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
 }
+
+#[tokio::test]
+async fn click_to_call_checks_its_request_before_dialling() {
+    let t = TestApp::new().await;
+    let admin = t.login("a-admin").await;
+    let users = t.get("/api/v1/users", &admin).await;
+    let agent_user = users
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "a-agent")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let r = t
+        .post(
+            "/api/v1/agents",
+            &admin,
+            json!({"user_id": agent_user, "extension": "1001"}),
+        )
+        .await;
+    let agent = r.body["id"].as_i64().unwrap();
+    let me = t.login("a-agent").await;
+    for bad in ["", "   ", &"9".repeat(41)] {
+        let r = t.post("/api/v1/calls", &me, json!({"number": bad})).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+        assert_eq!(r.code(), "invalid_phone");
+    }
+    // An admin who is not an agent must name one; an agent cannot dial for another.
+    let r = t
+        .post("/api/v1/calls", &admin, json!({"number": "+74951234567"}))
+        .await;
+    assert_eq!(r.code(), "agent_required", "{}", r.body);
+    let r = t
+        .post(
+            "/api/v1/calls",
+            &me,
+            json!({"number": "+74951234567", "agent_id": agent + 1000}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let r = t
+        .post(
+            "/api/v1/calls",
+            &me,
+            json!({"number": "+74951234567", "customer_id": 424242}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    // Another tenant's agent is not found.
+    let other = t.login("b-super").await;
+    let r = t
+        .post(
+            "/api/v1/calls",
+            &other,
+            json!({"number": "+74951234567", "agent_id": agent}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+}
