@@ -17,9 +17,9 @@ use hotline_telephony::Notice;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-use crate::flows::{audio_pcap, SCENARIO};
 use crate::media::{media_world, phone_answering, sipp_carrier, stereo, tone_file};
 use crate::{free_port, require, World};
+use hotline_testkit::{audio_pcap, hanging_up_caller, CUSTOMER, SCENARIO};
 
 /// A contact centre: the demo flow on 8800, the cards queue, routing started and attached,
 /// a known caller.
@@ -413,34 +413,6 @@ async fn a_queued_caller_reaches_the_agents_phone_with_a_screen_pop_and_both_are
     c.stop().await;
 }
 
-/// The caller of [`SCENARIO`] who hangs up after `[pause]` instead of waiting for Hotline.
-fn hanging_up_caller(pause_ms: u32) -> String {
-    let bye = format!(
-        r#"  <pause milliseconds="{pause_ms}"/>
-  <send retrans="500">
-    <![CDATA[
-BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:+74951234567@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 2 BYE
-Contact: sip:caller@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Length: 0
-
-]]>
-  </send>
-  <recv response="200"/>
-</scenario>
-"#
-    );
-    let cut = SCENARIO
-        .find("  <recv request=\"BYE\"")
-        .expect("the scenario waits for BYE");
-    format!("{}{bye}", &SCENARIO[..cut])
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caller_who_hangs_up_in_the_queue_is_abandoned() {
     if require("sipp").is_none() || require("espeak-ng").is_none() {
@@ -672,80 +644,6 @@ async fn the_agent_transfers_the_caller_to_another_agent_from_the_phone() {
     let _ = second.stop().await;
     c.stop().await;
 }
-
-/// The customer behind the carrier: answers, sends its audio (the pcap), hangs up after
-/// `[pause]`.
-const CUSTOMER: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<scenario name="customer">
-  <recv request="INVITE">
-    <action>
-      <ereg regexp="tag=([^;>]*)" search_in="hdr" header="From:" assign_to="all,ftag"/>
-      <ereg regexp="&lt;([^>]*)>" search_in="hdr" header="From:" assign_to="all2,furi"/>
-      <ereg regexp="&lt;([^>]*)>" search_in="hdr" header="Contact:" assign_to="all3,curi"/>
-    </action>
-  </recv>
-  <send>
-    <![CDATA[
-SIP/2.0 180 Ringing
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:customer@[local_ip]:[local_port]>
-Content-Length: 0
-
-]]>
-  </send>
-  <pause milliseconds="1000"/>
-  <send retrans="500">
-    <![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:customer@[local_ip]:[local_port]>
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0 101
-a=rtpmap:0 PCMU/8000
-a=rtpmap:101 telephone-event/8000
-a=fmtp:101 0-15
-]]>
-  </send>
-  <recv request="ACK"/>
-  <nop>
-    <action>
-      <exec play_pcap_audio="keys.pcap"/>
-    </action>
-  </nop>
-  <pause milliseconds="8000"/>
-  <send retrans="500">
-    <![CDATA[
-BYE [$curi] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:customer@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
-To: <[$furi]>;tag=[$ftag]
-[last_Call-ID:]
-CSeq: 2 BYE
-Contact: <sip:customer@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Length: 0
-
-]]>
-  </send>
-  <recv response="200"/>
-  <Reference variables="all,all2,all3"/>
-</scenario>
-"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn click_to_call_rings_the_agent_then_the_customer() {

@@ -1,0 +1,263 @@
+//! What Hotline's tests and load runs share to drive real SIP peers: SIPp scenarios (a
+//! carrier's caller, one who hangs up, a customer behind a carrier) and RTP pcaps for SIPp's
+//! `play_pcap_audio` (G.711 silence or a tone, RFC 2833 keys). No IO beyond writing a file.
+
+use std::path::Path;
+
+/// Writes a pcap of one RTP stream (PCMU silence every 20 ms for `seconds`) with RFC 4733
+/// key presses at the given times (ms): 100 ms each, the end packet sent three times.
+pub fn dtmf_pcap(path: &Path, seconds: u32, keys: &[(u32, char)]) {
+    audio_pcap(path, seconds, keys, None)
+}
+
+/// As [`dtmf_pcap`], with a tone of `freq` Hz instead of silence from `from_ms` on.
+pub fn audio_pcap(path: &Path, seconds: u32, keys: &[(u32, char)], tone: Option<(u32, f64)>) {
+    let mut out = Vec::new();
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&0i32.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&65535u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes()); // Ethernet
+    let mut seq: u16 = 1000;
+    let ssrc: u32 = 0x1234_5678;
+    let mut packet =
+        |at_ms: u32, pt: u8, marker: bool, ts: u32, payload: &[u8], out: &mut Vec<u8>| {
+            let mut rtp = vec![0x80, pt | if marker { 0x80 } else { 0 }];
+            rtp.extend_from_slice(&seq.to_be_bytes());
+            seq = seq.wrapping_add(1);
+            rtp.extend_from_slice(&ts.to_be_bytes());
+            rtp.extend_from_slice(&ssrc.to_be_bytes());
+            rtp.extend_from_slice(payload);
+            let udp_len = 8 + rtp.len();
+            let ip_len = 20 + udp_len;
+            let mut frame = vec![0u8; 12];
+            frame.extend_from_slice(&[0x08, 0x00]);
+            frame.extend_from_slice(&[
+                0x45,
+                0,
+                (ip_len >> 8) as u8,
+                ip_len as u8,
+                0,
+                0,
+                0x40,
+                0,
+                64,
+                17,
+                0,
+                0,
+            ]);
+            frame.extend_from_slice(&[127, 0, 0, 1, 127, 0, 0, 1]);
+            frame.extend_from_slice(&6000u16.to_be_bytes());
+            frame.extend_from_slice(&6002u16.to_be_bytes());
+            frame.extend_from_slice(&(udp_len as u16).to_be_bytes());
+            frame.extend_from_slice(&[0, 0]);
+            frame.extend_from_slice(&rtp);
+            out.extend_from_slice(&(at_ms / 1000).to_le_bytes());
+            out.extend_from_slice(&((at_ms % 1000) * 1000).to_le_bytes());
+            out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+            out.extend_from_slice(&frame);
+        };
+    let silence = [0xffu8; 160];
+    let mut t = 0;
+    while t < seconds * 1000 {
+        let ts = t * 8;
+        match keys.iter().find(|(at, _)| t >= *at && t < at + 100) {
+            Some(&(at, key)) => {
+                let event = hotline_media::dtmf::event_of(key).expect("a key");
+                let duration = ((t - at) / 20 + 1) * 160;
+                let end = t + 20 >= at + 100;
+                let flags = if end { 0x80 } else { 0 } | 10;
+                let payload = [event, flags, (duration >> 8) as u8, duration as u8];
+                let copies = if end { 3 } else { 1 };
+                for _ in 0..copies {
+                    packet(t, 101, t == at, at * 8, &payload, &mut out);
+                }
+            }
+            None => match tone {
+                Some((from, freq)) if t >= from => {
+                    let samples: Vec<i16> = (0..160)
+                        .map(|i| {
+                            let n = f64::from(ts + i);
+                            (8000.0 * (2.0 * std::f64::consts::PI * freq * n / 8000.0).sin()) as i16
+                        })
+                        .collect();
+                    let mut payload = [0u8; 160];
+                    hotline_media::g711::encode_ulaw(&samples, &mut payload);
+                    packet(t, 0, false, ts, &payload, &mut out)
+                }
+                _ => packet(t, 0, false, ts, &silence, &mut out),
+            },
+        }
+        t += 20;
+    }
+    std::fs::write(path, out).expect("pcap");
+}
+
+pub const SCENARIO: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<scenario name="caller with keys">
+  <send retrans="500">
+    <![CDATA[
+INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:+74951234567@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: sip:caller@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-15
+]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200" rtd="true"/>
+  <send>
+    <![CDATA[
+ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:+74951234567@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Contact: sip:caller@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Length: 0
+
+]]>
+  </send>
+  <nop>
+    <action>
+      <exec play_pcap_audio="keys.pcap"/>
+    </action>
+  </nop>
+  <recv request="BYE" timeout="80000"/>
+  <send>
+    <![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]>
+  </send>
+</scenario>
+"#;
+
+/// The caller of [`SCENARIO`] who hangs up after `[pause]` instead of waiting for Hotline.
+pub fn hanging_up_caller(pause_ms: u32) -> String {
+    let bye = format!(
+        r#"  <pause milliseconds="{pause_ms}"/>
+  <send retrans="500">
+    <![CDATA[
+BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:+74951234567@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 2 BYE
+Contact: sip:caller@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Length: 0
+
+]]>
+  </send>
+  <recv response="200"/>
+</scenario>
+"#
+    );
+    let cut = SCENARIO
+        .find("  <recv request=\"BYE\"")
+        .expect("the scenario waits for BYE");
+    format!("{}{bye}", &SCENARIO[..cut])
+}
+
+/// The customer behind the carrier: answers, sends its audio (the pcap), hangs up after
+/// `[pause]`.
+pub const CUSTOMER: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<scenario name="customer">
+  <recv request="INVITE">
+    <action>
+      <ereg regexp="tag=([^;>]*)" search_in="hdr" header="From:" assign_to="all,ftag"/>
+      <ereg regexp="&lt;([^>]*)>" search_in="hdr" header="From:" assign_to="all2,furi"/>
+      <ereg regexp="&lt;([^>]*)>" search_in="hdr" header="Contact:" assign_to="all3,curi"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+SIP/2.0 180 Ringing
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:customer@[local_ip]:[local_port]>
+Content-Length: 0
+
+]]>
+  </send>
+  <pause milliseconds="1000"/>
+  <send retrans="500">
+    <![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:customer@[local_ip]:[local_port]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-15
+]]>
+  </send>
+  <recv request="ACK"/>
+  <nop>
+    <action>
+      <exec play_pcap_audio="keys.pcap"/>
+    </action>
+  </nop>
+  <pause milliseconds="8000"/>
+  <send retrans="500">
+    <![CDATA[
+BYE [$curi] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:customer@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
+To: <[$furi]>;tag=[$ftag]
+[last_Call-ID:]
+CSeq: 2 BYE
+Contact: <sip:customer@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Length: 0
+
+]]>
+  </send>
+  <recv response="200"/>
+  <Reference variables="all,all2,all3"/>
+</scenario>
+"#;
