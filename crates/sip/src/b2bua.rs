@@ -1034,22 +1034,14 @@ impl B2bua {
         target: &Target,
         creds: &Credentials,
     ) -> bool {
-        let proxy = response.status() == Some(407);
-        let Some(challenge) = response.challenges(proxy).ok().and_then(|c| {
-            c.into_iter()
-                .find(|c| c.scheme.eq_ignore_ascii_case("Digest"))
-        }) else {
-            return false;
-        };
         let cnonce = format!("{:016x}", self.random());
-        let Some(value) = crate::digest::authorization(
-            &challenge,
+        let Some((name, value)) = crate::digest::answer_challenge(
+            response,
             "INVITE",
             &target.uri,
             &creds.username,
             &creds.password,
             &cnonce,
-            1,
         ) else {
             return false;
         };
@@ -1061,11 +1053,6 @@ impl B2bua {
             HeaderName::Via,
             tx.via(target.peer.transport, &target.local),
         );
-        let name = if proxy {
-            HeaderName::ProxyAuthorization
-        } else {
-            HeaderName::Authorization
-        };
         again.push(name, value.into_bytes());
         let Ok(id) = tx.send_request(now, again.clone(), target.peer) else {
             return false;

@@ -303,6 +303,32 @@ fn constant_eq(a: &str, b: &str) -> bool {
 
 /// A client's answer to a challenge: the Authorization (or Proxy-Authorization) value.
 /// `cnonce` should be random; `nc` counts the uses of this nonce from 1.
+/// Our answer to a 401 or 407 for a request of ours (`method` to `uri`): the header to add
+/// (Authorization or Proxy-Authorization) and its value; `None` when the answer carries no
+/// digest challenge we can meet.
+pub fn answer_challenge(
+    response: &crate::Message,
+    method: &str,
+    uri: &str,
+    username: &str,
+    password: &str,
+    cnonce: &str,
+) -> Option<(crate::HeaderName, String)> {
+    let proxy = response.status() == Some(407);
+    let challenge = response
+        .challenges(proxy)
+        .ok()?
+        .into_iter()
+        .find(|c| c.scheme.eq_ignore_ascii_case("Digest"))?;
+    let value = authorization(&challenge, method, uri, username, password, cnonce, 1)?;
+    let name = if proxy {
+        crate::HeaderName::ProxyAuthorization
+    } else {
+        crate::HeaderName::Authorization
+    };
+    Some((name, value))
+}
+
 pub fn authorization(
     challenge: &AuthParams,
     method: &str,

@@ -77,7 +77,8 @@ fn wall_ms() -> i64 {
     crate::shard::wall_ms() as i64
 }
 
-fn event(kind: &str, data: serde_json::Value) -> NewEvent {
+/// A timeline event written by telephony.
+pub(crate) fn event(kind: &str, data: serde_json::Value) -> NewEvent {
     NewEvent {
         kind: kind.to_string(),
         actor: "telephony".into(),
@@ -771,7 +772,8 @@ async fn tell(routing: &Option<hotline_acd::AcdLink>, input: RoutingInput) {
     }
 }
 
-async fn patch(store: &Store, tenant: i64, interaction: i64, patch: InteractionPatch) {
+/// Stores a change of the call's interaction (a failure is logged: the call goes on).
+pub(crate) async fn patch(store: &Store, tenant: i64, interaction: i64, patch: InteractionPatch) {
     if interaction == 0 {
         return;
     }

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use hotline_media::sdp::LocalMedia;
 use hotline_model::{Channel, Direction, InteractionState};
-use hotline_store::{InteractionPatch, NewEvent, NewInteraction};
+use hotline_store::{InteractionPatch, NewInteraction};
+
+use crate::calls::{event, patch};
 use serde_json::json;
 use tokio::sync::mpsc;
 
@@ -43,15 +45,6 @@ pub enum DialError {
     NoMedia,
     #[error("the call could not be stored: {0}")]
     Store(#[from] hotline_store::StoreError),
-}
-
-fn event(kind: &str, data: serde_json::Value) -> NewEvent {
-    NewEvent {
-        kind: kind.to_string(),
-        actor: "telephony".into(),
-        data,
-        at: None,
-    }
 }
 
 /// Checks the request, creates the interaction and starts the call; its id.
@@ -150,6 +143,10 @@ impl Outbound {
         }
     }
 
+    async fn patch(&self, change: InteractionPatch) {
+        patch(&self.shared.store, self.tenant, self.interaction, change).await;
+    }
+
     fn leg(&self) -> Option<Leg> {
         let media = self.shared.media.as_ref()?;
         let port = media.take_port()?;
@@ -175,18 +172,11 @@ impl Outbound {
             }
         };
         self.append("call.ended", json!({ "by": by })).await;
-        let patch = InteractionPatch {
+        self.patch(InteractionPatch {
             state: Some(state),
             ..Default::default()
-        };
-        if let Err(e) = self
-            .shared
-            .store
-            .update_interaction(self.tenant, self.interaction, &patch, "telephony")
-            .await
-        {
-            tracing::error!(interaction = self.interaction, error = %e, "call's end not stored");
-        }
+        })
+        .await;
     }
 
     /// The call from the first ring to the last hang-up; who hung up, or why it failed.
@@ -267,15 +257,11 @@ impl Outbound {
             .await;
         self.append("call.answered", json!({ "to": "customer" }))
             .await;
-        let patch = InteractionPatch {
+        self.patch(InteractionPatch {
             state: Some(InteractionState::Active),
             ..Default::default()
-        };
-        let _ = self
-            .shared
-            .store
-            .update_interaction(self.tenant, self.interaction, &patch, "telephony")
-            .await;
+        })
+        .await;
 
         // Talking until one side hangs up.
         let by = loop {
@@ -340,15 +326,11 @@ impl Outbound {
             .await;
         }
         if let Some((_, path, _, _)) = found.iter().find(|r| r.0) {
-            let patch = InteractionPatch {
+            self.patch(InteractionPatch {
                 recording_ref: Some(path.clone()),
                 ..Default::default()
-            };
-            let _ = self
-                .shared
-                .store
-                .update_interaction(self.tenant, self.interaction, &patch, "telephony")
-                .await;
+            })
+            .await;
         }
     }
 }

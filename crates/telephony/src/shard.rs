@@ -814,31 +814,9 @@ impl Shard {
         };
         let (uri, peer, credentials) = match destination {
             Destination::Extension(ext) => {
-                let mut bindings = self
-                    .shared
-                    .registrar
-                    .lock()
-                    .map(|r| r.lookup(wall_ms(), &format!("{tenant_id}:{ext}")))
-                    .unwrap_or_default();
-                bindings.sort_by_key(|b| std::cmp::Reverse(b.q));
-                let reachable = bindings.iter().find_map(|b| {
-                    let (transport, addr) = b.source.split_once(':')?;
-                    let addr: SocketAddr = addr.parse().ok()?;
-                    let transport = if transport == "tcp" {
-                        Transport::Tcp
-                    } else {
-                        Transport::Udp
-                    };
-                    Some((
-                        b.contact.clone(),
-                        Peer {
-                            transport,
-                            addr,
-                            connection: None,
-                        },
-                        None,
-                    ))
-                });
+                let reachable = self
+                    .registered_phone(tenant_id, &ext)
+                    .map(|(contact, peer)| (contact, peer, None));
                 match reachable {
                     Some(r) => r,
                     None => {
@@ -931,6 +909,35 @@ impl Shard {
         if let Some(call) = self.b2b.start(&mut self.tx, now, caller, target) {
             tracing::info!(call = call.0, tenant_id, "call placed");
         }
+    }
+
+    /// Where the phone registered for an extension is: its Contact (the best q first) and
+    /// the address its REGISTER came from (requests go there, for NAT).
+    pub(crate) fn registered_phone(&self, tenant_id: i64, ext: &str) -> Option<(String, Peer)> {
+        let mut bindings = self
+            .shared
+            .registrar
+            .lock()
+            .map(|r| r.lookup(wall_ms(), &format!("{tenant_id}:{ext}")))
+            .unwrap_or_default();
+        bindings.sort_by_key(|b| std::cmp::Reverse(b.q));
+        bindings.iter().find_map(|b| {
+            let (transport, addr) = b.source.split_once(':')?;
+            let addr: SocketAddr = addr.parse().ok()?;
+            let transport = if transport == "tcp" {
+                Transport::Tcp
+            } else {
+                Transport::Udp
+            };
+            Some((
+                b.contact.clone(),
+                Peer {
+                    transport,
+                    addr,
+                    connection: None,
+                },
+            ))
+        })
     }
 
     /// Answers a call with Hotline's own media (a service number or a flow); the endpoint

@@ -18,30 +18,36 @@ async fn agent_state(t: &TestApp, id: i64) -> (AgentState, Presence) {
     (a.state, a.presence.clone())
 }
 
-#[tokio::test]
-async fn presence_reaches_routing_with_the_right_permissions() {
-    let t = TestApp::new().await;
+/// Makes `username` of tenant a an agent with `extension` (by the admin, over the API); the
+/// admin's token and the agent's id.
+async fn make_agent(t: &TestApp, username: &str, extension: &str) -> (String, i64) {
     let admin = t.login("a-admin").await;
     let users = t.get("/api/v1/users", &admin).await;
-    let agent_user = users
+    let user = users
         .body
         .as_array()
         .unwrap()
         .iter()
-        .find(|u| u["username"] == "a-agent")
+        .find(|u| u["username"] == username)
         .unwrap()["id"]
         .as_i64()
         .unwrap();
-    // Created after routing started: the first presence makes routing read agents again.
     let r = t
         .post(
             "/api/v1/agents",
             &admin,
-            json!({"user_id": agent_user, "extension": "1001"}),
+            json!({"user_id": user, "extension": extension}),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let id = r.body["id"].as_i64().unwrap();
+    (admin, r.body["id"].as_i64().unwrap())
+}
+
+#[tokio::test]
+async fn presence_reaches_routing_with_the_right_permissions() {
+    let t = TestApp::new().await;
+    // Created after routing started: the first presence makes routing read agents again.
+    let (_, id) = make_agent(&t, "a-agent", "1001").await;
     let uri = format!("/api/v1/agents/{id}/presence");
 
     let me = t.login("a-agent").await;
@@ -102,28 +108,7 @@ async fn presence_reaches_routing_with_the_right_permissions() {
 #[tokio::test]
 async fn an_agent_cannot_set_another_agents_presence() {
     let t = TestApp::new().await;
-    let admin = t.login("a-admin").await;
-    let users = t.get("/api/v1/users", &admin).await;
-    let user = |name: &str| {
-        users
-            .body
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|u| u["username"] == name)
-            .unwrap()["id"]
-            .as_i64()
-            .unwrap()
-    };
-    let r = t
-        .post(
-            "/api/v1/agents",
-            &admin,
-            json!({"user_id": user("a-super"), "extension": "1002"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let id = r.body["id"].as_i64().unwrap();
+    let (_, id) = make_agent(&t, "a-super", "1002").await;
     let agent = t.login("a-agent").await;
     let r = t
         .put(
@@ -138,25 +123,7 @@ async fn an_agent_cannot_set_another_agents_presence() {
 #[tokio::test]
 async fn click_to_call_checks_its_request_before_dialling() {
     let t = TestApp::new().await;
-    let admin = t.login("a-admin").await;
-    let users = t.get("/api/v1/users", &admin).await;
-    let agent_user = users
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["username"] == "a-agent")
-        .unwrap()["id"]
-        .as_i64()
-        .unwrap();
-    let r = t
-        .post(
-            "/api/v1/agents",
-            &admin,
-            json!({"user_id": agent_user, "extension": "1001"}),
-        )
-        .await;
-    let agent = r.body["id"].as_i64().unwrap();
+    let (admin, agent) = make_agent(&t, "a-agent", "1001").await;
     let me = t.login("a-agent").await;
     for bad in ["", "   ", &"9".repeat(41)] {
         let r = t.post("/api/v1/calls", &me, json!({"number": bad})).await;

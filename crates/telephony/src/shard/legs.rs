@@ -15,7 +15,7 @@ use hotline_sip::transaction::{ClientId, Peer, Transport};
 use hotline_sip::{HeaderName, Message, Method};
 use tokio::sync::mpsc;
 
-use super::{wall_ms, Shard};
+use super::Shard;
 
 /// What call tasks ask of the shard that owns their call.
 #[derive(Debug)]
@@ -220,26 +220,14 @@ impl Shard {
     )> {
         match &r.callee {
             Callee::Extension(ext) => {
-                let mut bindings = self
-                    .shared
-                    .registrar
-                    .lock()
-                    .map(|reg| reg.lookup(wall_ms(), &format!("{}:{ext}", r.tenant_id)))
-                    .unwrap_or_default();
-                bindings.sort_by_key(|b| std::cmp::Reverse(b.q));
-                let found = bindings.iter().find_map(|b| {
-                    let (transport, addr) = b.source.split_once(':')?;
-                    let addr: SocketAddr = addr.parse().ok()?;
-                    let transport = if transport == "tcp" {
-                        Transport::Tcp
-                    } else {
-                        Transport::Udp
-                    };
-                    let uri = hotline_sip::NameAddr::parse(&b.contact)
-                        .map(|na| na.uri.to_string())
-                        .unwrap_or_else(|| b.contact.clone());
-                    Some((uri, transport, addr, None))
-                });
+                let found = self
+                    .registered_phone(r.tenant_id, ext)
+                    .map(|(contact, peer)| {
+                        let uri = hotline_sip::NameAddr::parse(&contact)
+                            .map(|na| na.uri.to_string())
+                            .unwrap_or(contact);
+                        (uri, peer.transport, peer.addr, None)
+                    });
                 if found.is_none() {
                     tracing::info!(leg = r.leg, "no phone registered for the agent");
                 }
@@ -275,23 +263,15 @@ impl Shard {
         let Some(creds) = l.credentials.clone().filter(|_| !l.challenged) else {
             return false;
         };
-        let proxy = response.status() == Some(407);
-        let Some(challenge) = response.challenges(proxy).ok().and_then(|c| {
-            c.into_iter()
-                .find(|c| c.scheme.eq_ignore_ascii_case("Digest"))
-        }) else {
-            return false;
-        };
         let uri = l.invite.request_uri().unwrap_or_default().to_string();
         let cnonce = format!("{:016x}", crate::shard::random_seed());
-        let Some(value) = hotline_sip::digest::authorization(
-            &challenge,
+        let Some((name, value)) = hotline_sip::digest::answer_challenge(
+            response,
             "INVITE",
             &uri,
             &creds.username,
             &creds.password,
             &cnonce,
-            1,
         ) else {
             return false;
         };
@@ -300,14 +280,7 @@ impl Shard {
         again.set(HeaderName::CSeq, format!("{seq} INVITE").into_bytes());
         again.remove_first(&HeaderName::Via);
         again.push_front(HeaderName::Via, self.tx.via(l.peer.transport, &l.local));
-        again.push(
-            if proxy {
-                HeaderName::ProxyAuthorization
-            } else {
-                HeaderName::Authorization
-            },
-            value.into_bytes(),
-        );
+        again.push(name, value.into_bytes());
         let Ok(client) = self.tx.send_request(now, again.clone(), l.peer) else {
             return false;
         };

@@ -4,7 +4,7 @@
 //! not only the SIP messages.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use hotline_acd::{Acd, Input};
@@ -17,7 +17,9 @@ use hotline_telephony::Notice;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-use crate::media::{media_world, phone_answering, sipp_carrier, stereo, tone_file};
+use tokio::process::Child;
+
+use crate::media::{media_world, phone_answering, sipp_carrier, stereo, tone_file, Phone};
 use crate::{free_port, require, World};
 use hotline_testkit::{audio_pcap, hanging_up_caller, CUSTOMER, SCENARIO};
 
@@ -32,8 +34,10 @@ struct Centre {
     trunk_port: u16,
 }
 
-async fn centre() -> Centre {
-    let (w, files) = media_world().await;
+/// The demo line on a world: a carrier trunk (where SIPp calls from: its port), calendars
+/// open round the clock (tests do not depend on the hour), the demo flow on 8800, and a
+/// known caller (+7 495 123-45-67: their id).
+pub async fn demo_line(w: &World) -> (u16, i64) {
     let t = w.tenant;
     let trunk_port = free_port();
     w.store
@@ -48,21 +52,6 @@ async fn centre() -> Centre {
         .save_flow(t, "demo", hotline_store::demo::DEMO_FLOW)
         .await
         .expect("flow");
-    w.store
-        .create_queue(
-            t,
-            &NewQueue {
-                name: "Карты / Cards".into(),
-                channels: vec![hotline_model::Channel::Voice],
-                service_level_seconds: 20,
-                service_level_target: 80,
-                priority: 0,
-                wrap_up_seconds: 2,
-                disposition_required: false,
-            },
-        )
-        .await
-        .expect("queue");
     let customer = w
         .store
         .create_customer(
@@ -80,6 +69,28 @@ async fn centre() -> Centre {
         .create_number(t, "8800", "flow", "demo")
         .await
         .expect("number");
+    (trunk_port, customer)
+}
+
+async fn centre() -> Centre {
+    let (w, files) = media_world().await;
+    let t = w.tenant;
+    w.store
+        .create_queue(
+            t,
+            &NewQueue {
+                name: "Карты / Cards".into(),
+                channels: vec![hotline_model::Channel::Voice],
+                service_level_seconds: 20,
+                service_level_target: 80,
+                priority: 0,
+                wrap_up_seconds: 2,
+                disposition_required: false,
+            },
+        )
+        .await
+        .expect("queue");
+    let (trunk_port, customer) = demo_line(&w).await;
     w.sip.reload_plan().await.expect("plan");
     let agents = w
         .store
@@ -122,9 +133,32 @@ impl Centre {
             .expect("presence");
     }
 
+    /// A carrier's call to 8800 by SIPp running `scenario` for at most `seconds`; with
+    /// its run folder (for its error log).
+    fn dial(&self, scenario: &str, tone_from: u32, seconds: u32) -> (Child, PathBuf) {
+        let run = self.caller(scenario, tone_from);
+        let sipp = sipp_carrier(
+            &run,
+            &["-sf", "caller.xml"],
+            &self.w,
+            self.trunk_port,
+            "8800",
+            seconds,
+        );
+        (sipp, run)
+    }
+
+    /// An agent's phone playing a tone of `freq` Hz, registered; answering by itself or not.
+    async fn phone(&self, ext: &str, freq: f64, auto: bool) -> Phone {
+        let tone = tone_file(self.files.path(), &format!("{freq}.wav"), freq, 90);
+        let phone = phone_answering(&self.w, ext, &tone, auto);
+        self.w.wait_registered(ext, 1).await;
+        phone
+    }
+
     /// The caller's SIPp run folder with its scenario and audio: '2' (cards) pressed during
     /// the menu, a 440 Hz tone from `tone_from` ms on.
-    fn caller(&self, scenario: &str, tone_from: u32) -> std::path::PathBuf {
+    fn caller(&self, scenario: &str, tone_from: u32) -> PathBuf {
         let run = self.files.path().join("sipp");
         std::fs::create_dir_all(&run).expect("dir");
         std::fs::write(run.join("caller.xml"), scenario).expect("scenario");
@@ -267,20 +301,10 @@ async fn a_queued_caller_reaches_the_agents_phone_with_a_screen_pop_and_both_are
         return;
     }
     let c = centre().await;
-    let agent_tone = tone_file(c.files.path(), "1000.wav", 1000.0, 60);
-    let phone = phone_answering(&c.w, "1001", &agent_tone, true);
-    c.w.wait_registered("1001", 1).await;
+    let phone = c.phone("1001", 1000.0, true).await;
     c.available("1001").await;
     let mut notices = c.w.sip.notices();
-    let run = c.caller(SCENARIO, 6_200);
-    let sipp = sipp_carrier(
-        &run,
-        &["-sf", "caller.xml"],
-        &c.w,
-        c.trunk_port,
-        "8800",
-        100,
-    );
+    let (sipp, run) = c.dial(SCENARIO, 6_200, 100);
 
     // The screen pop reaches the agent's desk with the card and the IVR path.
     let pop = next_notice(&mut notices, "contact.offered").await;
@@ -465,26 +489,15 @@ async fn an_agent_who_does_not_answer_is_passed_over_for_the_next() {
         return;
     }
     let c = centre().await;
-    let tone = tone_file(c.files.path(), "1000.wav", 1000.0, 90);
     // 1001 rings and rings; 1002 answers by itself.
-    let silent = phone_answering(&c.w, "1001", &tone, false);
-    let answering = phone_answering(&c.w, "1002", &tone, true);
-    c.w.wait_registered("1001", 1).await;
-    c.w.wait_registered("1002", 1).await;
+    let silent = c.phone("1001", 1000.0, false).await;
+    let answering = c.phone("1002", 1000.0, true).await;
     // 1001 has waited longest, so routing offers it the call first.
     c.available("1001").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     c.available("1002").await;
     let mut notices = c.w.sip.notices();
-    let run = c.caller(SCENARIO, 6_200);
-    let sipp = sipp_carrier(
-        &run,
-        &["-sf", "caller.xml"],
-        &c.w,
-        c.trunk_port,
-        "8800",
-        100,
-    );
+    let (sipp, run) = c.dial(SCENARIO, 6_200, 100);
     let first = next_notice(&mut notices, "contact.offered").await;
     assert_eq!(first.agent_id, Some(c.agents["1001"]));
     let interaction = first.data["interaction_id"].as_i64().expect("interaction");
@@ -543,23 +556,11 @@ async fn the_agent_transfers_the_caller_to_another_agent_from_the_phone() {
         return;
     }
     let c = centre().await;
-    let first_tone = tone_file(c.files.path(), "1000.wav", 1000.0, 90);
-    let second_tone = tone_file(c.files.path(), "700.wav", 700.0, 90);
-    let first = phone_answering(&c.w, "1001", &first_tone, true);
-    let second = phone_answering(&c.w, "1002", &second_tone, true);
-    c.w.wait_registered("1001", 1).await;
-    c.w.wait_registered("1002", 1).await;
+    let first = c.phone("1001", 1000.0, true).await;
+    let second = c.phone("1002", 700.0, true).await;
     c.available("1001").await;
     let mut notices = c.w.sip.notices();
-    let run = c.caller(SCENARIO, 6_200);
-    let sipp = sipp_carrier(
-        &run,
-        &["-sf", "caller.xml"],
-        &c.w,
-        c.trunk_port,
-        "8800",
-        100,
-    );
+    let (sipp, run) = c.dial(SCENARIO, 6_200, 100);
     let pop = next_notice(&mut notices, "contact.offered").await;
     assert_eq!(pop.agent_id, Some(c.agents["1001"]));
     let interaction = pop.data["interaction_id"].as_i64().expect("interaction");
@@ -667,9 +668,7 @@ async fn click_to_call_rings_the_agent_then_the_customer() {
         .await
         .expect("route");
     c.w.sip.reload_plan().await.expect("plan");
-    let tone = tone_file(c.files.path(), "1000.wav", 1000.0, 60);
-    let phone = phone_answering(&c.w, "1001", &tone, true);
-    c.w.wait_registered("1001", 1).await;
+    let phone = c.phone("1001", 1000.0, true).await;
     let run = c.files.path().join("customer");
     std::fs::create_dir_all(&run).expect("dir");
     std::fs::write(run.join("customer.xml"), CUSTOMER).expect("scenario");

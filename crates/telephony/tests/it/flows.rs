@@ -5,14 +5,13 @@
 
 use std::time::Duration;
 
-use hotline_store::dialplan::NewSipTrunk;
-use hotline_store::NewCustomer;
 use serde_json::json;
 
 use hotline_testkit::{dtmf_pcap, SCENARIO};
 
+use crate::agents::demo_line;
 use crate::media::{media_world, sipp_carrier};
-use crate::{free_port, require};
+use crate::require;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caller_checks_an_order_through_the_demo_flow() {
@@ -21,20 +20,6 @@ async fn a_caller_checks_an_order_through_the_demo_flow() {
     }
     let (w, files) = media_world().await;
     let t = w.tenant;
-    let port = free_port();
-    w.store
-        .create_trunk(t, &NewSipTrunk::peer("carrier", "127.0.0.1", port))
-        .await
-        .expect("trunk");
-    // Open round the clock, so the test does not depend on the hour it runs at.
-    w.store
-        .set_calendars(t, "calendars:\n  support:\n    hours: { daily: 24h }\n")
-        .await
-        .expect("calendars");
-    w.store
-        .save_flow(t, "demo", hotline_store::demo::DEMO_FLOW)
-        .await
-        .expect("flow");
     w.store
         .put_lookup_rows(
             t,
@@ -43,22 +28,7 @@ async fn a_caller_checks_an_order_through_the_demo_flow() {
         )
         .await
         .expect("orders");
-    let customer = w
-        .store
-        .create_customer(
-            t,
-            &NewCustomer {
-                name: "Анна Смирнова".into(),
-                phones: vec!["+7 495 123-45-67".into()],
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("customer");
-    w.store
-        .create_number(t, "8800", "flow", "demo")
-        .await
-        .expect("number");
+    let (port, customer) = demo_line(&w).await;
     w.sip.reload_plan().await.expect("plan");
 
     let run = files.path().join("sipp");
@@ -125,7 +95,7 @@ async fn a_caller_checks_an_order_through_the_demo_flow() {
             panic!("the interaction is not closed with its recording:\n{dump}");
         }
     };
-    assert_eq!(list.customer_id, Some(customer.id));
+    assert_eq!(list.customer_id, Some(customer));
     assert_eq!(list.state, hotline_model::InteractionState::Closed);
     let events = w.store.list_events(t, list.id).await.expect("events");
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
@@ -135,7 +105,7 @@ async fn a_caller_checks_an_order_through_the_demo_flow() {
             .find(|e| e.kind == kind)
             .unwrap_or_else(|| panic!("no {kind} in {kinds:?}"))
     };
-    assert_eq!(find("call.arrived").data["customer_id"], customer.id);
+    assert_eq!(find("call.arrived").data["customer_id"], customer);
     assert_eq!(find("call.arrived").data["flow_version"], 1);
     let greeting = &find("ivr.played").data["speech"][0]["text"];
     assert_eq!(greeting, "Здравствуйте, Анна! Вы позвонили в Демо-банк.");
