@@ -226,6 +226,8 @@ pub(crate) async fn run(
     // The queue the flow put the call in, and its priority: a transfer goes back through it.
     let mut home: Option<(i64, String, i32)> = None;
     let mut transferred_from: Option<i64> = None;
+    // Routing holds a callback for this caller after the call.
+    let mut callback_pending = false;
     call.start(started);
     loop {
         // What the flow did (first, so its steps come before what its actions cause), then
@@ -346,22 +348,65 @@ pub(crate) async fn run(
                     }
                 }
                 Action::CancelTransfer => {}
-                Action::Callback { queue, .. } => {
-                    // Callbacks are not dialled yet: the caller's place is given up rather
-                    // than offered to an agent with nobody on the line.
-                    if queued.take().is_some() {
-                        status_at = None;
-                        if let Some(o) = offer.take() {
-                            let _ = ctx.shard.send(ShardCommand::Drop { leg: o.leg });
-                        }
-                        tell(&routing, RoutingInput::Abandoned(contact)).await;
+                Action::Callback { queue, number } => {
+                    // The caller leaves; routing keeps their place (or gives them one) and
+                    // offers the callback to an agent later (`outbound::callback`).
+                    let number = hotline_model::phone::normalize_phone(&number, &tenant.region)
+                        .unwrap_or(number);
+                    // From here routing's offers for this contact are callbacks, placed by
+                    // `outbound::callback`, not this call's business.
+                    if routing_rx.take().is_some() {
+                        ctx.shared.unregister_contact(interaction);
                     }
-                    timeline
-                        .append(
-                            "call.callback_requested",
-                            json!({ "queue": queue, "dialled": false }),
-                        )
-                        .await;
+                    let result = match (&routing, library.queue_id(t, &queue)) {
+                        (Some(link), _) if queued.is_some() => {
+                            if let Some(o) = offer.take() {
+                                let _ = ctx.shard.send(ShardCommand::Drop { leg: o.leg });
+                                let _ = link.input(RoutingInput::OfferDeclined(contact)).await;
+                            }
+                            link.input(RoutingInput::CallbackRequest {
+                                contact,
+                                number: number.clone(),
+                            })
+                            .await
+                            .map_err(|e| e.to_string())
+                        }
+                        (Some(link), Some(qid)) if interaction != 0 => {
+                            let mut spec = ContactSpec::new(contact, QueueId(qid), Channel::Voice);
+                            spec.callback_number = Some(number.clone());
+                            spec.arrived_at = Some(Time::from_millis(started as u64));
+                            link.input(RoutingInput::Contact(spec))
+                                .await
+                                .map_err(|e| e.to_string())
+                        }
+                        (None, _) => Err("routing is not running".to_string()),
+                        _ => Err(format!("the tenant has no queue named {queue:?}")),
+                    };
+                    queued = None;
+                    status_at = None;
+                    match result {
+                        Ok(()) => {
+                            callback_pending = true;
+                            timeline
+                                .append(
+                                    "call.callback_requested",
+                                    json!({ "queue": queue, "number": number }),
+                                )
+                                .await;
+                        }
+                        Err(reason) => {
+                            tracing::warn!(interaction, %reason, "a callback could not be booked");
+                            // The caller's place is given up rather than left with nobody
+                            // on the line.
+                            tell(&routing, RoutingInput::Abandoned(contact)).await;
+                            timeline
+                                .append(
+                                    "call.callback_unavailable",
+                                    json!({ "queue": queue, "reason": reason }),
+                                )
+                                .await;
+                        }
+                    }
                 }
                 Action::Transfer { target, .. } => {
                     tracing::warn!(interaction, "transfers from flows are not wired yet");
@@ -725,6 +770,8 @@ pub(crate) async fn run(
     let state = match outcome {
         Outcome::Abandoned => InteractionState::Abandoned,
         Outcome::Failed => InteractionState::Failed,
+        // Waiting in its queue for the callback.
+        _ if callback_pending => InteractionState::Queued,
         _ => InteractionState::Closed,
     };
     timeline
@@ -787,7 +834,7 @@ pub(crate) async fn patch(store: &Store, tenant: i64, interaction: i64, patch: I
 
 /// The customer card for the screen pop (the latest interactions on every channel with
 /// their timelines), or `null` for an unknown caller: the desk offers a card to fill.
-async fn customer_card(
+pub(crate) async fn customer_card(
     store: &Store,
     tenant: i64,
     customer: Option<hotline_model::Customer>,

@@ -216,6 +216,16 @@ impl RoutingPort {
             Command::Offer {
                 contact,
                 agent,
+                callback_number: Some(number),
+                ..
+            } if !self.shared.has_contact(contact.0) => {
+                // A callback: the caller left; Hotline calls them back for the agent.
+                outbound::callback(self.shared.clone(), contact, agent.0, number);
+                return;
+            }
+            Command::Offer {
+                contact,
+                agent,
                 expires_at,
                 ..
             } => (

@@ -2,7 +2,9 @@
 //! will call); when the agent answers they hear ringback while the customer is dialled out
 //! through the tenant's trunk; the customer's answer bridges the two, recorded. Either side's
 //! hang-up ends the other. The call is an outbound interaction with its timeline like any
-//! other.
+//! other. A callback is the same call offered by routing: the agent's desk gets the screen pop
+//! first, routing hears each step (offer accepted or declined, customer reached or not, the
+//! end), and a withdrawn offer stops the agent's phone.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +13,9 @@ use hotline_media::sdp::LocalMedia;
 use hotline_model::{Channel, Direction, InteractionState};
 use hotline_store::{InteractionPatch, NewInteraction};
 
-use crate::calls::{event, patch};
+use crate::calls::{event, patch, RoutingNote};
+use hotline_acd::{AcdLink, Input as RoutingInput};
+use hotline_routing::ContactId;
 use serde_json::json;
 use tokio::sync::mpsc;
 
@@ -109,9 +113,78 @@ pub(crate) async fn click_to_call(shared: Arc<Shared>, req: ClickToCall) -> Resu
         extension: agent.extension,
         number,
         customer_name: customer.map(|c| c.name),
+        routing: None,
     };
-    tokio::spawn(call.run());
+    tokio::spawn(call.run(None));
     Ok(interaction.id)
+}
+
+/// Performs a callback routing offered to `agent`: the desk's screen pop, then the agent's
+/// phone, then the customer's number; the original call's interaction gets the timeline.
+pub(crate) fn callback(shared: Arc<Shared>, contact: ContactId, agent_id: i64, number: String) {
+    let Some(link) = shared.routing() else {
+        return;
+    };
+    let Some(agent) = shared.flows.agent(agent_id) else {
+        tracing::warn!(
+            agent_id,
+            "a callback offered to an agent not in the directory"
+        );
+        tokio::spawn(async move {
+            let _ = link.input(RoutingInput::OfferDeclined(contact)).await;
+        });
+        return;
+    };
+    let (tx, rx) = mpsc::unbounded_channel();
+    shared.register_contact(contact.0, tx);
+    tokio::spawn(async move {
+        let t = agent.tenant_id;
+        let store = shared.store.clone();
+        let customer = match store.get_interaction(t, contact.0).await {
+            Ok(i) => match i.customer_id {
+                Some(c) => store.get_customer(t, c).await.ok(),
+                None => None,
+            },
+            Err(e) => {
+                tracing::warn!(contact = contact.0, error = %e, "a callback's interaction is gone");
+                None
+            }
+        };
+        let card = crate::calls::customer_card(&store, t, customer.clone()).await;
+        shared.notify(crate::Notice {
+            tenant_id: t,
+            agent_id: Some(agent_id),
+            kind: "contact.offered",
+            data: json!({
+                "interaction_id": contact.0,
+                "channel": "voice",
+                "direction": "outbound",
+                "callback": true,
+                "caller": { "number": number },
+                "known": customer.is_some(),
+                "card": card,
+                "offered_at": crate::shard::wall_ms(),
+            }),
+            at: std::time::Instant::now(),
+        });
+        let call = Outbound {
+            shared: shared.clone(),
+            tenant: t,
+            interaction: contact.0,
+            agent_id,
+            extension: agent.extension,
+            number: number.clone(),
+            customer_name: customer.map(|c| c.name),
+            routing: Some((link, contact)),
+        };
+        call.append(
+            "callback.started",
+            json!({ "agent_id": agent_id, "number": number }),
+        )
+        .await;
+        call.run(Some(rx)).await;
+        shared.unregister_contact(contact.0);
+    });
 }
 
 struct Outbound {
@@ -122,6 +195,8 @@ struct Outbound {
     extension: String,
     number: String,
     customer_name: Option<String>,
+    /// A callback: routing and its contact, told how the call goes.
+    routing: Option<(AcdLink, ContactId)>,
 }
 
 /// One leg: its number, port and our side of its media.
@@ -162,12 +237,36 @@ impl Outbound {
         })
     }
 
-    async fn run(self) {
-        let outcome = self.call().await;
+    async fn tell(&self, input: RoutingInput) {
+        if let Some((link, _)) = &self.routing {
+            if let Err(e) = link.input(input).await {
+                tracing::warn!(interaction = self.interaction, error = %e, "routing refused a callback's news");
+            }
+        }
+    }
+
+    fn contact(&self) -> ContactId {
+        ContactId(self.interaction)
+    }
+
+    async fn run(self, mut withdrawn: Option<mpsc::UnboundedReceiver<RoutingNote>>) {
+        let outcome = self.call(&mut withdrawn).await;
         let (state, by) = match &outcome {
             Ok(by) => (InteractionState::Closed, *by),
-            Err(why) => {
-                self.append("call.failed", json!({ "reason": why })).await;
+            // Routing took its offer back (the agent did not answer in time): nothing more
+            // to say; the callback waits for the next agent.
+            Err(Failure::Withdrawn) => return,
+            // A callback not reached is tried again by routing.
+            Err(Failure::Unreached) if self.routing.is_some() => {
+                self.append("callback.unreached", json!({})).await;
+                return;
+            }
+            Err(f) => {
+                self.append("call.failed", json!({ "reason": f.to_string() }))
+                    .await;
+                if self.routing.is_some() {
+                    return;
+                }
                 (InteractionState::Failed, "nobody")
             }
         };
@@ -180,10 +279,21 @@ impl Outbound {
     }
 
     /// The call from the first ring to the last hang-up; who hung up, or why it failed.
-    async fn call(&self) -> Result<&'static str, &'static str> {
-        let shards = self.shared.shard_commands.get().ok_or("no SIP shards")?;
+    async fn call(
+        &self,
+        withdrawn: &mut Option<mpsc::UnboundedReceiver<RoutingNote>>,
+    ) -> Result<&'static str, Failure> {
+        let shards = self
+            .shared
+            .shard_commands
+            .get()
+            .ok_or(Failure::Other("no SIP shards"))?;
         let shard = shards[(self.interaction as usize) % shards.len()].clone();
-        let media = self.shared.media.clone().ok_or("no media engine")?;
+        let media = self
+            .shared
+            .media
+            .clone()
+            .ok_or(Failure::Other("no media engine"))?;
         let (notes_tx, mut notes) = mpsc::unbounded_channel::<(u64, LegNote)>();
         let ring = |leg: &Leg, callee: Callee, shown: &str, name: Option<String>| {
             ShardCommand::Ring(RingRequest {
@@ -196,31 +306,43 @@ impl Outbound {
                 notes: notes_tx.clone(),
             })
         };
+        let no_port = Failure::Other("no RTP port");
 
         // The agent first; their phone shows whom they are about to call.
-        let mut a = self.leg().ok_or("no RTP port")?;
+        let mut a = self.leg().ok_or(no_port)?;
         let _ = shard.send(ring(
             &a,
             Callee::Extension(self.extension.clone()),
             &self.number,
             self.customer_name.clone(),
         ));
-        let sdp = match wait_answer(&mut notes, a.id, self, "agent").await {
+        let agent_answer = tokio::select! {
+            r = wait_answer(&mut notes, a.id, self, "agent") => r,
+            _ = wait_withdrawn(withdrawn) => Err(Failure::Withdrawn),
+        };
+        let sdp = match agent_answer {
             Ok(sdp) => sdp,
-            Err(why) => {
+            Err(f) => {
                 let _ = shard.send(ShardCommand::Drop { leg: a.id });
-                return Err(why);
+                if !matches!(f, Failure::Withdrawn) {
+                    self.tell(RoutingInput::OfferDeclined(self.contact())).await;
+                }
+                return Err(f);
             }
         };
         let Ok(agreed) = hotline_media::sdp::accept_answer(&sdp, &a.local) else {
             let _ = shard.send(ShardCommand::Drop { leg: a.id });
-            return Err("the agent's phone answered with media we cannot use");
+            self.tell(RoutingInput::OfferDeclined(self.contact())).await;
+            return Err(Failure::Other(
+                "the agent's phone answered with media we cannot use",
+            ));
         };
+        self.tell(RoutingInput::OfferAccepted(self.contact())).await;
         self.append("call.agent_answered", json!({ "agent_id": self.agent_id }))
             .await;
         let (ep_tx, mut ep_notes) = mpsc::unbounded_channel();
         let endpoint = media.start_endpoint(
-            a.port.take().ok_or("no RTP port")?,
+            a.port.take().ok_or(Failure::Other("no RTP port"))?,
             agreed,
             Driver::Flow(ep_tx),
             "outbound",
@@ -229,36 +351,44 @@ impl Outbound {
         let mut seen: Vec<EndpointNote> = Vec::new();
 
         // Then the customer.
-        let mut b = self.leg().ok_or("no RTP port")?;
+        let mut b = self.leg().ok_or(Failure::Other("no RTP port"))?;
         let _ = shard.send(ring(&b, Callee::Number(self.number.clone()), "", None));
         let answered = tokio::select! {
             r = wait_answer(&mut notes, b.id, self, "customer") => r,
-            _ = wait_ended(&mut ep_notes, &mut seen) => Err("the agent hung up before the customer answered"),
+            _ = wait_ended(&mut ep_notes, &mut seen) => Err(Failure::Other("the agent hung up before the customer answered")),
         };
-        let sdp = match answered {
-            Ok(sdp) => sdp,
-            Err(why) => {
+        let agreed = answered.and_then(|sdp| {
+            hotline_media::sdp::accept_answer(&sdp, &b.local).map_err(|_| {
+                Failure::Other("the customer's side answered with media we cannot use")
+            })
+        });
+        let agreed = match agreed {
+            Ok(agreed) => agreed,
+            Err(f) => {
                 let _ = shard.send(ShardCommand::Drop { leg: b.id });
                 let _ = shard.send(ShardCommand::Drop { leg: a.id });
                 endpoint.stop();
                 self.recordings(&mut ep_notes, seen).await;
-                return Err(why);
+                // For routing, a callback whose customer was not talked to is unreached.
+                self.tell(RoutingInput::CallbackUnreached(self.contact()))
+                    .await;
+                return Err(match f {
+                    Failure::Other(_) if self.routing.is_some() => Failure::Unreached,
+                    f => f,
+                });
             }
-        };
-        let Ok(agreed) = hotline_media::sdp::accept_answer(&sdp, &b.local) else {
-            let _ = shard.send(ShardCommand::Drop { leg: b.id });
-            let _ = shard.send(ShardCommand::Drop { leg: a.id });
-            endpoint.stop();
-            return Err("the customer's side answered with media we cannot use");
         };
         endpoint.music(None).await;
         endpoint
-            .connect(b.port.take().ok_or("no RTP port")?, agreed)
+            .connect(b.port.take().ok_or(Failure::Other("no RTP port"))?, agreed)
+            .await;
+        self.tell(RoutingInput::CallbackReached(self.contact()))
             .await;
         self.append("call.answered", json!({ "to": "customer" }))
             .await;
         self.patch(InteractionPatch {
             state: Some(InteractionState::Active),
+            agent_id: Some(Some(self.agent_id)),
             ..Default::default()
         })
         .await;
@@ -288,6 +418,7 @@ impl Outbound {
         self.append("call.hung_up", json!({ "by": by })).await;
         endpoint.stop();
         self.recordings(&mut ep_notes, seen).await;
+        self.tell(RoutingInput::Ended(self.contact())).await;
         Ok(by)
     }
 
@@ -341,7 +472,7 @@ async fn wait_answer(
     leg: u64,
     call: &Outbound,
     who: &str,
-) -> Result<Vec<u8>, &'static str> {
+) -> Result<Vec<u8>, Failure> {
     let deadline = tokio::time::Instant::now() + RING_TIMEOUT;
     loop {
         let n = tokio::time::timeout_at(deadline, notes.recv()).await;
@@ -349,23 +480,51 @@ async fn wait_answer(
             Err(_) => {
                 call.append(&format!("call.{who}_no_answer"), json!({}))
                     .await;
-                return Err("no answer");
+                return Err(Failure::Other("no answer"));
             }
-            Ok(None) => return Err("the call's shard stopped"),
+            Ok(None) => return Err(Failure::Other("the call's shard stopped")),
             Ok(Some((l, note))) if l == leg => match note {
                 LegNote::Ringing => call.append(&format!("call.{who}_ringing"), json!({})).await,
                 LegNote::Answered { sdp } => return Ok(sdp),
                 LegNote::Failed { code } => {
                     call.append(&format!("call.{who}_failed"), json!({ "code": code }))
                         .await;
-                    return Err("the call was refused or could not be reached");
+                    return Err(Failure::Other(
+                        "the call was refused or could not be reached",
+                    ));
                 }
-                LegNote::HungUp => return Err("hung up"),
+                LegNote::HungUp => return Err(Failure::Other("hung up")),
                 LegNote::Hold(_) | LegNote::Refer { .. } => {}
             },
             Ok(Some(_)) => {}
         }
     }
+}
+
+/// Why a call did not happen.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+enum Failure {
+    /// Routing took the offer back.
+    #[error("the offer was withdrawn")]
+    Withdrawn,
+    /// The customer of a callback was not talked to.
+    #[error("the customer was not reached")]
+    Unreached,
+    #[error("{0}")]
+    Other(&'static str),
+}
+
+/// Waits for routing to take its offer back (forever without routing).
+async fn wait_withdrawn(notes: &mut Option<mpsc::UnboundedReceiver<RoutingNote>>) {
+    let Some(rx) = notes.as_mut() else {
+        return std::future::pending().await;
+    };
+    while let Some(n) = rx.recv().await {
+        if matches!(n, RoutingNote::Withdraw { .. }) {
+            return;
+        }
+    }
+    std::future::pending().await
 }
 
 /// Waits until the endpoint has ended, keeping what else it said (its recordings).

@@ -235,6 +235,10 @@ impl Shared {
         }
     }
 
+    pub(crate) fn has_contact(&self, contact: i64) -> bool {
+        self.contacts.lock().is_ok_and(|c| c.contains_key(&contact))
+    }
+
     pub(crate) fn unregister_contact(&self, contact: i64) {
         if let Ok(mut c) = self.contacts.lock() {
             c.remove(&contact);

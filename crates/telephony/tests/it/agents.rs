@@ -21,7 +21,7 @@ use tokio::process::Child;
 
 use crate::media::{media_world, phone_answering, sipp_carrier, stereo, tone_file, Phone};
 use crate::{free_port, require, World};
-use hotline_testkit::{audio_pcap, hanging_up_caller, CUSTOMER, SCENARIO};
+use hotline_testkit::{audio_pcap, dtmf_pcap, hanging_up_caller, CUSTOMER, SCENARIO};
 
 /// A contact centre: the demo flow on 8800, the cards queue, routing started and attached,
 /// a known caller.
@@ -245,6 +245,32 @@ impl Centre {
         self.w.sip.stop().await;
         self.acd.stop().await;
     }
+}
+
+/// SIPp as the customer behind the carrier (`CUSTOMER` in `run`), listening on the trunk's
+/// port.
+fn sipp_customer(run: &Path, port: u16) -> Child {
+    let mp = free_port() & !1;
+    tokio::process::Command::new("sipp")
+        .args(["-sf", "customer.xml", "-i", "127.0.0.1", "-p"])
+        .arg(port.to_string())
+        .args([
+            "-mp",
+            &mp.to_string(),
+            "-m",
+            "1",
+            "-nostdin",
+            "-timeout",
+            "60s",
+        ])
+        .args(["-timeout_error", "-trace_err"])
+        .current_dir(run)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("sipp starts")
 }
 
 async fn next_notice(rx: &mut broadcast::Receiver<Notice>, kind: &str) -> Notice {
@@ -673,27 +699,7 @@ async fn click_to_call_rings_the_agent_then_the_customer() {
     std::fs::create_dir_all(&run).expect("dir");
     std::fs::write(run.join("customer.xml"), CUSTOMER).expect("scenario");
     audio_pcap(&run.join("keys.pcap"), 20, &[], Some((0, 440.0)));
-    let mp = free_port() & !1;
-    let customer = tokio::process::Command::new("sipp")
-        .args(["-sf", "customer.xml", "-i", "127.0.0.1", "-p"])
-        .arg(c.trunk_port.to_string())
-        .args([
-            "-mp",
-            &mp.to_string(),
-            "-m",
-            "1",
-            "-nostdin",
-            "-timeout",
-            "60s",
-        ])
-        .args(["-timeout_error", "-trace_err"])
-        .current_dir(&run)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("sipp starts");
+    let customer = sipp_customer(&run, c.trunk_port);
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // A number as an agent types it; the customer is recognised by it.
@@ -754,6 +760,122 @@ async fn click_to_call_rings_the_agent_then_the_customer() {
     assert_eq!(done.recording_ref.as_deref(), Some(path));
     // The agent on the left (Hotline's own peer here), the customer on the right.
     let (left, right) = stereo(Path::new(path));
+    assert!(tone_share(&left[8_000..32_000], 1000.0) > 0.8, "agent");
+    assert!(tone_share(&right[8_000..32_000], 440.0) > 0.8, "customer");
+    let _ = phone.stop().await;
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_asks_for_a_callback_and_is_called_back_when_an_agent_is_free() {
+    if require("sipp").is_none() || require("espeak-ng").is_none() || require("baresip").is_none() {
+        return;
+    }
+    let c = centre().await;
+    let t = c.w.tenant;
+    let trunk = c.w.store.list_trunks(t).await.expect("trunks")[0].id;
+    c.w.store
+        .create_route(t, "+7", trunk, 0, "")
+        .await
+        .expect("route");
+    c.w.sip.reload_plan().await.expect("plan");
+    let phone = c.phone("1001", 1000.0, true).await;
+    let mut notices = c.w.sip.notices();
+    // Nobody is free: the caller keys 2 (cards), then 1 in the queue for a callback; the
+    // flow confirms and hangs up.
+    let run = c.files.path().join("sipp");
+    std::fs::create_dir_all(&run).expect("dir");
+    std::fs::write(run.join("caller.xml"), SCENARIO).expect("scenario");
+    dtmf_pcap(&run.join("keys.pcap"), 60, &[(6_000, '2'), (10_000, '1')]);
+    let sipp = sipp_carrier(&run, &["-sf", "caller.xml"], &c.w, c.trunk_port, "8800", 60);
+    if let Err(e) = sipp_result(sipp, &run).await {
+        panic!("the caller's call did not end cleanly:\n{e}");
+    }
+    let interaction =
+        c.w.store
+            .list_interactions(
+                t,
+                &hotline_store::InteractionFilter {
+                    limit: 1,
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("list")
+            .items[0]
+            .id;
+    let requested = c.wait_for(interaction, "call.callback_requested", 10).await;
+    assert_eq!(requested["number"], "+74951234567");
+    c.wait_for(interaction, "routing.callback_requested", 10)
+        .await;
+    let waiting =
+        c.w.store
+            .get_interaction(t, interaction)
+            .await
+            .expect("interaction");
+    assert_eq!(waiting.state, hotline_model::InteractionState::Queued);
+
+    // The customer's side of the carrier answers when called back.
+    let customer_run = c.files.path().join("customer");
+    std::fs::create_dir_all(&customer_run).expect("dir");
+    std::fs::write(customer_run.join("customer.xml"), CUSTOMER).expect("scenario");
+    audio_pcap(&customer_run.join("keys.pcap"), 20, &[], Some((0, 440.0)));
+    let customer = sipp_customer(&customer_run, c.trunk_port);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // An agent becomes free: routing offers the callback, the desk pops, Hotline dials.
+    c.available("1001").await;
+    let pop = next_notice(&mut notices, "contact.offered").await;
+    assert_eq!(pop.data["interaction_id"], interaction);
+    assert_eq!(pop.data["callback"], true);
+    assert_eq!(pop.data["card"]["customer"]["id"], c.customer);
+    if let Err(e) = sipp_result(customer, &customer_run).await {
+        panic!(
+            "the customer's side failed:\n{e}\nthe timeline:\n{}\nthe phone said:\n{}",
+            c.dump(interaction).await,
+            phone.log().await
+        );
+    }
+    let done = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            let i =
+                c.w.store
+                    .get_interaction(t, interaction)
+                    .await
+                    .expect("interaction");
+            if i.state == hotline_model::InteractionState::Closed {
+                return i;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("not closed"));
+    assert_eq!(done.agent_id, Some(c.agents["1001"]));
+    let events = c.events(interaction).await;
+    let order = [
+        "call.callback_requested",
+        "callback.started",
+        "routing.accepted",
+        "call.customer_ringing",
+        "routing.callback_reached",
+        "call.hung_up",
+        "routing.ended",
+    ];
+    for pair in order.windows(2) {
+        assert!(
+            position(&events, pair[0]) < position(&events, pair[1]),
+            "{} before {}: {:?}",
+            pair[0],
+            pair[1],
+            kinds(&events)
+        );
+    }
+    let rec = events
+        .iter()
+        .find(|(k, d)| k == "call.recording" && d["part"] == "conversation")
+        .map(|(_, d)| d.clone())
+        .unwrap_or_else(|| panic!("no conversation recording: {:?}", kinds(&events)));
+    let (left, right) = stereo(Path::new(rec["path"].as_str().expect("path")));
     assert!(tone_share(&left[8_000..32_000], 1000.0) > 0.8, "agent");
     assert!(tone_share(&right[8_000..32_000], 440.0) > 0.8, "customer");
     let _ = phone.stop().await;
