@@ -55,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/agents/{id}/presence", put(agents::presence))
         .route("/calls", post(interactions::place_call))
+        .route("/interactions/{id}/transfer", post(interactions::transfer))
         .route(
             "/queues",
             get(catalog::list_queues).post(catalog::create_queue),

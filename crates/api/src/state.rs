@@ -54,7 +54,7 @@ pub struct DialRefusal {
     pub message: String,
 }
 
-/// Places calls (the binary connects telephony here; the API knows no SIP).
+/// Places and moves calls (the binary connects telephony here; the API knows no SIP).
 pub trait Dialer: Send + Sync + 'static {
     /// Rings the agent's phone, then calls `number` for them; the call's interaction id.
     fn click_to_call(
@@ -64,6 +64,14 @@ pub trait Dialer: Send + Sync + 'static {
         number: String,
         customer_id: Option<i64>,
     ) -> futures_util::future::BoxFuture<'static, Result<i64, DialRefusal>>;
+
+    /// Transfers the live call of `interaction_id` blind to `to_agent` (codes
+    /// `call_not_live`, `not_transferable`).
+    fn transfer(
+        &self,
+        interaction_id: i64,
+        to_agent: i64,
+    ) -> futures_util::future::BoxFuture<'static, Result<(), DialRefusal>>;
 }
 
 impl AppState {

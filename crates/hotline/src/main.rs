@@ -492,6 +492,27 @@ async fn serve(args: ServeArgs) -> Result<()> {
 struct SipDialer(hotline_telephony::Dialer);
 
 impl hotline_api::Dialer for SipDialer {
+    fn transfer(
+        &self,
+        interaction_id: i64,
+        to_agent: i64,
+    ) -> futures_util::future::BoxFuture<'static, Result<(), hotline_api::DialRefusal>> {
+        use hotline_telephony::TransferError;
+        let dialer = self.0.clone();
+        Box::pin(async move {
+            dialer
+                .transfer(interaction_id, to_agent)
+                .await
+                .map_err(|e| hotline_api::DialRefusal {
+                    code: match e {
+                        TransferError::NotLive => "call_not_live",
+                        TransferError::Refused(_) => "not_transferable",
+                    },
+                    message: e.to_string(),
+                })
+        })
+    }
+
     fn click_to_call(
         &self,
         tenant_id: i64,

@@ -44,8 +44,9 @@ pub struct Arrival {
     pub call_id: String,
 }
 
-/// What routing tells a queued call (the ACD's commands, forwarded by contact).
-#[derive(Debug, Clone)]
+/// What routing (and the desk, through the API) tells a live call: the ACD's commands,
+/// forwarded by contact, and transfers asked for.
+#[derive(Debug)]
 pub enum RoutingNote {
     Offer {
         agent: i64,
@@ -56,6 +57,11 @@ pub enum RoutingNote {
     },
     /// The queue's maximum wait passed with nowhere to overflow to.
     Overflow,
+    /// Transfer the call blind to this agent; the answer says whether it is under way.
+    Transfer {
+        to_agent: i64,
+        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+    },
 }
 
 /// How a call task reaches the rest of Hotline.
@@ -228,8 +234,60 @@ pub(crate) async fn run(
     let mut transferred_from: Option<i64> = None;
     // Routing holds a callback for this caller after the call.
     let mut callback_pending = false;
+    // A blind transfer to this agent, and who asked for it.
+    let mut pending_transfer: Option<(i64, &'static str)> = None;
     call.start(started);
     loop {
+        // A blind transfer asked for (by the agent's phone or the API): the agent is let go
+        // (their part ends in routing: wrap-up), the caller hears music while routing offers
+        // the call to the named agent first.
+        let transfer = match (pending_transfer.take(), routing.as_ref(), home.clone()) {
+            (Some(asked), Some(link), Some(home)) => {
+                connected.take().map(|c| (asked, c, link, home))
+            }
+            _ => None,
+        };
+        if let Some(((to, by), c, link, (qid, qname, priority))) = transfer {
+            endpoint.release().await;
+            endpoint.music(Some(media.default_music())).await;
+            let _ = ctx.shard.send(ShardCommand::Drop { leg: c.leg });
+            tell(&routing, RoutingInput::Ended(contact)).await;
+            timeline
+                .append(
+                    "call.transferred",
+                    json!({ "from_agent_id": c.agent, "to_agent_id": to, "by": by, "kind": "blind" }),
+                )
+                .await;
+            let mut spec = ContactSpec::new(contact, QueueId(qid), Channel::Voice);
+            spec.priority = priority;
+            spec.preferred_agent = Some(hotline_routing::AgentId(to));
+            spec.arrived_at = Some(Time::from_millis(started as u64));
+            match link.input(RoutingInput::Contact(spec)).await {
+                Ok(()) => {
+                    queued = Some((qid, qname));
+                    transferred_from = Some(c.agent);
+                    patch(
+                        &store,
+                        t,
+                        interaction,
+                        InteractionPatch {
+                            state: Some(InteractionState::Queued),
+                            ..Default::default()
+                        },
+                    )
+                    .await;
+                }
+                Err(e) => {
+                    tracing::warn!(interaction, error = %e, "a transferred call could not be queued");
+                    timeline
+                        .append("call.transfer_failed", json!({ "reason": e.to_string() }))
+                        .await;
+                    let _ = ctx.shard.send(ShardCommand::HangUp {
+                        call_id: arrival.call_id.clone(),
+                    });
+                }
+            }
+        }
         // What the flow did (first, so its steps come before what its actions cause), then
         // what it asked for.
         while let Some(step) = call.poll_step() {
@@ -581,6 +639,23 @@ pub(crate) async fn run(
                         call.handle(wall_ms(), Input::QueueRejected("the queue's maximum wait passed".into()));
                     }
                 }
+                Some(RoutingNote::Transfer { to_agent, reply }) => {
+                    let verdict = match &connected {
+                        None => Err("the call is not with an agent now".to_string()),
+                        Some(c) if c.agent == to_agent => Err("the call is with that agent already".to_string()),
+                        Some(_) if library.agent(to_agent).is_none_or(|a| a.tenant_id != t) => {
+                            Err("no such agent in the tenant".to_string())
+                        }
+                        Some(_) if routing.is_none() || home.is_none() => {
+                            Err("the call did not come through a queue".to_string())
+                        }
+                        Some(_) => Ok(()),
+                    };
+                    if verdict.is_ok() {
+                        pending_transfer = Some((to_agent, "api"));
+                    }
+                    let _ = reply.send(verdict);
+                }
                 None => routing_rx = None,
             },
             Some((leg, note)) = leg_rx.recv() => {
@@ -649,44 +724,21 @@ pub(crate) async fn run(
                         patch(&store, t, interaction, InteractionPatch { state: Some(state), ..Default::default() }).await;
                     }
                     LegNote::Refer { target } if talking => {
-                        let Some(c) = connected.as_ref() else { continue };
-                        let from = c.agent;
-                        let to = library.agent_by_extension(t, &target).filter(|b| *b != from);
-                        let (Some(to), Some(link), Some((qid, qname, priority))) = (to, routing.as_ref(), home.clone()) else {
-                            // Only agents of the tenant (other than oneself) are transfer targets
-                            // for now; the phone keeps its call.
-                            let _ = ctx.shard.send(ShardCommand::ReferOutcome { leg, code: 404 });
-                            timeline.append("call.transfer_refused", json!({ "agent_id": from, "target": target })).await;
-                            continue;
-                        };
-                        // Blind: the phone is told it worked and let go; the caller hears music
-                        // while routing offers the call to the named agent first.
-                        let _ = ctx.shard.send(ShardCommand::ReferOutcome { leg, code: 200 });
-                        endpoint.release().await;
-                        endpoint.music(Some(media.default_music())).await;
-                        let _ = ctx.shard.send(ShardCommand::Drop { leg });
-                        connected = None;
-                        tell(&routing, RoutingInput::Ended(contact)).await;
-                        timeline
-                            .append("call.transferred", json!({ "from_agent_id": from, "to_agent_id": to, "by": "phone", "kind": "blind" }))
-                            .await;
-                        let mut spec = ContactSpec::new(contact, QueueId(qid), Channel::Voice);
-                        spec.priority = priority;
-                        spec.preferred_agent = Some(hotline_routing::AgentId(to));
-                        spec.arrived_at = Some(Time::from_millis(started as u64));
-                        match link.input(RoutingInput::Contact(spec)).await {
-                            Ok(()) => {
-                                queued = Some((qid, qname));
-                                transferred_from = Some(from);
-                                patch(&store, t, interaction, InteractionPatch {
-                                    state: Some(InteractionState::Queued),
-                                    ..Default::default()
-                                }).await;
+                        let from = connected.as_ref().map(|c| c.agent);
+                        let to = library
+                            .agent_by_extension(t, &target)
+                            .filter(|b| Some(*b) != from);
+                        match to.filter(|_| routing.is_some() && home.is_some()) {
+                            Some(to) => {
+                                // Blind: the phone is told it worked and is let go.
+                                let _ = ctx.shard.send(ShardCommand::ReferOutcome { leg, code: 200 });
+                                pending_transfer = Some((to, "phone"));
                             }
-                            Err(e) => {
-                                tracing::warn!(interaction, error = %e, "a transferred call could not be queued");
-                                timeline.append("call.transfer_failed", json!({ "reason": e.to_string() })).await;
-                                let _ = ctx.shard.send(ShardCommand::HangUp { call_id: arrival.call_id.clone() });
+                            None => {
+                                // Only agents of the tenant (other than oneself) are transfer
+                                // targets for now; the phone keeps its call.
+                                let _ = ctx.shard.send(ShardCommand::ReferOutcome { leg, code: 404 });
+                                timeline.append("call.transfer_refused", json!({ "agent_id": from, "target": target })).await;
                             }
                         }
                     }

@@ -182,13 +182,36 @@ impl SipService {
     }
 }
 
-/// Places calls for agents.
+/// Places and moves calls for agents (click-to-call, transfers from the desk).
 #[derive(Clone)]
 pub struct Dialer {
     shared: Arc<shard::Shared>,
 }
 
+/// Why a transfer was not started.
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    #[error("the call is not live in this server")]
+    NotLive,
+    #[error("{0}")]
+    Refused(String),
+}
+
 impl Dialer {
+    /// Transfers a live call (the interaction's) blind to another agent of the tenant, as
+    /// the agent's phone does with REFER.
+    pub async fn transfer(&self, interaction: i64, to_agent: i64) -> Result<(), TransferError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let note = calls::RoutingNote::Transfer { to_agent, reply };
+        if !self.shared.to_contact(interaction, note) {
+            return Err(TransferError::NotLive);
+        }
+        match tokio::time::timeout(std::time::Duration::from_secs(5), answer).await {
+            Ok(Ok(verdict)) => verdict.map_err(TransferError::Refused),
+            _ => Err(TransferError::NotLive),
+        }
+    }
+
     /// Rings the agent's phone, then calls the number for them; the new interaction's id
     /// (the call goes on after this returns; its timeline tells how it went).
     pub async fn click_to_call(

@@ -402,3 +402,52 @@ pub async fn place_call(
         }
     }
 }
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransferCreate {
+    /// The agent who takes the call (routing offers it to them first).
+    pub agent_id: i64,
+}
+
+/// Blind transfer of a live call to another agent, as the agent's phone does with REFER: the
+/// current agent is let go (wrap-up), the caller hears music, the named agent is offered the
+/// call first. The agent on the call or a supervisor may ask.
+#[utoipa::path(post, path = "/api/v1/interactions/{id}/transfer", tag = "interactions", params(("id" = i64, Path)), request_body = TransferCreate,
+    responses((status = 202, body = CallPlaced), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn transfer(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    Json(req): Json<TransferCreate>,
+) -> ApiResult<(StatusCode, Json<CallPlaced>)> {
+    let t = auth.tenant_id();
+    let interaction = state.store.get_interaction(t, id).await?;
+    let own = state.store.get_agent_by_user(t, auth.user.id).await.ok();
+    if own.as_ref().map(|a| a.id) != interaction.agent_id || interaction.agent_id.is_none() {
+        auth.require(Role::Supervisor)?;
+    }
+    state.store.get_agent(t, req.agent_id).await?;
+    if interaction.channel != Channel::Voice || interaction.state.is_final() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_transferable",
+            "only a live call can be transferred",
+        ));
+    }
+    let Some(dialer) = state.dialer.as_ref() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "telephony_unavailable",
+            "telephony is not running in this server",
+        ));
+    };
+    dialer
+        .transfer(id, req.agent_id)
+        .await
+        .map_err(|r| ApiError::new(StatusCode::CONFLICT, r.code, r.message))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(CallPlaced { interaction_id: id }),
+    ))
+}

@@ -162,3 +162,52 @@ async fn click_to_call_checks_its_request_before_dialling() {
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
 }
+
+#[tokio::test]
+async fn a_transfer_is_checked_before_it_reaches_telephony() {
+    let t = TestApp::new().await;
+    let (admin, agent) = make_agent(&t, "a-agent", "1001").await;
+    let (_, other) = make_agent(&t, "a-super", "1002").await;
+    let r = t
+        .post(
+            "/api/v1/interactions",
+            &admin,
+            json!({"channel": "voice", "state": "closed", "agent_id": agent}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let closed = r.body["interaction"]["id"].as_i64().unwrap();
+    let me = t.login("a-agent").await;
+    let uri = format!("/api/v1/interactions/{closed}/transfer");
+    // A finished call cannot move; an unknown target or interaction is not found.
+    let r = t.post(&uri, &me, json!({"agent_id": other})).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "not_transferable");
+    let r = t.post(&uri, &me, json!({"agent_id": 999_999})).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    let r = t
+        .post(
+            "/api/v1/interactions/999999/transfer",
+            &me,
+            json!({"agent_id": other}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    // Only the agent on the call (or a supervisor) may move it.
+    let r = t
+        .post(
+            "/api/v1/interactions",
+            &admin,
+            json!({"channel": "voice", "state": "active", "agent_id": other}),
+        )
+        .await;
+    let theirs = r.body["interaction"]["id"].as_i64().unwrap();
+    let r = t
+        .post(
+            &format!("/api/v1/interactions/{theirs}/transfer"),
+            &me,
+            json!({"agent_id": agent}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+}

@@ -577,7 +577,7 @@ async fn an_agent_who_does_not_answer_is_passed_over_for_the_next() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_agent_transfers_the_caller_to_another_agent_from_the_phone() {
+async fn agents_transfer_the_caller_from_the_phone_and_from_the_desk() {
     if require("sipp").is_none() || require("espeak-ng").is_none() || require("baresip").is_none() {
         return;
     }
@@ -618,7 +618,31 @@ async fn the_agent_transfers_the_caller_to_another_agent_from_the_phone() {
     };
     assert_eq!(answered[1]["agent_id"], c.agents["1002"]);
     tokio::time::sleep(Duration::from_secs(4)).await;
-    second.command("hangup", "").await;
+    // The second agent's desk sends the caller back to the first (as the API does); a
+    // transfer to the agent already on the call is refused.
+    let desk = c.w.sip.dialer();
+    assert!(matches!(
+        desk.transfer(interaction, c.agents["1002"]).await,
+        Err(hotline_telephony::TransferError::Refused(_))
+    ));
+    desk.transfer(interaction, c.agents["1001"])
+        .await
+        .expect("transfer under way");
+    let answered = loop {
+        let events = c.events(interaction).await;
+        let answers: Vec<Value> = events
+            .iter()
+            .filter(|(k, _)| k == "call.answered")
+            .map(|(_, d)| d.clone())
+            .collect();
+        if answers.len() == 3 {
+            break answers;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(answered[2]["agent_id"], c.agents["1001"]);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    first.command("hangup", "").await;
     if let Err(e) = sipp_result(sipp, &run).await {
         panic!(
             "the caller's call did not end cleanly:\n{e}\nthe timeline:\n{}\nthe first phone said:\n{}",
@@ -628,11 +652,20 @@ async fn the_agent_transfers_the_caller_to_another_agent_from_the_phone() {
     }
     let done = c.finished(interaction).await;
     assert_eq!(done.state, hotline_model::InteractionState::Closed);
-    assert_eq!(done.agent_id, Some(c.agents["1002"]));
+    assert_eq!(done.agent_id, Some(c.agents["1001"]));
     let events = c.events(interaction).await;
     let moved = position(&events, "call.transferred");
     assert_eq!(events[moved].1["from_agent_id"], c.agents["1001"]);
     assert_eq!(events[moved].1["to_agent_id"], c.agents["1002"]);
+    assert_eq!(events[moved].1["by"], "phone");
+    let back: Vec<&Value> = events
+        .iter()
+        .filter(|(k, _)| k == "call.transferred")
+        .map(|(_, d)| d)
+        .collect();
+    assert_eq!(back.len(), 2, "{back:?}");
+    assert_eq!(back[1]["by"], "api");
+    assert_eq!(back[1]["to_agent_id"], c.agents["1001"]);
     // The first agent's part ended in routing (their wrap-up), the second's began after.
     assert!(position(&events, "routing.ended") > position(&events, "routing.accepted"));
     let requeued = events
@@ -644,7 +677,8 @@ async fn the_agent_transfers_the_caller_to_another_agent_from_the_phone() {
         .unwrap_or_else(|| panic!("queued again: {:?}", kinds(&events)));
     assert!(moved < requeued);
     assert_eq!(events[requeued].1["preferred_agent"], c.agents["1002"]);
-    // One conversation recording: the first agent's tone, then the second's on the right.
+    // One conversation recording: the first agent's tone, the second's, the first's again
+    // on the right.
     let rec = events
         .iter()
         .filter(|(k, d)| k == "call.recording" && d["part"] == "conversation")
@@ -656,11 +690,17 @@ async fn the_agent_transfers_the_caller_to_another_agent_from_the_phone() {
         tone_share(&right[8_000..24_000], 1000.0) > 0.8,
         "first agent"
     );
+    assert!(
+        right
+            .chunks_exact(8_000)
+            .any(|second| tone_share(second, 700.0) > 0.8),
+        "the second agent is heard"
+    );
     let tail = &right[right.len() - 24_000..right.len() - 8_000];
     assert!(
-        tone_share(tail, 700.0) > 0.8,
-        "second agent: {}",
-        tone_share(tail, 700.0)
+        tone_share(tail, 1000.0) > 0.8,
+        "the first agent again: {}",
+        tone_share(tail, 1000.0)
     );
     let caller_tail = &left[left.len() - 24_000..left.len() - 8_000];
     assert!(
