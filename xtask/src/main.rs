@@ -9,6 +9,7 @@
 )]
 
 mod bench;
+mod loadrun;
 mod mediabench;
 mod sipbench;
 
@@ -32,10 +33,11 @@ async fn main() -> Result<()> {
         Some("bench") => bench::run(&args[1..]).await,
         Some("sip-bench") => sipbench::run(&args[1..]).await,
         Some("media-bench") => mediabench::run(&args[1..]).await,
+        Some("voice-load") => loadrun::run(&args[1..]).await,
         // The load generator of media-bench, run by it as a process of its own.
         Some("media-load") => mediabench::load(&args[1..]),
         _ => bail!(
-            "usage: cargo xtask openapi | bench [--customers N] [--events N] [--postgres URL] | sip-bench [--rates 500,1000,...] [--seconds N] [--no-kamailio] | media-bench [--calls 250,500,1000] [--seconds N] [--no-rtpengine] [--no-record]"
+            "usage: cargo xtask openapi | bench [--customers N] [--events N] [--postgres URL] | sip-bench [--rates 500,1000,...] [--seconds N] [--no-kamailio] | media-bench [--calls 250,500,1000] [--seconds N] [--no-rtpengine] [--no-record] | voice-load [--rate 50] [--seconds 300] [--agents 450] [--talk 8]"
         ),
     }
 }

@@ -4,7 +4,6 @@
 //! screen pop (the card and what the caller did in the IVR) over the WebSocket; the caller
 //! then gives up and the call is stored as abandoned.
 
-use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -40,26 +39,10 @@ fn http(
     token: Option<&str>,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out[9..12].parse().unwrap();
-    let json = out
-        .split_once("\r\n\r\n")
-        .and_then(|(_, b)| serde_json::from_str(b).ok())
-        .unwrap_or(Value::Null);
-    (status, json)
+    let body = body.map(|b| b.to_string());
+    let (status, text) =
+        hotline_testkit::http::request(port, method, path, token, body.as_deref()).unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 fn login(port: u16, user: &str) -> String {
@@ -74,60 +57,18 @@ fn login(port: u16, user: &str) -> String {
     body["token"].as_str().unwrap().to_string()
 }
 
-/// A WebSocket client just big enough for the live events: the upgrade, then text frames.
-struct Ws(TcpStream);
+/// The agent's live events.
+struct Ws(hotline_testkit::ws::Client);
 
 impl Ws {
     fn connect(port: u16, token: &str) -> Ws {
-        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        write!(
-            s,
-            "GET /api/v1/events?access_token={token} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        )
-        .unwrap();
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            s.read_exact(&mut byte).unwrap();
-            head.push(byte[0]);
-        }
-        let head = String::from_utf8_lossy(&head);
-        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-        Ws(s)
-    }
-
-    /// The next text message, or `None` by `deadline`.
-    fn next(&mut self, deadline: Instant) -> Option<Value> {
-        loop {
-            let left = deadline.checked_duration_since(Instant::now())?;
-            self.0
-                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
-                .ok()?;
-            let mut h = [0u8; 2];
-            self.0.read_exact(&mut h).ok()?;
-            let mut len = u64::from(h[1] & 0x7f);
-            if len == 126 {
-                let mut b = [0u8; 2];
-                self.0.read_exact(&mut b).ok()?;
-                len = u64::from(u16::from_be_bytes(b));
-            } else if len == 127 {
-                let mut b = [0u8; 8];
-                self.0.read_exact(&mut b).ok()?;
-                len = u64::from_be_bytes(b);
-            }
-            let mut payload = vec![0u8; len as usize];
-            self.0.read_exact(&mut payload).ok()?;
-            match h[0] & 0x0f {
-                1 => return serde_json::from_slice(&payload).ok(),
-                8 => return None,
-                _ => {}
-            }
-        }
+        Ws(hotline_testkit::ws::Client::connect(port, token).unwrap())
     }
 
     fn wait_for(&mut self, kind: &str, seconds: u64) -> Value {
         let deadline = Instant::now() + Duration::from_secs(seconds);
-        while let Some(m) = self.next(deadline) {
+        while let Some(m) = self.0.next(deadline) {
+            let m: Value = serde_json::from_str(&m).unwrap_or(Value::Null);
             if m["kind"] == kind {
                 return m;
             }

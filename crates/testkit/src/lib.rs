@@ -261,3 +261,105 @@ Content-Length: 0
   <Reference variables="all,all2,all3"/>
 </scenario>
 "#;
+
+/// A blocking HTTP/1.1 client for Hotline's JSON API, one connection per request (tests and
+/// load runs, never the product).
+pub mod http {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    /// One request with a JSON body; the status and the body (`""` when empty).
+    pub fn request(
+        port: u16,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> std::io::Result<(u16, String)> {
+        let mut s = TcpStream::connect(("127.0.0.1", port))?;
+        s.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let body = body.unwrap_or("");
+        let auth = token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )?;
+        let mut out = String::new();
+        s.read_to_string(&mut out)?;
+        let status = out
+            .get(9..12)
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| std::io::Error::other("no HTTP status line"))?;
+        let body = out
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        Ok((status, body))
+    }
+}
+
+/// A WebSocket client just big enough for Hotline's live events: the upgrade with
+/// `?access_token=`, then text frames (the server's frames are not masked).
+pub mod ws {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+
+    pub struct Client(TcpStream);
+
+    impl Client {
+        pub fn connect(port: u16, token: &str) -> std::io::Result<Client> {
+            let mut s = TcpStream::connect(("127.0.0.1", port))?;
+            write!(
+                s,
+                "GET /api/v1/events?access_token={token} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            )?;
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                s.read_exact(&mut byte)?;
+                head.push(byte[0]);
+            }
+            if !head.starts_with(b"HTTP/1.1 101") {
+                return Err(std::io::Error::other(format!(
+                    "no WebSocket: {}",
+                    String::from_utf8_lossy(&head)
+                )));
+            }
+            Ok(Client(s))
+        }
+
+        /// The next text message, or `None` at `deadline` or when the server closes.
+        pub fn next(&mut self, deadline: Instant) -> Option<String> {
+            loop {
+                let left = deadline.checked_duration_since(Instant::now())?;
+                self.0
+                    .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                    .ok()?;
+                let mut h = [0u8; 2];
+                self.0.read_exact(&mut h).ok()?;
+                let mut len = u64::from(h[1] & 0x7f);
+                if len == 126 {
+                    let mut b = [0u8; 2];
+                    self.0.read_exact(&mut b).ok()?;
+                    len = u64::from(u16::from_be_bytes(b));
+                } else if len == 127 {
+                    let mut b = [0u8; 8];
+                    self.0.read_exact(&mut b).ok()?;
+                    len = u64::from_be_bytes(b);
+                }
+                let mut payload = vec![0u8; usize::try_from(len).ok()?];
+                self.0.read_exact(&mut payload).ok()?;
+                match h[0] & 0x0f {
+                    1 => return String::from_utf8(payload).ok(),
+                    8 => return None,
+                    _ => {}
+                }
+            }
+        }
+    }
+}

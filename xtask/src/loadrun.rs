@@ -1,0 +1,522 @@
+//! `cargo xtask voice-load`: the voice path under load, end to end, against the release binary.
+//!
+//! `hotline serve --demo` runs as a process of its own (SQLite, SIP and RTP on 127.0.0.1).
+//! Over the API the run adds a queue without wrap-up, a flow on 8801 (a short greeting, then
+//! the queue), a carrier trunk and `--agents` agents, and makes them available. One SIPp
+//! registers every agent's phone with digest and answers their calls (out-of-call scenario,
+//! RTP echoed); another is the carrier: `--rate` new calls per second for `--seconds`, each
+//! playing a tone and hanging up after `--talk` seconds. A supervisor's WebSocket receives
+//! every screen pop; its latency is the arrival time minus the pop's `offered_at` (one
+//! clock, one machine). At the end the store is read: every interaction closed, every
+//! recording on disk.
+//!
+//! Build first: `cargo build --release -p hotline`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+
+const PASSWORD: &str = "load-run-password";
+
+struct Options {
+    rate: u32,
+    seconds: u32,
+    agents: u32,
+    talk: u32,
+}
+
+fn parse(args: &[String]) -> Result<Options> {
+    let mut o = Options {
+        rate: 50,
+        seconds: 300,
+        agents: 450,
+        talk: 8,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = || -> Result<u32> {
+            Ok(it
+                .next()
+                .with_context(|| format!("{a} needs a number"))?
+                .parse()?)
+        };
+        match a.as_str() {
+            "--rate" => o.rate = value()?,
+            "--seconds" => o.seconds = value()?,
+            "--agents" => o.agents = value()?,
+            "--talk" => o.talk = value()?,
+            other => bail!("unknown option {other}"),
+        }
+    }
+    Ok(o)
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::UdpSocket::bind(("127.0.0.1", 0))?
+        .local_addr()?
+        .port())
+}
+
+fn api(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Result<Value> {
+    let body = body.map(|b| b.to_string());
+    let (status, text) =
+        hotline_testkit::http::request(port, method, path, token, body.as_deref())?;
+    if !(200..300).contains(&status) {
+        bail!("{method} {path}: {status} {text}");
+    }
+    Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// User+system CPU seconds of a process.
+fn cpu_of(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, s)| s).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+const REGISTER: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<scenario name="agents' phones">
+  <send retrans="500">
+    <![CDATA[
+REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:[field0]@[remote_ip]>;tag=[pid]SIPpTag[call_number]
+To: <sip:[field0]@[remote_ip]>
+Call-ID: [call_id]
+CSeq: 1 REGISTER
+Contact: <sip:[field0]@[local_ip]:[local_port]>
+Expires: 3600
+Max-Forwards: 70
+Content-Length: 0
+
+]]>
+  </send>
+  <recv response="401" auth="true"/>
+  <send retrans="500">
+    <![CDATA[
+REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:[field0]@[remote_ip]>;tag=[pid]SIPpTag[call_number]
+To: <sip:[field0]@[remote_ip]>
+Call-ID: [call_id]
+CSeq: 2 REGISTER
+Contact: <sip:[field0]@[local_ip]:[local_port]>
+[authentication username=[field0] password=[field1]]
+Expires: 3600
+Max-Forwards: 70
+Content-Length: 0
+
+]]>
+  </send>
+  <recv response="200"/>
+  <pause milliseconds="HOLD_MS"/>
+</scenario>
+"#;
+
+/// What each agent's phone does with a call Hotline places to it.
+const ANSWER: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<scenario name="agent answers">
+  <recv request="INVITE"/>
+  <send>
+    <![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag02[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:agent@[local_ip]:[local_port]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=agent 1 1 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+]]>
+  </send>
+  <recv request="ACK"/>
+  <recv request="BYE"/>
+  <send>
+    <![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]>
+  </send>
+</scenario>
+"#;
+
+fn sipp(dir: &Path, args: &[String], log: &str) -> Result<Child> {
+    let out = std::fs::File::create(dir.join(format!("{log}.out")))?;
+    Command::new("sipp")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .spawn()
+        .context("sipp (Debian's sip-tester) must be installed")
+}
+
+/// A count from SIPp's final statistics screen ("Successful call", "Failed call").
+fn sipp_count(dir: &Path, log: &str, what: &str) -> u64 {
+    let text = std::fs::read_to_string(dir.join(format!("{log}.out"))).unwrap_or_default();
+    text.lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with(what))
+        .and_then(|l| l.rsplit('|').next())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+pub async fn run(args: &[String]) -> Result<()> {
+    let o = parse(args)?;
+    let root = crate::workspace_root();
+    let binary = root.join("target/release/hotline");
+    if !binary.exists() {
+        bail!("build the binary first: cargo build --release -p hotline");
+    }
+    let dir = tempfile::tempdir()?;
+    let work: PathBuf = dir.path().to_path_buf();
+    let (http, sip, carrier, phones) = (free_port()?, free_port()?, free_port()?, free_port()?);
+    let log = std::fs::File::create(work.join("hotline.log"))?;
+    let hotline = Command::new(&binary)
+        .args(["serve", "--demo", "--http", &format!("127.0.0.1:{http}")])
+        .args([
+            "--sip",
+            &format!("127.0.0.1:{sip}"),
+            "--rtp-ports",
+            "20000-29999",
+        ])
+        .arg("--data-dir")
+        .arg(&work)
+        .env("HOTLINE_ADMIN_PASSWORD", PASSWORD)
+        .env("HOTLINE_LOG", "warn")
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()?;
+    let pid = hotline.id();
+    let _hotline = Killed(hotline);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while api(http, "GET", "/healthz", None, None).is_err() {
+        if Instant::now() > deadline {
+            bail!(
+                "hotline did not start; see {}",
+                work.join("hotline.log").display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let login = api(
+        http,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(json!({"username": "admin", "password": PASSWORD})),
+    )?;
+    let admin = login["token"].as_str().context("token")?.to_string();
+    let a = Some(admin.as_str());
+
+    // The centre under load.
+    let queue = api(
+        http,
+        "POST",
+        "/api/v1/queues",
+        a,
+        Some(json!({"name": "Load", "channels": ["voice"], "wrap_up_seconds": 0})),
+    )?;
+    let queue_id = queue["id"].as_i64().context("queue id")?;
+    let flow = "flow: load\nstart: hi\nnodes:\n  hi:\n    play: \"Здравствуйте!\"\n    next: q\n  q:\n    queue: Load\n";
+    api(
+        http,
+        "PUT",
+        "/api/v1/flows/load",
+        a,
+        Some(json!({ "source": flow })),
+    )?;
+    api(
+        http,
+        "POST",
+        "/api/v1/sip/numbers",
+        a,
+        Some(json!({"number": "8801", "kind": "flow", "target": "load"})),
+    )?;
+    api(
+        http,
+        "POST",
+        "/api/v1/sip/trunks",
+        a,
+        Some(json!({"name": "carrier", "host": "127.0.0.1", "port": carrier})),
+    )?;
+    let mut users = String::from("SEQUENTIAL\n");
+    let mut agent_ids = Vec::new();
+    for i in 0..o.agents {
+        let ext = format!("{}", 3000 + i);
+        let user = api(
+            http,
+            "POST",
+            "/api/v1/users",
+            a,
+            Some(
+                json!({"username": format!("load{i}"), "display_name": format!("Load {i}"), "role": "agent", "password": PASSWORD}),
+            ),
+        )?;
+        let agent = api(
+            http,
+            "POST",
+            "/api/v1/agents",
+            a,
+            Some(json!({"user_id": user["id"], "extension": ext, "sip_password": PASSWORD})),
+        )?;
+        agent_ids.push(agent["id"].as_i64().context("agent id")?);
+        users.push_str(&format!("{ext};{PASSWORD}\n"));
+    }
+    std::fs::write(work.join("users.csv"), users)?;
+    // Telephony rereads agents and the dial plan every 5 s.
+    std::thread::sleep(Duration::from_secs(6));
+
+    // The agents' phones: registered, then answering whatever comes.
+    let hold_ms = (o.seconds + o.talk + 120) * 1000;
+    std::fs::write(
+        work.join("register.xml"),
+        REGISTER.replace("HOLD_MS", &hold_ms.to_string()),
+    )?;
+    std::fs::write(work.join("answer.xml"), ANSWER)?;
+    let phones_sipp = sipp(
+        &work,
+        &[
+            "-sf".into(),
+            "register.xml".into(),
+            "-oocsf".into(),
+            "answer.xml".into(),
+            "-inf".into(),
+            "users.csv".into(),
+            format!("127.0.0.1:{sip}"),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            phones.to_string(),
+            "-mp".into(),
+            (free_port()? & !1).to_string(),
+            "-rtp_echo".into(),
+            "-m".into(),
+            o.agents.to_string(),
+            "-r".into(),
+            "100".into(),
+            "-l".into(),
+            (o.agents + 10).to_string(),
+            "-nostdin".into(),
+            "-timeout".into(),
+            format!("{}s", hold_ms / 1000 + 30),
+        ],
+        "phones",
+    )?;
+    let _phones = Killed(phones_sipp);
+    std::thread::sleep(Duration::from_secs(u64::from(o.agents / 100 + 3)));
+    for id in &agent_ids {
+        api(
+            http,
+            "PUT",
+            &format!("/api/v1/agents/{id}/presence"),
+            a,
+            Some(json!({"presence": "available"})),
+        )?;
+    }
+
+    // Screen pops, timed on arrival.
+    let pops: Arc<Mutex<Vec<u64>>> = Arc::new(Mutex::new(Vec::new()));
+    let mut ws = hotline_testkit::ws::Client::connect(http, &admin)?;
+    let seen = pops.clone();
+    let listen_until = Instant::now() + Duration::from_secs(u64::from(o.seconds + o.talk + 90));
+    std::thread::spawn(move || {
+        while let Some(text) = ws.next(listen_until) {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0);
+            let Ok(m) = serde_json::from_str::<Value>(&text) else {
+                continue;
+            };
+            if m["kind"] == "contact.offered" {
+                if let Some(at) = m["data"]["offered_at"].as_u64() {
+                    if let Ok(mut p) = seen.lock() {
+                        p.push(now.saturating_sub(at));
+                    }
+                }
+            }
+        }
+    });
+
+    // The carrier.
+    let calls = o.rate * o.seconds;
+    let pause = (o.talk + 3) * 1000;
+    std::fs::write(
+        work.join("caller.xml"),
+        hotline_testkit::hanging_up_caller(pause),
+    )?;
+    hotline_testkit::audio_pcap(
+        &work.join("keys.pcap"),
+        pause / 1000 + 2,
+        &[],
+        Some((0, 440.0)),
+    );
+    let started = time::OffsetDateTime::now_utc();
+    let cpu_before = cpu_of(pid);
+    let t0 = Instant::now();
+    let mut carrier_sipp = sipp(
+        &work,
+        &[
+            "-sf".into(),
+            "caller.xml".into(),
+            format!("127.0.0.1:{sip}"),
+            "-s".into(),
+            "8801".into(),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            carrier.to_string(),
+            "-mp".into(),
+            (free_port()? & !1).to_string(),
+            "-r".into(),
+            o.rate.to_string(),
+            "-m".into(),
+            calls.to_string(),
+            "-l".into(),
+            (o.rate * (o.talk + 10) * 2).to_string(),
+            "-nostdin".into(),
+            "-timeout".into(),
+            format!("{}s", o.seconds + o.talk + 120),
+        ],
+        "carrier",
+    )?;
+    let status = carrier_sipp.wait()?;
+    let wall = t0.elapsed();
+    let cpu = cpu_of(pid) - cpu_before;
+    let ok = sipp_count(&work, "carrier", "Successful call");
+    let failed = sipp_count(&work, "carrier", "Failed call");
+    // Calls close and recordings are written right after the last hang-up.
+    std::thread::sleep(Duration::from_secs(10));
+
+    let store = hotline_store::Store::connect(
+        &format!("sqlite://{}", work.join("hotline.db").display()),
+        &hotline_store::ConnectOptions::default(),
+    )
+    .await?;
+    let tenant = store
+        .list_tenants()
+        .await?
+        .first()
+        .map(|t| t.id)
+        .context("the demo tenant")?;
+    let mut filter = hotline_store::InteractionFilter {
+        queue_id: Some(queue_id),
+        from: Some(started),
+        limit: 500,
+        ..Default::default()
+    };
+    let (mut stored, mut closed, mut recorded, mut with_agent) = (0u64, 0u64, 0u64, 0u64);
+    loop {
+        let page = store.list_interactions(tenant, &filter).await?;
+        if page.items.is_empty() {
+            break;
+        }
+        for i in &page.items {
+            stored += 1;
+            if i.state == hotline_model::InteractionState::Closed {
+                closed += 1;
+            }
+            if i.agent_id.is_some() {
+                with_agent += 1;
+            }
+            if i.recording_ref
+                .as_deref()
+                .is_some_and(|p| Path::new(p).exists())
+            {
+                recorded += 1;
+            }
+        }
+        filter.offset += page.items.len() as i64;
+    }
+    let mut pops = pops.lock().map(|p| p.clone()).unwrap_or_default();
+    pops.sort_unstable();
+    println!(
+        "## Voice path under load ({})",
+        time::OffsetDateTime::now_utc().date()
+    );
+    println!();
+    println!(
+        "`cargo xtask voice-load --rate {} --seconds {} --agents {} --talk {}` (SIPp exit {status})",
+        o.rate, o.seconds, o.agents, o.talk
+    );
+    println!();
+    println!("| what | value |");
+    println!("|---|---|");
+    println!(
+        "| calls placed by the carrier | {calls} in {:.0} s |",
+        wall.as_secs_f64()
+    );
+    println!("| successful / failed (SIPp) | {ok} / {failed} |");
+    println!(
+        "| interactions stored / closed / with an agent | {stored} / {closed} / {with_agent} |"
+    );
+    println!("| recordings on disk | {recorded} |");
+    println!(
+        "| screen pops | {} (p50 {} ms, p99 {} ms, max {} ms) |",
+        pops.len(),
+        percentile(&pops, 0.5),
+        percentile(&pops, 0.99),
+        pops.last().copied().unwrap_or(0)
+    );
+    println!(
+        "| Hotline CPU | {cpu:.1} s over {:.0} s = {:.0} % of one core |",
+        wall.as_secs_f64(),
+        100.0 * cpu / wall.as_secs_f64().max(1.0)
+    );
+    println!();
+    println!("files: {}", work.display());
+    // Keep the files for a look when something failed.
+    if failed > 0 || closed < calls as u64 {
+        let kept = dir.keep();
+        println!("kept for inspection: {}", kept.display());
+    }
+    store.close().await;
+    Ok(())
+}
