@@ -157,6 +157,14 @@ impl Store {
         if number.is_empty() || !dialable(number) {
             return Err(invalid("number", "digits, +, * or #, at most 32"));
         }
+        // Looked up by name below: text PostgreSQL cannot hold (NUL) or absurd lengths are
+        // refused before the query, as for every other input.
+        if target.chars().count() > 128 || target.chars().any(char::is_control) {
+            return Err(invalid(
+                "target",
+                "at most 128 characters, no control characters",
+            ));
+        }
         match kind {
             "extension" if !target.is_empty() && dialable(target) => {}
             "extension" => return Err(invalid("target", "an extension: digits, at most 32")),
@@ -170,6 +178,9 @@ impl Store {
             }
             "service" if SERVICES.contains(&target) => {}
             "service" => return Err(invalid("target", "a service: test")),
+            "flow" if !crate::flows::valid_flow_name(target) => {
+                return Err(invalid("target", "no flow of that name"));
+            }
             "flow" => {
                 let exists = on_pool!(self, p => sqlx::query_scalar::<_, i64>(
                     "SELECT COUNT(*) FROM flows WHERE tenant_id = $1 AND name = $2")

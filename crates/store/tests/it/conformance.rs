@@ -1785,6 +1785,17 @@ pub async fn dial_plan(s: &Store) {
         s.create_number(t.id, "12a", "extension", "1").await,
         Err(StoreError::Invalid(_))
     ));
+    // Targets that cannot be names are refused before any query (PostgreSQL holds no NUL;
+    // Schemathesis found a flow target with one).
+    for (kind, target) in [("flow", "t\u{0}©"), ("trunk", "c\u{0}"), ("flow", "../x")] {
+        assert!(
+            matches!(
+                s.create_number(t.id, "102", kind, target).await,
+                Err(StoreError::Invalid(_))
+            ),
+            "{kind} {target:?}"
+        );
+    }
     // A number Hotline answers itself: only services it has.
     let test_line = s
         .create_number(t.id, "100", "service", "test")
