@@ -2,10 +2,10 @@
 //!
 //! `hotline serve --demo` runs as a process of its own (SQLite, SIP and RTP on 127.0.0.1).
 //! Over the API the run adds a queue without wrap-up, a flow on 8801 (a short greeting, then
-//! the queue), a carrier trunk and `--agents` agents, and makes them available. One SIPp
-//! registers every agent's phone with digest and answers their calls (out-of-call scenario,
-//! RTP echoed); another is the carrier: `--rate` new calls per second for `--seconds`, each
-//! playing a tone and hanging up after `--talk` seconds. A supervisor's WebSocket receives
+//! the queue), a carrier trunk and `--agents` agents, and makes them available. A phone farm
+//! (`phones.rs`) registers every agent's phone with digest and answers their calls, RTP
+//! echoed; SIPp is the carrier: `--rate` new calls per second for `--seconds`, each playing a
+//! tone and hanging up after `--talk` seconds. A supervisor's WebSocket receives
 //! every screen pop; its latency is the arrival time minus the pop's `offered_at` (one
 //! clock, one machine). At the end the store is read: every interaction closed, every
 //! recording on disk.
@@ -95,87 +95,6 @@ impl Drop for Killed {
     }
 }
 
-const REGISTER: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<scenario name="agents' phones">
-  <send retrans="500">
-    <![CDATA[
-REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:[field0]@[remote_ip]>;tag=[pid]SIPpTag[call_number]
-To: <sip:[field0]@[remote_ip]>
-Call-ID: [call_id]
-CSeq: 1 REGISTER
-Contact: <sip:[field0]@[local_ip]:[local_port]>
-Expires: 3600
-Max-Forwards: 70
-Content-Length: 0
-
-]]>
-  </send>
-  <recv response="401" auth="true"/>
-  <send retrans="500">
-    <![CDATA[
-REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:[field0]@[remote_ip]>;tag=[pid]SIPpTag[call_number]
-To: <sip:[field0]@[remote_ip]>
-Call-ID: [call_id]
-CSeq: 2 REGISTER
-Contact: <sip:[field0]@[local_ip]:[local_port]>
-[authentication username=[field0] password=[field1]]
-Expires: 3600
-Max-Forwards: 70
-Content-Length: 0
-
-]]>
-  </send>
-  <recv response="200"/>
-  <pause milliseconds="HOLD_MS"/>
-</scenario>
-"#;
-
-/// What each agent's phone does with a call Hotline places to it.
-const ANSWER: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<scenario name="agent answers">
-  <recv request="INVITE"/>
-  <send>
-    <![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag02[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:agent@[local_ip]:[local_port]>
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=agent 1 1 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0
-a=rtpmap:0 PCMU/8000
-]]>
-  </send>
-  <recv request="ACK"/>
-  <recv request="BYE"/>
-  <send>
-    <![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]>
-  </send>
-</scenario>
-"#;
-
 fn sipp(dir: &Path, args: &[String], log: &str) -> Result<Child> {
     let out = std::fs::File::create(dir.join(format!("{log}.out")))?;
     Command::new("sipp")
@@ -216,7 +135,7 @@ pub async fn run(args: &[String]) -> Result<()> {
     }
     let dir = tempfile::tempdir()?;
     let work: PathBuf = dir.path().to_path_buf();
-    let (http, sip, carrier, phones) = (free_port()?, free_port()?, free_port()?, free_port()?);
+    let (http, sip, carrier) = (free_port()?, free_port()?, free_port()?);
     let log = std::fs::File::create(work.join("hotline.log"))?;
     let hotline = Command::new(&binary)
         .args(["serve", "--demo", "--http", &format!("127.0.0.1:{http}")])
@@ -286,7 +205,7 @@ pub async fn run(args: &[String]) -> Result<()> {
         a,
         Some(json!({"name": "carrier", "host": "127.0.0.1", "port": carrier})),
     )?;
-    let mut users = String::from("SEQUENTIAL\n");
+    let mut extensions = Vec::new();
     let mut agent_ids = Vec::new();
     for i in 0..o.agents {
         let ext = format!("{}", 3000 + i);
@@ -307,50 +226,21 @@ pub async fn run(args: &[String]) -> Result<()> {
             Some(json!({"user_id": user["id"], "extension": ext, "sip_password": PASSWORD})),
         )?;
         agent_ids.push(agent["id"].as_i64().context("agent id")?);
-        users.push_str(&format!("{ext};{PASSWORD}\n"));
+        extensions.push(ext);
     }
-    std::fs::write(work.join("users.csv"), users)?;
     // Telephony rereads agents and the dial plan every 5 s.
     std::thread::sleep(Duration::from_secs(6));
 
-    // The agents' phones: registered, then answering whatever comes.
-    let hold_ms = (o.seconds + o.talk + 120) * 1000;
-    std::fs::write(
-        work.join("register.xml"),
-        REGISTER.replace("HOLD_MS", &hold_ms.to_string()),
+    // The agents' phones: registered with digest, then answering whatever comes. Phones name
+    // their tenant by the domain of their address (its slug is the realm).
+    let me = api(http, "GET", "/api/v1/auth/me", a, None)?;
+    let realm = me["tenant"]["slug"].as_str().context("tenant slug")?;
+    let farm = crate::phones::start(
+        format!("127.0.0.1:{sip}").parse()?,
+        realm,
+        &extensions,
+        PASSWORD,
     )?;
-    std::fs::write(work.join("answer.xml"), ANSWER)?;
-    let phones_sipp = sipp(
-        &work,
-        &[
-            "-sf".into(),
-            "register.xml".into(),
-            "-oocsf".into(),
-            "answer.xml".into(),
-            "-inf".into(),
-            "users.csv".into(),
-            format!("127.0.0.1:{sip}"),
-            "-i".into(),
-            "127.0.0.1".into(),
-            "-p".into(),
-            phones.to_string(),
-            "-mp".into(),
-            (free_port()? & !1).to_string(),
-            "-rtp_echo".into(),
-            "-m".into(),
-            o.agents.to_string(),
-            "-r".into(),
-            "100".into(),
-            "-l".into(),
-            (o.agents + 10).to_string(),
-            "-nostdin".into(),
-            "-timeout".into(),
-            format!("{}s", hold_ms / 1000 + 30),
-        ],
-        "phones",
-    )?;
-    let _phones = Killed(phones_sipp);
-    std::thread::sleep(Duration::from_secs(u64::from(o.agents / 100 + 3)));
     for id in &agent_ids {
         api(
             http,
@@ -498,6 +388,10 @@ pub async fn run(args: &[String]) -> Result<()> {
         "| interactions stored / closed / with an agent | {stored} / {closed} / {with_agent} |"
     );
     println!("| recordings on disk | {recorded} |");
+    println!(
+        "| INVITEs answered by the agents' phones | {} |",
+        farm.answered.load(std::sync::atomic::Ordering::Relaxed)
+    );
     println!(
         "| screen pops | {} (p50 {} ms, p99 {} ms, max {} ms) |",
         pops.len(),

@@ -11,6 +11,7 @@
 mod bench;
 mod loadrun;
 mod mediabench;
+mod phones;
 mod sipbench;
 
 use anyhow::{bail, Result};

@@ -100,6 +100,9 @@ pub struct DigestServer {
     counts: HashMap<String, (u64, u32)>,
     max_tracked: usize,
     preference: Vec<Algorithm>,
+    /// Makes every nonce unique: phones challenged in the same millisecond get different
+    /// ones, so one's nonce-count never looks like a replay of another's.
+    issued: std::sync::atomic::AtomicU64,
 }
 
 impl DigestServer {
@@ -113,6 +116,7 @@ impl DigestServer {
             counts: HashMap::new(),
             max_tracked: 100_000,
             preference: vec![Algorithm::Md5],
+            issued: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -120,16 +124,21 @@ impl DigestServer {
         &self.realm
     }
 
-    fn nonce_mac(&self, issued_ms: u64) -> String {
+    fn nonce_mac(&self, issued_ms: u64, serial: u64) -> String {
         let mut h = Sha256::new();
         h.update(self.key);
         h.update(issued_ms.to_be_bytes());
+        h.update(serial.to_be_bytes());
         h.update(self.realm.as_bytes());
         hex::encode(&h.finalize()[..16])
     }
 
+    /// A fresh nonce: its issue time, a serial number, and a keyed hash of both.
     pub fn nonce(&self, now_ms: u64) -> String {
-        format!("{now_ms:x}.{}", self.nonce_mac(now_ms))
+        let serial = self
+            .issued
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("{now_ms:x}.{serial:x}.{}", self.nonce_mac(now_ms, serial))
     }
 
     /// The challenges offered, in order (RFC 8760: the server's preference first). The default
@@ -217,10 +226,15 @@ impl DigestServer {
             return Verdict::Malformed;
         }
         // The nonce must be ours; its age decides stale.
-        let Some(issued) = nonce.split_once('.').and_then(|(t, mac)| {
-            u64::from_str_radix(t, 16)
+        let mut parts = nonce.splitn(3, '.');
+        let fields = (parts.next(), parts.next(), parts.next());
+        let Some(issued) = (match fields {
+            (Some(t), Some(serial), Some(mac)) => u64::from_str_radix(t, 16)
                 .ok()
-                .filter(|&t| constant_eq(mac, &self.nonce_mac(t)))
+                .zip(u64::from_str_radix(serial, 16).ok())
+                .filter(|&(t, serial)| constant_eq(mac, &self.nonce_mac(t, serial)))
+                .map(|(t, _)| t),
+            _ => None,
         }) else {
             return challenge(Failure::ForgedNonce);
         };

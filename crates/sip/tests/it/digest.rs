@@ -57,10 +57,46 @@ fn right_password_passes_with_either_algorithm() {
     assert!(plain.challenges(0, false)[0].contains("algorithm=MD5"));
 }
 
+/// Two answers to one challenge (the same nonce), with nonce-counts `a` and `b`.
+fn answers_to_one_challenge(
+    s: &DigestServer,
+    now: u64,
+    a: u32,
+    b: u32,
+) -> (AuthParams, AuthParams) {
+    let challenge = AuthParams::parse(&s.challenges(now, false)[0]).expect("challenge parses");
+    let with = |nc| {
+        let v = authorization(&challenge, "REGISTER", URI, "1001", "secret", "c0ffee", nc)
+            .expect("digest");
+        AuthParams::parse(&v).expect("authorization parses")
+    };
+    (with(a), with(b))
+}
+
+#[test]
+fn phones_challenged_in_the_same_millisecond_get_their_own_nonces() {
+    let mut s = server();
+    let lookup_two = |user: &str| {
+        (user == "1001" || user == "1002").then(|| Ha1 {
+            md5: Some(Algorithm::Md5.ha1(user, REALM, "secret")),
+            sha256: Some(Algorithm::Sha256.ha1(user, REALM, "secret")),
+        })
+    };
+    let one = answer(&s, 1_000, 0, "1001", "secret", 1);
+    let two = answer(&s, 1_000, 0, "1002", "secret", 1);
+    assert_ne!(one.get("nonce"), two.get("nonce"));
+    for creds in [one, two] {
+        assert!(matches!(
+            s.verify(1_001, &[creds], "REGISTER", URI, lookup_two),
+            Verdict::Authorized { .. }
+        ));
+    }
+}
+
 #[test]
 fn replayed_nonce_count_is_refused_and_a_higher_one_passes() {
     let mut s = server();
-    let first = answer(&s, 1_000, 0, "1001", "secret", 1);
+    let (first, second) = answers_to_one_challenge(&s, 1_000, 1, 2);
     assert!(matches!(
         s.verify(1_100, std::slice::from_ref(&first), "REGISTER", URI, lookup),
         Verdict::Authorized { .. }
@@ -72,7 +108,6 @@ fn replayed_nonce_count_is_refused_and_a_higher_one_passes() {
             failure: Failure::Replay
         }
     );
-    let second = answer(&s, 1_000, 0, "1001", "secret", 2);
     assert!(matches!(
         s.verify(1_300, &[second], "REGISTER", URI, lookup),
         Verdict::Authorized { .. }
