@@ -43,6 +43,17 @@ pub struct Refusal {
     pub retry_after: Option<u32>,
 }
 
+impl Refusal {
+    /// The answer to the refused request (with its Retry-After, if any).
+    pub fn response(&self, request: &Message) -> Message {
+        let mut r = crate::response::response_to(request, self.code, None, None);
+        if let Some(after) = self.retry_after {
+            r.push(HeaderName::RetryAfter, after.to_string().into_bytes());
+        }
+        r
+    }
+}
+
 /// An offer/answer exchange in progress (INVITE or UPDATE), by whom and with which CSeq.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Pending {

@@ -590,7 +590,6 @@ pub(crate) async fn run(
                             "offered_at": crate::shard::wall_ms(),
                             "expires_at": expires_at_ms,
                         }),
-                        at: std::time::Instant::now(),
                     });
                     let Some(port) = media.take_port() else {
                         tracing::warn!(interaction, "no RTP port for an agent's leg");
@@ -624,7 +623,6 @@ pub(crate) async fn run(
                             agent_id: Some(agent),
                             kind: "contact.withdrawn",
                             data: json!({ "interaction_id": interaction }),
-                            at: std::time::Instant::now(),
                         });
                         timeline.append("call.ringing_stopped", json!({ "agent_id": agent })).await;
                     }
@@ -689,7 +687,6 @@ pub(crate) async fn run(
                                     agent_id: Some(o.agent),
                                     kind: "contact.connected",
                                     data: json!({ "interaction_id": interaction }),
-                                    at: std::time::Instant::now(),
                                 });
                                 connected = Some(Connected { agent: o.agent, leg, agent_hung_up: false });
                             }

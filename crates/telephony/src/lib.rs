@@ -49,9 +49,9 @@ pub struct Notice {
     /// The agent it is for (`None`: the tenant's supervisors).
     pub agent_id: Option<i64>,
     pub kind: &'static str,
+    /// For `contact.offered`, `offered_at` (wall ms) is when the pop left: screen-pop latency
+    /// is measured from it.
     pub data: serde_json::Value,
-    /// When it was made (screen-pop latency is measured from here).
-    pub at: std::time::Instant,
 }
 
 /// The running SIP service.

@@ -165,7 +165,6 @@ pub(crate) fn callback(shared: Arc<Shared>, contact: ContactId, agent_id: i64, n
                 "card": card,
                 "offered_at": crate::shard::wall_ms(),
             }),
-            at: std::time::Instant::now(),
         });
         let call = Outbound {
             shared: shared.clone(),

@@ -1042,11 +1042,7 @@ impl Shard {
             return response_to(request, 481, None, Some(tag));
         };
         if let Err(refusal) = call.dialog.on_request(request) {
-            let mut r = response_to(request, refusal.code, None, None);
-            if let Some(after) = refusal.retry_after {
-                r.push(HeaderName::RetryAfter, after.to_string().into_bytes());
-            }
-            return r;
+            return refusal.response(request);
         }
         match request.method() {
             Some(Method::Bye) => {

@@ -291,6 +291,28 @@ fn kinds(events: &[(String, Value)]) -> Vec<&str> {
     events.iter().map(|(k, _)| k.as_str()).collect()
 }
 
+/// Each kind is on the timeline, after the one before it.
+fn assert_in_order(events: &[(String, Value)], order: &[&str]) {
+    for pair in order.windows(2) {
+        assert!(
+            position(events, pair[0]) < position(events, pair[1]),
+            "{} before {}: {:?}",
+            pair[0],
+            pair[1],
+            kinds(events)
+        );
+    }
+}
+
+/// The conversation's recording event.
+fn conversation_recording(events: &[(String, Value)]) -> Value {
+    events
+        .iter()
+        .find(|(k, d)| k == "call.recording" && d["part"] == "conversation")
+        .map(|(_, d)| d.clone())
+        .unwrap_or_else(|| panic!("no conversation recording in {:?}", kinds(events)))
+}
+
 fn position(events: &[(String, Value)], kind: &str) -> usize {
     events
         .iter()
@@ -298,7 +320,7 @@ fn position(events: &[(String, Value)], kind: &str) -> usize {
         .unwrap_or_else(|| panic!("no {kind} in {:?}", kinds(events)))
 }
 
-async fn sipp_result(child: tokio::process::Child, run: &Path) -> Result<(), String> {
+pub async fn sipp_result(child: tokio::process::Child, run: &Path) -> Result<(), String> {
     let out = tokio::time::timeout(Duration::from_secs(110), child.wait_with_output())
         .await
         .map_err(|_| "sipp did not end".to_string())?
@@ -378,34 +400,24 @@ async fn a_queued_caller_reaches_the_agents_phone_with_a_screen_pop_and_both_are
 
     // The record: every step in the order it happened.
     let events = c.events(interaction).await;
-    let order = [
-        "call.arrived",
-        "ivr.menu_choice",
-        "routing.queued",
-        "call.offered",
-        "call.answered",
-        "call.held",
-        "call.resumed",
-        "call.agent_hung_up",
-        "call.ended",
-    ];
-    for pair in order.windows(2) {
-        assert!(
-            position(&events, pair[0]) < position(&events, pair[1]),
-            "{} before {}: {:?}",
-            pair[0],
-            pair[1],
-            kinds(&events)
-        );
-    }
+    assert_in_order(
+        &events,
+        &[
+            "call.arrived",
+            "ivr.menu_choice",
+            "routing.queued",
+            "call.offered",
+            "call.answered",
+            "call.held",
+            "call.resumed",
+            "call.agent_hung_up",
+            "call.ended",
+        ],
+    );
     position(&events, "routing.offered");
     position(&events, "routing.accepted");
     position(&events, "routing.ended");
-    let rec = events
-        .iter()
-        .find(|(k, d)| k == "call.recording" && d["part"] == "conversation")
-        .map(|(_, d)| d.clone())
-        .unwrap_or_else(|| panic!("no conversation recording in {:?}", kinds(&events)));
+    let rec = conversation_recording(&events);
     let path = rec["path"].as_str().expect("path");
     assert_eq!(done.recording_ref.as_deref(), Some(path));
     assert_eq!(
@@ -768,34 +780,20 @@ async fn click_to_call_rings_the_agent_then_the_customer() {
     let hung = c.wait_for(interaction, "call.hung_up", 10).await;
     assert_eq!(hung["by"], "customer");
     let events = c.events(interaction).await;
-    let order = [
-        "call.click_to_call",
-        "call.agent_answered",
-        "call.customer_ringing",
-        "call.answered",
-        "call.hung_up",
-        "call.ended",
-    ];
-    for pair in order.windows(2) {
-        assert!(
-            position(&events, pair[0]) < position(&events, pair[1]),
-            "{} before {}: {:?}",
-            pair[0],
-            pair[1],
-            kinds(&events)
-        );
-    }
+    assert_in_order(
+        &events,
+        &[
+            "call.click_to_call",
+            "call.agent_answered",
+            "call.customer_ringing",
+            "call.answered",
+            "call.hung_up",
+            "call.ended",
+        ],
+    );
     assert_eq!(events[0].1["channel"], "voice");
-    let rec = c.wait_for(interaction, "call.recording", 5).await;
-    let rec = if rec["part"] == "conversation" {
-        rec
-    } else {
-        events
-            .iter()
-            .find(|(k, d)| k == "call.recording" && d["part"] == "conversation")
-            .map(|(_, d)| d.clone())
-            .unwrap_or_else(|| panic!("no conversation recording: {:?}", kinds(&events)))
-    };
+    // Stored before the call's end (the interaction is final by now).
+    let rec = conversation_recording(&events);
     let path = rec["path"].as_str().expect("path");
     assert_eq!(done.recording_ref.as_deref(), Some(path));
     // The agent on the left (Hotline's own peer here), the customer on the right.
@@ -892,29 +890,19 @@ async fn a_caller_asks_for_a_callback_and_is_called_back_when_an_agent_is_free()
     .unwrap_or_else(|_| panic!("not closed"));
     assert_eq!(done.agent_id, Some(c.agents["1001"]));
     let events = c.events(interaction).await;
-    let order = [
-        "call.callback_requested",
-        "callback.started",
-        "routing.accepted",
-        "call.customer_ringing",
-        "routing.callback_reached",
-        "call.hung_up",
-        "routing.ended",
-    ];
-    for pair in order.windows(2) {
-        assert!(
-            position(&events, pair[0]) < position(&events, pair[1]),
-            "{} before {}: {:?}",
-            pair[0],
-            pair[1],
-            kinds(&events)
-        );
-    }
-    let rec = events
-        .iter()
-        .find(|(k, d)| k == "call.recording" && d["part"] == "conversation")
-        .map(|(_, d)| d.clone())
-        .unwrap_or_else(|| panic!("no conversation recording: {:?}", kinds(&events)));
+    assert_in_order(
+        &events,
+        &[
+            "call.callback_requested",
+            "callback.started",
+            "routing.accepted",
+            "call.customer_ringing",
+            "routing.callback_reached",
+            "call.hung_up",
+            "routing.ended",
+        ],
+    );
+    let rec = conversation_recording(&events);
     let (left, right) = stereo(Path::new(rec["path"].as_str().expect("path")));
     assert!(tone_share(&left[8_000..32_000], 1000.0) > 0.8, "agent");
     assert!(tone_share(&right[8_000..32_000], 440.0) > 0.8, "customer");

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use hotline_testkit::{dtmf_pcap, SCENARIO};
 
-use crate::agents::demo_line;
+use crate::agents::{demo_line, sipp_result};
 use crate::media::{media_world, sipp_carrier};
 use crate::require;
 
@@ -46,24 +46,9 @@ async fn a_caller_checks_an_order_through_the_demo_flow() {
     ];
     dtmf_pcap(&run.join("keys.pcap"), 70, &keys);
     let child = sipp_carrier(&run, &["-sf", "caller.xml"], &w, port, "8800", 90);
-    let out = tokio::time::timeout(Duration::from_secs(100), child.wait_with_output())
-        .await
-        .expect("sipp ends")
-        .expect("sipp runs");
-    let errors = std::fs::read_dir(&run)
-        .ok()
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().ends_with("_errors.log"))
-        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
-        .collect::<String>();
-    assert!(
-        out.status.success(),
-        "sipp failed (Hotline must hang up after the goodbye):\n{}\n{}\n{errors}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    if let Err(e) = sipp_result(child, &run).await {
+        panic!("sipp failed (Hotline must hang up after the goodbye):\n{e}");
+    }
 
     // The interaction: found by the caller's number, closed, recorded.
     let filter = hotline_store::InteractionFilter {
