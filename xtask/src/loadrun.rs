@@ -4,11 +4,13 @@
 //! Over the API the run adds a queue without wrap-up, a flow on 8801 (a short greeting, then
 //! the queue), a carrier trunk and `--agents` agents, and makes them available. A phone farm
 //! (`phones.rs`) registers every agent's phone with digest and answers their calls, RTP
-//! echoed; SIPp is the carrier: `--rate` new calls per second for `--seconds`, each playing a
-//! tone and hanging up after `--talk` seconds. A supervisor's WebSocket receives
-//! every screen pop; its latency is the arrival time minus the pop's `offered_at` (one
-//! clock, one machine). At the end the store is read: every interaction closed, every
-//! recording on disk.
+//! echoed; SIPp is the carrier: `--rate` new calls per second for `--seconds`, each sending a
+//! 440 Hz tone with `rtp_stream` (not `play_pcap_audio`: its raw socket per call gets a copy
+//! of every UDP packet on the host, which starved the machine at this scale) and hanging up
+//! `--talk` + 3 seconds after the answer. A supervisor's WebSocket receives every screen pop;
+//! its latency is the arrival time minus the pop's `offered_at` (one clock, one machine). At
+//! the end the store is read: every interaction closed, every recording on disk, and every
+//! tenth recording listened to for the caller's tone.
 //!
 //! Build first: `cargo build --release -p hotline`.
 
@@ -116,6 +118,26 @@ fn sipp_count(dir: &Path, log: &str, what: &str) -> u64 {
         .and_then(|l| l.rsplit('|').next())
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// Whether a recording's left channel (the caller) carries the carrier's 440 Hz.
+fn caller_heard(path: &Path) -> bool {
+    let Ok(bytes) = std::fs::read(path) else {
+        return false;
+    };
+    // Hotline's recordings: a 44-byte header, then 16-bit stereo frames.
+    if hotline_media::wav::read(&bytes).is_err() || bytes.get(22..24) != Some(&[2, 0]) {
+        return false;
+    }
+    let left: Vec<i16> = bytes[44..]
+        .chunks_exact(4)
+        .map(|f| i16::from_le_bytes([f[0], f[1]]))
+        .collect();
+    // The middle of the recording (up to a second): a call the caller left soon after it was
+    // answered has a short conversation.
+    let half = (left.len() / 4).min(4_000);
+    let mid = left.len() / 2;
+    half >= 400 && hotline_media::inband::tone_share(&left[mid - half..mid + half], 440.0) > 0.5
 }
 
 fn percentile(sorted: &[u64], p: f64) -> u64 {
@@ -280,14 +302,9 @@ pub async fn run(args: &[String]) -> Result<()> {
     let pause = (o.talk + 3) * 1000;
     std::fs::write(
         work.join("caller.xml"),
-        hotline_testkit::hanging_up_caller(pause),
+        hotline_testkit::streaming_caller(pause),
     )?;
-    hotline_testkit::audio_pcap(
-        &work.join("keys.pcap"),
-        pause / 1000 + 2,
-        &[],
-        Some((0, 440.0)),
-    );
+    hotline_testkit::tone_ulaw(&work.join("tone.ulaw"), 2, 440.0);
     let started = time::OffsetDateTime::now_utc();
     let cpu_before = cpu_of(pid);
     let t0 = Instant::now();
@@ -343,6 +360,7 @@ pub async fn run(args: &[String]) -> Result<()> {
         ..Default::default()
     };
     let (mut stored, mut closed, mut recorded, mut with_agent) = (0u64, 0u64, 0u64, 0u64);
+    let (mut sampled, mut heard) = (0u64, 0u64);
     loop {
         let page = store.list_interactions(tenant, &filter).await?;
         if page.items.is_empty() {
@@ -356,11 +374,15 @@ pub async fn run(args: &[String]) -> Result<()> {
             if i.agent_id.is_some() {
                 with_agent += 1;
             }
-            if i.recording_ref
-                .as_deref()
-                .is_some_and(|p| Path::new(p).exists())
-            {
+            if let Some(path) = i.recording_ref.as_deref().filter(|p| Path::new(p).exists()) {
                 recorded += 1;
+                // Every tenth recording is listened to: the caller's tone on the left.
+                if recorded % 10 == 1 {
+                    sampled += 1;
+                    if caller_heard(Path::new(path)) {
+                        heard += 1;
+                    }
+                }
             }
         }
         filter.offset += page.items.len() as i64;
@@ -387,7 +409,9 @@ pub async fn run(args: &[String]) -> Result<()> {
     println!(
         "| interactions stored / closed / with an agent | {stored} / {closed} / {with_agent} |"
     );
-    println!("| recordings on disk | {recorded} |");
+    println!(
+        "| recordings on disk | {recorded} ({heard} of {sampled} listened to hold the caller's 440 Hz) |"
+    );
     println!(
         "| INVITEs answered by the agents' phones | {} |",
         farm.answered.load(std::sync::atomic::Ordering::Relaxed)

@@ -19,8 +19,8 @@ use hotline_routing::{
     AgentId, Command, ContactId, ContactSpec, Engine, EngineConfig, Estimate, Event, QueueId,
     RoutingError, Time,
 };
-use hotline_store::{NewEvent, Store, StoreError};
-use std::collections::HashMap;
+use hotline_store::{NewAgentEvent, NewEvent, Store, StoreError};
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -107,6 +107,19 @@ fn to_offset(t: Time) -> time::OffsetDateTime {
     let nanos = i128::from(t.as_millis()) * 1_000_000;
     time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+/// Requests taken in one round at most (their decisions are stored together).
+const ROUND: usize = 256;
+
+/// A decision ready to be stored.
+enum Prepared {
+    Agent(NewAgentEvent),
+    Contact {
+        tenant: i64,
+        contact: i64,
+        event: NewEvent,
+    },
 }
 
 struct Shell {
@@ -268,41 +281,58 @@ impl Shell {
                 .poll_timeout()
                 .map(|at| tokio::time::Instant::now() + at.since(now()));
             // `None`: the engine's deadline came first.
-            let request = match deadline {
+            let first = match deadline {
                 Some(deadline) => tokio::select! {
                     r = requests.recv() => Some(r),
                     () = tokio::time::sleep_until(deadline) => None,
                 },
                 None => Some(requests.recv().await),
             };
+            // Whatever else is waiting is taken in the same round: its decisions are stored
+            // with one commit, not one each (under load, a commit per input made routing
+            // fall seconds behind the calls).
+            let mut round = Vec::new();
+            if let Some(r) = first {
+                round.push(r);
+                while round.len() < ROUND {
+                    match requests.try_recv() {
+                        Ok(r) => round.push(Some(r)),
+                        Err(_) => break,
+                    }
+                }
+            }
             let now = now();
             // Deadlines due (or already past) are handled first: they happened first.
             self.engine.handle_timeout(now);
-            let mut answer = None;
+            let mut answers = Vec::new();
             let mut stop = false;
-            match request {
-                None => {}
-                Some(None | Some(Request::Stop)) => stop = true,
-                Some(Some(Request::Input(input, reply))) => {
-                    let result = self.apply(now, input);
-                    if let Err(err) = &result {
-                        tracing::info!(%err, "routing input refused");
+            for request in round {
+                match request {
+                    None | Some(Request::Stop) => {
+                        stop = true;
+                        break;
                     }
-                    answer = Some((reply, result));
-                }
-                Some(Some(Request::Snapshot(reply))) => {
-                    let _ = reply.send(self.engine.snapshot(now));
-                }
-                Some(Some(Request::Estimate(c, reply))) => {
-                    let _ = reply.send(self.engine.estimate(c));
-                }
-                Some(Some(Request::Reload(reply))) => {
-                    let _ = reply.send(self.load().await);
+                    Some(Request::Input(input, reply)) => {
+                        let result = self.apply(now, input);
+                        if let Err(err) = &result {
+                            tracing::info!(%err, "routing input refused");
+                        }
+                        answers.push((reply, result));
+                    }
+                    Some(Request::Snapshot(reply)) => {
+                        let _ = reply.send(self.engine.snapshot(now));
+                    }
+                    Some(Request::Estimate(c, reply)) => {
+                        let _ = reply.send(self.engine.estimate(c));
+                    }
+                    Some(Request::Reload(reply)) => {
+                        let _ = reply.send(self.load().await);
+                    }
                 }
             }
             // An input is answered once its decisions are stored.
             self.flush().await;
-            if let Some((reply, result)) = answer {
+            for (reply, result) in answers {
                 let _ = reply.send(result);
             }
             if stop {
@@ -339,9 +369,48 @@ impl Shell {
 
     /// Stores every decision and passes every command on. A decision that cannot be stored is
     /// logged (without personal data) and routing goes on: the call must not wait for a disk.
+    /// The decisions of a round are written together: the agents' log in one transaction, the
+    /// contacts' timelines in one per tenant.
     async fn flush(&mut self) {
+        let mut agents = Vec::new();
+        let mut contacts: BTreeMap<i64, Vec<(i64, NewEvent)>> = BTreeMap::new();
         while let Some(event) = self.engine.poll_event() {
-            self.store_event(&event).await;
+            match self.prepare(&event) {
+                Some(Prepared::Agent(row)) => agents.push(row),
+                Some(Prepared::Contact {
+                    tenant,
+                    contact,
+                    event,
+                }) => {
+                    contacts.entry(tenant).or_default().push((contact, event));
+                }
+                None => {}
+            }
+        }
+        if !agents.is_empty() {
+            if let Err(err) = self.store.append_agent_events(&agents).await {
+                tracing::warn!(%err, "routing's agent decisions not stored together; one by one");
+                for a in &agents {
+                    if let Err(err) = self
+                        .store
+                        .append_agent_event(a.tenant_id, a.agent_id, a.at, &a.kind, &a.data)
+                        .await
+                    {
+                        tracing::warn!(kind = %a.kind, %err, "routing decision not stored");
+                    }
+                }
+            }
+        }
+        for (tenant, batch) in contacts {
+            if let Err(err) = self.store.append_events(tenant, &batch).await {
+                // One contact unknown to the store must not cost its neighbours their record.
+                tracing::debug!(%err, "routing's contact decisions not stored together; one by one");
+                for (contact, e) in &batch {
+                    if let Err(err) = self.store.append_event(tenant, *contact, e).await {
+                        tracing::warn!(kind = %e.kind, %err, "routing decision not stored");
+                    }
+                }
+            }
         }
         while let Some(cmd) = self.engine.poll_command() {
             if self.commands.send(cmd).await.is_err() {
@@ -350,27 +419,28 @@ impl Shell {
         }
     }
 
-    async fn store_event(&mut self, event: &Event) {
+    /// The row a decision is stored as, and where; `None` for one that is not stored.
+    fn prepare(&mut self, event: &Event) -> Option<Prepared> {
         let kind = event.kind();
         let data = match serde_json::to_value(event) {
             Ok(v) => v,
             Err(err) => {
                 tracing::error!(kind, %err, "routing event not serialisable");
-                return;
+                return None;
             }
         };
-        let result = match event {
+        match event {
             Event::AgentState {
                 agent, tenant, at, ..
-            } => self
-                .store
-                .append_agent_event(tenant.0, agent.0, to_offset(*at), kind, &data)
-                .await
-                .map(|_| ()),
+            } => Some(Prepared::Agent(NewAgentEvent {
+                tenant_id: tenant.0,
+                agent_id: agent.0,
+                at: to_offset(*at),
+                kind: kind.to_string(),
+                data,
+            })),
             _ => {
-                let Some(contact) = event.contact() else {
-                    return;
-                };
+                let contact = event.contact()?;
                 if let Event::Queued { tenant, .. } = event {
                     self.contact_tenant.insert(contact, tenant.0);
                 }
@@ -393,22 +463,19 @@ impl Shell {
                         contact = contact.0,
                         "routing event for a contact of no known tenant"
                     );
-                    return;
+                    return None;
                 };
-                let new = NewEvent {
-                    kind: kind.to_string(),
-                    actor: "routing".into(),
-                    data,
-                    at: Some(to_offset(event.at())),
-                };
-                self.store
-                    .append_event(tenant, contact.0, &new)
-                    .await
-                    .map(|_| ())
+                Some(Prepared::Contact {
+                    tenant,
+                    contact: contact.0,
+                    event: NewEvent {
+                        kind: kind.to_string(),
+                        actor: "routing".into(),
+                        data,
+                        at: Some(to_offset(event.at())),
+                    },
+                })
             }
-        };
-        if let Err(err) = result {
-            tracing::warn!(kind, %err, "routing decision not stored");
         }
     }
 }

@@ -3,7 +3,7 @@
 //! The SIP password is kept only as the two HA1 digests (RFC 2617 MD5 and RFC 7616 SHA-256) that
 //! digest authentication needs; the realm is the tenant's slug. It is never readable back.
 
-use crate::{from_ms, now_ms, on_pool, placeholders, Result, Store, StoreError};
+use crate::{from_ms, now_ms, on_pool, on_writer, placeholders, Result, Store, StoreError};
 use hotline_model::{validate, Agent, InvalidInput, SipCredentials, Skill};
 use md5::Md5;
 use sha2::{Digest, Sha256};
@@ -75,7 +75,7 @@ impl Store {
         let ha1 = self
             .sip_digests(tenant_id, &extension, new.sip_password.as_deref())
             .await?;
-        let id: (i64,) = on_pool!(self, p => {
+        let id: (i64,) = on_writer!(self, p => {
             let mut tx = p.begin().await?;
             let id: (i64,) = sqlx::query_as(
                 "INSERT INTO agents (tenant_id, user_id, extension, sip_ha1_md5, sip_ha1_sha256, created_at)
@@ -184,7 +184,7 @@ impl Store {
         let ha1 = self
             .sip_digests(tenant_id, &extension, patch.sip_password.as_deref())
             .await?;
-        on_pool!(self, p => {
+        on_writer!(self, p => {
             let mut tx = p.begin().await?;
             sqlx::query(
                 "UPDATE agents SET extension = $3, sip_ha1_md5 = COALESCE($4, sip_ha1_md5),
@@ -209,7 +209,7 @@ impl Store {
     /// Removes an agent profile. Refused while interactions refer to the agent: history stays whole.
     pub async fn delete_agent(&self, tenant_id: i64, id: i64) -> Result<()> {
         let r =
-            on_pool!(self, p => sqlx::query("DELETE FROM agents WHERE tenant_id = $1 AND id = $2")
+            on_writer!(self, p => sqlx::query("DELETE FROM agents WHERE tenant_id = $1 AND id = $2")
             .bind(tenant_id).bind(id).execute(p).await.map(|r| r.rows_affected()))
             .map_err(|e| match StoreError::from(e) {
                 StoreError::Conflict { .. } => {

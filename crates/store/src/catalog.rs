@@ -1,7 +1,7 @@
 //! The tenant's catalogue: queues, dispositions (outcomes an agent records) and scripts (the
 //! client company's instructions, Markdown, optionally tied to a queue).
 
-use crate::{from_ms, now_ms, on_pool, Result, Store, StoreError};
+use crate::{from_ms, now_ms, on_pool, on_writer, Result, Store, StoreError};
 use hotline_model::{validate, Channel, Disposition, InvalidInput, Queue, Script};
 
 #[derive(Debug, Clone)]
@@ -126,7 +126,7 @@ impl Store {
                 priority, wrap_up_seconds, disposition_required, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {QUEUE_COLUMNS}"
         );
-        let row: QueueRow = on_pool!(self, p => sqlx::query_as(&sql)
+        let row: QueueRow = on_writer!(self, p => sqlx::query_as(&sql)
             .bind(tenant_id).bind(&q.name).bind(channels_text(&q.channels))
             .bind(i64::from(q.service_level_seconds)).bind(i64::from(q.service_level_target))
             .bind(i64::from(q.priority)).bind(i64::from(q.wrap_up_seconds)).bind(q.disposition_required)
@@ -167,7 +167,7 @@ impl Store {
                 priority = $7, wrap_up_seconds = $8, disposition_required = $9
              WHERE tenant_id = $1 AND id = $2 RETURNING {QUEUE_COLUMNS}"
         );
-        let row: QueueRow = on_pool!(self, p => sqlx::query_as(&sql)
+        let row: QueueRow = on_writer!(self, p => sqlx::query_as(&sql)
             .bind(tenant_id).bind(id).bind(&q.name).bind(channels_text(&q.channels))
             .bind(i64::from(q.service_level_seconds)).bind(i64::from(q.service_level_target))
             .bind(i64::from(q.priority)).bind(i64::from(q.wrap_up_seconds)).bind(q.disposition_required)
@@ -189,7 +189,7 @@ impl Store {
         id: i64,
     ) -> Result<()> {
         let sql = format!("DELETE FROM {table} WHERE tenant_id = $1 AND id = $2");
-        let r = on_pool!(self, p => sqlx::query(&sql).bind(tenant_id).bind(id).execute(p).await.map(|r| r.rows_affected()))
+        let r = on_writer!(self, p => sqlx::query(&sql).bind(tenant_id).bind(id).execute(p).await.map(|r| r.rows_affected()))
             .map_err(named_conflict(what))?;
         if r == 0 {
             return Err(StoreError::NotFound);
@@ -204,7 +204,7 @@ impl Store {
     ) -> Result<Disposition> {
         let code = validate::token("code", &new.code, 64)?;
         let name = validate::required_text("name", &new.name, 200)?;
-        let row: DispositionRow = on_pool!(self, p => sqlx::query_as(
+        let row: DispositionRow = on_writer!(self, p => sqlx::query_as(
             "INSERT INTO dispositions (tenant_id, code, name, active) VALUES ($1, $2, $3, $4)
              RETURNING id, tenant_id, code, name, active")
             .bind(tenant_id).bind(&code).bind(&name).bind(new.active).fetch_one(p).await)
@@ -237,7 +237,7 @@ impl Store {
             Some(n) => validate::required_text("name", n, 200)?,
             None => c.name,
         };
-        let row: DispositionRow = on_pool!(self, p => sqlx::query_as(
+        let row: DispositionRow = on_writer!(self, p => sqlx::query_as(
             "UPDATE dispositions SET name = $3, active = $4 WHERE tenant_id = $1 AND id = $2
              RETURNING id, tenant_id, code, name, active")
             .bind(tenant_id).bind(id).bind(&name).bind(patch.active.unwrap_or(c.active))
@@ -259,7 +259,7 @@ impl Store {
                 .await
                 .map_err(|_| InvalidInput::new("queue_id", "no such queue"))?;
         }
-        let row: ScriptRow = on_pool!(self, p => sqlx::query_as(
+        let row: ScriptRow = on_writer!(self, p => sqlx::query_as(
             "INSERT INTO scripts (tenant_id, queue_id, title, body_markdown, updated_at) VALUES ($1, $2, $3, $4, $5)
              RETURNING id, tenant_id, queue_id, title, body_markdown, updated_at")
             .bind(tenant_id).bind(new.queue_id).bind(&title).bind(&body).bind(now_ms()).fetch_one(p).await)?;
@@ -308,7 +308,7 @@ impl Store {
             Some(None) => None,
             None => c.queue_id,
         };
-        let row: ScriptRow = on_pool!(self, p => sqlx::query_as(
+        let row: ScriptRow = on_writer!(self, p => sqlx::query_as(
             "UPDATE scripts SET title = $3, body_markdown = $4, queue_id = $5, updated_at = $6
              WHERE tenant_id = $1 AND id = $2
              RETURNING id, tenant_id, queue_id, title, body_markdown, updated_at")

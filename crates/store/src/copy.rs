@@ -2,7 +2,7 @@
 //! and all, so a center that outgrows one machine can move without losing a single record.
 //! The target must be migrated and empty. Log-in sessions are not copied: users log in again.
 
-use crate::{on_pool, Dialect, Result, Store, StoreError};
+use crate::{on_pool, on_writer, Dialect, Result, Store, StoreError};
 use sqlx::Row;
 
 #[derive(Clone, Copy)]
@@ -299,7 +299,7 @@ impl Store {
         // Second pass: merge links between customers.
         let links: Vec<(i64, i64)> = on_pool!(self, p => sqlx::query_as(
             "SELECT id, merged_into FROM customers WHERE merged_into IS NOT NULL ORDER BY id").fetch_all(p).await)?;
-        on_pool!(target, p => {
+        on_writer!(target, p => {
             let mut tx = p.begin().await?;
             for (id, into) in &links {
                 sqlx::query("UPDATE customers SET merged_into = $2 WHERE id = $1").bind(*id).bind(*into).execute(&mut *tx).await?;
@@ -312,7 +312,7 @@ impl Store {
                     "SELECT setval(pg_get_serial_sequence('{0}', 'id'), COALESCE((SELECT MAX(id) FROM {0}), 0) + 1, false)",
                     table.name
                 );
-                on_pool!(target, p => sqlx::query(&sql).execute(p).await.map(|r| r.rows_affected()))?;
+                on_writer!(target, p => sqlx::query(&sql).execute(p).await.map(|r| r.rows_affected()))?;
             }
         }
         Ok(report)
@@ -356,7 +356,7 @@ impl Store {
             if rows.is_empty() {
                 break;
             }
-            on_pool!(target, p => {
+            on_writer!(target, p => {
                 let mut tx = p.begin().await?;
                 for row in &rows {
                     let mut q = sqlx::query(&insert);

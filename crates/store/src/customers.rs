@@ -5,7 +5,8 @@
 //! marks the absorbed customer `merged_into`, so both histories stay and old ids still resolve.
 
 use crate::{
-    from_ms, like_contains, now_ms, on_pool, placeholders, Page, Result, Store, StoreError,
+    from_ms, like_contains, now_ms, on_pool, on_writer, placeholders, Page, Result, Store,
+    StoreError,
 };
 use hotline_model::email::normalize_email;
 use hotline_model::phone::normalize_phone;
@@ -276,7 +277,7 @@ impl Store {
         // Multi-row statements: one INSERT per chunk of customers, one per chunk of identifiers.
         // Ids come back in VALUES order (both engines assign them row by row, ascending), so
         // the sorted ids pair with the chunk's rows.
-        on_pool!(self, p => {
+        on_writer!(self, p => {
             let mut tx = p.begin().await?;
             let mut created = Vec::with_capacity(rows.len());
             for chunk in rows.chunks(INSERT_CHUNK) {
@@ -410,7 +411,7 @@ impl Store {
         let fields_json = serde_json::to_string(&fields).unwrap_or_else(|_| "{}".into());
         let search = search_name(&name, company.as_deref());
         let vip = patch.vip.unwrap_or(c.vip);
-        on_pool!(self, p => {
+        on_writer!(self, p => {
             let mut tx = p.begin().await?;
             sqlx::query(
                 "UPDATE customers SET name = $3, company = $4, search_name = $5, vip = $6, tags = $7,
@@ -471,7 +472,7 @@ impl Store {
 
     /// Deletes a customer that has no interactions; one with history can only be merged.
     pub async fn delete_customer(&self, tenant_id: i64, id: i64) -> Result<()> {
-        let r = on_pool!(self, p => sqlx::query("DELETE FROM customers WHERE tenant_id = $1 AND id = $2")
+        let r = on_writer!(self, p => sqlx::query("DELETE FROM customers WHERE tenant_id = $1 AND id = $2")
             .bind(tenant_id).bind(id).execute(p).await.map(|r| r.rows_affected()))
         .map_err(|e| match StoreError::from(e) {
             StoreError::Conflict { .. } => StoreError::conflict("customer_has_history", "the customer has interactions or merged customers; merge instead of deleting"),
@@ -676,7 +677,7 @@ impl Store {
             (false, false) => format!("{}\n\n{}", k.notes, a.notes),
         };
         let now = now_ms();
-        on_pool!(self, p => {
+        on_writer!(self, p => {
             let mut tx = p.begin().await?;
             sqlx::query("UPDATE customer_identifiers SET customer_id = $3 WHERE tenant_id = $1 AND customer_id = $2")
                 .bind(tenant_id).bind(absorb).bind(keep).execute(&mut *tx).await?;

@@ -4,7 +4,7 @@
 
 use hotline_model::InvalidInput;
 
-use crate::{now_ms, on_pool, Result, Store, StoreError};
+use crate::{now_ms, on_pool, on_writer, Result, Store, StoreError};
 
 /// The services a number can lead to (`kind = "service"`): `test` is the test line (a
 /// greeting, each key pressed read back, the caller recorded).
@@ -117,7 +117,7 @@ impl Store {
                 "registering with a carrier needs a username and a password",
             ));
         }
-        let id = on_pool!(self, p => sqlx::query_scalar::<_, i64>(
+        let id = on_writer!(self, p => sqlx::query_scalar::<_, i64>(
             "INSERT INTO sip_trunks (tenant_id, name, host, port, transport, username, password, register, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id")
             .bind(tenant_id).bind(t.name.trim()).bind(&t.host).bind(i64::from(t.port))
@@ -137,7 +137,7 @@ impl Store {
     }
 
     pub async fn delete_trunk(&self, tenant_id: i64, id: i64) -> Result<()> {
-        let n = on_pool!(self, p => sqlx::query("DELETE FROM sip_trunks WHERE tenant_id = $1 AND id = $2")
+        let n = on_writer!(self, p => sqlx::query("DELETE FROM sip_trunks WHERE tenant_id = $1 AND id = $2")
             .bind(tenant_id).bind(id).execute(p).await.map(|r| r.rows_affected()))?;
         if n == 0 {
             return Err(StoreError::NotFound);
@@ -191,7 +191,7 @@ impl Store {
             }
             _ => return Err(invalid("kind", "extension, trunk, service or flow")),
         }
-        let id = on_pool!(self, p => sqlx::query_scalar::<_, i64>(
+        let id = on_writer!(self, p => sqlx::query_scalar::<_, i64>(
             "INSERT INTO sip_numbers (tenant_id, number, kind, target, created_at)
              VALUES ($1, $2, $3, $4, $5) RETURNING id")
             .bind(tenant_id).bind(number).bind(kind).bind(target).bind(now_ms())
@@ -206,7 +206,7 @@ impl Store {
     }
 
     pub async fn delete_number(&self, tenant_id: i64, id: i64) -> Result<()> {
-        let n = on_pool!(self, p => sqlx::query("DELETE FROM sip_numbers WHERE tenant_id = $1 AND id = $2")
+        let n = on_writer!(self, p => sqlx::query("DELETE FROM sip_numbers WHERE tenant_id = $1 AND id = $2")
             .bind(tenant_id).bind(id).execute(p).await.map(|r| r.rows_affected()))?;
         if n == 0 {
             return Err(StoreError::NotFound);
@@ -239,7 +239,7 @@ impl Store {
         if own == 0 {
             return Err(invalid("trunk_id", "no trunk of the tenant with that id"));
         }
-        let id = on_pool!(self, p => sqlx::query_scalar::<_, i64>(
+        let id = on_writer!(self, p => sqlx::query_scalar::<_, i64>(
             "INSERT INTO sip_routes (tenant_id, prefix, trunk_id, strip, prepend, created_at)
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING id")
             .bind(tenant_id).bind(prefix).bind(trunk_id).bind(i64::from(strip)).bind(prepend)
@@ -255,7 +255,7 @@ impl Store {
     }
 
     pub async fn delete_route(&self, tenant_id: i64, id: i64) -> Result<()> {
-        let n = on_pool!(self, p => sqlx::query("DELETE FROM sip_routes WHERE tenant_id = $1 AND id = $2")
+        let n = on_writer!(self, p => sqlx::query("DELETE FROM sip_routes WHERE tenant_id = $1 AND id = $2")
             .bind(tenant_id).bind(id).execute(p).await.map(|r| r.rows_affected()))?;
         if n == 0 {
             return Err(StoreError::NotFound);

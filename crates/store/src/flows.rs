@@ -1,7 +1,7 @@
 //! Contact flows (versioned YAML), the tenant's calendars file, and built-in lookup tables.
 //! The store keeps text; checking a flow is the flow crate's work, done before a save.
 
-use crate::{now_ms, on_pool, Result, Store, StoreError};
+use crate::{now_ms, on_pool, on_writer, Result, Store, StoreError};
 use hotline_model::InvalidInput;
 
 /// One saved version of a flow.
@@ -46,7 +46,7 @@ impl Store {
         let created_at = now_ms();
         // Two saves racing for the same version: the unique key refuses one, which tries again.
         for _ in 0..3 {
-            let r = on_pool!(self, p => sqlx::query_as::<_, FlowVersion>(&format!(
+            let r = on_writer!(self, p => sqlx::query_as::<_, FlowVersion>(&format!(
                 "INSERT INTO flows (tenant_id, name, version, source, created_at)
                  SELECT $1, $2, COALESCE(MAX(version), 0) + 1, $3, $4 FROM flows
                  WHERE tenant_id = $1 AND name = $2
@@ -121,7 +121,7 @@ impl Store {
 
     pub async fn set_calendars(&self, tenant_id: i64, source: &str) -> Result<Calendars> {
         let updated_at = now_ms();
-        Ok(on_pool!(self, p => sqlx::query_as::<_, Calendars>(
+        Ok(on_writer!(self, p => sqlx::query_as::<_, Calendars>(
             "INSERT INTO tenant_calendars (tenant_id, source, updated_at) VALUES ($1, $2, $3)
              ON CONFLICT (tenant_id) DO UPDATE SET source = excluded.source, updated_at = excluded.updated_at
              RETURNING tenant_id, source, updated_at")
@@ -151,7 +151,7 @@ impl Store {
         let mut n = 0;
         for (key, data) in rows {
             let data = data.to_string();
-            n += on_pool!(self, p => sqlx::query(
+            n += on_writer!(self, p => sqlx::query(
                 "INSERT INTO lookup_rows (tenant_id, table_name, key, data, updated_at) VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (tenant_id, table_name, key) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at")
                 .bind(tenant_id).bind(table).bind(key).bind(&data).bind(now)

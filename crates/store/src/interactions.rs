@@ -4,7 +4,9 @@
 //! it, in the same transaction, so the timeline is the complete story. Events are never updated
 //! or deleted (triggers in both dialects refuse it).
 
-use crate::{from_ms, now_ms, on_pool, placeholders, to_ms, Page, Result, Store, StoreError};
+use crate::{
+    from_ms, now_ms, on_pool, on_writer, placeholders, to_ms, Page, Result, Store, StoreError,
+};
 use hotline_model::{
     validate, Channel, Customer, CustomerCard, Direction, Interaction, InteractionEvent,
     InteractionState, InvalidInput, TimelineEntry,
@@ -241,7 +243,7 @@ impl Store {
                 subject, notes, created_at, answered_at, ended_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {COLUMNS}"
         );
-        let (row, event_id) = on_pool!(self, p => {
+        let (row, event_id) = on_writer!(self, p => {
             let mut tx = p.begin().await?;
             let row: InteractionRow = sqlx::query_as(&sql)
                 .bind(tenant_id).bind(new.channel.as_str()).bind(new.direction.as_str()).bind(new.state.as_str())
@@ -400,7 +402,7 @@ impl Store {
         if events.is_empty() {
             return Ok((cur, Vec::new()));
         }
-        let ids = on_pool!(self, p => {
+        let ids = on_writer!(self, p => {
             let mut tx = p.begin().await?;
             // Compare-and-set on the state: a concurrent state change makes this one fail cleanly.
             let r = sqlx::query(
@@ -470,7 +472,7 @@ impl Store {
     ) -> Result<InteractionEvent> {
         let (kind, actor, data) = check_event(e)?;
         let at = e.at.map_or_else(now_ms, to_ms);
-        let row: Option<(i64,)> = on_pool!(self, p => sqlx::query_as(APPEND_SQL)
+        let row: Option<(i64,)> = on_writer!(self, p => sqlx::query_as(APPEND_SQL)
             .bind(tenant_id).bind(interaction_id).bind(at).bind(&kind).bind(&actor).bind(&data)
             .fetch_optional(p).await)?;
         let (id,) = row.ok_or(StoreError::NotFound)?;
@@ -497,7 +499,7 @@ impl Store {
             .map(|(iid, e)| check_event(e).map(|c| (*iid, c, e.at.map_or_else(now_ms, to_ms))))
             .collect::<Result<Vec<_>, _>>()?;
         let chunks: Vec<_> = checked.chunks(APPEND_CHUNK).collect();
-        let ids = on_pool!(self, p => {
+        let ids = on_writer!(self, p => {
             let mut tx = p.begin().await?;
             let mut ids = Vec::with_capacity(checked.len());
             for chunk in &chunks {

@@ -42,7 +42,7 @@ pub use agents::{AgentPatch, NewAgent};
 pub use catalog::{DispositionPatch, NewDisposition, NewQueue, NewScript, QueuePatch, ScriptPatch};
 pub use customers::{CustomerPatch, CustomerQuery, NewCustomer};
 pub use interactions::{InteractionFilter, InteractionPatch, NewEvent, NewInteraction};
-pub use routing::AgentEvent;
+pub use routing::{AgentEvent, NewAgentEvent};
 pub use tenants::{NewTenant, TenantPatch};
 pub use users::{Authenticated, NewUser, UserPatch};
 
@@ -122,10 +122,28 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+/// Like [`on_pool!`], for code that writes. On a SQLite file every write goes through one
+/// connection of its own, so writers queue in order in the process instead of meeting
+/// `SQLITE_BUSY` and sleeping in SQLite's busy handler (which backs off in steps up to 100 ms:
+/// under many concurrent writers, a write then takes seconds). Readers keep the shared pool
+/// (WAL lets them read while the writer writes). On PostgreSQL it is the one pool.
+macro_rules! on_writer {
+    ($store:expr, $p:ident => $body:expr) => {
+        match (&$store.pool, &$store.writer) {
+            (_, Some($p)) => async { $body }.await,
+            ($crate::Pool::Sqlite($p), None) => async { $body }.await,
+            ($crate::Pool::Postgres($p), None) => async { $body }.await,
+        }
+    };
+}
+pub(crate) use on_writer;
+
 /// A handle on the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     pub(crate) pool: Pool,
+    /// On a SQLite file: the one connection every write goes through (see [`on_writer!`]).
+    pub(crate) writer: Option<SqlitePool>,
     /// The synchronous read path for caller look-ups, on a SQLite file.
     pub(crate) reader: Option<std::sync::Arc<reader::SqliteReader>>,
     /// The timeline's group-commit writer; `None` inside the writer itself.
@@ -166,6 +184,20 @@ impl Store {
                 .pragma("mmap_size", "268435456");
             let in_memory = url.contains(":memory:") || url.contains("mode=memory");
             let file = options.get_filename().to_path_buf();
+            let writer = if in_memory {
+                None
+            } else {
+                Some(
+                    SqlitePoolOptions::new()
+                        .test_before_acquire(false)
+                        .max_connections(1)
+                        .min_connections(1)
+                        .acquire_timeout(opts.acquire_timeout)
+                        .connect_with(options.clone())
+                        .await
+                        .map_err(|e| StoreError::Unavailable(e.to_string()))?,
+                )
+            };
             let pool = SqlitePoolOptions::new()
                 // sqlx pings every connection it hands out unless told not to: a second round
                 // trip per query. A broken connection fails its query instead, and is dropped.
@@ -181,6 +213,7 @@ impl Store {
                 (!in_memory).then(|| std::sync::Arc::new(reader::SqliteReader::new(&file)));
             return Ok(Store {
                 pool: Pool::Sqlite(pool),
+                writer,
                 reader,
                 group_commit: None,
             }
@@ -194,6 +227,7 @@ impl Store {
         };
         Ok(Store {
             pool,
+            writer: None,
             reader: None,
             group_commit: None,
         }
@@ -208,6 +242,7 @@ impl Store {
         let pool = Self::connect_pg(options, opts).await?;
         Ok(Store {
             pool,
+            writer: None,
             reader: None,
             group_commit: None,
         }
@@ -251,6 +286,9 @@ impl Store {
         if let Some(g) = &self.group_commit {
             g.stop().await;
         }
+        if let Some(w) = &self.writer {
+            w.close().await;
+        }
         on_pool!(self, p => p.close().await);
     }
 
@@ -261,7 +299,7 @@ impl Store {
             Dialect::Sqlite => "ANALYZE",
             Dialect::Postgres => "VACUUM ANALYZE",
         };
-        on_pool!(self, p => sqlx::query(sql).execute(p).await.map(|_| ()))?;
+        on_writer!(self, p => sqlx::query(sql).execute(p).await.map(|_| ()))?;
         Ok(())
     }
 
@@ -269,7 +307,7 @@ impl Store {
     /// example that the timeline refuses UPDATE); application code uses the repositories.
     #[doc(hidden)]
     pub async fn execute_unchecked(&self, sql: &str) -> Result<u64> {
-        Ok(on_pool!(self, p => sqlx::query(sql).execute(p).await.map(|r| r.rows_affected()))?)
+        Ok(on_writer!(self, p => sqlx::query(sql).execute(p).await.map(|r| r.rows_affected()))?)
     }
 
     /// Connections in use and idle, for metrics.

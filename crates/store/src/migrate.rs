@@ -4,7 +4,7 @@
 //! `hotline_migrations`; each migration runs in one transaction, so a failed one leaves nothing
 //! half-done. On PostgreSQL an advisory lock keeps two starting nodes from migrating at once.
 
-use crate::{on_pool, Dialect, Result, Store, StoreError};
+use crate::{on_pool, on_writer, Dialect, Result, Store, StoreError};
 
 struct Migration {
     version: i64,
@@ -62,14 +62,14 @@ impl Store {
     pub async fn migrate(&self) -> Result<Vec<i64>> {
         let create = "CREATE TABLE IF NOT EXISTS hotline_migrations (
             version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
-        on_pool!(self, p => sqlx::query(create).execute(p).await.map(|r| r.rows_affected()))?;
+        on_writer!(self, p => sqlx::query(create).execute(p).await.map(|r| r.rows_affected()))?;
         let mut applied = Vec::new();
         for m in MIGRATIONS {
             let sql = match self.dialect() {
                 Dialect::Sqlite => m.sqlite,
                 Dialect::Postgres => m.postgres,
             };
-            let done = on_pool!(self, p => {
+            let done = on_writer!(self, p => {
                 let mut tx = p.begin().await?;
                 if self.dialect() == Dialect::Postgres {
                     sqlx::query("SELECT pg_advisory_xact_lock(7471001)").execute(&mut *tx).await?;

@@ -1,7 +1,7 @@
 //! Phones' SIP registrations: the registrar's table, kept so a restart does not lose where each
 //! extension is reachable.
 
-use crate::{on_pool, Result, Store, StoreError};
+use crate::{on_pool, on_writer, Result, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SipRegistration {
@@ -35,7 +35,7 @@ impl Store {
                 "every binding belongs to the tenant and AOR replaced",
             )));
         }
-        on_pool!(self, p => {
+        on_writer!(self, p => {
             let mut tx = p.begin().await?;
             sqlx::query("DELETE FROM sip_registrations WHERE tenant_id = $1 AND aor = $2")
                 .bind(tenant_id).bind(aor).execute(&mut *tx).await?;
@@ -75,7 +75,7 @@ impl Store {
 
     /// Removes bindings expired at `now_ms`; returns how many.
     pub async fn sweep_registrations(&self, now_ms: i64) -> Result<u64> {
-        let n = on_pool!(self, p => sqlx::query("DELETE FROM sip_registrations WHERE expires_at <= $1")
+        let n = on_writer!(self, p => sqlx::query("DELETE FROM sip_registrations WHERE expires_at <= $1")
             .bind(now_ms).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(n)
     }

@@ -3,7 +3,7 @@
 //! agent's latest state, and the routing events of contacts that have not finished.
 
 use crate::interactions::EventRow;
-use crate::{from_ms, on_pool, placeholders, to_ms, Result, Store, StoreError};
+use crate::{from_ms, on_pool, on_writer, placeholders, to_ms, Result, Store, StoreError};
 use hotline_model::InteractionEvent;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -12,6 +12,16 @@ use time::OffsetDateTime;
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentEvent {
     pub id: i64,
+    pub tenant_id: i64,
+    pub agent_id: i64,
+    pub at: OffsetDateTime,
+    pub kind: String,
+    pub data: Value,
+}
+
+/// A decision about an agent, to be stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAgentEvent {
     pub tenant_id: i64,
     pub agent_id: i64,
     pub at: OffsetDateTime,
@@ -59,12 +69,53 @@ impl Store {
             )));
         }
         let data = data.to_string();
-        let (id,): (i64,) = on_pool!(self, p => sqlx::query_as(
+        let (id,): (i64,) = on_writer!(self, p => sqlx::query_as(
             "INSERT INTO agent_events (tenant_id, agent_id, at, kind, data)
              VALUES ($1, $2, $3, $4, $5) RETURNING id")
             .bind(tenant_id).bind(agent_id).bind(to_ms(at)).bind(kind).bind(&data)
             .fetch_one(p).await)?;
         Ok(id)
+    }
+
+    /// Appends many decisions in one transaction, in order (the routing shell stores a round
+    /// of decisions this way). All or nothing. Returns their ids.
+    pub async fn append_agent_events(&self, batch: &[NewAgentEvent]) -> Result<Vec<i64>> {
+        if batch
+            .iter()
+            .any(|e| e.kind.is_empty() || e.kind.len() > 100)
+        {
+            return Err(StoreError::Invalid(hotline_model::InvalidInput::new(
+                "kind",
+                "an event kind is 1–100 characters",
+            )));
+        }
+        let rows: Vec<(i64, i64, i64, &str, String)> = batch
+            .iter()
+            .map(|e| {
+                (
+                    e.tenant_id,
+                    e.agent_id,
+                    to_ms(e.at),
+                    e.kind.as_str(),
+                    e.data.to_string(),
+                )
+            })
+            .collect();
+        let ids = on_writer!(self, p => {
+            let mut tx = p.begin().await?;
+            let mut ids = Vec::with_capacity(rows.len());
+            for (tenant_id, agent_id, at, kind, data) in &rows {
+                let (id,): (i64,) = sqlx::query_as(
+                    "INSERT INTO agent_events (tenant_id, agent_id, at, kind, data)
+                     VALUES ($1, $2, $3, $4, $5) RETURNING id")
+                    .bind(tenant_id).bind(agent_id).bind(at).bind(kind).bind(data)
+                    .fetch_one(&mut *tx).await?;
+                ids.push(id);
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(ids)
+        })?;
+        Ok(ids)
     }
 
     /// An agent's log, oldest first.

@@ -1,6 +1,6 @@
 //! Tenants: the client companies of an outsourcing center. Everything else hangs off one.
 
-use crate::{from_ms, now_ms, on_pool, Result, Store, StoreError};
+use crate::{from_ms, now_ms, on_pool, on_writer, Result, Store, StoreError};
 use hotline_model::{phone, validate, InvalidInput, Tenant};
 
 #[derive(Debug, Clone)]
@@ -68,7 +68,7 @@ impl Store {
             "INSERT INTO tenants (name, slug, default_region, timezone, created_at)
              VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
         );
-        let row: TenantRow = on_pool!(self, p => sqlx::query_as(&sql)
+        let row: TenantRow = on_writer!(self, p => sqlx::query_as(&sql)
             .bind(&name).bind(&slug).bind(&region).bind(&tz).bind(now_ms())
             .fetch_one(p).await)
         .map_err(|e| match StoreError::from(e) {
@@ -116,7 +116,7 @@ impl Store {
         let sql = format!(
             "UPDATE tenants SET name = $2, default_region = $3, timezone = $4 WHERE id = $1 RETURNING {COLUMNS}"
         );
-        let row: TenantRow = on_pool!(self, p => sqlx::query_as(&sql)
+        let row: TenantRow = on_writer!(self, p => sqlx::query_as(&sql)
             .bind(id).bind(&name).bind(&region).bind(&tz).fetch_one(p).await)?;
         Ok(row.into())
     }

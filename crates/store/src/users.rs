@@ -2,7 +2,7 @@
 //! integrations. Passwords are argon2 hashes; session and API tokens are random 256-bit secrets
 //! of which only the SHA-256 is stored, so a stolen database opens no door.
 
-use crate::{from_ms, now_ms, on_pool, to_ms, Result, Store, StoreError};
+use crate::{from_ms, now_ms, on_pool, on_writer, to_ms, Result, Store, StoreError};
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
@@ -127,7 +127,7 @@ impl Store {
             "INSERT INTO users (tenant_id, username, display_name, role, password_hash, active, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
         );
-        let row: UserRow = on_pool!(self, p => sqlx::query_as(&sql)
+        let row: UserRow = on_writer!(self, p => sqlx::query_as(&sql)
             .bind(tenant_id).bind(&username).bind(&display).bind(new.role.as_str())
             .bind(&hash).bind(true).bind(now_ms())
             .fetch_one(p).await)
@@ -186,7 +186,7 @@ impl Store {
                 password_hash = COALESCE($6, password_hash)
              WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
         );
-        let row: UserRow = on_pool!(self, p => sqlx::query_as(&sql)
+        let row: UserRow = on_writer!(self, p => sqlx::query_as(&sql)
             .bind(tenant_id).bind(id).bind(&display).bind(role.as_str()).bind(active).bind(&hash)
             .fetch_one(p).await)?;
         if !active || hash.is_some() {
@@ -224,7 +224,7 @@ impl Store {
     pub async fn create_session(&self, user_id: i64, ttl: Duration) -> Result<String> {
         let token = new_secret("hls_");
         let now = OffsetDateTime::now_utc();
-        on_pool!(self, p => sqlx::query(
+        on_writer!(self, p => sqlx::query(
             "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
             .bind(token_hash(&token)).bind(user_id).bind(to_ms(now)).bind(to_ms(now + ttl))
             .execute(p).await.map(|r| r.rows_affected()))?;
@@ -282,14 +282,14 @@ impl Store {
 
     /// Ends one session (log out).
     pub async fn end_session(&self, token: &str) -> Result<()> {
-        on_pool!(self, p => sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+        on_writer!(self, p => sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(token_hash(token)).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
     /// Ends every session of a user (log out everywhere).
     pub async fn end_sessions(&self, user_id: i64) -> Result<u64> {
-        let r = on_pool!(self, p => sqlx::query("DELETE FROM sessions WHERE user_id = $1 OR expires_at < $2")
+        let r = on_writer!(self, p => sqlx::query("DELETE FROM sessions WHERE user_id = $1 OR expires_at < $2")
             .bind(user_id).bind(now_ms()).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(r)
     }
@@ -304,7 +304,7 @@ impl Store {
         let name = validate::required_text("name", name, 200)?;
         self.get_user(tenant_id, user_id).await?;
         let secret = new_secret("hlt_");
-        let row: TokenRow = on_pool!(self, p => sqlx::query_as(
+        let row: TokenRow = on_writer!(self, p => sqlx::query_as(
             "INSERT INTO api_tokens (tenant_id, user_id, name, token_hash, created_at)
              VALUES ($1, $2, $3, $4, $5) RETURNING id, tenant_id, user_id, name, created_at, revoked_at")
             .bind(tenant_id).bind(user_id).bind(&name).bind(token_hash(&secret)).bind(now_ms())
@@ -322,7 +322,7 @@ impl Store {
 
     /// Revokes a token; revoking twice is harmless.
     pub async fn revoke_api_token(&self, tenant_id: i64, id: i64) -> Result<ApiToken> {
-        let row: TokenRow = on_pool!(self, p => sqlx::query_as(
+        let row: TokenRow = on_writer!(self, p => sqlx::query_as(
             "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $3) WHERE tenant_id = $1 AND id = $2
              RETURNING id, tenant_id, user_id, name, created_at, revoked_at")
             .bind(tenant_id).bind(id).bind(now_ms()).fetch_one(p).await)?;

@@ -6,7 +6,6 @@
 //! the service stops; its recording is closed with a correct header in every case.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{Seek, SeekFrom, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
@@ -486,78 +485,185 @@ pub enum App {
 }
 
 /// A recording being written: a header rewritten with the true sizes every few seconds and
-/// at the end, so a file survives a crash readable.
+/// at the end, so a file survives a crash readable. The session's task only fills `buf`;
+/// the disk work is the recordings thread's ([`disk`]).
 struct RecordingFile {
+    id: u64,
     path: PathBuf,
-    file: std::io::BufWriter<std::fs::File>,
-    data_bytes: u64,
-    since_header: u64,
     buf: Vec<i16>,
-    bytes: Vec<u8>,
+    closed: bool,
 }
 
 impl RecordingFile {
     fn create(path: PathBuf) -> Option<RecordingFile> {
-        let mut file = match std::fs::File::create(&path) {
-            Ok(f) => std::io::BufWriter::with_capacity(64 * 1024, f),
-            Err(e) => {
-                tracing::warn!(error = %e, "recording cannot be created");
-                return None;
-            }
-        };
-        file.write_all(&wav::header(8000, 2, 0)).ok()?;
+        let id = disk::open(path.clone())?;
         Some(RecordingFile {
+            id,
             path,
-            file,
-            data_bytes: 0,
-            since_header: 0,
             buf: Vec::with_capacity(8000),
-            bytes: Vec::with_capacity(16000),
+            closed: false,
         })
     }
 
-    /// Writes what `buf` holds.
+    /// Hands what `buf` holds to the recordings thread.
     fn write_buf(&mut self) {
         if self.buf.is_empty() {
             return;
         }
-        self.bytes.clear();
+        let mut bytes = Vec::with_capacity(self.buf.len() * 2);
         for s in &self.buf {
-            self.bytes.extend_from_slice(&s.to_le_bytes());
+            bytes.extend_from_slice(&s.to_le_bytes());
         }
         self.buf.clear();
-        if self.file.write_all(&self.bytes).is_ok() {
-            self.data_bytes += self.bytes.len() as u64;
-            self.since_header += self.bytes.len() as u64;
+        disk::write(self.id, bytes);
+    }
+
+    /// Closes the file (written out, header true, synced to disk); its path, duration and
+    /// size, or `None` when it could not be written.
+    async fn close(mut self) -> Option<(PathBuf, u64, u64)> {
+        self.write_buf();
+        self.closed = true;
+        let data_bytes = disk::close(self.id).await?;
+        let duration_ms = data_bytes / 4 / 8;
+        Some((std::mem::take(&mut self.path), duration_ms, data_bytes + 44))
+    }
+}
+
+impl Drop for RecordingFile {
+    fn drop(&mut self) {
+        if !self.closed {
+            disk::forget(self.id);
         }
-        // Every ~5 s of audio the header gets the sizes so far.
-        if self.since_header >= 8000 * 4 * 5 {
-            self.since_header = 0;
-            let _ = self.rewrite_header();
+    }
+}
+
+/// The recordings thread: every recording's file work (create, write, header rewrites, the
+/// final sync) happens here, in the order sessions asked for it. A session's task never
+/// waits for the disk: a write held up by writeback, or a sync, on a runtime worker stalled
+/// every task queued behind it (screen pops included) under load.
+mod disk {
+    use super::wav;
+    use std::collections::HashMap;
+    use std::io::{Seek, SeekFrom, Write};
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::mpsc::{channel, Sender};
+    use std::sync::{Mutex, OnceLock};
+
+    enum Op {
+        Open(u64, PathBuf),
+        Write(u64, Vec<u8>),
+        /// Close and answer with the audio bytes written (`None`: the file failed).
+        Close(u64, Option<tokio::sync::oneshot::Sender<Option<u64>>>),
+    }
+
+    struct Open {
+        file: std::io::BufWriter<std::fs::File>,
+        data_bytes: u64,
+        since_header: u64,
+    }
+
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    static QUEUE: OnceLock<Mutex<Sender<Op>>> = OnceLock::new();
+
+    fn send(op: Op) -> bool {
+        let queue = QUEUE.get_or_init(|| {
+            let (tx, rx) = channel::<Op>();
+            let started = std::thread::Builder::new()
+                .name("recordings".into())
+                .spawn(move || {
+                    let mut files: HashMap<u64, Open> = HashMap::new();
+                    while let Ok(op) = rx.recv() {
+                        run(&mut files, op);
+                    }
+                });
+            if let Err(e) = started {
+                tracing::error!(error = %e, "the recordings thread did not start");
+            }
+            Mutex::new(tx)
+        });
+        let queue = queue.lock().unwrap_or_else(|p| p.into_inner());
+        queue.send(op).is_ok()
+    }
+
+    fn run(files: &mut HashMap<u64, Open>, op: Op) {
+        match op {
+            Op::Open(id, path) => match std::fs::File::create(&path) {
+                Ok(f) => {
+                    let mut file = std::io::BufWriter::with_capacity(64 * 1024, f);
+                    if file.write_all(&wav::header(8000, 2, 0)).is_ok() {
+                        files.insert(
+                            id,
+                            Open {
+                                file,
+                                data_bytes: 0,
+                                since_header: 0,
+                            },
+                        );
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "recording cannot be created"),
+            },
+            Op::Write(id, bytes) => {
+                let Some(o) = files.get_mut(&id) else { return };
+                if o.file.write_all(&bytes).is_ok() {
+                    o.data_bytes += bytes.len() as u64;
+                    o.since_header += bytes.len() as u64;
+                }
+                // Every ~5 s of audio the header gets the sizes so far.
+                if o.since_header >= 8000 * 4 * 5 {
+                    o.since_header = 0;
+                    let _ = rewrite_header(o);
+                }
+            }
+            Op::Close(id, reply) => {
+                let written = files.remove(&id).map(|mut o| {
+                    let _ = rewrite_header(&mut o);
+                    let _ = o.file.get_ref().sync_all();
+                    o.data_bytes
+                });
+                if let Some(reply) = reply {
+                    let _ = reply.send(written);
+                }
+            }
         }
     }
 
-    fn rewrite_header(&mut self) -> std::io::Result<()> {
-        self.file.flush()?;
-        let f = self.file.get_mut();
+    fn rewrite_header(o: &mut Open) -> std::io::Result<()> {
+        o.file.flush()?;
+        let f = o.file.get_mut();
         f.seek(SeekFrom::Start(0))?;
         f.write_all(&wav::header(
             8000,
             2,
-            self.data_bytes.min(u64::from(u32::MAX - 64)) as u32,
+            o.data_bytes.min(u64::from(u32::MAX - 64)) as u32,
         ))?;
         f.seek(SeekFrom::End(0))?;
         Ok(())
     }
 
-    /// Closes the file; its size and duration.
-    fn close(mut self) -> (PathBuf, u64, u64) {
-        self.write_buf();
-        let _ = self.rewrite_header();
-        let _ = self.file.get_ref().sync_all();
-        let bytes = self.data_bytes + 44;
-        let duration_ms = self.data_bytes / 4 / 8;
-        (self.path, duration_ms, bytes)
+    /// Starts a recording file; its id (`None` when the thread is gone).
+    pub(super) fn open(path: PathBuf) -> Option<u64> {
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        send(Op::Open(id, path)).then_some(id)
+    }
+
+    pub(super) fn write(id: u64, bytes: Vec<u8>) {
+        send(Op::Write(id, bytes));
+    }
+
+    /// Closes a recording once what was handed before is written; the audio bytes it holds.
+    pub(super) async fn close(id: u64) -> Option<u64> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if !send(Op::Close(id, Some(tx))) {
+            return None;
+        }
+        rx.await.ok().flatten()
+    }
+
+    /// Closes a recording nobody waits for (its session was dropped).
+    pub(super) fn forget(id: u64) {
+        send(Op::Close(id, None));
     }
 }
 
@@ -605,14 +711,15 @@ async fn run_bridge(
     .await;
     if let (Some(rec), Some(mut file)) = (bridge.recorder_mut(), recording.take()) {
         rec.finish(&mut file.buf);
-        let (path, duration_ms, bytes) = file.close();
-        tracing::info!(session, duration_ms, bytes, "recording closed");
-        let _ = media.inner.events.send(MediaEvent::Recorded {
-            session,
-            path,
-            duration_ms,
-            bytes,
-        });
+        if let Some((path, duration_ms, bytes)) = file.close().await {
+            tracing::info!(session, duration_ms, bytes, "recording closed");
+            let _ = media.inner.events.send(MediaEvent::Recorded {
+                session,
+                path,
+                duration_ms,
+                bytes,
+            });
+        }
     }
     let _ = media.inner.events.send(MediaEvent::Ended {
         session,
@@ -803,8 +910,9 @@ async fn run_endpoint(
             // The first bridge: the IVR part is closed, the conversation's file opened.
             if let (Some(rec), Some(mut file)) = (ep.recorder_mut(), recording.take()) {
                 rec.finish(&mut file.buf);
-                let (path, duration_ms, bytes) = file.close();
-                recorded(path, duration_ms, bytes, false);
+                if let Some((path, duration_ms, bytes)) = file.close().await {
+                    recorded(path, duration_ms, bytes, false);
+                }
             }
             conversation = true;
             recording = media
@@ -844,8 +952,9 @@ async fn run_endpoint(
     };
     if let (Some(rec), Some(mut file)) = (ep.recorder_mut(), recording.take()) {
         rec.finish(&mut file.buf);
-        let (path, duration_ms, bytes) = file.close();
-        recorded(path, duration_ms, bytes, conversation);
+        if let Some((path, duration_ms, bytes)) = file.close().await {
+            recorded(path, duration_ms, bytes, conversation);
+        }
     }
     if let Some(notes) = &notes {
         let _ = notes.send(EndpointNote::Ended { idle: idle_end });

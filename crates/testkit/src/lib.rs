@@ -188,6 +188,31 @@ Content-Length: 0
     format!("{}{bye}", &SCENARIO[..cut])
 }
 
+/// The caller of [`hanging_up_caller`] whose audio comes from SIPp's `rtp_stream` (the raw
+/// G.711 µ-law file `tone.ulaw`, looped) instead of `play_pcap_audio`. For load runs:
+/// pcap playback sends through a raw socket per call, and the kernel hands every UDP packet
+/// of the host to each raw socket (hundreds at a load run's scale), which starves the host;
+/// `rtp_stream` sends from ordinary UDP sockets. It sends no keys.
+pub fn streaming_caller(pause_ms: u32) -> String {
+    hanging_up_caller(pause_ms)
+        .replace("m=audio [media_port]", "m=audio [rtpstream_audio_port]")
+        .replace(
+            r#"<exec play_pcap_audio="keys.pcap"/>"#,
+            r#"<exec rtp_stream="tone.ulaw,-1,0"/>"#,
+        )
+}
+
+/// Writes `seconds` of a `freq` Hz tone as raw G.711 µ-law (for [`streaming_caller`]).
+pub fn tone_ulaw(path: &Path, seconds: u32, freq: f64) {
+    let samples = seconds as usize * 8000;
+    let linear: Vec<i16> = (0..samples)
+        .map(|i| (8000.0 * (2.0 * std::f64::consts::PI * freq * i as f64 / 8000.0).sin()) as i16)
+        .collect();
+    let mut bytes = vec![0u8; samples];
+    hotline_media::g711::encode_ulaw(&linear, &mut bytes);
+    std::fs::write(path, bytes).expect("tone file");
+}
+
 /// The customer behind the carrier: answers, sends its audio (the pcap), hangs up after
 /// `[pause]`.
 pub const CUSTOMER: &str = r#"<?xml version="1.0" encoding="UTF-8"?>

@@ -1618,6 +1618,38 @@ pub async fn routing_journal(s: &Store) {
         .append_agent_event(t.id, 7, at, "", &json!({}))
         .await
         .is_err());
+    // A round of decisions at once: in order, all or nothing.
+    let round = |state: &str, secs: i64| hotline_store::NewAgentEvent {
+        tenant_id: t.id,
+        agent_id: 8,
+        at: at + Duration::seconds(secs),
+        kind: "routing.agent_state".into(),
+        data: json!({ "state": state }),
+    };
+    let ids = s
+        .append_agent_events(&[round("available", 1), round("busy", 2), round("wrap_up", 3)])
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 3);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "in order");
+    let log = s.agent_events(t.id, 8).await.unwrap();
+    assert_eq!(
+        log.iter()
+            .map(|e| e.data["state"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        vec!["available", "busy", "wrap_up"]
+    );
+    let mut bad = round("x", 4);
+    bad.kind = String::new();
+    assert!(s
+        .append_agent_events(&[round("ready", 4), bad])
+        .await
+        .is_err());
+    assert_eq!(
+        s.agent_events(t.id, 8).await.unwrap().len(),
+        3,
+        "nothing of a refused round"
+    );
     // Contacts: routing events of interactions not finished, in the order written.
     let (open, _) = s
         .create_interaction(t.id, &voice(None, None), "system")
