@@ -250,6 +250,8 @@ pub struct Call {
     deadline: Option<Millis>,
     /// The next queue announcement.
     announce_at: Option<Millis>,
+    /// When the voicemail recording started.
+    recording_since: Millis,
     /// The queue the call waits in (left there when a callback key is pressed, until the
     /// callback node converts it).
     queued: Option<String>,
@@ -308,6 +310,7 @@ impl Call {
             typeahead: VecDeque::new(),
             deadline: None,
             announce_at: None,
+            recording_since: 0,
             queued: None,
             last_queue: None,
             lookups: 0,
@@ -394,6 +397,14 @@ impl Call {
                     Wait::Lookup { id } => self.actions.push_back(Action::CancelLookup { id }),
                     Wait::Transfer { ringing: true } => {
                         self.actions.push_back(Action::CancelTransfer)
+                    }
+                    // Hanging up is how most callers end a message: it is left, not abandoned.
+                    Wait::Voicemail { recording: true } => {
+                        self.actions.push_back(Action::StopRecording);
+                        let duration_ms = (self.now - self.recording_since).max(0) as u64;
+                        self.step(What::VoicemailRecorded { duration_ms });
+                        self.finish(Outcome::Voicemail, false);
+                        return;
                     }
                     _ => {}
                 }
@@ -875,6 +886,7 @@ impl Call {
             self.actions
                 .push_back(Action::RecordVoicemail { queue, max_ms });
             self.wait = Wait::Voicemail { recording: true };
+            self.recording_since = self.now;
             // The shell stops at max; this is the guard if it never says so.
             self.deadline = Some(self.now + max_ms as i64 + 5_000);
         }

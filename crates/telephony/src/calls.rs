@@ -12,14 +12,18 @@
 //! the phone's answer turns the caller's endpoint into a recorded bridge. A phone that fails
 //! or refuses lets routing try the next agent; a caller who hangs up while queued is
 //! abandoned; either side's hang-up ends the other and starts the agent's wrap-up.
-//! Transfers from flows are not wired yet: they fail (the flow goes to its `on_failure`),
-//! said on the timeline.
+//! A flow's transfer reaches a queue (routing), an agent (routing, offered to that agent
+//! alone) or an outside number (a company specialist, dialled through the tenant's outbound
+//! route and bridged; routing takes no part). A transfer that fails or is not answered in the
+//! flow's time sends the flow to its `on_failure`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hotline_flow::run::{Action, Input, LookupRequest, LookupResult, Outcome, Speech, Step};
+use hotline_flow::run::{
+    Action, Input, LookupRequest, LookupResult, Outcome, Speech, Step, Target,
+};
 use hotline_flow::{Call, Value};
 use hotline_media::playback::Prompt;
 use hotline_model::{Channel, Direction, InteractionState};
@@ -102,11 +106,22 @@ struct Offer {
     local: hotline_media::sdp::LocalMedia,
 }
 
-/// The caller is talking to an agent.
+/// The caller is talking to an agent, or to an outside number the flow transferred to.
 struct Connected {
+    /// The agent (0 for an outside number).
     agent: i64,
     leg: u64,
     agent_hung_up: bool,
+    /// Whether routing gave the call (it hears how it ends); not for an outside number.
+    routed: bool,
+}
+
+/// A flow's transfer to an outside number (a company specialist) while it rings.
+struct Outside {
+    leg: u64,
+    number: String,
+    port: Option<Port>,
+    local: hotline_media::sdp::LocalMedia,
 }
 
 /// Runs one call through its flow, routing and the agent's phone until the call ends.
@@ -160,17 +175,11 @@ pub(crate) async fn run(
     let interaction = store
         .create_interaction(
             t,
-            &NewInteraction {
-                channel: Channel::Voice,
-                direction: Direction::Inbound,
-                state: InteractionState::InFlow,
-                customer_id: customer.as_ref().map(|c| c.id),
-                queue_id: None,
-                agent_id: None,
-                subject: None,
-                notes: String::new(),
-                created_at: None,
-            },
+            &inbound_voice(
+                InteractionState::InFlow,
+                customer.as_ref().map(|c| c.id),
+                None,
+            ),
             "telephony",
         )
         .await;
@@ -221,6 +230,9 @@ pub(crate) async fn run(
     };
     let started = wall_ms();
     let mut voicemail: Option<(i64, i64)> = None; // (started, deadline)
+                                                  // The queue a message is for, and the message's span (wall ms) once it is recorded.
+    let mut voicemail_queue = String::new();
+    let mut message: Option<(i64, i64)> = None;
     let mut media_ended = false;
     let mut recordings: Vec<(bool, String, u64, u64)> = Vec::new();
     // The queue the call waits in (routing holds the contact), the offer out, the agent.
@@ -236,15 +248,17 @@ pub(crate) async fn run(
     let mut callback_pending = false;
     // A blind transfer to this agent, and who asked for it.
     let mut pending_transfer: Option<(i64, &'static str)> = None;
+    // The flow's transfer to an outside number, ringing.
+    let mut outside: Option<Outside> = None;
     call.start(started);
     loop {
         // A blind transfer asked for (by the agent's phone or the API): the agent is let go
         // (their part ends in routing: wrap-up), the caller hears music while routing offers
         // the call to the named agent first.
         let transfer = match (pending_transfer.take(), routing.as_ref(), home.clone()) {
-            (Some(asked), Some(link), Some(home)) => {
-                connected.take().map(|c| (asked, c, link, home))
-            }
+            (Some(asked), Some(link), Some(home)) => connected
+                .take_if(|c| c.routed)
+                .map(|c| (asked, c, link, home)),
             _ => None,
         };
         if let Some(((to, by), c, link, (qid, qname, priority))) = transfer {
@@ -363,17 +377,7 @@ pub(crate) async fn run(
                                     queued = Some((qid, queue.clone()));
                                     home = Some((qid, queue.clone(), priority));
                                     status_at = Some(wall_ms());
-                                    patch(
-                                        &store,
-                                        t,
-                                        interaction,
-                                        InteractionPatch {
-                                            state: Some(InteractionState::Queued),
-                                            queue_id: Some(Some(qid)),
-                                            ..Default::default()
-                                        },
-                                    )
-                                    .await;
+                                    patch(&store, t, interaction, queued_in(qid)).await;
                                     if card.is_none() {
                                         card =
                                             Some(customer_card(&store, t, customer.clone()).await);
@@ -405,7 +409,33 @@ pub(crate) async fn run(
                         tell(&routing, RoutingInput::Abandoned(contact)).await;
                     }
                 }
-                Action::CancelTransfer => {}
+                Action::CancelTransfer => {
+                    // The flow gave up on its transfer (time-out, or the caller left).
+                    if let Some(o) = outside.take() {
+                        endpoint.music(None).await;
+                        let _ = ctx.shard.send(ShardCommand::Drop { leg: o.leg });
+                        timeline
+                            .append(
+                                "call.transfer_failed",
+                                json!({ "number": o.number, "reason": "no answer in time" }),
+                            )
+                            .await;
+                    }
+                    if queued.take().is_some() {
+                        status_at = None;
+                        if let Some(o) = offer.take() {
+                            let _ = ctx.shard.send(ShardCommand::Drop { leg: o.leg });
+                        }
+                        endpoint.music(None).await;
+                        timeline
+                            .append(
+                                "call.transfer_failed",
+                                json!({ "reason": "no answer in time" }),
+                            )
+                            .await;
+                        tell(&routing, RoutingInput::Abandoned(contact)).await;
+                    }
+                }
                 Action::Callback { queue, number } => {
                     // The caller leaves; routing keeps their place (or gives them one) and
                     // offers the callback to an agent later (`outbound::callback`).
@@ -466,19 +496,130 @@ pub(crate) async fn run(
                         }
                     }
                 }
-                Action::Transfer { target, .. } => {
-                    tracing::warn!(interaction, "transfers from flows are not wired yet");
-                    timeline
-                        .append("call.transfer_unavailable", json!({ "target": target }))
-                        .await;
-                    call.handle(
-                        wall_ms(),
-                        Input::TransferFailed("transfers are not connected yet".into()),
-                    );
-                }
+                Action::Transfer { target, .. } => match target {
+                    Target::Number { number } => {
+                        let number = hotline_model::phone::normalize_phone(&number, &tenant.region)
+                            .unwrap_or(number);
+                        let refused = if connected.is_some() || outside.is_some() {
+                            Some("the call is connected already")
+                        } else if number.is_empty() {
+                            Some("no number to transfer to")
+                        } else {
+                            None
+                        };
+                        let port = if refused.is_none() {
+                            media.take_port()
+                        } else {
+                            None
+                        };
+                        match (refused, port) {
+                            (None, Some(port)) => {
+                                let local = local_media(
+                                    media.advertise(),
+                                    port.port,
+                                    crate::shard::random_seed() >> 40,
+                                );
+                                let leg = next_leg();
+                                let _ = ctx.shard.send(ShardCommand::Ring(RingRequest {
+                                    leg,
+                                    tenant_id: t,
+                                    callee: Callee::Number(number.clone()),
+                                    caller_number: caller_number.clone(),
+                                    caller_name: None,
+                                    local: local.clone(),
+                                    notes: leg_tx.clone(),
+                                }));
+                                endpoint.music(Some(media.ringback())).await;
+                                timeline
+                                    .append("call.transfer_dialling", json!({ "number": number }))
+                                    .await;
+                                outside = Some(Outside {
+                                    leg,
+                                    number,
+                                    port: Some(port),
+                                    local,
+                                });
+                            }
+                            (why, _) => {
+                                let reason = why.unwrap_or("no RTP port for the transfer's leg");
+                                timeline
+                                    .append(
+                                        "call.transfer_failed",
+                                        json!({ "number": number, "reason": reason }),
+                                    )
+                                    .await;
+                                call.handle(wall_ms(), Input::TransferFailed(reason.into()));
+                            }
+                        }
+                    }
+                    Target::Agent { agent } => {
+                        // Through routing: offered to that agent alone (their state and
+                        // phone respected), in the queue the call came through, or the
+                        // tenant's first queue; the flow's time-out withdraws it.
+                        let found = library
+                            .agent_by_extension(t, &agent)
+                            .or_else(|| library.agent_by_name(t, &agent));
+                        let queue = home
+                            .as_ref()
+                            .map(|(q, n, _)| (*q, n.clone()))
+                            .or_else(|| library.first_queue(t));
+                        let refused = match (&routing, found, &queue) {
+                            (_, _, _) if interaction == 0 => {
+                                Err("the call has no interaction".to_string())
+                            }
+                            (None, _, _) => Err("routing is not running".to_string()),
+                            (_, None, _) => Err(format!("the tenant has no agent {agent:?}")),
+                            (_, _, None) => Err("the tenant has no queue".to_string()),
+                            (Some(link), Some(to), Some((qid, qname))) => {
+                                if routing_rx.is_none() {
+                                    let (tx, rx) = mpsc::unbounded_channel();
+                                    ctx.shared.register_contact(interaction, tx);
+                                    routing_rx = Some(rx);
+                                }
+                                let mut spec =
+                                    ContactSpec::new(contact, QueueId(*qid), Channel::Voice);
+                                spec.preferred_agent = Some(hotline_routing::AgentId(to));
+                                spec.arrived_at = Some(Time::from_millis(started as u64));
+                                link.input(RoutingInput::Contact(spec))
+                                    .await
+                                    .map(|()| (to, *qid, qname.clone()))
+                                    .map_err(|e| e.to_string())
+                            }
+                        };
+                        match refused {
+                            Ok((to, qid, qname)) => {
+                                queued = Some((qid, qname));
+                                endpoint.music(Some(media.ringback())).await;
+                                timeline
+                                    .append(
+                                        "call.transfer_routed",
+                                        json!({ "agent_id": to, "queue_id": qid }),
+                                    )
+                                    .await;
+                                patch(&store, t, interaction, queued_in(qid)).await;
+                                if card.is_none() {
+                                    card = Some(customer_card(&store, t, customer.clone()).await);
+                                }
+                            }
+                            Err(reason) => {
+                                tracing::info!(interaction, %reason, "a flow's transfer to an agent failed");
+                                timeline
+                                    .append(
+                                        "call.transfer_failed",
+                                        json!({ "agent": agent, "reason": reason }),
+                                    )
+                                    .await;
+                                call.handle(wall_ms(), Input::TransferFailed(reason));
+                            }
+                        }
+                    }
+                    // The flow queues the call itself for a queue target.
+                    Target::Queue { .. } => {}
+                },
                 Action::RecordVoicemail { queue, max_ms } => {
                     let now = wall_ms();
                     voicemail = Some((now, now + max_ms as i64));
+                    voicemail_queue = queue.clone();
                     timeline
                         .append(
                             "call.voicemail_started",
@@ -488,6 +629,7 @@ pub(crate) async fn run(
                 }
                 Action::StopRecording => {
                     if let Some((from, _)) = voicemail.take() {
+                        message = Some((from, wall_ms()));
                         call.handle(
                             wall_ms(),
                             Input::RecordingDone {
@@ -640,6 +782,7 @@ pub(crate) async fn run(
                 Some(RoutingNote::Transfer { to_agent, reply }) => {
                     let verdict = match &connected {
                         None => Err("the call is not with an agent now".to_string()),
+                        Some(c) if !c.routed => Err("the call is with an outside number".to_string()),
                         Some(c) if c.agent == to_agent => Err("the call is with that agent already".to_string()),
                         Some(_) if library.agent(to_agent).is_none_or(|a| a.tenant_id != t) => {
                             Err("no such agent in the tenant".to_string())
@@ -658,8 +801,48 @@ pub(crate) async fn run(
             },
             Some((leg, note)) = leg_rx.recv() => {
                 let current = offer.as_ref().is_some_and(|o| o.leg == leg);
+                let dialled = outside.as_ref().is_some_and(|o| o.leg == leg);
                 let talking = connected.as_ref().is_some_and(|c| c.leg == leg);
                 match note {
+                    LegNote::Ringing if dialled => {
+                        timeline.append("call.transfer_ringing", json!({})).await;
+                    }
+                    LegNote::Answered { sdp } if dialled => {
+                        let Some(mut o) = outside.take() else { continue };
+                        let agreed = hotline_media::sdp::accept_answer(&sdp, &o.local);
+                        match (agreed, o.port.take()) {
+                            (Ok(negotiated), Some(port)) => {
+                                endpoint.music(None).await;
+                                endpoint.connect(port, negotiated).await;
+                                call.handle(wall_ms(), Input::Answered { agent: o.number.clone() });
+                                timeline
+                                    .append("call.transferred", json!({ "kind": "outside", "number": o.number, "by": "flow" }))
+                                    .await;
+                                patch(&store, t, interaction, InteractionPatch {
+                                    state: Some(InteractionState::Active),
+                                    ..Default::default()
+                                }).await;
+                                connected = Some(Connected { agent: 0, leg, agent_hung_up: false, routed: false });
+                            }
+                            (agreed, _) => {
+                                let why = agreed.err().map(|e| e.to_string()).unwrap_or_default();
+                                let _ = ctx.shard.send(ShardCommand::Drop { leg });
+                                timeline
+                                    .append("call.transfer_failed", json!({ "number": o.number, "code": 488, "reason": why }))
+                                    .await;
+                                call.handle(wall_ms(), Input::TransferFailed(format!("the number's media cannot be used: {why}")));
+                            }
+                        }
+                    }
+                    LegNote::Failed { code } if dialled => {
+                        endpoint.music(None).await;
+                        if let Some(o) = outside.take() {
+                            timeline
+                                .append("call.transfer_failed", json!({ "number": o.number, "code": code }))
+                                .await;
+                        }
+                        call.handle(wall_ms(), Input::TransferFailed(format!("the number answered {code}")));
+                    }
                     LegNote::Ringing if current => {
                         let agent = offer.as_ref().map(|o| o.agent);
                         timeline.append("call.agent_ringing", json!({ "agent_id": agent })).await;
@@ -669,6 +852,7 @@ pub(crate) async fn run(
                         let agreed = hotline_media::sdp::accept_answer(&sdp, &o.local);
                         match (agreed, o.port.take()) {
                             (Ok(negotiated), Some(port)) => {
+                                endpoint.music(None).await;
                                 endpoint.connect(port, negotiated).await;
                                 queued = None;
                                 status_at = None;
@@ -688,7 +872,7 @@ pub(crate) async fn run(
                                     kind: "contact.connected",
                                     data: json!({ "interaction_id": interaction }),
                                 });
-                                connected = Some(Connected { agent: o.agent, leg, agent_hung_up: false });
+                                connected = Some(Connected { agent: o.agent, leg, agent_hung_up: false, routed: true });
                             }
                             (agreed, _) => {
                                 let why = agreed.err().map(|e| e.to_string()).unwrap_or_default();
@@ -720,6 +904,10 @@ pub(crate) async fn run(
                         let state = if on { InteractionState::Held } else { InteractionState::Active };
                         patch(&store, t, interaction, InteractionPatch { state: Some(state), ..Default::default() }).await;
                     }
+                    LegNote::Refer { .. } if talking && connected.as_ref().is_some_and(|c| !c.routed) => {
+                        // An outside party does not move the caller on.
+                        let _ = ctx.shard.send(ShardCommand::ReferOutcome { leg, code: 403 });
+                    }
                     LegNote::Refer { target } if talking => {
                         let from = connected.as_ref().map(|c| c.agent);
                         let to = library
@@ -742,7 +930,11 @@ pub(crate) async fn run(
                     LegNote::HungUp if talking => {
                         if let Some(c) = connected.as_mut() {
                             c.agent_hung_up = true;
-                            timeline.append("call.agent_hung_up", json!({ "agent_id": c.agent })).await;
+                            if c.routed {
+                                timeline.append("call.agent_hung_up", json!({ "agent_id": c.agent })).await;
+                            } else {
+                                timeline.append("call.outside_hung_up", json!({})).await;
+                            }
                         }
                         let _ = ctx.shard.send(ShardCommand::HangUp { call_id: arrival.call_id.clone() });
                     }
@@ -755,6 +947,7 @@ pub(crate) async fn run(
                 if let Some((from, until)) = voicemail {
                     if until <= now {
                         voicemail = None;
+                        message = Some((from, now));
                         call.handle(now, Input::RecordingDone { duration_ms: (now - from).max(0) as u64 });
                     }
                 }
@@ -776,6 +969,9 @@ pub(crate) async fn run(
     for (_, task) in lookups {
         task.abort();
     }
+    if let Some(o) = outside.take() {
+        let _ = ctx.shard.send(ShardCommand::Drop { leg: o.leg });
+    }
     // Routing hears how the call left it.
     if let Some(c) = &connected {
         if !c.agent_hung_up {
@@ -784,7 +980,9 @@ pub(crate) async fn run(
                 .append("call.caller_hung_up", json!({ "agent_id": c.agent }))
                 .await;
         }
-        tell(&routing, RoutingInput::Ended(contact)).await;
+        if c.routed {
+            tell(&routing, RoutingInput::Ended(contact)).await;
+        }
     } else if queued.is_some() {
         if let Some(o) = offer.take() {
             let _ = ctx.shard.send(ShardCommand::Drop { leg: o.leg });
@@ -814,6 +1012,18 @@ pub(crate) async fn run(
         if let Some(r) = wait.await.ok().flatten() {
             recordings.push(r);
         }
+    }
+    // A message left becomes an interaction of its own, queued for the flow's queue.
+    if let Some((from, until)) = message.filter(|(f, u)| u - f >= 500) {
+        let ivr = recordings.iter().find(|r| !r.0).map(|r| r.1.clone());
+        let left = LeftMessage {
+            caller: &caller_number,
+            customer_id: customer.as_ref().map(|c| c.id),
+            queue: &voicemail_queue,
+            from_ms: from - started,
+            until_ms: until - started,
+        };
+        leave_message(&ctx, &library, &mut timeline, ivr, left).await;
     }
     let outcome = call.outcome().cloned().unwrap_or(Outcome::Abandoned);
     let state = match outcome {
@@ -856,6 +1066,158 @@ pub(crate) async fn run(
         .await;
     }
     tracing::info!(interaction, outcome = ?outcome, "call ended");
+}
+
+/// The change of an interaction that routing now holds in `queue`.
+fn queued_in(queue: i64) -> InteractionPatch {
+    InteractionPatch {
+        state: Some(InteractionState::Queued),
+        queue_id: Some(Some(queue)),
+        ..Default::default()
+    }
+}
+
+/// A new inbound voice interaction.
+fn inbound_voice(
+    state: InteractionState,
+    customer_id: Option<i64>,
+    queue_id: Option<i64>,
+) -> NewInteraction {
+    NewInteraction {
+        channel: Channel::Voice,
+        direction: Direction::Inbound,
+        state,
+        customer_id,
+        queue_id,
+        agent_id: None,
+        subject: None,
+        notes: String::new(),
+        created_at: None,
+    }
+}
+
+/// A message a caller left: who, for which queue, and where it is in the call's IVR recording
+/// (ms from the call's start).
+struct LeftMessage<'a> {
+    caller: &'a str,
+    customer_id: Option<i64>,
+    queue: &'a str,
+    from_ms: i64,
+    until_ms: i64,
+}
+
+/// Cuts the message out of the IVR recording (the caller's channel, mono) and stores it as a
+/// voice interaction of its own, queued for the flow's queue, with the call's timeline and
+/// the desks told.
+async fn leave_message(
+    ctx: &Context,
+    library: &crate::flows::FlowLibrary,
+    timeline: &mut Timeline,
+    ivr: Option<String>,
+    m: LeftMessage<'_>,
+) {
+    let t = timeline.tenant;
+    let store = &ctx.shared.store;
+    let Some(ivr) = ivr else {
+        tracing::warn!(
+            interaction = timeline.interaction,
+            "a message was left but the call was not recorded"
+        );
+        return;
+    };
+    let target = ivr.trim_end_matches(".wav").to_string() + "-voicemail.wav";
+    let (from, until) = (m.from_ms.max(0) as usize, m.until_ms.max(0) as usize);
+    let cut = {
+        let (ivr, target) = (ivr.clone(), target.clone());
+        tokio::task::spawn_blocking(move || cut_caller(&ivr, &target, from, until)).await
+    };
+    let duration_ms = match cut {
+        Ok(Ok(ms)) => ms,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "a left message could not be cut from its recording");
+            return;
+        }
+        Err(_) => return,
+    };
+    let queue_id = library.queue_id(t, m.queue);
+    let created = store
+        .create_interaction(
+            t,
+            &inbound_voice(InteractionState::Queued, m.customer_id, queue_id),
+            "telephony",
+        )
+        .await;
+    let id = match created {
+        Ok((i, _)) => i.id,
+        Err(e) => {
+            tracing::error!(error = %e, "a left message's interaction was not created");
+            return;
+        }
+    };
+    if let Err(e) = store
+        .append_event(
+            t,
+            id,
+            &event(
+                "voicemail.left",
+                json!({
+                    "call_interaction_id": timeline.interaction, "from": m.caller,
+                    "queue": m.queue, "duration_ms": duration_ms, "path": target,
+                }),
+            ),
+        )
+        .await
+    {
+        tracing::error!(interaction = id, error = %e, "timeline event not stored");
+    }
+    patch(
+        store,
+        t,
+        id,
+        InteractionPatch {
+            recording_ref: Some(target.clone()),
+            ..Default::default()
+        },
+    )
+    .await;
+    timeline
+        .append(
+            "call.voicemail_left",
+            json!({ "voicemail_interaction_id": id, "duration_ms": duration_ms }),
+        )
+        .await;
+    ctx.shared.notify(Notice {
+        tenant_id: t,
+        agent_id: None,
+        kind: "voicemail.received",
+        data: json!({
+            "interaction_id": id,
+            "queue": { "id": queue_id, "name": m.queue },
+            "caller": { "number": m.caller },
+            "known": m.customer_id.is_some(),
+            "duration_ms": duration_ms,
+        }),
+    });
+}
+
+/// Writes the caller's channel (left) of a stereo 8 kHz recording between `from` and `until`
+/// ms to `target` as a mono WAV; its duration in ms.
+fn cut_caller(source: &str, target: &str, from: usize, until: usize) -> std::io::Result<u64> {
+    let bytes = std::fs::read(source)?;
+    let bad = |why: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, why.to_string());
+    if bytes.len() < 44 || bytes.get(22..24) != Some(&[2, 0]) {
+        return Err(bad("not a stereo recording"));
+    }
+    let left: Vec<i16> = bytes[44..]
+        .chunks_exact(4)
+        .map(|f| i16::from_le_bytes([f[0], f[1]]))
+        .collect();
+    let (a, b) = ((from * 8).min(left.len()), (until * 8).min(left.len()));
+    if b <= a {
+        return Err(bad("the message is not in the recording"));
+    }
+    std::fs::write(target, hotline_media::wav::write_mono(8000, &left[a..b]))?;
+    Ok(((b - a) / 8) as u64)
 }
 
 /// Tells routing something; a refusal is logged (routing's view is corrected by the next input).

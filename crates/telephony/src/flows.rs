@@ -71,6 +71,28 @@ impl FlowLibrary {
             .map(|(id, _)| *id)
     }
 
+    /// The tenant's agent by the name flows may give (their display name, any case).
+    pub fn agent_by_name(&self, tenant_id: i64, name: &str) -> Option<i64> {
+        let l = self.loaded.read().ok()?;
+        l.agents
+            .iter()
+            .filter(|(_, a)| {
+                a.tenant_id == tenant_id && a.name.to_lowercase() == name.to_lowercase()
+            })
+            .map(|(id, _)| *id)
+            .min()
+    }
+
+    /// The tenant's first queue (lowest id), for calls that reach an agent without one.
+    pub fn first_queue(&self, tenant_id: i64) -> Option<(i64, String)> {
+        let l = self.loaded.read().ok()?;
+        l.queues
+            .iter()
+            .filter(|((t, _), _)| *t == tenant_id)
+            .map(|((_, name), id)| (*id, name.clone()))
+            .min()
+    }
+
     pub fn tenant(&self, tenant_id: i64) -> TenantSettings {
         self.loaded
             .read()

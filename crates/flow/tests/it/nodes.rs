@@ -428,6 +428,30 @@ fn queue_max_wait_goes_to_voicemail() {
 }
 
 #[test]
+fn hanging_up_after_the_message_leaves_it() {
+    let mut s = sim(QUEUE);
+    s.wait(120_000);
+    s.wait(3_000);
+    assert!(actions(&s)
+        .iter()
+        .any(|a| matches!(a, Action::RecordVoicemail { .. })));
+    s.wait(6_000);
+    s.input(Input::HangUp);
+    assert!(actions(&s).contains(&Action::StopRecording));
+    assert_eq!(
+        s.outcome(),
+        Some(&Outcome::Voicemail),
+        "left, not abandoned"
+    );
+    assert!(s.kinds().contains(&"vm:voicemail_recorded".to_string()));
+    // Before the recording starts, hanging up is abandoning.
+    let mut s = sim(QUEUE);
+    s.wait(120_000);
+    s.input(Input::HangUp);
+    assert_eq!(s.outcome(), Some(&Outcome::Abandoned));
+}
+
+#[test]
 fn caller_hanging_up_in_the_queue_abandons() {
     let mut s = sim(QUEUE);
     s.wait(10_000);

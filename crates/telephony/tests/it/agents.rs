@@ -25,13 +25,13 @@ use hotline_testkit::{audio_pcap, dtmf_pcap, hanging_up_caller, CUSTOMER, SCENAR
 
 /// A contact centre: the demo flow on 8800, the cards queue, routing started and attached,
 /// a known caller.
-struct Centre {
-    w: World,
-    files: tempfile::TempDir,
-    acd: Acd,
-    agents: HashMap<String, i64>,
-    customer: i64,
-    trunk_port: u16,
+pub(crate) struct Centre {
+    pub w: World,
+    pub files: tempfile::TempDir,
+    pub acd: Acd,
+    pub agents: HashMap<String, i64>,
+    pub customer: i64,
+    pub trunk_port: u16,
 }
 
 /// The demo line on a world: a carrier trunk (where SIPp calls from: its port), calendars
@@ -72,7 +72,7 @@ pub async fn demo_line(w: &World) -> (u16, i64) {
     (trunk_port, customer)
 }
 
-async fn centre() -> Centre {
+pub(crate) async fn centre() -> Centre {
     let (w, files) = media_world().await;
     let t = w.tenant;
     w.store
@@ -123,7 +123,7 @@ async fn centre() -> Centre {
 }
 
 impl Centre {
-    async fn available(&self, ext: &str) {
+    pub async fn available(&self, ext: &str) {
         self.acd
             .input(Input::Presence {
                 agent: AgentId(self.agents[ext]),
@@ -149,7 +149,7 @@ impl Centre {
     }
 
     /// An agent's phone playing a tone of `freq` Hz, registered; answering by itself or not.
-    async fn phone(&self, ext: &str, freq: f64, auto: bool) -> Phone {
+    pub async fn phone(&self, ext: &str, freq: f64, auto: bool) -> Phone {
         let tone = tone_file(self.files.path(), &format!("{freq}.wav"), freq, 90);
         let phone = phone_answering(&self.w, ext, &tone, auto);
         self.w.wait_registered(ext, 1).await;
@@ -158,7 +158,7 @@ impl Centre {
 
     /// The caller's SIPp run folder with its scenario and audio: '2' (cards) pressed during
     /// the menu, a 440 Hz tone from `tone_from` ms on.
-    fn caller(&self, scenario: &str, tone_from: u32) -> PathBuf {
+    pub fn caller(&self, scenario: &str, tone_from: u32) -> PathBuf {
         let run = self.files.path().join("sipp");
         std::fs::create_dir_all(&run).expect("dir");
         std::fs::write(run.join("caller.xml"), scenario).expect("scenario");
@@ -171,7 +171,7 @@ impl Centre {
         run
     }
 
-    async fn events(&self, interaction: i64) -> Vec<(String, Value)> {
+    pub async fn events(&self, interaction: i64) -> Vec<(String, Value)> {
         self.w
             .store
             .list_events(self.w.tenant, interaction)
@@ -183,7 +183,7 @@ impl Centre {
     }
 
     /// Waits until the interaction's timeline has `kind` (or panics with the timeline).
-    async fn wait_for(&self, interaction: i64, kind: &str, seconds: u64) -> Value {
+    pub async fn wait_for(&self, interaction: i64, kind: &str, seconds: u64) -> Value {
         let found = tokio::time::timeout(Duration::from_secs(seconds), async {
             loop {
                 if let Some((_, d)) = self
@@ -207,7 +207,7 @@ impl Centre {
         }
     }
 
-    async fn dump(&self, interaction: i64) -> String {
+    pub async fn dump(&self, interaction: i64) -> String {
         self.events(interaction)
             .await
             .into_iter()
@@ -215,8 +215,39 @@ impl Centre {
             .collect()
     }
 
+    /// The id of the newest interaction (the call just made).
+    pub async fn newest(&self) -> i64 {
+        self.w
+            .store
+            .list_interactions(
+                self.w.tenant,
+                &hotline_store::InteractionFilter {
+                    limit: 1,
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("list")
+            .items
+            .first()
+            .expect("the call's interaction")
+            .id
+    }
+
+    /// Serves `source` (a flow) on `number`.
+    pub async fn line(&self, number: &str, name: &str, source: &str) {
+        let t = self.w.tenant;
+        self.w.store.save_flow(t, name, source).await.expect("flow");
+        self.w
+            .store
+            .create_number(t, number, "flow", name)
+            .await
+            .expect("number");
+        self.w.sip.reload_plan().await.expect("plan");
+    }
+
     /// The newest interaction, once it is final.
-    async fn finished(&self, interaction: i64) -> hotline_model::Interaction {
+    pub async fn finished(&self, interaction: i64) -> hotline_model::Interaction {
         let done = tokio::time::timeout(Duration::from_secs(15), async {
             loop {
                 let i = self
@@ -241,7 +272,7 @@ impl Centre {
         }
     }
 
-    async fn stop(self) {
+    pub async fn stop(self) {
         self.w.sip.stop().await;
         self.acd.stop().await;
     }
@@ -249,7 +280,7 @@ impl Centre {
 
 /// SIPp as the customer behind the carrier (`CUSTOMER` in `run`), listening on the trunk's
 /// port.
-fn sipp_customer(run: &Path, port: u16) -> Child {
+pub(crate) fn sipp_customer(run: &Path, port: u16) -> Child {
     let mp = free_port() & !1;
     tokio::process::Command::new("sipp")
         .args(["-sf", "customer.xml", "-i", "127.0.0.1", "-p"])
@@ -273,7 +304,7 @@ fn sipp_customer(run: &Path, port: u16) -> Child {
         .expect("sipp starts")
 }
 
-async fn next_notice(rx: &mut broadcast::Receiver<Notice>, kind: &str) -> Notice {
+pub(crate) async fn next_notice(rx: &mut broadcast::Receiver<Notice>, kind: &str) -> Notice {
     tokio::time::timeout(Duration::from_secs(40), async {
         loop {
             match rx.recv().await {
@@ -287,12 +318,12 @@ async fn next_notice(rx: &mut broadcast::Receiver<Notice>, kind: &str) -> Notice
     .unwrap_or_else(|_| panic!("no {kind} notice within 40 s"))
 }
 
-fn kinds(events: &[(String, Value)]) -> Vec<&str> {
+pub(crate) fn kinds(events: &[(String, Value)]) -> Vec<&str> {
     events.iter().map(|(k, _)| k.as_str()).collect()
 }
 
 /// Each kind is on the timeline, after the one before it.
-fn assert_in_order(events: &[(String, Value)], order: &[&str]) {
+pub(crate) fn assert_in_order(events: &[(String, Value)], order: &[&str]) {
     for pair in order.windows(2) {
         assert!(
             position(events, pair[0]) < position(events, pair[1]),
@@ -305,7 +336,7 @@ fn assert_in_order(events: &[(String, Value)], order: &[&str]) {
 }
 
 /// The conversation's recording event.
-fn conversation_recording(events: &[(String, Value)]) -> Value {
+pub(crate) fn conversation_recording(events: &[(String, Value)]) -> Value {
     events
         .iter()
         .find(|(k, d)| k == "call.recording" && d["part"] == "conversation")
@@ -313,7 +344,7 @@ fn conversation_recording(events: &[(String, Value)]) -> Value {
         .unwrap_or_else(|| panic!("no conversation recording in {:?}", kinds(events)))
 }
 
-fn position(events: &[(String, Value)], kind: &str) -> usize {
+pub(crate) fn position(events: &[(String, Value)], kind: &str) -> usize {
     events
         .iter()
         .position(|(k, _)| k == kind)
@@ -487,18 +518,7 @@ async fn a_caller_who_hangs_up_in_the_queue_is_abandoned() {
     if let Err(e) = sipp_result(sipp, &run).await {
         panic!("the caller's call did not end cleanly:\n{e}");
     }
-    let page =
-        c.w.store
-            .list_interactions(
-                c.w.tenant,
-                &hotline_store::InteractionFilter {
-                    limit: 1,
-                    ..Default::default()
-                },
-            )
-            .await
-            .expect("list");
-    let interaction = page.items.first().expect("the call's interaction").id;
+    let interaction = c.newest().await;
     let done = c.finished(interaction).await;
     assert_eq!(done.state, hotline_model::InteractionState::Abandoned);
     let abandoned = c.wait_for(interaction, "routing.abandoned", 10).await;

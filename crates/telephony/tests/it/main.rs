@@ -10,6 +10,7 @@ mod media;
 mod peers;
 mod scanners;
 mod sockets;
+mod transfers;
 
 use std::net::SocketAddr;
 use std::time::Duration;
