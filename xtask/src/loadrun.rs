@@ -88,6 +88,23 @@ fn cpu_of(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// The machine's CPU time so far: (busy, total) in ticks, all cores (`/proc/stat`).
+fn machine_cpu() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let total: f64 = ticks.iter().sum();
+    // idle and iowait
+    let idle = ticks.get(3).copied().unwrap_or(0.0) + ticks.get(4).copied().unwrap_or(0.0);
+    (total - idle, total)
+}
+
 struct Killed(Child);
 
 impl Drop for Killed {
@@ -138,6 +155,26 @@ fn caller_heard(path: &Path) -> bool {
     let half = (left.len() / 4).min(4_000);
     let mid = left.len() / 2;
     half >= 400 && hotline_media::inband::tone_share(&left[mid - half..mid + half], 440.0) > 0.5
+}
+
+/// Hotline's own timing of the screen pops (offer to the WebSocket write), from its metrics:
+/// how many, and the upper bound of the bucket that holds the 99th percentile (ms).
+fn server_pops(http: u16) -> Option<(u64, f64)> {
+    let (_, text) = hotline_testkit::http::request(http, "GET", "/metrics", None, None).ok()?;
+    let count: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("hotline_screen_pop_seconds_count "))?
+        .trim()
+        .parse()
+        .ok()?;
+    let wanted = (count as f64 * 0.99).ceil() as u64;
+    let p99 = text.lines().find_map(|l| {
+        let rest = l.strip_prefix("hotline_screen_pop_seconds_bucket{le=\"")?;
+        let (le, n) = rest.split_once("\"} ")?;
+        let n: u64 = n.trim().parse().ok()?;
+        (n >= wanted).then(|| le.parse::<f64>().unwrap_or(f64::INFINITY) * 1000.0)
+    })?;
+    Some((count, p99))
 }
 
 fn percentile(sorted: &[u64], p: f64) -> u64 {
@@ -307,6 +344,7 @@ pub async fn run(args: &[String]) -> Result<()> {
     hotline_testkit::tone_ulaw(&work.join("tone.ulaw"), 2, 440.0);
     let started = time::OffsetDateTime::now_utc();
     let cpu_before = cpu_of(pid);
+    let machine_before = machine_cpu();
     let t0 = Instant::now();
     let mut carrier_sipp = sipp(
         &work,
@@ -337,6 +375,9 @@ pub async fn run(args: &[String]) -> Result<()> {
     let status = carrier_sipp.wait()?;
     let wall = t0.elapsed();
     let cpu = cpu_of(pid) - cpu_before;
+    let machine_after = machine_cpu();
+    let machine_busy = 100.0 * (machine_after.0 - machine_before.0)
+        / (machine_after.1 - machine_before.1).max(1.0);
     let ok = sipp_count(&work, "carrier", "Successful call");
     let failed = sipp_count(&work, "carrier", "Failed call");
     // Calls close and recordings are written right after the last hang-up.
@@ -387,6 +428,7 @@ pub async fn run(args: &[String]) -> Result<()> {
         }
         filter.offset += page.items.len() as i64;
     }
+    let server = server_pops(http);
     let mut pops = pops.lock().map(|p| p.clone()).unwrap_or_default();
     pops.sort_unstable();
     println!(
@@ -422,6 +464,12 @@ pub async fn run(args: &[String]) -> Result<()> {
         percentile(&pops, 0.5),
         percentile(&pops, 0.99),
         pops.last().copied().unwrap_or(0)
+    );
+    if let Some((n, p99)) = server {
+        println!("| screen pops as Hotline timed them (offer to WebSocket write) | {n} (p99 ≤ {p99} ms) |");
+    }
+    println!(
+        "| the machine's CPUs busy (Hotline, SIPp, the phone farm, the kernel) | {machine_busy:.0} % |"
     );
     println!(
         "| Hotline CPU | {cpu:.1} s over {:.0} s = {:.0} % of one core |",

@@ -108,18 +108,21 @@ pub async fn stream(
     Ok(ws.on_upgrade(move |socket: WebSocket| async move {
         state.metrics.ws_clients.inc();
         let (sink, stream) = socket.split();
-        pump(audience, rx, sink, stream).await;
+        let pops = Some(state.metrics.screen_pop.clone());
+        pump(audience, rx, sink, stream, pops).await;
         state.metrics.ws_clients.dec();
     }))
 }
 
 /// Forwards wanted events to the client until either side closes. Written over any sink and
-/// stream so tests drive it with channels.
+/// stream so tests drive it with channels. Each screen pop (`contact.offered` with its
+/// `offered_at`, wall ms) is timed into `pops` once written.
 pub async fn pump<S, R, E>(
     audience: Audience,
     mut rx: broadcast::Receiver<LiveEvent>,
     mut sink: S,
     mut incoming: R,
+    pops: Option<prometheus_client::metrics::histogram::Histogram>,
 ) where
     S: Sink<Message> + Unpin,
     R: Stream<Item = Result<Message, E>> + Unpin,
@@ -139,14 +142,26 @@ pub async fn pump<S, R, E>(
                 Some(Ok(_)) => {} // Pings are answered by the WebSocket layer; other input is ignored.
             },
             ev = rx.recv() => {
+                let mut offered_at = None;
                 let text = match ev {
-                    Ok(e) if audience.wants(&e) => serde_json::to_string(&e).unwrap_or_default(),
+                    Ok(e) if audience.wants(&e) => {
+                        if e.kind == "contact.offered" {
+                            offered_at = e.data["offered_at"].as_u64();
+                        }
+                        serde_json::to_string(&e).unwrap_or_default()
+                    }
                     Ok(_) => continue,
                     Err(broadcast::error::RecvError::Lagged(n)) => json!({"kind": "lagged", "data": {"missed": n}}).to_string(),
                     Err(broadcast::error::RecvError::Closed) => break,
                 };
                 if sink.send(Message::Text(text.into())).await.is_err() {
                     break;
+                }
+                if let (Some(at), Some(pops)) = (offered_at, &pops) {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis() as u64);
+                    pops.observe(now.saturating_sub(at) as f64 / 1000.0);
                 }
             }
         }

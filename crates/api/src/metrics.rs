@@ -1,5 +1,5 @@
 //! Prometheus metrics at `GET /metrics`: requests by route and status, latency, live WebSocket
-//! clients, database pool use, live events published.
+//! clients, database pool use, live events published, screen-pop latency.
 
 use crate::state::AppState;
 use axum::extract::{MatchedPath, Request, State};
@@ -34,6 +34,8 @@ pub struct Metrics {
     pub live_events: Counter,
     pub db_connections: Gauge,
     pub db_idle: Gauge,
+    /// From a contact's offer (`offered_at`) to its screen pop handed to a desk's WebSocket.
+    pub screen_pop: Histogram,
 }
 
 impl Default for Metrics {
@@ -55,6 +57,9 @@ impl Metrics {
         let live_events = Counter::default();
         let db_connections = Gauge::default();
         let db_idle = Gauge::default();
+        let screen_pop = Histogram::new([
+            0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 1.0,
+        ]);
         registry.register(
             "http_requests",
             "HTTP requests by route and status",
@@ -81,8 +86,14 @@ impl Metrics {
             "Idle database connections",
             db_idle.clone(),
         );
+        registry.register(
+            "screen_pop_seconds",
+            "From a contact's offer to its screen pop written to a desk's WebSocket",
+            screen_pop.clone(),
+        );
         Metrics {
             registry,
+            screen_pop,
             requests,
             latency,
             ws_clients,

@@ -244,6 +244,15 @@ fn a_carrier_call_pops_the_agents_desk_over_the_websocket() {
     ] {
         assert!(kinds.contains(&k), "{k} in {kinds:?}");
     }
+    // The pop was timed: offer to WebSocket, in the metrics.
+    let (status, metrics) =
+        hotline_testkit::http::request(port, "GET", "/metrics", None, None).unwrap();
+    assert_eq!(status, 200);
+    let count = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("hotline_screen_pop_seconds_count "))
+        .unwrap_or_else(|| panic!("no screen-pop timing in:\n{metrics}"));
+    assert_eq!(count.trim(), "1");
     let logs = terminate(child.0.take().unwrap());
     assert!(
         !logs.contains("74951234567"),
