@@ -66,6 +66,13 @@ pub enum Input {
         agent: AgentId,
         seen: Observation,
     },
+    /// The agent started (`active`) or finished a contact routing did not give them (their
+    /// own outbound call): it takes their capacity meanwhile.
+    Direct {
+        agent: AgentId,
+        channel: hotline_model::Channel,
+        active: bool,
+    },
 }
 
 enum Request {
@@ -364,6 +371,11 @@ impl Shell {
             Input::CallbackReached(c) => e.handle_callback_reached(now, c),
             Input::CallbackUnreached(c) => e.handle_callback_unreached(now, c),
             Input::Observation { agent, seen } => e.handle_observation(now, agent, seen),
+            Input::Direct {
+                agent,
+                channel,
+                active,
+            } => e.handle_direct(now, agent, channel, active),
         }
     }
 

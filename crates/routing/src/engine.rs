@@ -255,6 +255,9 @@ struct Agent {
     generation: u32,
     preferred: BTreeSet<OrderKey>,
     removed: bool,
+    /// Contacts in hand that routing did not give, per channel (an agent's own outbound
+    /// call, a direct call): they take capacity like routed ones.
+    direct: [u8; CHANNELS],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -346,7 +349,7 @@ fn visible_state(a: &Agent) -> AgentState {
     let has = |f: fn(&ItemPhase) -> bool| a.items.iter().any(|i| f(&i.phase));
     if has(|p| matches!(p, ItemPhase::Offered { .. })) {
         AgentState::Reserved
-    } else if has(|p| matches!(p, ItemPhase::Active { .. })) {
+    } else if has(|p| matches!(p, ItemPhase::Active { .. })) || a.direct.iter().any(|n| *n > 0) {
         AgentState::Busy
     } else if has(|p| matches!(p, ItemPhase::WrapUp { .. })) {
         AgentState::WrapUp
@@ -596,6 +599,7 @@ impl Engine {
                     generation: 0,
                     preferred: BTreeSet::new(),
                     removed: false,
+                    direct: [0; CHANNELS],
                 });
                 ai
             }
@@ -665,6 +669,55 @@ impl Engine {
         if presence == Presence::Available {
             self.match_agent(ai);
         }
+    }
+
+    /// The agent started (`active`) or finished a contact routing did not give them: their
+    /// own outbound call, a call put through to them directly. It takes capacity like a
+    /// routed one (a call is exclusive: nothing else is offered meanwhile, and offers out on
+    /// channels it does not mix with are taken back); when the last one ends, the agent is
+    /// idle again and matched.
+    pub fn handle_direct(
+        &mut self,
+        now: Time,
+        agent: AgentId,
+        channel: Channel,
+        active: bool,
+    ) -> Result<(), RoutingError> {
+        let ai = self.agent(agent)?;
+        let ci = cidx(channel);
+        if active {
+            let a = &mut self.agents[ai];
+            a.direct[ci] = a.direct[ci].saturating_add(1);
+            let a = &self.agents[ai];
+            let in_hand = usize::from(a.direct[ci])
+                + a.items
+                    .iter()
+                    .filter(|i| {
+                        i.channel == channel && !matches!(i.phase, ItemPhase::Offered { .. })
+                    })
+                    .count();
+            let over = in_hand >= usize::from(a.capacity.get(channel));
+            let clashing: Vec<ContactId> = a
+                .items
+                .iter()
+                .filter(|i| matches!(i.phase, ItemPhase::Offered { .. }))
+                .filter(|i| !self.rules[ci][cidx(i.channel)] || (i.channel == channel && over))
+                .map(|i| i.contact)
+                .collect();
+            for cid in clashing {
+                self.take_back_offer(now, cid, ai, TakeBack::Withdrawn { tell_channel: true });
+            }
+        } else {
+            let a = &mut self.agents[ai];
+            a.direct[ci] = a.direct[ci].saturating_sub(1);
+            if a.items.is_empty() && a.direct.iter().all(|n| *n == 0) {
+                a.idle_since = now;
+            }
+            self.match_agent(ai);
+        }
+        self.refresh_agent(now, ai, false);
+        self.flush(now);
+        Ok(())
     }
 
     fn withdraw_offers(&mut self, now: Time, ai: usize) {
@@ -1858,9 +1911,9 @@ impl Engine {
         if a.presence != Presence::Available || a.removed {
             return false;
         }
-        let mut counts = [0u8; CHANNELS];
+        let mut counts = a.direct;
         for it in &a.items {
-            counts[cidx(it.channel)] += 1;
+            counts[cidx(it.channel)] = counts[cidx(it.channel)].saturating_add(1);
         }
         let ci = cidx(channel);
         if counts[ci] >= a.capacity.get(channel) {

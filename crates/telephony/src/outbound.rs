@@ -249,7 +249,27 @@ impl Outbound {
     }
 
     async fn run(self, mut withdrawn: Option<mpsc::UnboundedReceiver<RoutingNote>>) {
+        // The agent's own call takes their capacity in routing while it lasts: no contact is
+        // offered to a phone that is on a call. (A callback is routing's own contact.)
+        let own = if self.routing.is_none() {
+            self.shared.routing()
+        } else {
+            None
+        };
+        let direct = |active| hotline_acd::Input::Direct {
+            agent: hotline_routing::AgentId(self.agent_id),
+            channel: Channel::Voice,
+            active,
+        };
+        if let Some(link) = &own {
+            if let Err(e) = link.input(direct(true)).await {
+                tracing::info!(interaction = self.interaction, error = %e, "routing did not take an agent's own call");
+            }
+        }
         let outcome = self.call(&mut withdrawn).await;
+        if let Some(link) = &own {
+            let _ = link.input(direct(false)).await;
+        }
         let (state, by) = match &outcome {
             Ok(by) => (InteractionState::Closed, *by),
             // Routing took its offer back (the agent did not answer in time): nothing more

@@ -798,3 +798,48 @@ fn bad_input_is_refused_without_changing_anything() {
     );
     assert_eq!(sim.engine.contact_count(), 1);
 }
+
+#[test]
+fn an_agents_own_call_takes_their_capacity_until_it_ends() {
+    let mut sim = Sim::new();
+    sim.queue(1, |q| q.channels = vec![Channel::Voice, Channel::Chat]);
+    sim.agent(1, &[], &[1]);
+    sim.agent(2, &[], &[1]);
+    sim.ready(1);
+    sim.ready(2);
+    let direct = |sim: &mut Sim, agent: i64, active: bool| {
+        sim.engine
+            .handle_direct(sim.now, AgentId(agent), Channel::Voice, active)
+            .unwrap();
+        sim.drain();
+    };
+    // Agent 1 is ringing for contact 10 when they start a call of their own: the offer is
+    // taken back and goes to agent 2; agent 1 is busy.
+    sim.arrive(10, 1, Channel::Voice);
+    assert_eq!(sim.take_offers(), vec![(10, 1)]);
+    direct(&mut sim, 1, true);
+    assert!(sim
+        .commands
+        .iter()
+        .any(|c| matches!(c, Command::Withdraw { contact, agent } if *contact == ContactId(10) && *agent == AgentId(1))));
+    assert_eq!(sim.take_offers(), vec![(10, 2)]);
+    assert_eq!(state(&sim, 1), AgentState::Busy);
+    sim.accept(10);
+    // Nothing is offered to agent 1 during their call, nor a chat (a call is exclusive).
+    sim.arrive(11, 1, Channel::Voice);
+    sim.arrive(12, 1, Channel::Chat);
+    assert_eq!(sim.take_offers(), vec![]);
+    assert!(!sim.engine.could_offer(AgentId(1), ContactId(11)));
+    // The call ends: agent 1 is available and takes the oldest waiting contact.
+    sim.secs(30);
+    direct(&mut sim, 1, false);
+    assert_eq!(sim.take_offers(), vec![(11, 1)]);
+    // An end without a start is harmless.
+    sim.accept(11);
+    sim.end(11);
+    direct(&mut sim, 2, false);
+    assert!(sim
+        .engine
+        .handle_direct(sim.now, AgentId(99), Channel::Voice, true)
+        .is_err());
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use hotline_acd::{Acd, Input};
 use hotline_media::inband::tone_share;
-use hotline_routing::engine::Presence;
+use hotline_routing::engine::{AgentState, Presence};
 use hotline_routing::AgentId;
 use hotline_store::dialplan::NewSipTrunk;
 use hotline_store::{NewCustomer, NewQueue};
@@ -213,6 +213,18 @@ impl Centre {
             .into_iter()
             .map(|(k, d)| format!("{k} {d}\n"))
             .collect()
+    }
+
+    /// The agent's state as routing sees it.
+    pub async fn routing_state(&self, ext: &str) -> AgentState {
+        let agent = AgentId(self.agents[ext]);
+        let snapshot = self.acd.snapshot().await.expect("snapshot");
+        snapshot
+            .agents
+            .iter()
+            .find(|a| a.agent == agent)
+            .map(|a| a.state)
+            .expect("the agent in routing")
     }
 
     /// The id of the newest interaction (the call just made).
@@ -767,6 +779,7 @@ async fn click_to_call_rings_the_agent_then_the_customer() {
         .expect("route");
     c.w.sip.reload_plan().await.expect("plan");
     let phone = c.phone("1001", 1000.0, true).await;
+    c.available("1001").await;
     let run = c.files.path().join("customer");
     std::fs::create_dir_all(&run).expect("dir");
     std::fs::write(run.join("customer.xml"), CUSTOMER).expect("scenario");
@@ -785,6 +798,9 @@ async fn click_to_call_rings_the_agent_then_the_customer() {
         })
         .await
         .expect("the call is placed");
+    // While it lasts, routing counts the agent busy: nothing is offered to their phone.
+    c.wait_for(interaction, "call.answered", 30).await;
+    assert_eq!(c.routing_state("1001").await, AgentState::Busy);
     if let Err(e) = sipp_result(customer, &run).await {
         panic!(
             "the customer's side failed:\n{e}\nthe timeline:\n{}\nthe phone said:\n{}",
@@ -799,6 +815,7 @@ async fn click_to_call_rings_the_agent_then_the_customer() {
     assert_eq!(done.agent_id, Some(c.agents["1001"]));
     let hung = c.wait_for(interaction, "call.hung_up", 10).await;
     assert_eq!(hung["by"], "customer");
+    assert_eq!(c.routing_state("1001").await, AgentState::Available);
     let events = c.events(interaction).await;
     assert_in_order(
         &events,
