@@ -588,6 +588,8 @@ pub(crate) async fn run(
                         };
                         match refused {
                             Ok((to, qid, qname)) => {
+                                // The agent may pass the call on from here, through this queue.
+                                home.get_or_insert((qid, qname.clone(), 0));
                                 queued = Some((qid, qname));
                                 endpoint.music(Some(media.ringback())).await;
                                 timeline

@@ -238,7 +238,9 @@ pub fn phone_answering(w: &World, ext: &str, source: &Path, auto: bool) -> Phone
     let child = Command::new("baresip")
         .arg("-f")
         .arg(dir.path())
-        .args(["-t", "60"])
+        // A bound on its life should the test be killed (it is also killed on drop): long
+        // enough for a test under load, where an offer's 20 s time-out and the IVR come first.
+        .args(["-t", "150"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
