@@ -142,14 +142,9 @@ fn caller_heard(path: &Path) -> bool {
     let Ok(bytes) = std::fs::read(path) else {
         return false;
     };
-    // Hotline's recordings: a 44-byte header, then 16-bit stereo frames.
-    if hotline_media::wav::read(&bytes).is_err() || bytes.get(22..24) != Some(&[2, 0]) {
+    let Some(left) = hotline_media::wav::stereo_channel(&bytes, 0) else {
         return false;
-    }
-    let left: Vec<i16> = bytes[44..]
-        .chunks_exact(4)
-        .map(|f| i16::from_le_bytes([f[0], f[1]]))
-        .collect();
+    };
     // The middle of the recording (up to a second): a call the caller left soon after it was
     // answered has a short conversation.
     let half = (left.len() / 4).min(4_000);

@@ -125,6 +125,20 @@ pub fn header(rate: u32, channels: u16, data_bytes: u32) -> [u8; 44] {
     h
 }
 
+/// One channel (`index`, 0 = left) of a 16-bit stereo WAV as Hotline records it (a 44-byte
+/// header, then interleaved frames); `None` for anything else.
+pub fn stereo_channel(bytes: &[u8], index: usize) -> Option<Vec<i16>> {
+    if index > 1 || read(bytes).is_err() || bytes.get(22..24) != Some(&[2, 0]) {
+        return None;
+    }
+    Some(
+        bytes[44..]
+            .chunks_exact(4)
+            .map(|f| i16::from_le_bytes([f[2 * index], f[2 * index + 1]]))
+            .collect(),
+    )
+}
+
 /// A whole mono 16-bit file in memory.
 pub fn write_mono(rate: u32, samples: &[i16]) -> Vec<u8> {
     let mut out = Vec::with_capacity(44 + samples.len() * 2);

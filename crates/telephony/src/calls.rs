@@ -360,11 +360,8 @@ pub(crate) async fn run(
                         (None, _) => Some("routing is not running".to_string()),
                         (_, None) => Some(format!("the tenant has no queue named {queue:?}")),
                         (Some(link), Some(qid)) => {
-                            if routing_rx.is_none() {
-                                let (tx, rx) = mpsc::unbounded_channel();
-                                ctx.shared.register_contact(interaction, tx);
-                                routing_rx = Some(rx);
-                            }
+                            routing_rx
+                                .get_or_insert_with(|| ctx.shared.contact_channel(interaction));
                             let mut spec = ContactSpec::new(contact, QueueId(qid), Channel::Voice);
                             spec.priority = priority;
                             spec.requirements = skills
@@ -571,11 +568,8 @@ pub(crate) async fn run(
                             (_, None, _) => Err(format!("the tenant has no agent {agent:?}")),
                             (_, _, None) => Err("the tenant has no queue".to_string()),
                             (Some(link), Some(to), Some((qid, qname))) => {
-                                if routing_rx.is_none() {
-                                    let (tx, rx) = mpsc::unbounded_channel();
-                                    ctx.shared.register_contact(interaction, tx);
-                                    routing_rx = Some(rx);
-                                }
+                                routing_rx
+                                    .get_or_insert_with(|| ctx.shared.contact_channel(interaction));
                                 let mut spec =
                                     ContactSpec::new(contact, QueueId(*qid), Channel::Voice);
                                 spec.preferred_agent = Some(hotline_routing::AgentId(to));
@@ -1207,13 +1201,8 @@ async fn leave_message(
 fn cut_caller(source: &str, target: &str, from: usize, until: usize) -> std::io::Result<u64> {
     let bytes = std::fs::read(source)?;
     let bad = |why: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, why.to_string());
-    if bytes.len() < 44 || bytes.get(22..24) != Some(&[2, 0]) {
-        return Err(bad("not a stereo recording"));
-    }
-    let left: Vec<i16> = bytes[44..]
-        .chunks_exact(4)
-        .map(|f| i16::from_le_bytes([f[0], f[1]]))
-        .collect();
+    let left = hotline_media::wav::stereo_channel(&bytes, 0)
+        .ok_or_else(|| bad("not a stereo recording"))?;
     let (a, b) = ((from * 8).min(left.len()), (until * 8).min(left.len()));
     if b <= a {
         return Err(bad("the message is not in the recording"));

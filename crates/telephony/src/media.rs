@@ -548,7 +548,7 @@ mod disk {
     use std::path::PathBuf;
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::mpsc::{channel, Sender};
-    use std::sync::{Mutex, OnceLock};
+    use std::sync::OnceLock;
 
     enum Op {
         Open(u64, PathBuf),
@@ -564,7 +564,7 @@ mod disk {
     }
 
     static NEXT: AtomicU64 = AtomicU64::new(1);
-    static QUEUE: OnceLock<Mutex<Sender<Op>>> = OnceLock::new();
+    static QUEUE: OnceLock<Sender<Op>> = OnceLock::new();
 
     fn send(op: Op) -> bool {
         let queue = QUEUE.get_or_init(|| {
@@ -580,9 +580,8 @@ mod disk {
             if let Err(e) = started {
                 tracing::error!(error = %e, "the recordings thread did not start");
             }
-            Mutex::new(tx)
+            tx
         });
-        let queue = queue.lock().unwrap_or_else(|p| p.into_inner());
         queue.send(op).is_ok()
     }
 

@@ -225,6 +225,16 @@ impl Shared {
         self.routing.set(link).is_ok()
     }
 
+    /// Registers a call as routing's contact: the receiver gets routing's notes for it.
+    pub(crate) fn contact_channel(
+        &self,
+        contact: i64,
+    ) -> mpsc::UnboundedReceiver<crate::calls::RoutingNote> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.register_contact(contact, tx);
+        rx
+    }
+
     pub(crate) fn register_contact(
         &self,
         contact: i64,

@@ -222,3 +222,25 @@ fn mixer_modes() {
     }
     assert_eq!(o[0][0], i16::MAX);
 }
+
+#[test]
+fn a_stereo_recording_splits_into_its_channels() {
+    let frames: [(i16, i16); 3] = [(1, -1), (200, -200), (i16::MAX, i16::MIN)];
+    let mut bytes = wav::header(8000, 2, 12).to_vec();
+    for (l, r) in frames {
+        bytes.extend_from_slice(&l.to_le_bytes());
+        bytes.extend_from_slice(&r.to_le_bytes());
+    }
+    assert_eq!(wav::stereo_channel(&bytes, 0), Some(vec![1, 200, i16::MAX]));
+    assert_eq!(
+        wav::stereo_channel(&bytes, 1),
+        Some(vec![-1, -200, i16::MIN])
+    );
+    assert_eq!(wav::stereo_channel(&bytes, 2), None);
+    assert_eq!(
+        wav::stereo_channel(&wav::write_mono(8000, &[1, 2]), 0),
+        None,
+        "mono"
+    );
+    assert_eq!(wav::stereo_channel(b"not a wav", 0), None);
+}
