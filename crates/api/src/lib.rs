@@ -7,6 +7,7 @@
 //! - [`events`]: live events over WebSocket, filtered by tenant and role.
 //! - [`openapi`]: the OpenAPI 3 document generated from the handlers.
 //! - [`metrics`], [`ratelimit`]: Prometheus counters; log-in throttling.
+//! - [`web`]: the workplace's files (`web/` at the repository's root), built into the binary.
 
 pub mod auth;
 pub mod error;
@@ -16,6 +17,7 @@ pub mod openapi;
 pub mod ratelimit;
 pub mod routes;
 pub mod state;
+pub mod web;
 
 pub use events::LiveEvent;
 pub use state::{ApiConfig, AppState, DialRefusal, Dialer};
@@ -26,7 +28,8 @@ use axum::routing::{get, post, put};
 use axum::Router;
 use error::ApiError;
 use routes::{
-    admin, agents, auth as auth_routes, catalog, customers, flows, interactions, system, telephony,
+    admin, agents, auth as auth_routes, catalog, customers, desk, flows, interactions, system,
+    telephony,
 };
 
 pub fn router(state: AppState) -> Router {
@@ -54,6 +57,10 @@ pub fn router(state: AppState) -> Router {
                 .delete(agents::delete),
         )
         .route("/agents/{id}/presence", put(agents::presence))
+        .route("/agents/{id}/state", get(desk::agent_state))
+        .route("/agents/{id}/wrap-up", post(desk::wrap_up))
+        .route("/wallboard", get(desk::wallboard))
+        .route("/interactions/{id}/recording", get(desk::recording))
         .route("/calls", post(interactions::place_call))
         .route("/interactions/{id}/transfer", post(interactions::transfer))
         .route(
@@ -151,6 +158,8 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(system::openapi));
     Router::new()
         .nest("/api/v1", api)
+        .route("/", get(web::index))
+        .route("/assets/{file}", get(web::asset))
         .route("/healthz", get(system::healthz))
         .route("/metrics", get(metrics::render))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })

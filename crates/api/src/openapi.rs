@@ -3,7 +3,7 @@
 //! drift (regenerate with `cargo xtask openapi`).
 
 use crate::routes::{
-    admin, agents, auth, catalog, customers, flows, interactions, system, telephony,
+    admin, agents, auth, catalog, customers, desk, flows, interactions, system, telephony,
 };
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -29,6 +29,7 @@ use utoipa::{Modify, OpenApi};
         telephony::list_routes, telephony::create_route, telephony::delete_route,
         flows::list, flows::get, flows::versions, flows::save, flows::check,
         flows::get_calendars, flows::put_calendars, flows::put_rows, flows::get_row,
+        desk::wallboard, desk::agent_state, desk::wrap_up, desk::recording,
         crate::events::stream,
     ),
     components(schemas(crate::events::LiveEvent)),
@@ -43,6 +44,7 @@ use utoipa::{Modify, OpenApi};
         (name = "interactions", description = "Contacts on every channel and their timelines"),
         (name = "telephony", description = "The dial plan: trunks, numbers (DIDs), outbound routes"),
         (name = "flows", description = "Contact flows (IVR and self-service), calendars, lookup tables"),
+        (name = "desk", description = "The workplace's live figures: wallboard, an agent's state, wrap-up, recordings"),
         (name = "events", description = "Live events over WebSocket"),
         (name = "system", description = "Health"),
     )

@@ -44,6 +44,8 @@ pub struct AppState {
     pub routing: Option<hotline_acd::AcdLink>,
     /// Places calls for agents, when telephony runs.
     pub dialer: Option<Arc<dyn Dialer>>,
+    /// The folder calls are recorded under; only files below it are served.
+    pub recordings: Option<std::path::PathBuf>,
 }
 
 /// Why a call could not be placed: a stable code (`unknown_agent`, `invalid_phone`,
@@ -89,6 +91,7 @@ impl AppState {
             metrics: Arc::new(Metrics::new()),
             routing: None,
             dialer: None,
+            recordings: None,
         }
     }
 
@@ -98,10 +101,27 @@ impl AppState {
         self
     }
 
+    /// The state serving recordings from `dir`.
+    pub fn with_recordings(mut self, dir: std::path::PathBuf) -> Self {
+        self.recordings = Some(dir);
+        self
+    }
+
     /// The state with routing connected.
     pub fn with_routing(mut self, link: hotline_acd::AcdLink) -> Self {
         self.routing = Some(link);
         self
+    }
+
+    /// Tells routing that agents or queues changed in the store (skills, new agents, service
+    /// levels), so the next decision uses them. Routing keeps the old configuration if it
+    /// cannot reread; that is logged, and the change is stored either way.
+    pub async fn reload_routing(&self) {
+        if let Some(r) = &self.routing {
+            if let Err(e) = r.reload().await {
+                tracing::warn!(error = %e, "routing could not reread agents and queues");
+            }
+        }
     }
 
     /// Publishes a live event; nobody listening is fine.

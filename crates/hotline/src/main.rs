@@ -377,6 +377,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
         _ => anyhow::anyhow!("cannot listen on {http} for HTTP: {e}"),
     })?;
     let store = open_store(&s).await?;
+    // Tenants first: with one tenant, SIP phones may register under any domain (the only
+    // tenant is the realm), which the SIP service decides when it starts.
+    let login = first_login(&store, demo).await?;
     let mut sip_config = hotline_telephony::SipConfig::new(sip);
     if s.file.sip_digest_sha256.unwrap_or(false) {
         use hotline_sip::digest::Algorithm;
@@ -391,8 +394,6 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     tracing::info!(database = %display_url(&s.database_url), version = store.schema_version().await?, "database ready");
-
-    let login = first_login(&store, demo).await?;
 
     // Routing is rebuilt from its stored decisions before anyone can log in.
     let (routing_commands, mut commands_rx) = tokio::sync::mpsc::channel(1024);
@@ -423,7 +424,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     config.secure_cookies = s.file.secure_cookies.unwrap_or(false);
     let state = hotline_api::AppState::new(store.clone(), config)
         .with_routing(acd.link())
-        .with_dialer(std::sync::Arc::new(SipDialer(sip_service.dialer())));
+        .with_dialer(std::sync::Arc::new(SipDialer(sip_service.dialer())))
+        .with_recordings(s.data_dir.join("recordings"));
     // Screen pops and the other news calls have for the desks go out as live events.
     let mut notices = sip_service.notices();
     let live = state.clone();
@@ -451,6 +453,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         http
     };
     println!("Hotline {} is running.", env!("CARGO_PKG_VERSION"));
+    println!("  Workplace: http://{shown}/  (agents, supervisors, admins; Russian and English)");
     println!("  API:       http://{shown}/api/v1  (OpenAPI: http://{shown}/api/v1/openapi.json, health: /healthz, metrics: /metrics)");
     println!("  Log in:    POST http://{shown}/api/v1/auth/login {{\"username\": \"...\", \"password\": \"...\"}}");
     for line in login {

@@ -4,58 +4,14 @@
 //! screen pop (the card and what the caller did in the IVR) over the WebSocket; the caller
 //! then gives up and the call is stored as abandoned.
 
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{have, http, login, output_text, sipp_caller, Demo};
 use serde_json::{json, Value};
 
-const PASSWORD: &str = "voice-test-password";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn have(binary: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {binary}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found && std::env::var("HOTLINE_REQUIRE_SIP_PEERS").is_ok_and(|v| v == "1") {
-        panic!("{binary} is required (HOTLINE_REQUIRE_SIP_PEERS=1) but not installed");
-    }
-    found
-}
-
-/// One HTTP/1.1 request with a JSON body; the status and the JSON answer.
-fn http(
-    port: u16,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let body = body.map(|b| b.to_string());
-    let (status, text) =
-        hotline_testkit::http::request(port, method, path, token, body.as_deref()).unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-fn login(port: u16, user: &str) -> String {
-    let (status, body) = http(
-        port,
-        "POST",
-        "/api/v1/auth/login",
-        None,
-        Some(json!({"username": user, "password": PASSWORD})),
-    );
-    assert_eq!(status, 200, "{body}");
-    body["token"].as_str().unwrap().to_string()
-}
+const REQUIRE: &str = "HOTLINE_REQUIRE_SIP_PEERS";
 
 /// The agent's live events.
 struct Ws(hotline_testkit::ws::Client);
@@ -77,81 +33,15 @@ impl Ws {
     }
 }
 
-/// Hotline, killed if the test fails before stopping it.
-struct Running(Option<Child>);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn terminate(mut child: Child) -> String {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 #[test]
 fn a_carrier_call_pops_the_agents_desk_over_the_websocket() {
-    if !have("sipp") || !have("espeak-ng") {
+    if !have("sipp", REQUIRE) || !have("espeak-ng", REQUIRE) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let (port, sip) = (free_port(), free_port());
-    let rtp = (free_port() & !1).min(65000);
-    let child = Command::new(env!("CARGO_BIN_EXE_hotline"))
-        .args(["serve", "--demo", "--http", &format!("127.0.0.1:{port}")])
-        .args(["--sip", &format!("127.0.0.1:{sip}")])
-        .args(["--rtp-ports", &format!("{rtp}-{}", rtp + 40)])
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env("HOTLINE_ADMIN_PASSWORD", PASSWORD)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut child = Running(Some(child));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "hotline did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::thread::sleep(Duration::from_millis(300));
-
-    // The administrator connects the carrier and keeps the line open round the clock.
-    let admin = login(port, "admin");
-    let carrier = free_port();
-    let (status, body) = http(
-        port,
-        "POST",
-        "/api/v1/sip/trunks",
-        Some(&admin),
-        Some(json!({"name": "carrier", "host": "127.0.0.1", "port": carrier})),
-    );
-    assert_eq!(status, 201, "{body}");
-    let (status, body) = http(
-        port,
-        "PUT",
-        "/api/v1/calendars",
-        Some(&admin),
-        Some(json!({"source": "calendars:\n  support:\n    hours: { daily: 24h }\n"})),
-    );
-    assert_eq!(status, 200, "{body}");
+    let demo = Demo::start(dir.path());
+    let port = demo.http;
+    let carrier = demo.connect_carrier();
 
     // agent1 opens the desk and becomes available.
     let agent = login(port, "agent1");
@@ -179,23 +69,7 @@ fn a_carrier_call_pops_the_agents_desk_over_the_websocket() {
     )
     .unwrap();
     hotline_testkit::dtmf_pcap(&run.join("keys.pcap"), 30, &[(6_000, '2')]);
-    let sipp = Command::new("sipp")
-        .args([
-            "-sf",
-            "caller.xml",
-            &format!("127.0.0.1:{sip}"),
-            "-s",
-            "8800",
-        ])
-        .args(["-i", "127.0.0.1", "-p", &carrier.to_string(), "-m", "1"])
-        .args(["-mp", &((free_port() & !1).to_string())])
-        .args(["-nostdin", "-timeout", "60s", "-timeout_error"])
-        .current_dir(&run)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let sipp = sipp_caller(&run, demo.sip, carrier, "8800");
     let pop = ws.wait_for("contact.offered", 40);
     let data = &pop["data"];
     assert_eq!(data["channel"], "voice");
@@ -253,17 +127,9 @@ fn a_carrier_call_pops_the_agents_desk_over_the_websocket() {
         .find_map(|l| l.strip_prefix("hotline_screen_pop_seconds_count "))
         .unwrap_or_else(|| panic!("no screen-pop timing in:\n{metrics}"));
     assert_eq!(count.trim(), "1");
-    let logs = terminate(child.0.take().unwrap());
+    let logs = demo.stop();
     assert!(
         !logs.contains("74951234567"),
         "the caller's number never reaches the log"
     );
-}
-
-fn output_text(out: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }

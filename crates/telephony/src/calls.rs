@@ -1061,6 +1061,15 @@ pub(crate) async fn run(
         )
         .await;
     }
+    if let Some(c) = &connected {
+        // The desk leaves the call for wrap-up (the state is stored by now).
+        ctx.shared.notify(Notice {
+            tenant_id: t,
+            agent_id: Some(c.agent),
+            kind: "contact.ended",
+            data: json!({ "interaction_id": interaction, "by": if c.agent_hung_up { "agent" } else { "caller" } }),
+        });
+    }
     tracing::info!(interaction, outcome = ?outcome, "call ended");
 }
 

@@ -295,6 +295,12 @@ impl Outbound {
             ..Default::default()
         })
         .await;
+        self.shared.notify(crate::Notice {
+            tenant_id: self.tenant,
+            agent_id: Some(self.agent_id),
+            kind: "contact.ended",
+            data: json!({ "interaction_id": self.interaction, "by": by }),
+        });
     }
 
     /// The call from the first ring to the last hang-up; who hung up, or why it failed.

@@ -388,3 +388,41 @@ pub mod ws {
         }
     }
 }
+
+/// Configuration files for baresip as an agent's phone (control over TCP, audio from a file,
+/// nothing played), so every test starts one the same way.
+pub mod baresip {
+    use std::path::Path;
+
+    /// Where Debian keeps baresip's modules.
+    pub fn modules() -> Option<&'static str> {
+        [
+            "/usr/lib/baresip/modules",
+            "/usr/lib/x86_64-linux-gnu/baresip/modules",
+        ]
+        .into_iter()
+        .find(|p| Path::new(p).join("account.so").exists())
+    }
+
+    /// The `config` file: SIP on `sip`, the control socket on `ctrl`, `audio_source` (a WAV)
+    /// as the microphone, sounds from `dir`.
+    pub fn config(modules: &str, sip: u16, ctrl: u16, audio_source: &Path, dir: &Path) -> String {
+        format!(
+            "module_path {modules}\nsip_listen 127.0.0.1:{sip}\nnet_interface 127.0.0.1\n\
+             audio_player aufile,/dev/null\naudio_source aufile,{}\nsnd_path {}\n\
+             ctrl_tcp_listen 127.0.0.1:{ctrl}\nmodule g711.so\nmodule aufile.so\nmodule sndfile.so\n\
+             module_app account.so\nmodule_app menu.so\nmodule_app ctrl_tcp.so\n",
+            audio_source.display(),
+            dir.display()
+        )
+    }
+
+    /// The `accounts` file: extension `ext` registering to Hotline on 127.0.0.1:`server`,
+    /// answering by itself when `auto`.
+    pub fn account(ext: &str, server: u16, password: &str, auto: bool) -> String {
+        format!(
+            "<sip:{ext}@127.0.0.1:{server}>;auth_pass={password};regint=60;answermode={};audio_codecs=PCMA,PCMU\n",
+            if auto { "auto" } else { "manual" }
+        )
+    }
+}

@@ -56,6 +56,7 @@ pub async fn create(
         sip_password: req.sip_password,
     };
     let agent = state.store.create_agent(auth.tenant_id(), &new).await?;
+    state.reload_routing().await;
     state.publish(LiveEvent::new(
         auth.tenant_id(),
         Some(agent.id),
@@ -97,6 +98,7 @@ pub async fn update(
         .store
         .update_agent(auth.tenant_id(), id, &patch)
         .await?;
+    state.reload_routing().await;
     state.publish(LiveEvent::new(
         auth.tenant_id(),
         Some(agent.id),
@@ -115,6 +117,7 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     auth.require(Role::Admin)?;
     state.store.delete_agent(auth.tenant_id(), id).await?;
+    state.reload_routing().await;
     Ok(StatusCode::NO_CONTENT)
 }
 

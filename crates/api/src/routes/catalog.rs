@@ -76,10 +76,9 @@ pub async fn create_queue(
         wrap_up_seconds: r.wrap_up_seconds,
         disposition_required: r.disposition_required,
     };
-    Ok((
-        StatusCode::CREATED,
-        Json(state.store.create_queue(auth.tenant_id(), &new).await?),
-    ))
+    let queue = state.store.create_queue(auth.tenant_id(), &new).await?;
+    state.reload_routing().await;
+    Ok((StatusCode::CREATED, Json(queue)))
 }
 
 #[utoipa::path(get, path = "/api/v1/queues/{id}", tag = "catalog", params(("id" = i64, Path)),
@@ -110,12 +109,12 @@ pub async fn update_queue(
         wrap_up_seconds: r.wrap_up_seconds,
         disposition_required: r.disposition_required,
     };
-    Ok(Json(
-        state
-            .store
-            .update_queue(auth.tenant_id(), id, &patch)
-            .await?,
-    ))
+    let queue = state
+        .store
+        .update_queue(auth.tenant_id(), id, &patch)
+        .await?;
+    state.reload_routing().await;
+    Ok(Json(queue))
 }
 
 #[utoipa::path(delete, path = "/api/v1/queues/{id}", tag = "catalog", params(("id" = i64, Path)),

@@ -5,6 +5,7 @@ pub mod agents;
 pub mod auth;
 pub mod catalog;
 pub mod customers;
+pub mod desk;
 pub mod flows;
 pub mod interactions;
 pub mod system;

@@ -196,13 +196,7 @@ pub struct Phone {
 }
 
 fn modules() -> &'static str {
-    [
-        "/usr/lib/baresip/modules",
-        "/usr/lib/x86_64-linux-gnu/baresip/modules",
-    ]
-    .into_iter()
-    .find(|p| Path::new(p).join("account.so").exists())
-    .expect("baresip modules folder")
+    hotline_testkit::baresip::modules().expect("baresip modules folder")
 }
 
 pub fn phone(w: &World, ext: &str, source: &Path) -> Phone {
@@ -215,24 +209,12 @@ pub fn phone_answering(w: &World, ext: &str, source: &Path, auto: bool) -> Phone
     let (sip, ctrl) = (free_port(), free_port());
     std::fs::write(
         dir.path().join("config"),
-        format!(
-            "module_path {}\nsip_listen 127.0.0.1:{sip}\nnet_interface 127.0.0.1\n\
-             audio_player aufile,/dev/null\naudio_source aufile,{}\nsnd_path {}\n\
-             ctrl_tcp_listen 127.0.0.1:{ctrl}\nmodule g711.so\nmodule aufile.so\nmodule sndfile.so\n\
-             module_app account.so\nmodule_app menu.so\nmodule_app ctrl_tcp.so\n",
-            modules(),
-            source.display(),
-            dir.path().display()
-        ),
+        hotline_testkit::baresip::config(modules(), sip, ctrl, source, dir.path()),
     )
     .expect("config");
     std::fs::write(
         dir.path().join("accounts"),
-        format!(
-            "<sip:{ext}@127.0.0.1:{}>;auth_pass={PASSWORD};regint=60;answermode={};audio_codecs=PCMA,PCMU\n",
-            w.addr().port(),
-            if auto { "auto" } else { "manual" }
-        ),
+        hotline_testkit::baresip::account(ext, w.addr().port(), PASSWORD, auto),
     )
     .expect("accounts");
     let child = Command::new("baresip")

@@ -1,0 +1,257 @@
+//! The web workplace end to end, in a real browser: `hotline serve --demo`, agent1's phone
+//! (baresip, answering by itself), a carrier's caller (SIPp) and Debian's chromium driven by
+//! playwright-core (`web/tests/desk.mjs`). The agent logs in and goes ready, steps away; the
+//! call waits and the supervisor's wallboard shows it; the agent comes back and the caller's
+//! card is on screen within a second of the offer; the agent writes a note, reloads the page
+//! mid-call (nothing is lost), sets a disposition; the timeline shows it; the wallboard
+//! showed the agent busy; wrap-up is finished from the page; the supervisor plays the
+//! recording. Every screen is photographed in both languages (`target/screenshots`, or
+//! `HOTLINE_SCREENSHOTS`); no request may fail and no console error may appear.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::{have, http, login, output_text, sipp_caller, Demo, PASSWORD};
+use serde_json::json;
+
+const REQUIRE_SIP: &str = "HOTLINE_REQUIRE_SIP_PEERS";
+const REQUIRE_BROWSER: &str = "HOTLINE_REQUIRE_BROWSER";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// playwright-core as `web/tests/package.json` pins it (the test command installs it).
+fn playwright() -> bool {
+    let found = repo()
+        .join("web/tests/node_modules/playwright-core/package.json")
+        .exists();
+    if !found && std::env::var(REQUIRE_BROWSER).is_ok_and(|v| v == "1") {
+        panic!("playwright-core is required ({REQUIRE_BROWSER}=1): npm ci in web/tests");
+    }
+    found
+}
+
+/// A 400 Hz tone, the agent's voice.
+fn tone(path: &Path) {
+    let samples: Vec<i16> = (0..8000 * 120)
+        .map(|i| (6000.0 * (2.0 * std::f64::consts::PI * 400.0 * i as f64 / 8000.0).sin()) as i16)
+        .collect();
+    std::fs::write(path, hotline_media::wav::write_mono(8000, &samples)).unwrap();
+}
+
+/// Kills a child process when the test ends, however it ends.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn an_agent_takes_a_call_in_the_browser_and_the_supervisor_watches() {
+    if !have("sipp", REQUIRE_SIP)
+        || !have("baresip", REQUIRE_SIP)
+        || !have("espeak-ng", REQUIRE_SIP)
+        || !have("chromium", REQUIRE_BROWSER)
+        || !have("node", REQUIRE_BROWSER)
+        || !playwright()
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Demo::start(&dir.path().join("data"));
+    let carrier = demo.connect_carrier();
+
+    // The caller is a known customer who wrote an e-mail last week.
+    let admin = login(demo.http, "admin");
+    let customer = "Анна Тестова";
+    let (status, created) = http(
+        demo.http,
+        "POST",
+        "/api/v1/customers",
+        Some(&admin),
+        Some(
+            json!({"name": customer, "company": "ООО Ромашка", "vip": true, "tags": ["gold"],
+            "custom_fields": {"contract": "K-1001"}, "phones": ["+7 495 123-45-67"]}),
+        ),
+    );
+    assert_eq!(status, 201, "{created}");
+    let (status, body) = http(
+        demo.http,
+        "POST",
+        "/api/v1/interactions",
+        Some(&admin),
+        Some(
+            json!({"channel": "email", "customer_id": created["id"], "state": "closed",
+            "subject": "Где моя карта?", "notes": "Ответили письмом"}),
+        ),
+    );
+    assert_eq!(status, 201, "{body}");
+
+    // A VIP's call needs the `vip` skill (the demo flow): agent1 is trained for it.
+    let (_, agents) = http(demo.http, "GET", "/api/v1/agents", Some(&admin), None);
+    let agent1 = agents
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["extension"] == "1001")
+        .expect("agent 1001");
+    let mut skills = agent1["skills"].as_array().unwrap().clone();
+    skills.push(json!({"name": "vip", "proficiency": 4}));
+    let (status, body) = http(
+        demo.http,
+        "PATCH",
+        &format!("/api/v1/agents/{}", agent1["id"]),
+        Some(&admin),
+        Some(json!({ "skills": skills })),
+    );
+    assert_eq!(status, 200, "{body}");
+
+    // agent1's phone, answering by itself.
+    let phone_dir = dir.path().join("phone");
+    std::fs::create_dir_all(&phone_dir).unwrap();
+    tone(&phone_dir.join("voice.wav"));
+    let modules = hotline_testkit::baresip::modules().expect("baresip modules");
+    let (sip_port, ctrl) = (common::free_port(), common::free_port());
+    std::fs::write(
+        phone_dir.join("config"),
+        hotline_testkit::baresip::config(
+            modules,
+            sip_port,
+            ctrl,
+            &phone_dir.join("voice.wav"),
+            &phone_dir,
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        phone_dir.join("accounts"),
+        hotline_testkit::baresip::account("1001", demo.sip, PASSWORD, true),
+    )
+    .unwrap();
+    let _phone = Reaped(
+        Command::new("baresip")
+            .arg("-f")
+            .arg(&phone_dir)
+            .args(["-t", "300"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // The trunk is in the dial plan within 5 s; the phone registers meanwhile.
+    std::thread::sleep(Duration::from_secs(6));
+
+    // The caller: '2' (cards) at 6 s, then waits; hangs up 40 s after Hotline answered.
+    let run = dir.path().join("sipp");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::write(
+        run.join("caller.xml"),
+        hotline_testkit::hanging_up_caller(40_000),
+    )
+    .unwrap();
+    hotline_testkit::audio_pcap(
+        &run.join("keys.pcap"),
+        60,
+        &[(6_000, '2')],
+        Some((1_000, 440.0)),
+    );
+
+    let shots = std::env::var("HOTLINE_SCREENSHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo().join("target/screenshots"));
+    let mut browser = Reaped(
+        Command::new("node")
+            .arg(repo().join("web/tests/desk.mjs"))
+            .env("HOTLINE_URL", format!("http://127.0.0.1:{}", demo.http))
+            .env("HOTLINE_PASSWORD", PASSWORD)
+            .env("HOTLINE_CUSTOMER", customer)
+            .env("HOTLINE_EARLIER", "Где моя карта?")
+            .env("HOTLINE_SCREENSHOTS", &shots)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let (lines_tx, lines) = mpsc::channel();
+    let out = browser.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(420);
+    let mut caller = None;
+    let mut transcript = Vec::new();
+    let result = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => {
+                eprintln!("browser: {line}");
+                transcript.push(line.clone());
+                if line == "CALL" {
+                    caller = Some(Reaped(sipp_caller(&run, demo.sip, carrier, "8800")));
+                } else if let Some(r) = line.strip_prefix("RESULT ") {
+                    break serde_json::from_str::<serde_json::Value>(r).unwrap();
+                }
+            }
+            Err(_) => panic!(
+                "the browser test did not finish:\n{}\nHotline's log:\n{}",
+                transcript.join("\n"),
+                tail(&demo.log_text())
+            ),
+        }
+    };
+    let status = browser.0.wait().unwrap();
+    assert!(
+        status.success(),
+        "{}\nHotline's log:\n{}",
+        transcript.join("\n"),
+        tail(&demo.log_text())
+    );
+    assert!(
+        result["pop_ms"].as_i64().is_some_and(|ms| ms < 1000),
+        "{result}"
+    );
+    let mut caller = caller.expect("the caller was started");
+    let sipp = std::mem::replace(&mut caller.0, Command::new("true").spawn().unwrap());
+    let out = sipp.wait_with_output().unwrap();
+    assert!(out.status.success(), "sipp: {}", output_text(&out));
+    for name in [
+        "login-ru",
+        "desk-contact-ru",
+        "desk-contact-en",
+        "wallboard-busy-ru",
+        "interaction-en",
+        "admin-flows-en",
+    ] {
+        assert!(
+            shots.join(format!("{name}.png")).exists(),
+            "screenshot {name} in {}",
+            shots.display()
+        );
+    }
+    let logs = demo.stop();
+    assert!(
+        !logs.contains("74951234567"),
+        "the caller's number never reaches the log"
+    );
+}
+
+/// The last lines of a log, for a failure's message.
+fn tail(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(120)..].join("\n")
+}

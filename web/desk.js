@@ -1,0 +1,557 @@
+// The agent's workplace: the state bar (always visible), contacts as tabs (the screen pop with
+// the customer card, the IVR trace, the queue's script and the cross-channel timeline; notes and
+// disposition; card editing; transfer; click-to-call), and a search tab.
+// Open tabs and everything typed are kept in the browser, so a reload or a lost connection
+// loses nothing.
+
+import { h, mount, duration, when, field, select, keep } from './dom.js';
+import { get, post, put, patch, qs } from './api.js';
+import { t, lang } from './i18n.js';
+import { renderMarkdown } from './markdown.js';
+
+const REASONS = ['break', 'lunch', 'training', 'meeting', 'other'];
+// IVR steps worth an agent's attention; the rest (prompts played, branches) are left out.
+const IVR_SHOWN = new Set(['menu_choice', 'menu_invalid', 'no_input', 'menu_failed', 'collected', 'collect_invalid',
+  'collect_failed', 'lookup_found', 'lookup_not_found', 'lookup_error', 'lookup_timeout', 'queued', 'callback_key',
+  'callback_requested', 'queue_max_wait', 'queue_rejected', 'transferred', 'voicemail']);
+
+export function deskView(ctx, main) {
+  const agent = ctx.me.agent;
+  const tabsKey = `hotline.desk.${agent.id}.tabs`;
+  const activeKey = `hotline.desk.${agent.id}.active`;
+  const draftKey = (id) => `hotline.draft.${id}`;
+  /** @type {{key: string, kind: 'contact'|'customer', id: number, pop?: object, status?: string}[]} */
+  let tabs = keep.get(tabsKey, []);
+  let active = keep.get(activeKey, 'search');
+  let routingState = null; // the agent as routing sees them, and when it was read
+  let wrapUp = keep.get(`hotline.desk.${agent.id}.wrap`, null); // {interaction_id, queue_id}
+  const cache = { dispositions: null, agents: null, queues: null, scripts: new Map() };
+  let timer = null;
+
+  const saveTabs = () => { keep.set(tabsKey, tabs); keep.set(activeKey, active); };
+
+  const stateBar = h('section', { class: 'statebar', 'aria-label': t('desk.state') });
+  const tabBar = h('div', { class: 'tabs', role: 'tablist', 'aria-label': t('desk.contacts') });
+  const panel = h('section', { class: 'tabpanel', role: 'tabpanel' });
+  mount(main, stateBar, tabBar, panel);
+
+  // ---- state bar ------------------------------------------------------------------------
+  async function loadState() {
+    try {
+      routingState = { ...(await get(`/agents/${agent.id}/state`)), read: Date.now() };
+    } catch (e) {
+      routingState = null;
+      if (e.code !== 'routing_unavailable') ctx.fail(e);
+    }
+    renderState();
+  }
+
+  async function setPresence(presence, reason) {
+    try {
+      await put(`/agents/${agent.id}/presence`, { presence, reason });
+      await loadState();
+    } catch (e) { ctx.fail(e); }
+  }
+
+  async function finishWrapUp() {
+    if (!wrapUp) return;
+    try {
+      await post(`/agents/${agent.id}/wrap-up`, { interaction_id: wrapUp.interaction_id, action: 'done' });
+      wrapUp = null;
+      keep.drop(`hotline.desk.${agent.id}.wrap`);
+      await loadState();
+    } catch (e) { ctx.fail(e); }
+  }
+
+  async function extendWrapUp() {
+    if (!wrapUp) return;
+    try {
+      await post(`/agents/${agent.id}/wrap-up`, { interaction_id: wrapUp.interaction_id, action: 'extend', seconds: 30 });
+      wrapUp.extra = (wrapUp.extra || 0) + 30;
+      keep.set(`hotline.desk.${agent.id}.wrap`, wrapUp);
+      renderState();
+    } catch (e) { ctx.fail(e); }
+  }
+
+  function wrapLeft() {
+    if (!routingState || routingState.state !== 'wrap_up' || !wrapUp) return null;
+    const q = (cache.queues || []).find((x) => x.id === wrapUp.queue_id);
+    if (!q) return null;
+    const inState = routingState.seconds_in_state + (Date.now() - routingState.read) / 1000;
+    return q.wrap_up_seconds + (wrapUp.extra || 0) - inState;
+  }
+
+  // Built once; the one-second tick only changes text, so an open menu is never rebuilt.
+  const reasonSelect = h('select', { id: 'nr-reason', 'aria-label': t('desk.reason') },
+    REASONS.map((r) => h('option', { value: r }, t(`reason.${r}`))));
+  const sb = {
+    state: h('span', { class: 'state', id: 'my-state' }),
+    reason: h('span', { class: 'muted' }),
+    timer: h('span', { class: 'timer', 'aria-label': t('desk.time_in_state') }),
+    countdown: h('span', { class: 'countdown', role: 'timer' }),
+    ready: h('button', {
+      type: 'button', id: 'go-ready', 'aria-keyshortcuts': 'Alt+R',
+      title: `${t('desk.ready')} (Alt+R)`, onclick: () => setPresence('available'),
+    }, t('desk.ready')),
+    wrap: h('span', { class: 'row' },
+      h('button', { type: 'button', id: 'finish-wrap', class: 'primary', 'aria-keyshortcuts': 'Alt+W', title: `${t('desk.finish_wrap')} (Alt+W)`, onclick: finishWrapUp }, t('desk.finish_wrap')),
+      h('button', { type: 'button', onclick: extendWrapUp }, t('desk.extend_wrap'))),
+  };
+  mount(stateBar, sb.state, sb.reason, sb.timer, sb.countdown, h('span', { class: 'spacer' }), sb.wrap, sb.ready, reasonSelect,
+    h('button', {
+      type: 'button', id: 'go-not-ready', 'aria-keyshortcuts': 'Alt+N', title: `${t('desk.not_ready')} (Alt+N)`,
+      onclick: () => setPresence('not_ready', t(`reason.${reasonSelect.value}`)),
+    }, t('desk.not_ready')),
+    h('button', { type: 'button', onclick: () => setPresence('offline') }, t('desk.offline')));
+
+  function renderState() {
+    const s = routingState ? routingState.state : 'unknown';
+    const inState = routingState ? routingState.seconds_in_state + (Date.now() - routingState.read) / 1000 : 0;
+    sb.state.textContent = t(`state.${s}`);
+    sb.state.className = `state st-${s}`;
+    sb.state.dataset.state = s;
+    sb.reason.textContent = (routingState && routingState.reason) || '';
+    sb.timer.textContent = duration(inState);
+    const left = wrapLeft();
+    sb.countdown.hidden = !(s === 'wrap_up' && left !== null);
+    sb.countdown.textContent = left !== null ? `${t('desk.wrap_left')} ${duration(left)}` : '';
+    sb.wrap.hidden = s !== 'wrap_up';
+    sb.ready.className = s === 'available' ? 'on' : 'primary';
+    sb.ready.setAttribute('aria-pressed', String(s === 'available'));
+  }
+
+  // ---- tabs -----------------------------------------------------------------------------
+  function tabTitle(tab) {
+    if (tab.kind === 'customer') return tab.title || t('desk.customer');
+    const p = tab.pop || {};
+    const who = p.card && p.card.customer ? p.card.customer.name : (p.caller && p.caller.number) || `#${tab.id}`;
+    return `${t(`channel.${p.channel || 'voice'}`)}: ${who}`;
+  }
+
+  function renderTabs() {
+    const items = [['search', t('desk.search'), null], ...tabs.map((tb) => [tb.key, tabTitle(tb), tb.status])];
+    mount(tabBar, items.map(([key, title, status]) => h('button', {
+      type: 'button', role: 'tab', class: `tab ${key === active ? 'on' : ''} ${status ? `tab-${status}` : ''}`,
+      'aria-selected': String(key === active), 'data-tab': key,
+      onclick: () => { active = key; saveTabs(); render(); },
+    }, title, status ? h('span', { class: 'badge' }, t(`contact.${status}`)) : null)));
+  }
+
+  function openTab(tab, focus = true) {
+    const existing = tabs.find((x) => x.key === tab.key);
+    if (existing) Object.assign(existing, tab); else tabs.push(tab);
+    if (focus) active = tab.key;
+    saveTabs();
+    render();
+  }
+
+  function closeTab(key) {
+    const tab = tabs.find((x) => x.key === key);
+    tabs = tabs.filter((x) => x.key !== key);
+    if (tab && tab.kind === 'contact') keep.drop(draftKey(tab.id));
+    if (active === key) active = tabs.length ? tabs[tabs.length - 1].key : 'search';
+    saveTabs();
+    render();
+  }
+
+  function render() {
+    renderTabs();
+    const tab = tabs.find((x) => x.key === active);
+    if (!tab) { active = 'search'; renderSearch(); return; }
+    if (tab.kind === 'contact') renderContact(tab); else renderCustomerTab(tab);
+  }
+
+  // ---- shared data ------------------------------------------------------------------------
+  async function catalog() {
+    if (!cache.dispositions) {
+      const [d, q] = await Promise.all([get('/dispositions'), get('/queues')]);
+      cache.dispositions = d.filter((x) => x.active);
+      cache.queues = q;
+    }
+  }
+
+  async function agentsList() {
+    if (!cache.agents) cache.agents = await get('/agents');
+    return cache.agents;
+  }
+
+  async function scriptsFor(queueId) {
+    if (!queueId) return [];
+    if (!cache.scripts.has(queueId)) cache.scripts.set(queueId, await get(`/scripts${qs({ queue_id: queueId })}`));
+    return cache.scripts.get(queueId);
+  }
+
+  // ---- the customer card --------------------------------------------------------------------
+  function cardView(card, { onEdited, callable = true } = {}) {
+    const c = card.customer;
+    const box = h('section', { class: 'card customer', 'aria-label': t('card.title') });
+    const show = () => mount(box,
+      h('div', { class: 'card-head' },
+        h('h2', { class: 'card-name' }, c.name),
+        c.vip ? h('span', { class: 'vip' }, 'VIP') : null,
+        h('button', { type: 'button', class: 'small', onclick: edit }, t('card.edit'))),
+      c.company ? h('div', { class: 'company' }, c.company) : null,
+      c.tags.length ? h('div', { class: 'tags' }, c.tags.map((x) => h('span', { class: 'tag' }, x))) : null,
+      h('dl', { class: 'fields' },
+        c.identifiers.map((i) => [h('dt', {}, t(`ident.${i.kind}`)), h('dd', {}, i.value,
+          callable && i.kind === 'phone' ? h('button', { type: 'button', class: 'small', onclick: () => dial(i.value, c.id), title: t('desk.call_number') }, t('desk.call')) : null)]),
+        Object.entries(c.custom_fields || {}).map(([k, v]) => [h('dt', {}, k), h('dd', {}, typeof v === 'string' ? v : JSON.stringify(v))])),
+      c.notes ? h('p', { class: 'notes' }, c.notes) : null);
+    const edit = () => {
+      const name = h('input', { value: c.name, required: true });
+      const company = h('input', { value: c.company || '' });
+      const vip = h('input', { type: 'checkbox', checked: c.vip });
+      const tags = h('input', { value: c.tags.join(', ') });
+      const notes = h('textarea', { rows: 3 }, c.notes);
+      const fields = h('textarea', { rows: 3, 'aria-describedby': 'cf-hint' }, Object.entries(c.custom_fields || {}).map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`).join('\n'));
+      mount(box, h('form', {
+        class: 'edit', onsubmit: async (e) => {
+          e.preventDefault();
+          const custom = {};
+          for (const line of fields.value.split('\n')) {
+            const at = line.indexOf(':');
+            if (at > 0) custom[line.slice(0, at).trim()] = line.slice(at + 1).trim();
+          }
+          try {
+            const saved = await patch(`/customers/${c.id}`, {
+              name: name.value.trim(), company: company.value.trim() || null, vip: vip.checked,
+              tags: tags.value.split(',').map((x) => x.trim()).filter(Boolean), notes: notes.value, custom_fields: custom,
+            });
+            Object.assign(c, saved);
+            ctx.toast(t('card.saved'));
+            show();
+            if (onEdited) onEdited(saved);
+          } catch (err) { ctx.fail(err); }
+        },
+      },
+      field(t('card.name'), name), field(t('card.company'), company),
+      h('label', { class: 'check' }, vip, ' VIP'),
+      field(t('card.tags'), tags), field(t('card.custom'), fields, t('card.custom_hint')), field(t('card.notes'), notes),
+      h('div', { class: 'row' }, h('button', { type: 'submit', class: 'primary' }, t('save')), h('button', { type: 'button', onclick: show }, t('cancel')))));
+    };
+    show();
+    return box;
+  }
+
+  function timelineView(card) {
+    const dispositions = new Map((cache.dispositions || []).map((d) => [d.id, d.name]));
+    const queues = new Map((cache.queues || []).map((q) => [q.id, q.name]));
+    return h('section', { class: 'card timeline', 'aria-label': t('timeline.title') },
+      h('h3', {}, t('timeline.title')),
+      card.timeline.length ? h('ol', { class: 'entries' }, card.timeline.map(({ interaction: i, events }) => h('li', { class: `entry ch-${i.channel}`, 'data-interaction': i.id },
+        h('div', { class: 'entry-head' },
+          h('span', { class: 'chan' }, t(`channel.${i.channel}`)),
+          h('span', {}, t(`direction.${i.direction}`)),
+          h('time', { datetime: i.created_at }, when(i.created_at, lang())),
+          h('span', { class: `chip s-${i.state}` }, t(`istate.${i.state}`)),
+          i.queue_id ? h('span', { class: 'muted' }, queues.get(i.queue_id) || '') : null),
+        i.subject ? h('div', { class: 'subject' }, i.subject) : null,
+        i.disposition_id ? h('div', { class: 'disposition' }, `${t('outcome.disposition')}: ${dispositions.get(i.disposition_id) || i.disposition_id}`) : null,
+        i.notes ? h('div', { class: 'note' }, i.notes) : null,
+        events.length ? h('details', {}, h('summary', {}, `${t('timeline.events')} (${events.length})`),
+          h('ul', { class: 'events' }, events.map((e) => h('li', {}, h('time', {}, when(e.at, lang())), ' ', e.kind, ' · ', e.actor)))) : null)))
+        : h('p', { class: 'muted' }, t('timeline.empty')));
+  }
+
+  function ivrView(steps) {
+    const shown = (steps || []).filter((s) => IVR_SHOWN.has(s.kind));
+    return h('section', { class: 'card ivr', 'aria-label': t('ivr.title') },
+      h('h3', {}, t('ivr.title')),
+      shown.length ? h('ol', {}, shown.map((s) => h('li', {},
+        h('span', { class: 'muted' }, `${duration((s.at || 0) / 1000)} `),
+        t(`ivr.${s.kind}`, {}, s.kind),
+        s.digit ? h('kbd', {}, s.digit) : null,
+        s.digits ? h('kbd', {}, s.digits) : null,
+        s.queue ? ` — ${s.queue}` : null,
+        s.into ? ` (${s.into})` : null)))
+        : h('p', { class: 'muted' }, t('ivr.none')));
+  }
+
+  async function dial(number, customerId) {
+    try {
+      const r = await post('/calls', { number, customer_id: customerId ?? null });
+      ctx.toast(t('desk.dialling'));
+      openTab({ key: `i${r.interaction_id}`, kind: 'contact', id: r.interaction_id, status: 'ringing', pop: { channel: 'voice', direction: 'outbound', caller: { number }, card: null } }, true);
+    } catch (e) { ctx.fail(e); }
+  }
+
+  // ---- a contact ---------------------------------------------------------------------------
+  async function renderContact(tab) {
+    const pop = tab.pop || {};
+    const draft = keep.get(draftKey(tab.id), null);
+    const view = h('div', { class: 'contact', 'data-interaction': tab.id, 'data-offered-at': pop.offered_at || '' });
+    mount(panel, view);
+    try { await catalog(); } catch (e) { ctx.fail(e); }
+    let interaction = null;
+    try {
+      interaction = (await get(`/interactions/${tab.id}`)).interaction;
+    } catch (e) { ctx.fail(e); }
+    if (!panel.contains(view)) return; // another tab was chosen meanwhile
+    if (interaction && ['closed', 'abandoned', 'failed'].includes(interaction.state) && ['ringing', 'talking'].includes(tab.status)) {
+      tab.status = 'ended'; // it ended while the page was away
+      saveTabs();
+      renderTabs();
+    }
+    let card = pop.card && pop.card.customer ? pop.card : null;
+    const customerId = interaction ? interaction.customer_id : card && card.customer.id;
+    const left = h('div', { class: 'col' });
+    const right = h('div', { class: 'col' });
+
+    // Header: who, where from, what state, call controls.
+    const queueName = (pop.queue && pop.queue.name) || ((cache.queues || []).find((q) => interaction && q.id === interaction.queue_id) || {}).name;
+    const transferTo = h('select', { 'aria-label': t('contact.transfer_to') }, h('option', { value: '' }, t('contact.choose_agent')));
+    agentsList().then((list) => list.filter((a) => a.id !== agent.id).forEach((a) => transferTo.appendChild(h('option', { value: a.id }, `${a.display_name} (${a.extension})`)))).catch(() => {});
+    const live = tab.status === 'talking' || tab.status === 'ringing';
+    const header = h('div', { class: 'contact-head' },
+      h('h2', {}, t(`channel.${pop.channel || (interaction && interaction.channel) || 'voice'}`), ' ',
+        (pop.caller && pop.caller.number) || ''),
+      queueName ? h('span', { class: 'queue' }, `${t('contact.queue')}: ${queueName}`) : null,
+      h('span', { class: `chip s-${tab.status || 'open'}`, id: 'contact-status' }, t(`contact.${tab.status || 'open'}`)),
+      pop.transferred_from ? h('span', { class: 'muted' }, t('contact.transferred')) : null,
+      h('span', { class: 'spacer' }),
+      live ? h('span', { class: 'row' }, transferTo, h('button', {
+        type: 'button', onclick: async () => {
+          if (!transferTo.value) return;
+          try {
+            await post(`/interactions/${tab.id}/transfer`, { agent_id: Number(transferTo.value) });
+            ctx.toast(t('contact.transferred_ok'));
+          } catch (e) { ctx.fail(e); }
+        },
+      }, t('contact.transfer'))) : null,
+      !live ? h('button', { type: 'button', onclick: () => closeTab(tab.key), title: t('contact.close') }, t('contact.close')) : null);
+
+    // The card, or what to do with an unknown caller.
+    const cardBox = h('div');
+    const timelineBox = h('div');
+    const showCard = async (fresh) => {
+      if (fresh && customerId) {
+        try { card = await get(`/customers/${customerId}/card${qs({ history: 20 })}`); } catch (e) { ctx.fail(e); }
+      }
+      if (card) {
+        mount(cardBox, cardView(card, { onEdited: () => { tab.title = card.customer.name; } }));
+        mount(timelineBox, timelineView(card));
+      } else {
+        mount(cardBox, unknownCaller(tab, pop, interaction));
+        mount(timelineBox);
+      }
+    };
+    await showCard(!card || !!interaction);
+    view.dataset.shownAt = String(Date.now());
+
+    // Outcome: notes and disposition, kept as a draft while typed.
+    const notes = h('textarea', { id: 'contact-notes', rows: 5, 'aria-keyshortcuts': 'Alt+S' },
+      draft ? draft.notes : (interaction && interaction.notes) || '');
+    const disp = select([['', t('outcome.choose')], ...(cache.dispositions || []).map((d) => [d.id, d.name])],
+      draft ? draft.disposition_id : interaction && interaction.disposition_id, { id: 'contact-disposition' });
+    const keepDraft = () => keep.set(draftKey(tab.id), { notes: notes.value, disposition_id: disp.value });
+    notes.addEventListener('input', keepDraft);
+    disp.addEventListener('change', keepDraft);
+    const required = interaction && (cache.queues || []).find((q) => q.id === interaction.queue_id && q.disposition_required);
+    const save = async () => {
+      try {
+        await patch(`/interactions/${tab.id}`, { notes: notes.value, disposition_id: disp.value ? Number(disp.value) : null });
+        keep.drop(draftKey(tab.id));
+        tab.saved = true;
+        saveTabs();
+        ctx.toast(t('outcome.saved'));
+        await showCard(true);
+      } catch (e) { ctx.fail(e); }
+    };
+    const outcome = h('form', { class: 'card outcome', 'aria-label': t('outcome.title'), onsubmit: (e) => { e.preventDefault(); save(); } },
+      h('h3', {}, t('outcome.title')),
+      field(t('outcome.notes'), notes),
+      field(t('outcome.disposition') + (required ? ' *' : ''), disp, required ? t('outcome.required') : null),
+      h('button', { type: 'submit', class: 'primary', id: 'save-outcome', title: `${t('save')} (Alt+S)` }, t('save')));
+
+    // The queue's script.
+    const scriptBox = h('section', { class: 'card script', 'aria-label': t('script.title') }, h('h3', {}, t('script.title')));
+    const qid = (pop.queue && pop.queue.id) || (interaction && interaction.queue_id);
+    scriptsFor(qid).then((list) => {
+      if (!list.length) scriptBox.appendChild(h('p', { class: 'muted' }, t('script.none')));
+      list.forEach((s) => scriptBox.append(h('h4', {}, s.title), renderMarkdown(s.body_markdown)));
+    }).catch((e) => ctx.fail(e));
+
+    mount(left, cardBox, ivrView(pop.ivr), timelineBox);
+    mount(right, outcome, scriptBox);
+    mount(view, header, h('div', { class: 'cols' }, left, right));
+  }
+
+  function unknownCaller(tab, pop, interaction) {
+    const number = pop.caller && pop.caller.number;
+    const name = h('input', { id: 'new-customer-name', required: true });
+    const company = h('input');
+    const search = h('input', { type: 'search', 'aria-label': t('card.find') });
+    const results = h('ul', { class: 'results' });
+    const link = async (customer, addNumber) => {
+      try {
+        await patch(`/interactions/${tab.id}`, { customer_id: customer.id });
+        if (addNumber && number) {
+          try { await post(`/customers/${customer.id}/identifiers`, { kind: 'phone', value: number }); } catch (e) { if (e.code !== 'conflict' && e.status !== 409) throw e; }
+        }
+        tab.pop = { ...pop, card: await get(`/customers/${customer.id}/card${qs({ history: 20 })}`) };
+        tab.title = customer.name;
+        saveTabs();
+        render();
+      } catch (e) { ctx.fail(e); }
+    };
+    return h('section', { class: 'card unknown', 'aria-label': t('card.unknown') },
+      h('h2', {}, t('card.unknown')),
+      number ? h('p', {}, number) : null,
+      h('form', {
+        onsubmit: async (e) => {
+          e.preventDefault();
+          try {
+            const c = await post('/customers', { name: name.value.trim(), company: company.value.trim() || null, phones: number ? [number] : [] });
+            await link(c, false);
+            ctx.toast(t('card.created'));
+          } catch (err) { ctx.fail(err); }
+        },
+      }, h('h3', {}, t('card.create')), field(t('card.name'), name), field(t('card.company'), company),
+      h('button', { type: 'submit', class: 'primary' }, t('card.create'))),
+      h('h3', {}, t('card.link')),
+      h('form', {
+        class: 'row', onsubmit: async (e) => {
+          e.preventDefault();
+          try {
+            const page = await get(`/customers${qs({ q: search.value.trim(), limit: 10 })}`);
+            mount(results, page.items.map((c) => h('li', {}, h('span', {}, c.name, c.company ? ` — ${c.company}` : ''),
+              h('button', { type: 'button', class: 'small', onclick: () => link(c, true) }, t('card.link_this')))));
+            if (!page.items.length) mount(results, h('li', { class: 'muted' }, t('search.nothing')));
+          } catch (err) { ctx.fail(err); }
+        },
+      }, search, h('button', { type: 'submit' }, t('search.go'))),
+      results);
+  }
+
+  // ---- a customer opened from search -----------------------------------------------------------
+  async function renderCustomerTab(tab) {
+    const view = h('div', { class: 'contact' });
+    mount(panel, view);
+    try {
+      await catalog();
+      const card = await get(`/customers/${tab.id}/card${qs({ history: 50 })}`);
+      if (!panel.contains(view)) return;
+      mount(view, h('div', { class: 'contact-head' }, h('h2', {}, card.customer.name), h('span', { class: 'spacer' }),
+        h('button', { type: 'button', onclick: () => closeTab(tab.key) }, t('contact.close'))),
+      h('div', { class: 'cols' }, h('div', { class: 'col' }, cardView(card)), h('div', { class: 'col' }, timelineView(card))));
+    } catch (e) { ctx.fail(e); }
+  }
+
+  // ---- search ------------------------------------------------------------------------------------
+  function renderSearch() {
+    const q = h('input', { type: 'search', id: 'search-q', 'aria-label': t('search.customers'), placeholder: t('search.placeholder'), value: keep.get('hotline.desk.q', '') });
+    const found = h('ul', { class: 'results' });
+    const number = h('input', { type: 'tel', id: 'dial-number', 'aria-label': t('desk.number') });
+    const mine = h('div');
+    const from = h('input', { type: 'date', 'aria-label': t('filter.from') });
+    const runSearch = async () => {
+      keep.set('hotline.desk.q', q.value);
+      if (!q.value.trim()) { mount(found); return; }
+      try {
+        const page = await get(`/customers${qs({ q: q.value.trim(), limit: 20 })}`);
+        mount(found, page.items.length ? page.items.map((c) => h('li', {},
+          h('button', { type: 'button', class: 'link', onclick: () => openTab({ key: `c${c.id}`, kind: 'customer', id: c.id, title: c.name }) }, c.name),
+          c.vip ? h('span', { class: 'vip' }, 'VIP') : null,
+          h('span', { class: 'muted' }, [c.company, ...c.identifiers.map((i) => i.value)].filter(Boolean).join(' · ')))) : h('li', { class: 'muted' }, t('search.nothing')));
+      } catch (e) { ctx.fail(e); }
+    };
+    const loadMine = async () => {
+      try {
+        await catalog();
+        const page = await get(`/interactions${qs({ agent_id: agent.id, limit: 20, from: from.value ? new Date(from.value).toISOString() : '' })}`);
+        const dispositions = new Map(cache.dispositions.map((d) => [d.id, d.name]));
+        mount(mine, page.items.length ? h('table', { class: 'grid' },
+          h('thead', {}, h('tr', {}, [t('col.when'), t('col.channel'), t('col.state'), t('col.disposition'), t('col.notes')].map((x) => h('th', { scope: 'col' }, x)))),
+          h('tbody', {}, page.items.map((i) => h('tr', {},
+            h('td', {}, i.customer_id ? h('button', { type: 'button', class: 'link', onclick: () => openTab({ key: `c${i.customer_id}`, kind: 'customer', id: i.customer_id }) }, when(i.created_at, lang())) : when(i.created_at, lang())),
+            h('td', {}, t(`channel.${i.channel}`)), h('td', {}, t(`istate.${i.state}`)),
+            h('td', {}, i.disposition_id ? dispositions.get(i.disposition_id) || '' : ''), h('td', { class: 'clip' }, i.notes)))))
+          : h('p', { class: 'muted' }, t('search.nothing')));
+      } catch (e) { ctx.fail(e); }
+    };
+    from.addEventListener('change', loadMine);
+    mount(panel, h('div', { class: 'cols' },
+      h('div', { class: 'col' },
+        h('section', { class: 'card' }, h('h2', {}, t('search.customers')),
+          h('form', { class: 'row', role: 'search', onsubmit: (e) => { e.preventDefault(); runSearch(); } }, q, h('button', { type: 'submit' }, t('search.go'))),
+          found),
+        h('section', { class: 'card' }, h('h2', {}, t('desk.click_to_call')),
+          h('form', { class: 'row', onsubmit: (e) => { e.preventDefault(); if (number.value.trim()) dial(number.value.trim(), null); } },
+            number, h('button', { type: 'submit', class: 'primary' }, t('desk.call'))))),
+      h('div', { class: 'col' },
+        h('section', { class: 'card' }, h('h2', {}, t('search.mine')), field(t('filter.from'), from), mine))));
+    runSearch();
+    loadMine();
+  }
+
+  // ---- live events -----------------------------------------------------------------------------
+  const off = ctx.on(async (ev) => {
+    const d = ev.data || {};
+    switch (ev.kind) {
+      case 'contact.offered':
+        openTab({ key: `i${d.interaction_id}`, kind: 'contact', id: d.interaction_id, pop: d, status: 'ringing' }, true);
+        loadState();
+        break;
+      case 'contact.connected': {
+        const tab = tabs.find((x) => x.key === `i${d.interaction_id}`);
+        if (tab) { tab.status = 'talking'; saveTabs(); render(); }
+        loadState();
+        break;
+      }
+      case 'contact.withdrawn': {
+        const tab = tabs.find((x) => x.key === `i${d.interaction_id}`);
+        if (tab && tab.status === 'ringing') {
+          ctx.toast(t('contact.missed'), 'warn');
+          closeTab(tab.key);
+        }
+        loadState();
+        break;
+      }
+      case 'contact.ended': {
+        const tab = tabs.find((x) => x.key === `i${d.interaction_id}`);
+        if (tab) {
+          tab.status = 'ended';
+          const qid = tab.pop && tab.pop.queue && tab.pop.queue.id;
+          wrapUp = { interaction_id: d.interaction_id, queue_id: qid || null };
+          keep.set(`hotline.desk.${agent.id}.wrap`, wrapUp);
+          saveTabs();
+          renderTabs();
+          const status = document.getElementById('contact-status');
+          if (status && active === tab.key) { status.textContent = t('contact.ended'); status.className = 'chip s-ended'; }
+        }
+        loadState();
+        break;
+      }
+      case 'agent.presence':
+      case 'resync':
+        loadState();
+        break;
+      default:
+    }
+  });
+
+  const keys = (e) => {
+    if (!e.altKey || e.ctrlKey || e.metaKey) return;
+    const k = e.key.toLowerCase();
+    if (k === 'r') { e.preventDefault(); setPresence('available'); }
+    else if (k === 'n') { e.preventDefault(); document.getElementById('go-not-ready')?.click(); }
+    else if (k === 'w') { e.preventDefault(); finishWrapUp(); }
+    else if (k === 's') { const b = document.getElementById('save-outcome'); if (b) { e.preventDefault(); b.click(); } }
+    else if (k === 'f') { e.preventDefault(); active = 'search'; saveTabs(); render(); document.getElementById('search-q')?.focus(); }
+  };
+  document.addEventListener('keydown', keys);
+
+  timer = setInterval(() => {
+    if (routingState) renderState();
+  }, 1000);
+  const poll = setInterval(loadState, 5000);
+
+  catalog().catch(() => {}).then(() => { loadState(); render(); });
+
+  return () => {
+    off();
+    document.removeEventListener('keydown', keys);
+    clearInterval(timer);
+    clearInterval(poll);
+  };
+}
