@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole Hotline test suite, from a fresh machine:
 #   1. installs what it needs when missing (Debian: postgresql, python3-venv, curl, sip-tester
-#      (SIPp), baresip, espeak-ng (speech for prompts and the DTMF talk-off test); sipvicious
-#      from PyPI in a venv);
+#      (SIPp), baresip, espeak-ng (speech for prompts and the DTMF talk-off test), chromium and
+#      nodejs/npm (the workplace's browser test); sipvicious from PyPI in a venv; playwright-core
+#      from npm into web/tests (it drives Debian's chromium; no browser is downloaded);
 #   2. starts a throwaway PostgreSQL on 127.0.0.1 and a free port;
 #   3. cargo fmt --check, cargo clippy -D warnings;
 #   4. cargo test for the whole workspace, the storage conformance suite on SQLite AND PostgreSQL;
@@ -27,6 +28,9 @@ command -v runuser >/dev/null 2>&1 || need_apt+=(util-linux)
 command -v sipp >/dev/null 2>&1 || need_apt+=(sip-tester)
 command -v baresip >/dev/null 2>&1 || need_apt+=(baresip)
 command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "installing ${need_apt[*]}"
   if [ "$(id -u)" != 0 ]; then
@@ -60,6 +64,15 @@ if [ ! -x "$sv_venv/bin/sipvicious_svwar" ]; then
   timeout 300 "$sv_venv/bin/pip" install -q "sipvicious==0.3.8"
 fi
 export HOTLINE_SIPVICIOUS="$sv_venv"
+
+# playwright-core as web/tests/package-lock.json pins it; the browser test fails, rather than
+# skips, without it or chromium. Screenshots of every screen land in .test-work/screenshots.
+if [ ! -f web/tests/node_modules/playwright-core/package.json ]; then
+  say "installing playwright-core into web/tests"
+  (cd web/tests && timeout 300 npm ci --no-audit --no-fund)
+fi
+export HOTLINE_REQUIRE_BROWSER=1
+export HOTLINE_SCREENSHOTS="$work/screenshots"
 
 say "cargo fmt --check"
 cargo fmt --all -- --check

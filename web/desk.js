@@ -258,7 +258,8 @@ export function deskView(ctx, main) {
     return h('section', { class: 'card ivr', 'aria-label': t('ivr.title') },
       h('h3', {}, t('ivr.title')),
       shown.length ? h('ol', {}, shown.map((s) => h('li', {},
-        h('span', { class: 'muted' }, `${duration((s.at || 0) / 1000)} `),
+        // `at` is wall time (ms since 1970): shown as the time of day.
+        h('span', { class: 'muted' }, `${new Date(s.at || 0).toLocaleTimeString(lang() === 'ru' ? 'ru-RU' : 'en-GB')} `),
         t(`ivr.${s.kind}`, {}, s.kind),
         s.digit ? h('kbd', {}, s.digit) : null,
         s.digits ? h('kbd', {}, s.digits) : null,

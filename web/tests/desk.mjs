@@ -53,6 +53,11 @@ async function shot(page, name) {
   await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
 }
 
+/** Goes to a section of the page (a hash route) as a click on its link would. */
+async function nav(page, hash) {
+  await page.evaluate((h) => { location.hash = h; }, hash);
+}
+
 async function setLang(page, l) {
   await page.locator(`.lang button:text-is("${l.toUpperCase()}")`).first().click();
 }
@@ -106,7 +111,7 @@ try {
   // ---- the supervisor's wallboard --------------------------------------------------------------
   const sup = await person('supervisor');
   await login(sup, 'supervisor');
-  await sup.goto(base + '/#supervisor/wallboard');
+  await nav(sup, '#supervisor/wallboard');
   await sup.waitForSelector('#wb-agents tr');
   const agentRow = sup.locator('#wb-agents tr', { hasText: '1001' });
   await agentRow.locator('[data-state="available"]').waitFor();
@@ -188,13 +193,13 @@ try {
   // ---- the supervisor's other screens, both languages ---------------------------------------------
   for (const l of ['ru', 'en']) {
     await setLang(sup, l);
-    await sup.goto(base + '/#supervisor/wallboard');
+    await nav(sup, '#supervisor/wallboard');
     await sup.waitForSelector('#wb-agents tr');
     await shot(sup, `wallboard-${l}`);
-    await sup.goto(base + '/#supervisor/agents');
+    await nav(sup, '#supervisor/agents');
     await sup.waitForSelector('table.grid tbody tr');
     await shot(sup, `agents-${l}`);
-    await sup.goto(base + '/#supervisor/interactions');
+    await nav(sup, '#supervisor/interactions');
     const row = sup.locator('tr[data-interaction]', { hasText: l === 'ru' ? 'Консультация' : 'Information given' }).first();
     await row.waitFor();
     await row.click();
@@ -218,7 +223,7 @@ try {
   for (const l of ['ru', 'en']) {
     await setLang(admin, l);
     for (const p of ['users', 'agents', 'queues', 'dispositions', 'scripts', 'numbers', 'tenant']) {
-      await admin.goto(`${base}/#admin/${p}`);
+      await nav(admin, `#admin/${p}`);
       await admin.waitForSelector(p === 'tenant' ? 'form.edit' : 'table.grid tbody tr');
       if (p === 'scripts') {
         await admin.locator('table.grid tbody tr').first().click();
@@ -226,7 +231,7 @@ try {
       }
       await shot(admin, `admin-${p}-${l}`);
     }
-    await admin.goto(`${base}/#admin/flows`);
+    await nav(admin, '#admin/flows');
     await admin.locator('.results button.link').first().click();
     await admin.waitForSelector('#flow-problems li');
   }

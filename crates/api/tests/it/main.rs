@@ -1,5 +1,6 @@
 //! HTTP API tests: the router driven with `tower::ServiceExt::oneshot`, over a real SQLite store.
 
+mod desk;
 mod dialplan;
 mod errors;
 mod flows;
@@ -26,6 +27,8 @@ pub struct TestApp {
     /// Routing, as the binary runs it (its commands are kept, not carried out).
     pub acd: hotline_acd::Acd,
     pub routing_commands: tokio::sync::mpsc::Receiver<hotline_routing::Command>,
+    /// The folder recordings are served from.
+    pub recordings: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -88,13 +91,18 @@ impl TestApp {
         let acd = hotline_acd::Acd::start(store.clone(), commands)
             .await
             .unwrap();
-        let state = AppState::new(store.clone(), config).with_routing(acd.link());
+        let recordings = dir.path().join("recordings");
+        std::fs::create_dir_all(&recordings).unwrap();
+        let state = AppState::new(store.clone(), config)
+            .with_routing(acd.link())
+            .with_recordings(recordings.clone());
         TestApp {
             app: router(state.clone()),
             state,
             store,
             acd,
             routing_commands,
+            recordings,
             _dir: dir,
         }
     }

@@ -20,7 +20,7 @@ async fn agent_state(t: &TestApp, id: i64) -> (AgentState, Presence) {
 
 /// Makes `username` of tenant a an agent with `extension` (by the admin, over the API); the
 /// admin's token and the agent's id.
-async fn make_agent(t: &TestApp, username: &str, extension: &str) -> (String, i64) {
+pub(crate) async fn make_agent(t: &TestApp, username: &str, extension: &str) -> (String, i64) {
     let admin = t.login("a-admin").await;
     let users = t.get("/api/v1/users", &admin).await;
     let user = users
