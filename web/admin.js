@@ -2,7 +2,7 @@
 // dispositions, scripts (Markdown with preview), flows (YAML with the checker's problems shown
 // at their lines), numbers, and the tenant's settings.
 
-import { h, mount, field, select } from './dom.js';
+import { h, mount, field, select, skillsText, parseSkills } from './dom.js';
 import { get, post, put, patch, del } from './api.js';
 import { t } from './i18n.js';
 import { renderMarkdown } from './markdown.js';
@@ -77,12 +77,6 @@ function users(ctx, body) {
     },
   });
 }
-
-const skillsText = (skills) => skills.map((s) => `${s.name}:${s.proficiency}`).join(', ');
-const parseSkills = (text) => text.split(',').map((x) => x.trim()).filter(Boolean).map((x) => {
-  const [name, level] = x.split(':');
-  return { name: name.trim(), proficiency: Math.min(5, Math.max(1, Number(level) || 1)) };
-});
 
 function agents(ctx, body) {
   let userList = [];

@@ -3,7 +3,7 @@
 // (#desk, #supervisor/…, #admin/…).
 
 import { h, mount, keep } from './dom.js';
-import { api, get, post, whenUnauthorized, Live, ApiError } from './api.js';
+import { get, post, whenUnauthorized, Live, ApiError } from './api.js';
 import { t, lang, setLang } from './i18n.js';
 import { deskView } from './desk.js';
 import { supervisorView } from './supervisor.js';

@@ -69,3 +69,16 @@ export const keep = {
   set(key, value) { try { localStorage.setItem(key, JSON.stringify(value)); } catch { /* full or blocked: the draft stays on screen */ } },
   drop(key) { try { localStorage.removeItem(key); } catch { /* ignore */ } },
 };
+
+/** Skills as people type them: `cards:4, language.en:2` (a level left out is 1). */
+export const skillsText = (skills) => skills.map((s) => `${s.name}:${s.proficiency}`).join(', ');
+
+/**
+ * The typed text as the API's skills. A level that is not a number is sent as typed, so the
+ * server refuses it with a clear error instead of the page guessing a level.
+ */
+export const parseSkills = (text) => text.split(',').map((x) => x.trim()).filter(Boolean).map((x) => {
+  const [name, level] = x.split(':');
+  const n = level === undefined ? 1 : Number(level.trim());
+  return { name: name.trim(), proficiency: Number.isInteger(n) ? n : level.trim() };
+});

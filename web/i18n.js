@@ -153,8 +153,3 @@ export function t(key, vars = {}, fallback) {
   for (const [k, v] of Object.entries(vars || {})) text = text.replaceAll(`{${k}}`, String(v));
   return text;
 }
-
-/** Every key of one language missing from the other (the test asserts there are none). */
-export function missingKeys() {
-  return [...Object.keys(en).filter((k) => !(k in ru)), ...Object.keys(ru).filter((k) => !(k in en))];
-}

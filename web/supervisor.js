@@ -1,7 +1,7 @@
 // The supervisor's console: the live wallboard (queues and agents, with alarms), the agents
 // list (change state or skills), and interactions (filter, open, timeline, play the recording).
 
-import { h, mount, duration, when, field, select, keep } from './dom.js';
+import { h, mount, duration, when, field, select, keep, skillsText, parseSkills } from './dom.js';
 import { get, put, patch, qs } from './api.js';
 import { t, lang } from './i18n.js';
 
@@ -122,7 +122,7 @@ function agentsList(ctx, body) {
       const states = new Map(board.agents.map((a) => [a.agent_id, a]));
       mount(rows, list.map((a) => {
         const st = states.get(a.id) || { state: 'offline' };
-        const skills = h('input', { value: a.skills.map((s) => `${s.name}:${s.proficiency}`).join(', '), 'aria-label': t('col.skills'), size: 30 });
+        const skills = h('input', { value: skillsText(a.skills), 'aria-label': t('col.skills'), size: 30 });
         const to = select([['available', t('state.available')], ['not_ready', t('state.not_ready')], ['offline', t('state.offline')]], '', { 'aria-label': t('sup.set_state') });
         return h('tr', {},
           h('td', {}, a.display_name), h('td', {}, a.extension),
@@ -134,10 +134,7 @@ function agentsList(ctx, body) {
             }, t('sup.apply'))),
           h('td', {}, skills, h('button', {
             type: 'button', class: 'small', onclick: async () => {
-              const parsed = skills.value.split(',').map((x) => x.trim()).filter(Boolean).map((x) => {
-                const [name, level] = x.split(':');
-                return { name: name.trim(), proficiency: Math.min(5, Math.max(1, Number(level) || 1)) };
-              });
+              const parsed = parseSkills(skills.value);
               try { await patch(`/agents/${a.id}`, { skills: parsed }); ctx.toast(t('saved')); } catch (e) { ctx.fail(e); }
             },
           }, t('save'))),

@@ -14,10 +14,10 @@ mod config;
 use hotline_routing::engine::{Observation, Presence};
 use hotline_routing::event::FINISHED_KINDS;
 use hotline_routing::restore::{Journal, Restore};
-use hotline_routing::snapshot::Snapshot;
+use hotline_routing::snapshot::{AgentFigures, Snapshot};
 use hotline_routing::{
     AgentId, Command, ContactId, ContactSpec, Engine, EngineConfig, Estimate, Event, QueueId,
-    RoutingError, Time,
+    RoutingError, TenantId, Time,
 };
 use hotline_store::{NewAgentEvent, NewEvent, Store, StoreError};
 use std::collections::{BTreeMap, HashMap};
@@ -77,7 +77,9 @@ pub enum Input {
 
 enum Request {
     Input(Input, oneshot::Sender<Result<(), RoutingError>>),
-    Snapshot(oneshot::Sender<Snapshot>),
+    /// Every tenant's figures, or one tenant's.
+    Snapshot(Option<TenantId>, oneshot::Sender<Snapshot>),
+    AgentFigures(AgentId, oneshot::Sender<Option<AgentFigures>>),
     Estimate(ContactId, oneshot::Sender<Option<Estimate>>),
     Reload(oneshot::Sender<Result<(), AcdError>>),
     Stop,
@@ -173,41 +175,45 @@ impl Acd {
 }
 
 impl AcdLink {
-    pub async fn input(&self, input: Input) -> Result<(), AcdError> {
+    /// Sends a request to the routing task and waits for its answer.
+    async fn ask<T>(
+        &self,
+        request: impl FnOnce(oneshot::Sender<T>) -> Request,
+    ) -> Result<T, AcdError> {
         let (tx, rx) = oneshot::channel();
         self.requests
-            .send(Request::Input(input, tx))
-            .await
-            .map_err(|_| AcdError::Stopped)?;
-        Ok(rx.await.map_err(|_| AcdError::Stopped)??)
-    }
-
-    pub async fn snapshot(&self) -> Result<Snapshot, AcdError> {
-        let (tx, rx) = oneshot::channel();
-        self.requests
-            .send(Request::Snapshot(tx))
+            .send(request(tx))
             .await
             .map_err(|_| AcdError::Stopped)?;
         rx.await.map_err(|_| AcdError::Stopped)
+    }
+
+    pub async fn input(&self, input: Input) -> Result<(), AcdError> {
+        Ok(self.ask(|tx| Request::Input(input, tx)).await??)
+    }
+
+    /// Every tenant's live figures.
+    pub async fn snapshot(&self) -> Result<Snapshot, AcdError> {
+        self.ask(|tx| Request::Snapshot(None, tx)).await
+    }
+
+    /// One tenant's live figures (a wallboard): other tenants' are not computed.
+    pub async fn tenant_snapshot(&self, tenant: TenantId) -> Result<Snapshot, AcdError> {
+        self.ask(|tx| Request::Snapshot(Some(tenant), tx)).await
+    }
+
+    /// One agent's state (their own desk); `None` for an agent routing does not know.
+    pub async fn agent_figures(&self, agent: AgentId) -> Result<Option<AgentFigures>, AcdError> {
+        self.ask(|tx| Request::AgentFigures(agent, tx)).await
     }
 
     pub async fn estimate(&self, contact: ContactId) -> Result<Option<Estimate>, AcdError> {
-        let (tx, rx) = oneshot::channel();
-        self.requests
-            .send(Request::Estimate(contact, tx))
-            .await
-            .map_err(|_| AcdError::Stopped)?;
-        rx.await.map_err(|_| AcdError::Stopped)
+        self.ask(|tx| Request::Estimate(contact, tx)).await
     }
 
     /// Re-reads queues and agents from the store (after an administrator changed them).
     pub async fn reload(&self) -> Result<(), AcdError> {
-        let (tx, rx) = oneshot::channel();
-        self.requests
-            .send(Request::Reload(tx))
-            .await
-            .map_err(|_| AcdError::Stopped)?;
-        rx.await.map_err(|_| AcdError::Stopped)?
+        self.ask(Request::Reload).await?
     }
 }
 
@@ -326,8 +332,11 @@ impl Shell {
                         }
                         answers.push((reply, result));
                     }
-                    Some(Request::Snapshot(reply)) => {
-                        let _ = reply.send(self.engine.snapshot(now));
+                    Some(Request::Snapshot(tenant, reply)) => {
+                        let _ = reply.send(self.engine.snapshot_of(now, tenant));
+                    }
+                    Some(Request::AgentFigures(agent, reply)) => {
+                        let _ = reply.send(self.engine.agent_figures(now, agent));
                     }
                     Some(Request::Estimate(c, reply)) => {
                         let _ = reply.send(self.engine.estimate(c));

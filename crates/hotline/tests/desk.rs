@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{have, http, login, output_text, sipp_caller, Demo, PASSWORD};
+use common::{have, http, login, output_text, sipp_caller, Demo, Running, PASSWORD};
 use serde_json::json;
 
 const REQUIRE_SIP: &str = "HOTLINE_REQUIRE_SIP_PEERS";
@@ -35,24 +35,6 @@ fn playwright() -> bool {
         panic!("playwright-core is required ({REQUIRE_BROWSER}=1): npm ci in web/tests");
     }
     found
-}
-
-/// A 400 Hz tone, the agent's voice.
-fn tone(path: &Path) {
-    let samples: Vec<i16> = (0..8000 * 120)
-        .map(|i| (6000.0 * (2.0 * std::f64::consts::PI * 400.0 * i as f64 / 8000.0).sin()) as i16)
-        .collect();
-    std::fs::write(path, hotline_media::wav::write_mono(8000, &samples)).unwrap();
-}
-
-/// Kills a child process when the test ends, however it ends.
-struct Reaped(std::process::Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]
@@ -118,7 +100,7 @@ fn an_agent_takes_a_call_in_the_browser_and_the_supervisor_watches() {
     // agent1's phone, answering by itself.
     let phone_dir = dir.path().join("phone");
     std::fs::create_dir_all(&phone_dir).unwrap();
-    tone(&phone_dir.join("voice.wav"));
+    hotline_testkit::tone_wav(&phone_dir.join("voice.wav"), 400.0, 120);
     let modules = hotline_testkit::baresip::modules().expect("baresip modules");
     let (sip_port, ctrl) = (common::free_port(), common::free_port());
     std::fs::write(
@@ -137,7 +119,7 @@ fn an_agent_takes_a_call_in_the_browser_and_the_supervisor_watches() {
         hotline_testkit::baresip::account("1001", demo.sip, PASSWORD, true),
     )
     .unwrap();
-    let _phone = Reaped(
+    let _phone = Running(Some(
         Command::new("baresip")
             .arg("-f")
             .arg(&phone_dir)
@@ -147,7 +129,7 @@ fn an_agent_takes_a_call_in_the_browser_and_the_supervisor_watches() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
-    );
+    ));
     // The trunk is in the dial plan within 5 s; the phone registers meanwhile.
     std::thread::sleep(Duration::from_secs(6));
 
@@ -169,7 +151,7 @@ fn an_agent_takes_a_call_in_the_browser_and_the_supervisor_watches() {
     let shots = std::env::var("HOTLINE_SCREENSHOTS")
         .map(PathBuf::from)
         .unwrap_or_else(|_| repo().join("target/screenshots"));
-    let mut browser = Reaped(
+    let mut browser = Running(Some(
         Command::new("node")
             .arg(repo().join("web/tests/desk.mjs"))
             .env("HOTLINE_URL", format!("http://127.0.0.1:{}", demo.http))
@@ -182,9 +164,9 @@ fn an_agent_takes_a_call_in_the_browser_and_the_supervisor_watches() {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap(),
-    );
+    ));
     let (lines_tx, lines) = mpsc::channel();
-    let out = browser.0.stdout.take().unwrap();
+    let out = browser.0.as_mut().unwrap().stdout.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
             if lines_tx.send(line).is_err() {
@@ -202,7 +184,7 @@ fn an_agent_takes_a_call_in_the_browser_and_the_supervisor_watches() {
                 eprintln!("browser: {line}");
                 transcript.push(line.clone());
                 if line == "CALL" {
-                    caller = Some(Reaped(sipp_caller(&run, demo.sip, carrier, "8800")));
+                    caller = Some(Running(Some(sipp_caller(&run, demo.sip, carrier, "8800"))));
                 } else if let Some(r) = line.strip_prefix("RESULT ") {
                     break serde_json::from_str::<serde_json::Value>(r).unwrap();
                 }
@@ -214,7 +196,7 @@ fn an_agent_takes_a_call_in_the_browser_and_the_supervisor_watches() {
             ),
         }
     };
-    let status = browser.0.wait().unwrap();
+    let status = browser.0.take().unwrap().wait().unwrap();
     assert!(
         status.success(),
         "{}\nHotline's log:\n{}",
@@ -225,8 +207,9 @@ fn an_agent_takes_a_call_in_the_browser_and_the_supervisor_watches() {
         result["pop_ms"].as_i64().is_some_and(|ms| ms < 1000),
         "{result}"
     );
-    let mut caller = caller.expect("the caller was started");
-    let sipp = std::mem::replace(&mut caller.0, Command::new("true").spawn().unwrap());
+    let sipp = caller
+        .and_then(|mut c| c.0.take())
+        .expect("the caller was started");
     let out = sipp.wait_with_output().unwrap();
     assert!(out.status.success(), "sipp: {}", output_text(&out));
     for name in [

@@ -260,6 +260,19 @@ struct Agent {
     direct: [u8; CHANNELS],
 }
 
+impl Agent {
+    fn figures(&self, now: Time) -> AgentFigures {
+        AgentFigures {
+            agent: self.id,
+            tenant: self.tenant,
+            state: self.state,
+            presence: self.presence.clone(),
+            time_in_state: now.since(self.since),
+            contacts: self.items.len(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
     Preferred,
@@ -1706,6 +1719,13 @@ impl Engine {
 
     /// The live figures: per queue and per agent.
     pub fn snapshot(&self, now: Time) -> Snapshot {
+        self.snapshot_of(now, None)
+    }
+
+    /// The figures of one tenant's queues and agents (a wallboard's view), the same as
+    /// [`Engine::snapshot`] gives for them, without computing every other tenant's.
+    pub fn snapshot_of(&self, now: Time, tenant: Option<TenantId>) -> Snapshot {
+        let wanted = |t: TenantId| tenant.is_none_or(|w| w == t);
         // One pass over the contacts, not one per queue.
         let mut callbacks_waiting = vec![0usize; self.queues.len()];
         for c in self.contacts.values() {
@@ -1715,6 +1735,9 @@ impl Engine {
         }
         let mut queues = Vec::with_capacity(self.queues.len());
         for (qi, q) in self.queues.iter().enumerate() {
+            if !wanted(q.cfg.tenant) {
+                continue;
+            }
             let mut oldest: Option<Time> = None;
             for &g in &q.group_list {
                 for k in &self.groups[g].set {
@@ -1771,15 +1794,8 @@ impl Engine {
         let agents = self
             .agents
             .iter()
-            .filter(|a| !a.removed)
-            .map(|a| AgentFigures {
-                agent: a.id,
-                tenant: a.tenant,
-                state: a.state,
-                presence: a.presence.clone(),
-                time_in_state: now.since(a.since),
-                contacts: a.items.len(),
-            })
+            .filter(|a| !a.removed && wanted(a.tenant))
+            .map(|a| a.figures(now))
             .collect();
         Snapshot {
             at: now,
@@ -1787,6 +1803,12 @@ impl Engine {
             queues,
             agents,
         }
+    }
+
+    /// One agent's figures (the agent's own desk), without a whole snapshot.
+    pub fn agent_figures(&self, now: Time, agent: AgentId) -> Option<AgentFigures> {
+        let ai = self.agent(agent).ok()?;
+        Some(self.agents[ai].figures(now))
     }
 
     // ----- restore -------------------------------------------------------------------------

@@ -389,6 +389,14 @@ pub mod ws {
     }
 }
 
+/// Writes a 16-bit 8 kHz mono WAV of a `freq` Hz tone lasting `seconds` (a phone's voice).
+pub fn tone_wav(path: &Path, freq: f64, seconds: usize) {
+    let samples: Vec<i16> = (0..8000 * seconds)
+        .map(|i| (8000.0 * (2.0 * std::f64::consts::PI * freq * i as f64 / 8000.0).sin()) as i16)
+        .collect();
+    std::fs::write(path, hotline_media::wav::write_mono(8000, &samples)).expect("tone file");
+}
+
 /// Configuration files for baresip as an agent's phone (control over TCP, audio from a file,
 /// nothing played), so every test starts one the same way.
 pub mod baresip {

@@ -10,7 +10,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hotline_acd::AcdLink;
 use hotline_model::Role;
-use hotline_routing::{AgentId, ContactId};
+use hotline_routing::{AgentId, ContactId, TenantId};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -112,7 +112,10 @@ fn secs(d: Option<Duration>) -> Option<u64> {
 pub async fn wallboard(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Wallboard>> {
     auth.require(Role::Supervisor)?;
     let t = auth.tenant_id();
-    let snapshot = routing(&state)?.snapshot().await.map_err(unavailable)?;
+    let snapshot = routing(&state)?
+        .tenant_snapshot(TenantId(t))
+        .await
+        .map_err(unavailable)?;
     let queues: HashMap<i64, hotline_model::Queue> = state
         .store
         .list_queues(t)
@@ -132,7 +135,7 @@ pub async fn wallboard(State(state): State<AppState>, auth: Auth) -> ApiResult<J
         queues: Vec::new(),
         agents: Vec::new(),
     };
-    for q in snapshot.queues.iter().filter(|q| q.tenant.0 == t) {
+    for q in &snapshot.queues {
         let Some(stored) = queues.get(&q.queue.0) else {
             continue;
         };
@@ -159,7 +162,7 @@ pub async fn wallboard(State(state): State<AppState>, auth: Auth) -> ApiResult<J
         });
     }
     board.queues.sort_by(|a, b| a.name.cmp(&b.name));
-    for a in snapshot.agents.iter().filter(|a| a.tenant.0 == t) {
+    for a in &snapshot.agents {
         if let Some(stored) = agents.get(&a.agent.0) {
             board
                 .agents
@@ -185,10 +188,12 @@ pub async fn agent_state(
     if agent.user_id != auth.user.id {
         auth.require(Role::Supervisor)?;
     }
-    let snapshot = routing(&state)?.snapshot().await.map_err(unavailable)?;
-    let figures = snapshot.agents.iter().find(|a| a.agent.0 == agent.id);
+    let figures = routing(&state)?
+        .agent_figures(AgentId(agent.id))
+        .await
+        .map_err(unavailable)?;
     Ok(Json(match figures {
-        Some(f) => agent_board(f, &agent.display_name, &agent.extension),
+        Some(f) => agent_board(&f, &agent.display_name, &agent.extension),
         // Created since routing last read its configuration: nobody has set a presence yet.
         None => AgentBoard {
             agent_id: agent.id,
@@ -340,13 +345,23 @@ pub async fn recording(
         );
         return Err(missing());
     }
-    let bytes = tokio::fs::read(&path).await.map_err(|_| missing())?;
+    // An hour's stereo recording is over 100 MB: it is sent as it is read, not held whole.
+    let file = tokio::fs::File::open(&path).await.map_err(|_| missing())?;
+    let length = file.metadata().await.map_err(|_| missing())?.len();
+    let chunks = futures_util::stream::try_unfold(file, |mut file| async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; 64 * 1024];
+        let n = file.read(&mut buf).await?;
+        buf.truncate(n);
+        Ok::<_, std::io::Error>((n > 0).then(|| (axum::body::Bytes::from(buf), file)))
+    });
     Ok((
         [
-            (header::CONTENT_TYPE, "audio/wav"),
-            (header::CACHE_CONTROL, "private, max-age=3600"),
+            (header::CONTENT_TYPE, "audio/wav".to_string()),
+            (header::CONTENT_LENGTH, length.to_string()),
+            (header::CACHE_CONTROL, "private, max-age=3600".to_string()),
         ],
-        Body::from(bytes),
+        Body::from_stream(chunks),
     )
         .into_response())
 }

@@ -26,6 +26,13 @@ async fn queue(t: &TestApp, admin: &str, name: &str, required: bool) -> i64 {
     r.body["id"].as_i64().unwrap()
 }
 
+/// An interaction created by `token` over the API; its id.
+async fn new_interaction(t: &TestApp, token: &str, body: Value) -> i64 {
+    let r = t.post("/api/v1/interactions", token, body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    r.body["interaction"]["id"].as_i64().unwrap()
+}
+
 #[tokio::test]
 async fn the_wallboard_is_for_supervisors_and_shows_their_tenant() {
     let t = TestApp::new().await;
@@ -84,24 +91,17 @@ async fn wrap_up_ends_only_with_a_disposition_where_the_queue_asks_for_one() {
     let t = TestApp::new().await;
     let (admin, id) = agent(&t).await;
     let q = queue(&t, &admin, "Cards", true).await;
-    let r = t
-        .post(
-            "/api/v1/interactions",
-            &admin,
-            json!({"channel": "voice", "queue_id": q, "agent_id": id, "state": "closed"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let interaction = r.body["interaction"]["id"].as_i64().unwrap();
+    let call = new_interaction(
+        &t,
+        &admin,
+        json!({"channel": "voice", "queue_id": q, "agent_id": id, "state": "closed"}),
+    )
+    .await;
     let me = t.login("a-agent").await;
     let uri = format!("/api/v1/agents/{id}/wrap-up");
 
     let r = t
-        .post(
-            &uri,
-            &me,
-            json!({"interaction_id": interaction, "action": "done"}),
-        )
+        .post(&uri, &me, json!({"interaction_id": call, "action": "done"}))
         .await;
     assert_eq!(
         (r.status, r.code()),
@@ -111,7 +111,7 @@ async fn wrap_up_ends_only_with_a_disposition_where_the_queue_asks_for_one() {
         .post(
             &uri,
             &me,
-            json!({"interaction_id": interaction, "action": "extend", "seconds": 0}),
+            json!({"interaction_id": call, "action": "extend", "seconds": 0}),
         )
         .await;
     assert_eq!(
@@ -120,14 +120,7 @@ async fn wrap_up_ends_only_with_a_disposition_where_the_queue_asks_for_one() {
     );
 
     // Someone else's contact is not this agent's to wrap up.
-    let r = t
-        .post(
-            "/api/v1/interactions",
-            &admin,
-            json!({"channel": "voice", "queue_id": q}),
-        )
-        .await;
-    let foreign = r.body["interaction"]["id"].as_i64().unwrap();
+    let foreign = new_interaction(&t, &admin, json!({"channel": "voice", "queue_id": q})).await;
     let r = t
         .post(
             &uri,
@@ -150,18 +143,14 @@ async fn wrap_up_ends_only_with_a_disposition_where_the_queue_asks_for_one() {
         .await;
     let r = t
         .patch(
-            &format!("/api/v1/interactions/{interaction}"),
+            &format!("/api/v1/interactions/{call}"),
             &me,
             json!({"disposition_id": d.body["id"]}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let r = t
-        .post(
-            &uri,
-            &me,
-            json!({"interaction_id": interaction, "action": "done"}),
-        )
+        .post(&uri, &me, json!({"interaction_id": call, "action": "done"}))
         .await;
     assert_ne!(r.code(), "disposition_required", "{}", r.body);
 }
@@ -176,14 +165,7 @@ async fn only_files_under_the_recordings_folder_are_served() {
     std::fs::write(&outside, b"RIFF....WAVE").unwrap();
     let mut ids = Vec::new();
     for path in [&wav, &outside] {
-        let r = t
-            .post(
-                "/api/v1/interactions",
-                &admin,
-                json!({"channel": "voice", "agent_id": id}),
-            )
-            .await;
-        let i = r.body["interaction"]["id"].as_i64().unwrap();
+        let i = new_interaction(&t, &admin, json!({"channel": "voice", "agent_id": id})).await;
         let r = t
             .patch(
                 &format!("/api/v1/interactions/{i}"),
@@ -200,6 +182,8 @@ async fn only_files_under_the_recordings_folder_are_served() {
         .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.headers["content-type"], "audio/wav");
+    let size = std::fs::metadata(&wav).unwrap().len().to_string();
+    assert_eq!(r.headers["content-length"], size.as_str());
     let r = t
         .get(&format!("/api/v1/interactions/{}/recording", ids[1]), &sup)
         .await;
@@ -317,5 +301,4 @@ fn russian_and_english_have_the_same_words() {
     assert!(en.len() > 100, "{}", en.len());
     let missing: Vec<&String> = en.symmetric_difference(&ru).collect();
     assert!(missing.is_empty(), "in one language only: {missing:?}");
-    let _ = Value::Null;
 }

@@ -296,6 +296,16 @@ fn a_day_in_the_life_adds_up() {
         "every contact that arrived is accounted for"
     );
     let snap = sim.engine.snapshot(sim.now);
+    // A wallboard's view of one tenant and an agent's own figures are the same numbers.
+    let tenant = snap.queues[0].tenant;
+    assert_eq!(sim.engine.snapshot_of(sim.now, Some(tenant)), snap);
+    let nobody = sim
+        .engine
+        .snapshot_of(sim.now, Some(hotline_routing::TenantId(tenant.0 + 1)));
+    assert!(nobody.queues.is_empty() && nobody.agents.is_empty());
+    for a in &snap.agents {
+        assert_eq!(sim.engine.agent_figures(sim.now, a.agent).as_ref(), Some(a));
+    }
     let mut total_answered = 0;
     for f in &snap.queues {
         let out = f.answered

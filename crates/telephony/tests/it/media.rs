@@ -53,11 +53,8 @@ pub async fn media_world() -> (World, tempfile::TempDir) {
 }
 
 pub fn tone_file(dir: &Path, name: &str, freq: f64, seconds: usize) -> PathBuf {
-    let samples: Vec<i16> = (0..8000 * seconds)
-        .map(|i| (8000.0 * (2.0 * std::f64::consts::PI * freq * i as f64 / 8000.0).sin()) as i16)
-        .collect();
     let path = dir.join(name);
-    std::fs::write(&path, wav::write_mono(8000, &samples)).expect("tone file");
+    hotline_testkit::tone_wav(&path, freq, seconds);
     path
 }
 
