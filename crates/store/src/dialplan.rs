@@ -2,7 +2,7 @@
 //! and outbound routes from dialled prefixes to trunks. The telephony shell reads it whole
 //! (`dial_plan`) and keeps it in memory; calls never wait on the database.
 
-use hotline_model::InvalidInput;
+use hotline_model::{validate, InvalidInput};
 
 use crate::{now_ms, on_pool, on_writer, Result, Store, StoreError};
 
@@ -94,9 +94,16 @@ fn dialable(s: &str) -> bool {
 
 impl Store {
     pub async fn create_trunk(&self, tenant_id: i64, t: &NewSipTrunk) -> Result<SipTrunk> {
-        if t.name.trim().is_empty() || t.name.len() > 100 {
-            return Err(invalid("name", "a trunk's name is 1–100 characters"));
-        }
+        // Text goes through the shared checks: a NUL reaches PostgreSQL as an encoding error.
+        let name = validate::required_text("name", &t.name, 100)?;
+        let username = match &t.username {
+            Some(u) => validate::optional_text("username", u, 128)?,
+            None => None,
+        };
+        let password = match &t.password {
+            Some(p) => Some(validate::long_text("password", p, 256)?),
+            None => None,
+        };
         let host_ok = !t.host.is_empty()
             && t.host.len() <= 253
             && t.host.bytes().all(|b| {
@@ -111,7 +118,7 @@ impl Store {
         if t.transport != "udp" && t.transport != "tcp" {
             return Err(invalid("transport", "udp or tcp"));
         }
-        if t.register && (t.username.is_none() || t.password.is_none()) {
+        if t.register && (username.is_none() || password.is_none()) {
             return Err(invalid(
                 "register",
                 "registering with a carrier needs a username and a password",
@@ -120,18 +127,18 @@ impl Store {
         let id = on_writer!(self, p => sqlx::query_scalar::<_, i64>(
             "INSERT INTO sip_trunks (tenant_id, name, host, port, transport, username, password, register, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id")
-            .bind(tenant_id).bind(t.name.trim()).bind(&t.host).bind(i64::from(t.port))
-            .bind(&t.transport).bind(&t.username).bind(&t.password).bind(t.register)
+            .bind(tenant_id).bind(&name).bind(&t.host).bind(i64::from(t.port))
+            .bind(&t.transport).bind(&username).bind(&password).bind(t.register)
             .bind(now_ms()).fetch_one(p).await)?;
         Ok(SipTrunk {
             id,
             tenant_id,
-            name: t.name.trim().to_string(),
+            name,
             host: t.host.clone(),
             port: i64::from(t.port),
             transport: t.transport.clone(),
-            username: t.username.clone(),
-            password: t.password.clone(),
+            username,
+            password,
             register: t.register,
         })
     }

@@ -1792,6 +1792,23 @@ pub async fn dial_plan(s: &Store) {
         s.create_trunk(t.id, &bad).await,
         Err(StoreError::Invalid(_))
     ));
+    // A NUL (PostgreSQL cannot store one) in any text is refused as input, not met as a
+    // database error.
+    for field in ["name", "username", "password"] {
+        bad = trunk("w", true);
+        match field {
+            "name" => bad.name = "carrier\0two".into(),
+            "username" => bad.username = Some("user\0".into()),
+            _ => bad.password = Some("pass\0word".into()),
+        }
+        assert!(
+            matches!(
+                s.create_trunk(t.id, &bad).await,
+                Err(StoreError::Invalid(_))
+            ),
+            "{field}"
+        );
+    }
 
     let did = s
         .create_number(t.id, "74951234567", "extension", "1001")
