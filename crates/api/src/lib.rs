@@ -20,7 +20,7 @@ pub mod state;
 pub mod web;
 
 pub use events::LiveEvent;
-pub use state::{ApiConfig, AppState, DialRefusal, Dialer};
+pub use state::{ApiConfig, AppState, CallCommand, DialRefusal, Dialer};
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
@@ -63,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .route("/interactions/{id}/recording", get(desk::recording))
         .route("/calls", post(interactions::place_call))
         .route("/interactions/{id}/transfer", post(interactions::transfer))
+        .route("/interactions/{id}/control", post(interactions::control))
         .route(
             "/queues",
             get(catalog::list_queues).post(catalog::create_queue),

@@ -67,13 +67,31 @@ pub trait Dialer: Send + Sync + 'static {
         customer_id: Option<i64>,
     ) -> futures_util::future::BoxFuture<'static, Result<i64, DialRefusal>>;
 
-    /// Transfers the live call of `interaction_id` blind to `to_agent` (codes
-    /// `call_not_live`, `not_transferable`).
-    fn transfer(
+    /// Carries out call control on the live call of `interaction_id` (codes `call_not_live`:
+    /// no such call in this server; `not_allowed_now`: the call's state does not allow it).
+    fn control(
         &self,
         interaction_id: i64,
-        to_agent: i64,
+        command: CallCommand,
     ) -> futures_util::future::BoxFuture<'static, Result<(), DialRefusal>>;
+}
+
+/// Call control the desk asks of telephony, checked by the API (targets exist in the
+/// tenant, numbers are numbers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallCommand {
+    Hold,
+    Resume,
+    HangUp,
+    TransferToAgent(i64),
+    TransferToQueue(i64),
+    /// E.164.
+    TransferToNumber(String),
+    ConsultNumber(String),
+    ConsultAgent(i64),
+    Conference,
+    CompleteTransfer,
+    CancelConsult,
 }
 
 impl AppState {

@@ -11,6 +11,7 @@
 //! - [`wav`], [`resample`], [`playback`]: prompts, phrases and music on hold.
 //! - [`recorder`]: two tracks of a call laid on one time line (stereo).
 //! - [`mixer`]: three or more parties (supervisor listen, whisper, barge; conferences).
+//! - [`room`]: three or more legs mixed every 20 ms (consultation, conference).
 //! - [`session`]: a call's legs: symmetric RTP latching, relaying two legs (bridge),
 //!   Hotline's own end of a call (endpoint).
 
@@ -21,6 +22,7 @@ pub mod mixer;
 pub mod playback;
 pub mod recorder;
 pub mod resample;
+pub mod room;
 pub mod rtcp;
 pub mod rtp;
 pub mod sdp;

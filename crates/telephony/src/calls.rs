@@ -61,11 +61,63 @@ pub enum RoutingNote {
     },
     /// The queue's maximum wait passed with nowhere to overflow to.
     Overflow,
-    /// Transfer the call blind to this agent; the answer says whether it is under way.
-    Transfer {
-        to_agent: i64,
+    /// What the desk asks of the call; the answer says whether it is under way.
+    Desk {
+        action: DeskAction,
         reply: tokio::sync::oneshot::Sender<Result<(), String>>,
     },
+}
+
+/// Call control from the agent's desk (through the API) on a call an agent has answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeskAction {
+    /// The caller hears music; the agent's phone stays connected and hears nothing.
+    Hold,
+    Resume,
+    /// Ends the call for everyone on it.
+    HangUp,
+    /// Blind: the agent is let go (wrap-up); routing offers the call to this agent first.
+    TransferToAgent(i64),
+    /// Blind: the agent is let go; the call waits in this queue like any other.
+    TransferToQueue(i64),
+    /// Blind: the agent is let go; the number (a company specialist) is dialled with
+    /// ringback; if it fails, the call goes back to its queue, that agent first.
+    TransferToNumber(String),
+    /// The caller waits with music while the agent talks to this number (a specialist)...
+    ConsultNumber(String),
+    /// ...or to this agent's phone.
+    ConsultAgent(i64),
+    /// The caller joins the consultation: the three talk.
+    Conference,
+    /// The agent leaves a consultation or conference; the caller and the third talk on
+    /// (an attended transfer).
+    CompleteTransfer,
+    /// The third is let go; the caller and the agent talk again.
+    CancelConsult,
+}
+
+/// Where a blind transfer sends the call.
+#[derive(Debug, Clone)]
+enum TransferTo {
+    Agent(i64),
+    Queue(i64, String),
+}
+
+/// How long the desk's transfer to a number, or a consultation, rings before it is given up.
+const DESK_RING_MS: i64 = 30_000;
+
+/// A consultation: the agent and a third (specialist's number or another agent's phone)
+/// while the caller waits with music, or all three in conference.
+struct Consult {
+    leg: u64,
+    /// The number dialled or the agent's name, for the timeline and the desk.
+    target: String,
+    /// The agent consulted, when it is one.
+    agent: Option<i64>,
+    port: Option<Port>,
+    local: hotline_media::sdp::LocalMedia,
+    answered: bool,
+    conference: bool,
 }
 
 /// How a call task reaches the rest of Hotline.
@@ -122,6 +174,9 @@ struct Outside {
     number: String,
     port: Option<Port>,
     local: hotline_media::sdp::LocalMedia,
+    /// Asked by the desk of this agent's call (not by the flow): a failure sends the call
+    /// back to its queue with that agent first.
+    by_desk: Option<i64>,
 }
 
 /// Runs one call through its flow, routing and the agent's phone until the call ends.
@@ -246,46 +301,67 @@ pub(crate) async fn run(
     let mut transferred_from: Option<i64> = None;
     // Routing holds a callback for this caller after the call.
     let mut callback_pending = false;
-    // A blind transfer to this agent, and who asked for it.
-    let mut pending_transfer: Option<(i64, &'static str)> = None;
-    // The flow's transfer to an outside number, ringing.
+    // A blind transfer (to an agent or a queue), and who asked for it.
+    let mut pending_transfer: Option<(TransferTo, &'static str)> = None;
+    // The flow's (or the desk's) transfer to an outside number, ringing.
     let mut outside: Option<Outside> = None;
+    // The caller is on hold (by the phone or the desk); a consultation under way.
+    let mut held = false;
+    let mut consult: Option<Consult> = None;
+    // When the desk's transfer to a number or its consultation stops ringing.
+    let mut desk_deadline: Option<i64> = None;
     call.start(started);
     loop {
         // A blind transfer asked for (by the agent's phone or the API): the agent is let go
         // (their part ends in routing: wrap-up), the caller hears music while routing offers
         // the call to the named agent first.
+        // The call may have left its agent already (a transfer to a number that failed).
         let transfer = match (pending_transfer.take(), routing.as_ref(), home.clone()) {
-            (Some(asked), Some(link), Some(home)) => connected
-                .take_if(|c| c.routed)
-                .map(|c| (asked, c, link, home)),
+            (Some(asked), Some(link), Some(home)) if connected.as_ref().is_none_or(|c| c.routed) => {
+                Some((asked, connected.take(), link, home))
+            }
             _ => None,
         };
-        if let Some(((to, by), c, link, (qid, qname, priority))) = transfer {
-            endpoint.release().await;
+        if let Some(((to, by), released, link, (home_id, home_name, priority))) = transfer {
+            if let Some(c) = &released {
+                endpoint.release().await;
+                let _ = ctx.shard.send(ShardCommand::Drop { leg: c.leg });
+                tell(&routing, RoutingInput::Ended(contact)).await;
+                let (to_agent, to_queue) = match &to {
+                    TransferTo::Agent(a) => (Some(*a), None),
+                    TransferTo::Queue(q, _) => (None, Some(*q)),
+                };
+                timeline
+                    .append(
+                        "call.transferred",
+                        json!({ "from_agent_id": c.agent, "to_agent_id": to_agent, "to_queue_id": to_queue, "by": by, "kind": "blind" }),
+                    )
+                    .await;
+                notify_ended(&ctx, t, c.agent, interaction, "transferred");
+            }
             endpoint.music(Some(media.default_music())).await;
-            let _ = ctx.shard.send(ShardCommand::Drop { leg: c.leg });
-            tell(&routing, RoutingInput::Ended(contact)).await;
-            timeline
-                .append(
-                    "call.transferred",
-                    json!({ "from_agent_id": c.agent, "to_agent_id": to, "by": by, "kind": "blind" }),
-                )
-                .await;
+            held = false;
+            let (qid, qname, preferred) = match to {
+                TransferTo::Agent(a) => (home_id, home_name, Some(hotline_routing::AgentId(a))),
+                TransferTo::Queue(q, name) => (q, name, None),
+            };
             let mut spec = ContactSpec::new(contact, QueueId(qid), Channel::Voice);
             spec.priority = priority;
-            spec.preferred_agent = Some(hotline_routing::AgentId(to));
+            spec.preferred_agent = preferred;
             spec.arrived_at = Some(Time::from_millis(started as u64));
             match link.input(RoutingInput::Contact(spec)).await {
                 Ok(()) => {
+                    if let Some(c) = &released {
+                        transferred_from = Some(c.agent);
+                    }
                     queued = Some((qid, qname));
-                    transferred_from = Some(c.agent);
                     patch(
                         &store,
                         t,
                         interaction,
                         InteractionPatch {
                             state: Some(InteractionState::Queued),
+                            queue_id: Some(Some(qid)),
                             ..Default::default()
                         },
                     )
@@ -535,6 +611,7 @@ pub(crate) async fn run(
                                     number,
                                     port: Some(port),
                                     local,
+                                    by_desk: None,
                                 });
                             }
                             (why, _) => {
@@ -649,7 +726,7 @@ pub(crate) async fn run(
         if call.outcome().is_some() && media_ended {
             break;
         }
-        let deadline = [call.poll_timeout(), voicemail.map(|v| v.1), status_at]
+        let deadline = [call.poll_timeout(), voicemail.map(|v| v.1), status_at, desk_deadline]
             .into_iter()
             .flatten()
             .min();
@@ -775,21 +852,189 @@ pub(crate) async fn run(
                         call.handle(wall_ms(), Input::QueueRejected("the queue's maximum wait passed".into()));
                     }
                 }
-                Some(RoutingNote::Transfer { to_agent, reply }) => {
-                    let verdict = match &connected {
-                        None => Err("the call is not with an agent now".to_string()),
-                        Some(c) if !c.routed => Err("the call is with an outside number".to_string()),
-                        Some(c) if c.agent == to_agent => Err("the call is with that agent already".to_string()),
-                        Some(_) if library.agent(to_agent).is_none_or(|a| a.tenant_id != t) => {
-                            Err("no such agent in the tenant".to_string())
+                Some(RoutingNote::Desk { action, reply }) => {
+                    let with_agent = connected.as_ref().filter(|c| c.routed).map(|c| (c.agent, c.leg));
+                    let answered_consult = consult.as_ref().is_some_and(|k| k.answered);
+                    let verdict: Result<(), String> = match (&action, with_agent) {
+                        (_, None) => Err("the call is not with an agent now".into()),
+                        (DeskAction::Hold | DeskAction::Resume, _) if consult.is_some() => {
+                            Err("the call is in a consultation".into())
                         }
-                        Some(_) if routing.is_none() || home.is_none() => {
-                            Err("the call did not come through a queue".to_string())
+                        (DeskAction::Hold, _) if held => Err("the call is on hold already".into()),
+                        (DeskAction::Resume, _) if !held => Err("the call is not on hold".into()),
+                        (DeskAction::Hold | DeskAction::Resume, Some((agent, _))) => {
+                            held = action == DeskAction::Hold;
+                            set_hold(held, &endpoint, &media, &mut timeline, agent, "api").await;
+                            patch(&store, t, interaction, held_patch(held)).await;
+                            call_state(&ctx, t, agent, interaction, held, consult.as_ref());
+                            Ok(())
                         }
-                        Some(_) => Ok(()),
+                        (DeskAction::HangUp, Some((agent, leg))) => {
+                            if let Some(c) = connected.as_mut() {
+                                c.agent_hung_up = true;
+                            }
+                            timeline.append("call.agent_hung_up", json!({ "agent_id": agent, "by": "api" })).await;
+                            let _ = ctx.shard.send(ShardCommand::Drop { leg });
+                            let _ = ctx.shard.send(ShardCommand::HangUp { call_id: arrival.call_id.clone() });
+                            Ok(())
+                        }
+                        (DeskAction::TransferToAgent(_) | DeskAction::TransferToQueue(_) | DeskAction::TransferToNumber(_), _)
+                            if consult.is_some() =>
+                        {
+                            Err("a consultation is under way: complete or cancel it".into())
+                        }
+                        (DeskAction::TransferToAgent(to), Some((agent, _))) => {
+                            if *to == agent {
+                                Err("the call is with that agent already".into())
+                            } else if library.agent(*to).is_none_or(|a| a.tenant_id != t) {
+                                Err("no such agent in the tenant".into())
+                            } else if routing.is_none() || home.is_none() {
+                                Err("the call did not come through a queue".into())
+                            } else {
+                                pending_transfer = Some((TransferTo::Agent(*to), "api"));
+                                Ok(())
+                            }
+                        }
+                        (DeskAction::TransferToQueue(q), Some(_)) => match library.queue_name(t, *q) {
+                            None => Err("no such queue in the tenant".into()),
+                            Some(_) if routing.is_none() || home.is_none() => {
+                                Err("the call did not come through a queue".into())
+                            }
+                            Some(name) => {
+                                pending_transfer = Some((TransferTo::Queue(*q, name), "api"));
+                                Ok(())
+                            }
+                        },
+                        (DeskAction::TransferToNumber(number), Some((agent, leg))) => {
+                            let number = hotline_model::phone::normalize_phone(number, &tenant.region)
+                                .unwrap_or_else(|_| number.clone());
+                            match media.take_port() {
+                                None => Err("no RTP port for the transfer's leg".into()),
+                                Some(_) if routing.is_none() || home.is_none() => {
+                                    Err("the call did not come through a queue".into())
+                                }
+                                Some(port) => {
+                                    // Blind: the agent is let go now (their part ends: wrap-up).
+                                    endpoint.release().await;
+                                    endpoint.music(Some(media.ringback())).await;
+                                    let _ = ctx.shard.send(ShardCommand::Drop { leg });
+                                    connected = None;
+                                    held = false;
+                                    tell(&routing, RoutingInput::Ended(contact)).await;
+                                    notify_ended(&ctx, t, agent, interaction, "transferred");
+                                    let local = local_media(media.advertise(), port.port, crate::shard::random_seed() >> 40);
+                                    let leg = next_leg();
+                                    let _ = ctx.shard.send(ShardCommand::Ring(RingRequest {
+                                        leg,
+                                        tenant_id: t,
+                                        callee: Callee::Number(number.clone()),
+                                        caller_number: caller_number.clone(),
+                                        caller_name: None,
+                                        local: local.clone(),
+                                        notes: leg_tx.clone(),
+                                    }));
+                                    timeline
+                                        .append("call.transfer_dialling", json!({ "number": number, "from_agent_id": agent, "by": "api" }))
+                                        .await;
+                                    desk_deadline = Some(wall_ms() + DESK_RING_MS);
+                                    outside = Some(Outside { leg, number, port: Some(port), local, by_desk: Some(agent) });
+                                    Ok(())
+                                }
+                            }
+                        }
+                        (DeskAction::ConsultNumber(_) | DeskAction::ConsultAgent(_), _) if consult.is_some() => {
+                            Err("a consultation is under way already".into())
+                        }
+                        (DeskAction::ConsultNumber(_) | DeskAction::ConsultAgent(_), Some((agent, _))) => {
+                            let target = match &action {
+                                DeskAction::ConsultAgent(to) => match library.agent(*to) {
+                                    Some(a) if a.tenant_id == t && *to != agent => {
+                                        Ok((Callee::Extension(a.extension.clone()), a.name.clone(), Some(*to)))
+                                    }
+                                    _ => Err("no such other agent in the tenant".to_string()),
+                                },
+                                DeskAction::ConsultNumber(n) => {
+                                    let n = hotline_model::phone::normalize_phone(n, &tenant.region)
+                                        .unwrap_or_else(|_| n.clone());
+                                    Ok((Callee::Number(n.clone()), n, None))
+                                }
+                                _ => Err("not a consultation".into()),
+                            };
+                            match (target, media.take_port()) {
+                                (Err(e), _) => Err(e),
+                                (Ok(_), None) => Err("no RTP port for the consultation's leg".into()),
+                                (Ok((callee, name, to_agent)), Some(port)) => {
+                                    if !held {
+                                        endpoint.hold().await;
+                                        endpoint.music(Some(media.default_music())).await;
+                                    }
+                                    held = true;
+                                    let local = local_media(media.advertise(), port.port, crate::shard::random_seed() >> 40);
+                                    let leg = next_leg();
+                                    let _ = ctx.shard.send(ShardCommand::Ring(RingRequest {
+                                        leg,
+                                        tenant_id: t,
+                                        callee,
+                                        caller_number: caller_number.clone(),
+                                        caller_name: customer.as_ref().map(|c| c.name.clone()),
+                                        local: local.clone(),
+                                        notes: leg_tx.clone(),
+                                    }));
+                                    timeline
+                                        .append("call.consult_dialling", json!({ "agent_id": agent, "target": name, "to_agent_id": to_agent }))
+                                        .await;
+                                    desk_deadline = Some(wall_ms() + DESK_RING_MS);
+                                    consult = Some(Consult {
+                                        leg, target: name, agent: to_agent, port: Some(port), local,
+                                        answered: false, conference: false,
+                                    });
+                                    patch(&store, t, interaction, held_patch(true)).await;
+                                    call_state(&ctx, t, agent, interaction, held, consult.as_ref());
+                                    Ok(())
+                                }
+                            }
+                        }
+                        (DeskAction::Conference | DeskAction::CompleteTransfer, _) if !answered_consult => {
+                            Err("no answered consultation".into())
+                        }
+                        (DeskAction::Conference, Some((agent, _))) => match consult.as_mut() {
+                            Some(k) if k.conference => Err("the conference is on already".into()),
+                            Some(k) => {
+                                k.conference = true;
+                                endpoint.conference(true).await;
+                                held = false;
+                                timeline.append("call.conference_started", json!({ "agent_id": agent, "target": k.target })).await;
+                                patch(&store, t, interaction, held_patch(false)).await;
+                                call_state(&ctx, t, agent, interaction, held, consult.as_ref());
+                                Ok(())
+                            }
+                            None => Err("no answered consultation".into()),
+                        },
+                        (DeskAction::CompleteTransfer, Some((agent, leg))) => {
+                            if let Some(k) = consult.take() {
+                                complete_transfer(&ctx, &endpoint, &mut timeline, &routing, contact, agent, leg, &k, "api").await;
+                                notify_ended(&ctx, t, agent, interaction, "transferred");
+                                connected = Some(Connected { agent: 0, leg: k.leg, agent_hung_up: false, routed: false });
+                                held = false;
+                                desk_deadline = None;
+                                patch(&store, t, interaction, held_patch(false)).await;
+                            }
+                            Ok(())
+                        }
+                        (DeskAction::CancelConsult, Some((agent, _))) => match consult.take() {
+                            None => Err("no consultation".into()),
+                            Some(k) => {
+                                end_consult(&ctx, &endpoint, &mut timeline, &k, "api").await;
+                                held = false;
+                                desk_deadline = None;
+                                patch(&store, t, interaction, held_patch(false)).await;
+                                call_state(&ctx, t, agent, interaction, held, None);
+                                Ok(())
+                            }
+                        },
                     };
-                    if verdict.is_ok() {
-                        pending_transfer = Some((to_agent, "api"));
+                    if let Err(reason) = &verdict {
+                        tracing::info!(interaction, ?action, %reason, "a desk's call control was refused");
                     }
                     let _ = reply.send(verdict);
                 }
@@ -799,7 +1044,108 @@ pub(crate) async fn run(
                 let current = offer.as_ref().is_some_and(|o| o.leg == leg);
                 let dialled = outside.as_ref().is_some_and(|o| o.leg == leg);
                 let talking = connected.as_ref().is_some_and(|c| c.leg == leg);
+                let consulting = consult.as_ref().is_some_and(|k| k.leg == leg);
+                let by_desk = outside.as_ref().and_then(|o| o.by_desk);
+                let agent_now = connected.as_ref().filter(|c| c.routed).map(|c| c.agent).unwrap_or(0);
                 match note {
+                    LegNote::Ringing if consulting => {
+                        timeline.append("call.consult_ringing", json!({})).await;
+                    }
+                    LegNote::Answered { sdp } if consulting => {
+                        let Some(k) = consult.as_mut() else { continue };
+                        let agreed = hotline_media::sdp::accept_answer(&sdp, &k.local);
+                        match (agreed, k.port.take()) {
+                            (Ok(negotiated), Some(port)) => {
+                                k.answered = true;
+                                desk_deadline = None;
+                                endpoint.consult(port, negotiated).await;
+                                timeline
+                                    .append("call.consult_answered", json!({ "agent_id": agent_now, "target": k.target, "to_agent_id": k.agent }))
+                                    .await;
+                                call_state(&ctx, t, agent_now, interaction, held, consult.as_ref());
+                            }
+                            (agreed, _) => {
+                                let why = agreed.err().map(|e| e.to_string()).unwrap_or_default();
+                                tracing::warn!(interaction, %why, "a consulted party answered with media we cannot use");
+                                if let Some(k) = consult.take() {
+                                    end_consult(&ctx, &endpoint, &mut timeline, &k, "unusable_media").await;
+                                }
+                                held = false;
+                                desk_deadline = None;
+                                patch(&store, t, interaction, held_patch(false)).await;
+                                call_state(&ctx, t, agent_now, interaction, held, None);
+                            }
+                        }
+                    }
+                    LegNote::Failed { code } if consulting => {
+                        if let Some(k) = consult.take() {
+                            timeline.append("call.consult_failed", json!({ "target": k.target, "code": code })).await;
+                            end_consult(&ctx, &endpoint, &mut timeline, &k, "failed").await;
+                        }
+                        held = false;
+                        desk_deadline = None;
+                        patch(&store, t, interaction, held_patch(false)).await;
+                        call_state(&ctx, t, agent_now, interaction, held, None);
+                    }
+                    LegNote::HungUp if consulting => {
+                        if let Some(k) = consult.take() {
+                            end_consult(&ctx, &endpoint, &mut timeline, &k, "third").await;
+                        }
+                        held = false;
+                        patch(&store, t, interaction, held_patch(false)).await;
+                        call_state(&ctx, t, agent_now, interaction, held, None);
+                    }
+                    LegNote::HungUp if talking && consult.as_ref().is_some_and(|k| k.answered) => {
+                        // The agent hangs up on a consultation or conference: the caller and
+                        // the third talk on (as on a PBX: hanging up completes the transfer).
+                        let (Some(c), Some(k)) = (connected.take(), consult.take()) else { continue };
+                        complete_transfer(&ctx, &endpoint, &mut timeline, &routing, contact, c.agent, c.leg, &k, "agent_hung_up").await;
+                        notify_ended(&ctx, t, c.agent, interaction, "transferred");
+                        connected = Some(Connected { agent: 0, leg: k.leg, agent_hung_up: false, routed: false });
+                        held = false;
+                        patch(&store, t, interaction, held_patch(false)).await;
+                    }
+                    LegNote::Answered { sdp } if dialled && by_desk.is_some() => {
+                        let Some(mut o) = outside.take() else { continue };
+                        desk_deadline = None;
+                        let agreed = hotline_media::sdp::accept_answer(&sdp, &o.local);
+                        match (agreed, o.port.take()) {
+                            (Ok(negotiated), Some(port)) => {
+                                endpoint.music(None).await;
+                                endpoint.connect(port, negotiated).await;
+                                timeline
+                                    .append("call.transferred", json!({ "kind": "outside", "number": o.number, "from_agent_id": o.by_desk, "by": "api" }))
+                                    .await;
+                                patch(&store, t, interaction, InteractionPatch {
+                                    state: Some(InteractionState::Active),
+                                    ..Default::default()
+                                }).await;
+                                connected = Some(Connected { agent: 0, leg, agent_hung_up: false, routed: false });
+                            }
+                            (agreed, _) => {
+                                let why = agreed.err().map(|e| e.to_string()).unwrap_or_default();
+                                let _ = ctx.shard.send(ShardCommand::Drop { leg });
+                                timeline
+                                    .append("call.transfer_failed", json!({ "number": o.number, "code": 488, "reason": why }))
+                                    .await;
+                                if let Some(agent) = o.by_desk {
+                                    pending_transfer = Some((TransferTo::Agent(agent), "fallback"));
+                                }
+                            }
+                        }
+                    }
+                    LegNote::Failed { code } if dialled && by_desk.is_some() => {
+                        desk_deadline = None;
+                        if let Some(o) = outside.take() {
+                            timeline
+                                .append("call.transfer_failed", json!({ "number": o.number, "code": code }))
+                                .await;
+                            // Back to the queue, the agent who transferred first.
+                            if let Some(agent) = o.by_desk {
+                                pending_transfer = Some((TransferTo::Agent(agent), "fallback"));
+                            }
+                        }
+                    }
                     LegNote::Ringing if dialled => {
                         timeline.append("call.transfer_ringing", json!({})).await;
                     }
@@ -886,19 +1232,12 @@ pub(crate) async fn run(
                         // now rather than at the offer's expiry.
                         tell(&routing, RoutingInput::OfferDeclined(contact)).await;
                     }
-                    LegNote::Hold(on) if talking => {
-                        let agent = connected.as_ref().map(|c| c.agent);
-                        if on {
-                            endpoint.hold().await;
-                            endpoint.music(Some(media.default_music())).await;
-                            timeline.append("call.held", json!({ "agent_id": agent })).await;
-                        } else {
-                            endpoint.music(None).await;
-                            endpoint.resume().await;
-                            timeline.append("call.resumed", json!({ "agent_id": agent })).await;
-                        }
-                        let state = if on { InteractionState::Held } else { InteractionState::Active };
-                        patch(&store, t, interaction, InteractionPatch { state: Some(state), ..Default::default() }).await;
+                    LegNote::Hold(on) if talking && consult.is_none() && on != held => {
+                        let agent = connected.as_ref().map(|c| c.agent).unwrap_or(0);
+                        held = on;
+                        set_hold(on, &endpoint, &media, &mut timeline, agent, "phone").await;
+                        patch(&store, t, interaction, held_patch(on)).await;
+                        call_state(&ctx, t, agent, interaction, held, None);
                     }
                     LegNote::Refer { .. } if talking && connected.as_ref().is_some_and(|c| !c.routed) => {
                         // An outside party does not move the caller on.
@@ -913,7 +1252,7 @@ pub(crate) async fn run(
                             Some(to) => {
                                 // Blind: the phone is told it worked and is let go.
                                 let _ = ctx.shard.send(ShardCommand::ReferOutcome { leg, code: 200 });
-                                pending_transfer = Some((to, "phone"));
+                                pending_transfer = Some((TransferTo::Agent(to), "phone"));
                             }
                             None => {
                                 // Only agents of the tenant (other than oneself) are transfer
@@ -940,6 +1279,26 @@ pub(crate) async fn run(
             }
             _ = sleep => {
                 let now = wall_ms();
+                if desk_deadline.is_some_and(|at| at <= now) {
+                    desk_deadline = None;
+                    // The desk's transfer to a number, or its consultation, rang out.
+                    if let Some(o) = outside.take_if(|o| o.by_desk.is_some()) {
+                        let _ = ctx.shard.send(ShardCommand::Drop { leg: o.leg });
+                        timeline
+                            .append("call.transfer_failed", json!({ "number": o.number, "reason": "no answer in time" }))
+                            .await;
+                        if let Some(agent) = o.by_desk {
+                            pending_transfer = Some((TransferTo::Agent(agent), "fallback"));
+                        }
+                    }
+                    if let Some(k) = consult.take_if(|k| !k.answered) {
+                        end_consult(&ctx, &endpoint, &mut timeline, &k, "no_answer").await;
+                        held = false;
+                        let agent = connected.as_ref().map(|c| c.agent).unwrap_or(0);
+                        patch(&store, t, interaction, held_patch(false)).await;
+                        call_state(&ctx, t, agent, interaction, held, None);
+                    }
+                }
                 if let Some((from, until)) = voicemail {
                     if until <= now {
                         voicemail = None;
@@ -967,6 +1326,12 @@ pub(crate) async fn run(
     }
     if let Some(o) = outside.take() {
         let _ = ctx.shard.send(ShardCommand::Drop { leg: o.leg });
+    }
+    if let Some(k) = consult.take() {
+        let _ = ctx.shard.send(ShardCommand::Drop { leg: k.leg });
+        timeline
+            .append("call.consult_ended", json!({ "target": k.target, "by": "call_ended" }))
+            .await;
     }
     // Routing hears how the call left it.
     if let Some(c) = &connected {
@@ -1061,14 +1426,9 @@ pub(crate) async fn run(
         )
         .await;
     }
-    if let Some(c) = &connected {
+    if let Some(c) = connected.as_ref().filter(|c| c.routed) {
         // The desk leaves the call for wrap-up (the state is stored by now).
-        ctx.shared.notify(Notice {
-            tenant_id: t,
-            agent_id: Some(c.agent),
-            kind: "contact.ended",
-            data: json!({ "interaction_id": interaction, "by": if c.agent_hung_up { "agent" } else { "caller" } }),
-        });
+        notify_ended(&ctx, t, c.agent, interaction, if c.agent_hung_up { "agent" } else { "caller" });
     }
     tracing::info!(interaction, outcome = ?outcome, "call ended");
 }
@@ -1221,6 +1581,131 @@ fn cut_caller(source: &str, target: &str, from: usize, until: usize) -> std::io:
 }
 
 /// Tells routing something; a refusal is logged (routing's view is corrected by the next input).
+/// The agent's desk leaves the call (for wrap-up): the call ended or went on without them.
+fn notify_ended(ctx: &Context, tenant: i64, agent: i64, interaction: i64, by: &str) {
+    ctx.shared.notify(Notice {
+        tenant_id: tenant,
+        agent_id: Some(agent),
+        kind: "contact.ended",
+        data: json!({ "interaction_id": interaction, "by": by }),
+    });
+}
+
+/// Tells the agent's desk how the call stands: on hold, and the consultation's state.
+fn call_state(
+    ctx: &Context,
+    tenant: i64,
+    agent: i64,
+    interaction: i64,
+    held: bool,
+    consult: Option<&Consult>,
+) {
+    if agent == 0 {
+        return;
+    }
+    let consult = consult.map(|k| {
+        json!({
+            "target": k.target,
+            "agent_id": k.agent,
+            "state": if k.conference { "conference" } else if k.answered { "talking" } else { "ringing" },
+        })
+    });
+    ctx.shared.notify(Notice {
+        tenant_id: tenant,
+        agent_id: Some(agent),
+        kind: "contact.call_state",
+        data: json!({ "interaction_id": interaction, "held": held, "consult": consult }),
+    });
+}
+
+/// The interaction's state for a call held or talking.
+fn held_patch(held: bool) -> InteractionPatch {
+    InteractionPatch {
+        state: Some(if held {
+            InteractionState::Held
+        } else {
+            InteractionState::Active
+        }),
+        ..Default::default()
+    }
+}
+
+/// Puts the caller on hold (music; the agent's phone stays connected and hears nothing) or
+/// takes them back.
+async fn set_hold(
+    on: bool,
+    endpoint: &EndpointHandle,
+    media: &Media,
+    timeline: &mut Timeline,
+    agent: i64,
+    by: &str,
+) {
+    if on {
+        endpoint.hold().await;
+        endpoint.music(Some(media.default_music())).await;
+        timeline
+            .append("call.held", json!({ "agent_id": agent, "by": by }))
+            .await;
+    } else {
+        endpoint.music(None).await;
+        endpoint.resume().await;
+        timeline
+            .append("call.resumed", json!({ "agent_id": agent, "by": by }))
+            .await;
+    }
+}
+
+/// The consultation's third is let go; the caller and the agent talk again.
+async fn end_consult(
+    ctx: &Context,
+    endpoint: &EndpointHandle,
+    timeline: &mut Timeline,
+    k: &Consult,
+    by: &str,
+) {
+    let _ = ctx.shard.send(ShardCommand::Drop { leg: k.leg });
+    if k.answered {
+        endpoint.drop_third().await;
+    } else {
+        endpoint.music(None).await;
+        endpoint.resume().await;
+    }
+    timeline
+        .append(
+            "call.consult_ended",
+            json!({ "target": k.target, "by": by }),
+        )
+        .await;
+}
+
+/// The agent leaves an answered consultation: the caller and the third talk on; routing
+/// ends the agent's part (wrap-up).
+#[allow(clippy::too_many_arguments)]
+async fn complete_transfer(
+    ctx: &Context,
+    endpoint: &EndpointHandle,
+    timeline: &mut Timeline,
+    routing: &Option<hotline_acd::AcdLink>,
+    contact: ContactId,
+    agent: i64,
+    agent_leg: u64,
+    k: &Consult,
+    by: &str,
+) {
+    endpoint.drop_agent().await;
+    let _ = ctx.shard.send(ShardCommand::Drop { leg: agent_leg });
+    tell(routing, RoutingInput::Ended(contact)).await;
+    timeline
+        .append(
+            "call.transferred",
+            json!({
+                "kind": "attended", "from_agent_id": agent, "target": k.target,
+                "to_agent_id": k.agent, "conference": k.conference, "by": by,
+            }),
+        )
+        .await;
+}
+
 async fn tell(routing: &Option<hotline_acd::AcdLink>, input: RoutingInput) {
     let Some(link) = routing else {
         return;

@@ -83,6 +83,15 @@ impl FlowLibrary {
             .min()
     }
 
+    /// The name of the tenant's queue `queue_id`.
+    pub fn queue_name(&self, tenant_id: i64, queue_id: i64) -> Option<String> {
+        let l = self.loaded.read().ok()?;
+        l.queues
+            .iter()
+            .find(|((t, _), id)| *t == tenant_id && **id == queue_id)
+            .map(|((_, name), _)| name.clone())
+    }
+
     /// The tenant's first queue (lowest id), for calls that reach an agent without one.
     pub fn first_queue(&self, tenant_id: i64) -> Option<(i64, String)> {
         let l = self.loaded.read().ok()?;

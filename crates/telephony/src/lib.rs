@@ -201,8 +201,20 @@ impl Dialer {
     /// Transfers a live call (the interaction's) blind to another agent of the tenant, as
     /// the agent's phone does with REFER.
     pub async fn transfer(&self, interaction: i64, to_agent: i64) -> Result<(), TransferError> {
+        self.control(interaction, calls::DeskAction::TransferToAgent(to_agent))
+            .await
+    }
+
+    /// Carries out the desk's call control on a live call an agent has answered (hold,
+    /// resume, hang-up, transfers, consultation, conference); refused with the reason when
+    /// the call's state does not allow it.
+    pub async fn control(
+        &self,
+        interaction: i64,
+        action: calls::DeskAction,
+    ) -> Result<(), TransferError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let note = calls::RoutingNote::Transfer { to_agent, reply };
+        let note = calls::RoutingNote::Desk { action, reply };
         if !self.shared.to_contact(interaction, note) {
             return Err(TransferError::NotLive);
         }

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use hotline_media::dtmf::DtmfEvent;
 use hotline_media::playback::Prompt;
 use hotline_media::sdp::{self, Codec, Direction, LocalMedia, Negotiated, SessionDescription};
+use hotline_media::mixer::Mixer;
+use hotline_media::room::Room;
 use hotline_media::session::{Bridge, Endpoint, EndpointEvent, Leg};
 use hotline_media::wav;
 use hotline_sip::b2bua::{BodyFilter, CallRef, Side};
@@ -86,6 +88,17 @@ enum Control {
     Resume,
     /// The bridged peer is let go (a transfer); the endpoint's own peer hears music again.
     Release,
+    /// A third peer joins (a consultation): the caller hears music, the bridged peer (the
+    /// agent, held or not) and the third talk; mixed from here until one of them leaves.
+    Consult(Port, Negotiated),
+    /// In a consultation: all three hear each other (`true`), or the caller waits with music
+    /// again (`false`).
+    Conference(bool),
+    /// In a consultation: the third peer leaves and the caller is bridged with the agent again.
+    DropThird,
+    /// In a consultation: the agent leaves and the caller is bridged with the third peer (an
+    /// attended transfer completed).
+    DropAgent,
     Stop,
 }
 
@@ -470,6 +483,28 @@ impl EndpointHandle {
         let _ = self.control.send(Control::Connect(port, negotiated)).await;
     }
 
+    /// A third peer (on `port`, agreed in `negotiated`) joins the bridged or held peer: they
+    /// talk while the caller hears music; the recording goes on with the caller on the left
+    /// and the others mixed on the right.
+    pub async fn consult(&self, port: Port, negotiated: Negotiated) {
+        let _ = self.control.send(Control::Consult(port, negotiated)).await;
+    }
+
+    /// In a consultation: the caller joins the two (`true`) or waits with music again.
+    pub async fn conference(&self, on: bool) {
+        let _ = self.control.send(Control::Conference(on)).await;
+    }
+
+    /// In a consultation: the third peer is let go; the caller and the agent talk again.
+    pub async fn drop_third(&self) {
+        let _ = self.control.send(Control::DropThird).await;
+    }
+
+    /// In a consultation: the agent is let go; the caller and the third peer talk.
+    pub async fn drop_agent(&self) {
+        let _ = self.control.send(Control::DropAgent).await;
+    }
+
     /// Whether the session has ended.
     pub fn is_closed(&self) -> bool {
         self.control.is_closed()
@@ -726,6 +761,26 @@ async fn run_bridge(
     });
 }
 
+/// How a conversation (bridge or room) of an endpoint ended.
+enum Talked {
+    /// The agent was put on hold (kept).
+    Held,
+    /// The agent was let go.
+    Released,
+    Ended { idle: bool },
+}
+
+/// Who hears whom while an agent (party 1) consults a third peer (party 2): the caller
+/// (party 0) hears neither (music instead) and is heard by neither.
+fn consultation() -> Mixer {
+    let mut m = Mixer::conference(3);
+    for j in 1..3 {
+        m.set(0, j, false);
+        m.set(j, 0, false);
+    }
+    m
+}
+
 /// Why a phase of a session ended.
 #[derive(Debug)]
 enum Exit {
@@ -741,6 +796,12 @@ enum Exit {
     Hold,
     /// (Bridge) the second peer is let go: the first hears music.
     Release,
+    /// (Bridge, or endpoint with a peer on hold) a third peer joins: mix the three.
+    Consult(Port, Negotiated),
+    /// (Room) the third peer left: bridge the caller and the agent again.
+    DropThird,
+    /// (Room) the agent left: bridge the caller and the third peer.
+    DropAgent,
 }
 
 /// Relays between the two sockets until told otherwise, the service stops, or both peers go
@@ -786,8 +847,10 @@ async fn relay(
                 }
                 Some(Control::Hold) => break Exit::Hold,
                 Some(Control::Release) => break Exit::Release,
+                Some(Control::Consult(port, negotiated)) => break Exit::Consult(port, negotiated),
                 // A bridge plays nothing of its own and is connected already.
-                Some(Control::Play(_) | Control::StopPlayback | Control::Music(_) | Control::Connect(..) | Control::Resume) => {}
+                Some(Control::Play(_) | Control::StopPlayback | Control::Music(_) | Control::Connect(..) | Control::Resume
+                    | Control::Conference(_) | Control::DropThird | Control::DropAgent) => {}
                 Some(Control::Stop) | None => break Exit::Stop,
             },
             _ = tick.tick() => {
@@ -887,6 +950,8 @@ async fn run_endpoint(
             pressed.as_ref(),
         )
         .await;
+        // A third peer joining from hold goes straight into a room with the held one.
+        let mut third: Option<(UdpSocket, Leg, Port)> = None;
         let (other, other_leg, other_port) = match exit {
             Exit::Connect(mut port, negotiated) => {
                 let Some(other) = into_tokio(&mut port) else {
@@ -899,11 +964,18 @@ async fn run_endpoint(
                 Some(p) => p,
                 None => continue,
             },
+            Exit::Consult(mut port, negotiated) => {
+                let (Some(p), Some(s)) = (parked.take(), into_tokio(&mut port)) else {
+                    continue;
+                };
+                third = Some((s, Leg::new(negotiated, ms_since(epoch)), port));
+                p
+            }
             Exit::Idle => break true,
             _ => break false,
         };
         let now = ms_since(epoch);
-        let recorder = if conversation {
+        let mut recorder = if conversation {
             ep.take_recorder()
         } else {
             // The first bridge: the IVR part is closed, the conversation's file opened.
@@ -921,32 +993,93 @@ async fn run_endpoint(
                 .is_some()
                 .then(|| hotline_media::recorder::Recorder::new(now))
         };
-        let mut bridge = Bridge::new(ep.into_leg(), other_leg);
-        if let Some(r) = recorder {
-            bridge.set_recorder(r, 0);
-        }
+        let mut caller_leg = ep.into_leg();
+        let (mut other, mut other_leg, mut other_port) = (other, other_leg, other_port);
         tracing::info!(session, "endpoint bridged to a second peer");
-        let exit = relay(
-            &media,
-            session,
-            [&socket, &other],
-            &mut bridge,
-            &mut recording,
-            &mut control,
-            epoch,
-        )
-        .await;
-        let recorder = bridge.take_recorder();
-        let [caller_leg, other_leg] = bridge.into_legs();
+        // The conversation: a bridge of two, or a room of three while a third peer is in.
+        let end: Talked = loop {
+            if let Some((third_socket, third_leg, third_port)) = third.take() {
+                let mut room = Room::new(
+                    vec![caller_leg, other_leg, third_leg],
+                    ms_since(epoch),
+                    crate::shard::random_seed(),
+                );
+                room.set_mixer(consultation());
+                room.set_music(0, true);
+                room.player.set_music(Some(media.default_music()));
+                if let Some(r) = recorder.take() {
+                    room.set_recorder(r);
+                }
+                tracing::info!(session, "a third peer joined: consultation");
+                let exit = room_phase(
+                    &media,
+                    session,
+                    [&socket, &other, &third_socket],
+                    &mut room,
+                    &mut recording,
+                    &mut control,
+                    epoch,
+                )
+                .await;
+                recorder = room.take_recorder();
+                let mut legs = room.into_legs().into_iter();
+                let (Some(c), Some(a), Some(t)) = (legs.next(), legs.next(), legs.next()) else {
+                    unreachable!("a room of three gives three legs back");
+                };
+                caller_leg = c;
+                match exit {
+                    Exit::DropThird => other_leg = a,
+                    Exit::DropAgent => {
+                        (other, other_leg, other_port) = (third_socket, t, third_port);
+                    }
+                    Exit::Idle => {
+                        other_leg = a;
+                        break Talked::Ended { idle: true };
+                    }
+                    _ => {
+                        other_leg = a;
+                        break Talked::Ended { idle: false };
+                    }
+                }
+                continue;
+            }
+            let mut bridge = Bridge::new(caller_leg, other_leg);
+            if let Some(r) = recorder.take() {
+                bridge.set_recorder(r, 0);
+            }
+            let exit = relay(
+                &media,
+                session,
+                [&socket, &other],
+                &mut bridge,
+                &mut recording,
+                &mut control,
+                epoch,
+            )
+            .await;
+            recorder = bridge.take_recorder();
+            [caller_leg, other_leg] = bridge.into_legs();
+            match exit {
+                Exit::Consult(mut port, negotiated) => {
+                    if let Some(s) = into_tokio(&mut port) {
+                        third = Some((s, Leg::new(negotiated, ms_since(epoch)), port));
+                    }
+                }
+                Exit::Hold => break Talked::Held,
+                Exit::Release => break Talked::Released,
+                Exit::Idle => break Talked::Ended { idle: true },
+                _ => break Talked::Ended { idle: false },
+            }
+        };
         ep = Endpoint::new(caller_leg, ms_since(epoch), crate::shard::random_seed());
         if let Some(r) = recorder {
             ep.set_recorder(r);
         }
-        match exit {
-            Exit::Hold => parked = Some((other, other_leg, other_port)),
-            Exit::Release => {}
-            Exit::Idle => break true,
-            _ => break false,
+        match end {
+            // On hold: the peer is kept to come back (or for a third to join it).
+            Talked::Held => parked = Some((other, other_leg, other_port)),
+            Talked::Released => {}
+            Talked::Ended { idle } => break idle,
         }
     };
     if let (Some(rec), Some(mut file)) = (ep.recorder_mut(), recording.take()) {
@@ -962,6 +1095,76 @@ async fn run_endpoint(
         session,
         idle: idle_end,
     });
+}
+
+/// Mixes the caller, the agent and a third peer until one of the two leaves, the caller goes
+/// quiet, or the session stops.
+async fn room_phase(
+    media: &Media,
+    session: u64,
+    sockets: [&UdpSocket; 3],
+    room: &mut Room,
+    recording: &mut Option<RecordingFile>,
+    control: &mut mpsc::Receiver<Control>,
+    epoch: Instant,
+) -> Exit {
+    let mut stop = media.inner.stop.subscribe();
+    let idle = media.inner.config.idle_timeout.as_millis() as u64;
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut bufs = [[0u8; 2048]; 3];
+    let [b0, b1, b2] = &mut bufs;
+    let mut out = [0u8; 1500];
+    let mut last_drain = 0u64;
+    let exit = loop {
+        tokio::select! {
+            r = sockets[0].recv_from(b0) => if let Ok((n, from)) = r {
+                room.receive(0, ms_since(epoch), from, &b0[..n]);
+            },
+            r = sockets[1].recv_from(b1) => if let Ok((n, from)) = r {
+                room.receive(1, ms_since(epoch), from, &b1[..n]);
+            },
+            r = sockets[2].recv_from(b2) => if let Ok((n, from)) = r {
+                room.receive(2, ms_since(epoch), from, &b2[..n]);
+            },
+            _ = tick.tick() => {
+                let now = ms_since(epoch);
+                while room.tick(now) {
+                    for (i, socket) in sockets.iter().enumerate() {
+                        if let Some((n, to)) = room.packet(i, &mut out) {
+                            let _ = socket.try_send_to(&out[..n], to);
+                        }
+                    }
+                }
+                if now >= last_drain + 100 {
+                    last_drain = now;
+                    if let (Some(rec), Some(file)) = (room.recorder_mut(), recording.as_mut()) {
+                        rec.drain(now, &mut file.buf);
+                        file.write_buf();
+                    }
+                    if room.party(0).is_some_and(|p| p.leg.idle(now, idle)) {
+                        break Exit::Idle;
+                    }
+                }
+            }
+            c = control.recv() => match c {
+                Some(Control::Conference(on)) => {
+                    room.set_mixer(if on { Mixer::conference(3) } else { consultation() });
+                    room.set_music(0, !on);
+                    tracing::info!(session, conference = on, "room mixing changed");
+                }
+                Some(Control::Music(m)) => room.player.set_music(m),
+                Some(Control::DropThird) => break Exit::DropThird,
+                Some(Control::DropAgent) => break Exit::DropAgent,
+                Some(Control::Consult(..) | Control::Connect(..) | Control::Renegotiate(_) | Control::Play(_)
+                    | Control::StopPlayback | Control::Hold | Control::Resume | Control::Release) => {}
+                Some(Control::Stop) | None => break Exit::Stop,
+            },
+            _ = stop.changed() => break Exit::Stop,
+        }
+    };
+    tracing::info!(session, exit = ?exit, "room phase ended");
+    exit
 }
 
 /// Hotline plays to the peer and listens, until told to bridge, to stop, or the peer goes
@@ -1029,7 +1232,8 @@ async fn endpoint_phase(
                 Some(Control::Music(m)) => ep.player.set_music(m),
                 Some(Control::Connect(port, negotiated)) => return Exit::Connect(port, negotiated),
                 Some(Control::Resume) => return Exit::Resume,
-                Some(Control::Hold | Control::Release) => {}
+                Some(Control::Consult(port, negotiated)) => return Exit::Consult(port, negotiated),
+                Some(Control::Hold | Control::Release | Control::Conference(_) | Control::DropThird | Control::DropAgent) => {}
                 Some(Control::Stop) | None => return Exit::Stop,
             },
             _ = stop.changed() => return Exit::Stop,

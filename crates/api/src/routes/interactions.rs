@@ -4,7 +4,7 @@ use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, ErrorBody, Json, Path, Query};
 use crate::events::LiveEvent;
 use crate::routes::{double_option, PageParams};
-use crate::state::AppState;
+use crate::state::{AppState, CallCommand};
 use axum::extract::State;
 use axum::http::StatusCode;
 use hotline_model::{Channel, Direction, Interaction, InteractionEvent, InteractionState, Role};
@@ -407,12 +407,18 @@ pub async fn place_call(
 #[serde(deny_unknown_fields)]
 pub struct TransferCreate {
     /// The agent who takes the call (routing offers it to them first).
-    pub agent_id: i64,
+    pub agent_id: Option<i64>,
+    /// The queue the call goes to (it waits there like any other call).
+    pub queue_id: Option<i64>,
+    /// A number to put the caller through to (a company specialist), dialled through the
+    /// tenant's outbound route; if it does not answer, the call comes back to its queue with
+    /// the transferring agent first.
+    pub number: Option<String>,
 }
 
-/// Blind transfer of a live call to another agent, as the agent's phone does with REFER: the
-/// current agent is let go (wrap-up), the caller hears music, the named agent is offered the
-/// call first. The agent on the call or a supervisor may ask.
+/// Blind transfer of a live call to another agent, a queue or a number: the current agent is
+/// let go (wrap-up) and the caller hears music (ringback for a number) until the target
+/// takes the call. Exactly one target. The agent on the call or a supervisor may ask.
 #[utoipa::path(post, path = "/api/v1/interactions/{id}/transfer", tag = "interactions", params(("id" = i64, Path)), request_body = TransferCreate,
     responses((status = 202, body = CallPlaced), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn transfer(
@@ -422,17 +428,140 @@ pub async fn transfer(
     Json(req): Json<TransferCreate>,
 ) -> ApiResult<(StatusCode, Json<CallPlaced>)> {
     let t = auth.tenant_id();
+    let command = match (req.agent_id, req.queue_id, req.number) {
+        (Some(a), None, None) => {
+            state.store.get_agent(t, a).await?;
+            CallCommand::TransferToAgent(a)
+        }
+        (None, Some(q), None) => {
+            state.store.get_queue(t, q).await?;
+            CallCommand::TransferToQueue(q)
+        }
+        (None, None, Some(n)) => CallCommand::TransferToNumber(target_number(&state, t, &n).await?),
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "one_target_required",
+                "name exactly one of agent_id, queue_id and number",
+            ))
+        }
+    };
+    run_control(&state, &auth, id, command).await
+}
+
+/// What the desk does to a live call.
+#[derive(Deserialize, ToSchema, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlAction {
+    /// The caller hears music; the agent's phone stays connected.
+    Hold,
+    Resume,
+    /// Ends the call for everyone on it.
+    HangUp,
+    /// The caller waits with music while the agent talks to `number` or `agent_id`.
+    Consult,
+    /// The caller joins the consultation: the three talk.
+    Conference,
+    /// The agent leaves the consultation or conference; the caller and the third talk on.
+    CompleteTransfer,
+    /// The third is let go; the caller and the agent talk again.
+    CancelConsult,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ControlCreate {
+    pub action: ControlAction,
+    /// For `consult`: another agent of the tenant to talk to (their phone is rung)...
+    pub agent_id: Option<i64>,
+    /// ...or a number (a company specialist), dialled through the tenant's outbound route.
+    pub number: Option<String>,
+}
+
+/// Call control from the desk on a live call an agent has answered: hold, resume, hang up,
+/// consult a specialist or another agent, conference, complete or cancel the consultation.
+/// The agent on the call or a supervisor may ask. 409 `not_allowed_now` when the call's
+/// state does not allow it (e.g. resume without hold), `call_not_live` when the call is not
+/// live in this server.
+#[utoipa::path(post, path = "/api/v1/interactions/{id}/control", tag = "interactions", params(("id" = i64, Path)), request_body = ControlCreate,
+    responses((status = 202, body = CallPlaced), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn control(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    Json(req): Json<ControlCreate>,
+) -> ApiResult<(StatusCode, Json<CallPlaced>)> {
+    let t = auth.tenant_id();
+    let targets = req.agent_id.is_some() as u8 + req.number.is_some() as u8;
+    let command = match req.action {
+        ControlAction::Consult => match (req.agent_id, req.number) {
+            (Some(a), None) => {
+                state.store.get_agent(t, a).await?;
+                CallCommand::ConsultAgent(a)
+            }
+            (None, Some(n)) => CallCommand::ConsultNumber(target_number(&state, t, &n).await?),
+            _ => {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "one_target_required",
+                    "a consultation needs exactly one of agent_id and number",
+                ))
+            }
+        },
+        _ if targets > 0 => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unexpected_target",
+                "only consult takes agent_id or number",
+            ))
+        }
+        ControlAction::Hold => CallCommand::Hold,
+        ControlAction::Resume => CallCommand::Resume,
+        ControlAction::HangUp => CallCommand::HangUp,
+        ControlAction::Conference => CallCommand::Conference,
+        ControlAction::CompleteTransfer => CallCommand::CompleteTransfer,
+        ControlAction::CancelConsult => CallCommand::CancelConsult,
+    };
+    run_control(&state, &auth, id, command).await
+}
+
+/// A number to dial for the desk, read in the tenant's region.
+async fn target_number(state: &AppState, tenant: i64, number: &str) -> ApiResult<String> {
+    let region = state.store.get_tenant(tenant).await?.default_region;
+    let number = number.trim();
+    let valid = !number.is_empty() && number.chars().count() <= 40 && !number.chars().any(char::is_control);
+    match hotline_model::phone::normalize_phone(number, &region) {
+        Ok(n) if valid => Ok(n),
+        _ => {
+            let mut e = ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_phone",
+                "not a phone number that can be dialled",
+            );
+            e.field = Some("number".into());
+            Err(e)
+        }
+    }
+}
+
+/// Checks who asks about which call, then hands the command to telephony.
+async fn run_control(
+    state: &AppState,
+    auth: &Auth,
+    id: i64,
+    command: CallCommand,
+) -> ApiResult<(StatusCode, Json<CallPlaced>)> {
+    let t = auth.tenant_id();
     let interaction = state.store.get_interaction(t, id).await?;
     let own = state.store.get_agent_by_user(t, auth.user.id).await.ok();
     if own.as_ref().map(|a| a.id) != interaction.agent_id || interaction.agent_id.is_none() {
         auth.require(Role::Supervisor)?;
     }
-    state.store.get_agent(t, req.agent_id).await?;
     if interaction.channel != Channel::Voice || interaction.state.is_final() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "not_transferable",
-            "only a live call can be transferred",
+            "only a live call can be controlled",
         ));
     }
     let Some(dialer) = state.dialer.as_ref() else {
@@ -442,8 +571,9 @@ pub async fn transfer(
             "telephony is not running in this server",
         ));
     };
+    tracing::info!(interaction = id, "call control asked by the desk");
     dialer
-        .transfer(id, req.agent_id)
+        .control(id, command)
         .await
         .map_err(|r| ApiError::new(StatusCode::CONFLICT, r.code, r.message))?;
     Ok((

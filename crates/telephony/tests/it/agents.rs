@@ -135,7 +135,7 @@ impl Centre {
 
     /// A carrier's call to 8800 by SIPp running `scenario` for at most `seconds`; with
     /// its run folder (for its error log).
-    fn dial(&self, scenario: &str, tone_from: u32, seconds: u32) -> (Child, PathBuf) {
+    pub(crate) fn dial(&self, scenario: &str, tone_from: u32, seconds: u32) -> (Child, PathBuf) {
         let run = self.caller(scenario, tone_from);
         let sipp = sipp_carrier(
             &run,

@@ -5,6 +5,7 @@
 
 mod agents;
 mod calls;
+mod controls;
 mod flows;
 mod media;
 mod peers;

@@ -63,7 +63,7 @@ Content-Length: 0
 
 /// The company's trunk (where SIPp plays the specialist: its port) and a route to it for
 /// the company's numbers.
-async fn company(c: &Centre) -> u16 {
+pub(crate) async fn company(c: &Centre) -> u16 {
     let t = c.w.tenant;
     let port = free_port();
     let trunk =
@@ -80,7 +80,7 @@ async fn company(c: &Centre) -> u16 {
     port
 }
 
-fn specialist(
+pub(crate) fn specialist(
     c: &Centre,
     port: u16,
     scenario: &str,
