@@ -300,8 +300,6 @@ export function deskView(ctx, main) {
 
     // Header: who, where from, what state, call controls.
     const queueName = (pop.queue && pop.queue.name) || ((cache.queues || []).find((q) => interaction && q.id === interaction.queue_id) || {}).name;
-    const transferTo = h('select', { 'aria-label': t('contact.transfer_to') }, h('option', { value: '' }, t('contact.choose_agent')));
-    agentsList().then((list) => list.filter((a) => a.id !== agent.id).forEach((a) => transferTo.appendChild(h('option', { value: a.id }, `${a.display_name} (${a.extension})`)))).catch(() => {});
     const live = tab.status === 'talking' || tab.status === 'ringing';
     const header = h('div', { class: 'contact-head' },
       h('h2', {}, t(`channel.${pop.channel || (interaction && interaction.channel) || 'voice'}`), ' ',
@@ -310,16 +308,8 @@ export function deskView(ctx, main) {
       h('span', { class: `chip s-${tab.status || 'open'}`, id: 'contact-status' }, t(`contact.${tab.status || 'open'}`)),
       pop.transferred_from ? h('span', { class: 'muted' }, t('contact.transferred')) : null,
       h('span', { class: 'spacer' }),
-      live ? h('span', { class: 'row' }, transferTo, h('button', {
-        type: 'button', onclick: async () => {
-          if (!transferTo.value) return;
-          try {
-            await post(`/interactions/${tab.id}/transfer`, { agent_id: Number(transferTo.value) });
-            ctx.toast(t('contact.transferred_ok'));
-          } catch (e) { ctx.fail(e); }
-        },
-      }, t('contact.transfer'))) : null,
       !live ? h('button', { type: 'button', onclick: () => closeTab(tab.key), title: t('contact.close') }, t('contact.close')) : null);
+    const controls = tab.status === 'talking' && (pop.channel || 'voice') === 'voice' ? callControls(tab) : null;
 
     // The card, or what to do with an unknown caller.
     const cardBox = h('div');
@@ -374,7 +364,74 @@ export function deskView(ctx, main) {
 
     mount(left, cardBox, ivrView(pop.ivr), timelineBox);
     mount(right, outcome, scriptBox);
-    mount(view, header, h('div', { class: 'cols' }, left, right));
+    mount(view, header, controls, h('div', { class: 'cols' }, left, right));
+  }
+
+  // Call controls of a call the agent is on: hold, hang up, blind transfer (agent, queue,
+  // number), consultation (agent or number) that can become a conference or a hand-over.
+  // The call's state comes from the server (contact.call_state), never guessed here.
+  function callControls(tab) {
+    const call = tab.call || { held: false, consult: null };
+    const control = async (body, done) => {
+      try {
+        await post(`/interactions/${tab.id}/control`, body);
+        if (done) ctx.toast(done);
+      } catch (e) { ctx.fail(e); }
+    };
+    const target = h('select', { id: 'call-target', 'aria-label': t('call.target') }, h('option', { value: '' }, t('call.choose_target')));
+    const agentsGroup = h('optgroup', { label: t('call.agents') });
+    const queuesGroup = h('optgroup', { label: t('call.queues') });
+    target.append(agentsGroup, queuesGroup);
+    agentsList().then((list) => list.filter((a) => a.id !== agent.id)
+      .forEach((a) => agentsGroup.appendChild(h('option', { value: `agent:${a.id}` }, `${a.display_name} (${a.extension})`)))).catch(() => {});
+    (cache.queues || []).forEach((q) => queuesGroup.appendChild(h('option', { value: `queue:${q.id}` }, q.name)));
+    const number = h('input', { id: 'call-number', type: 'tel', placeholder: t('call.number_placeholder'), 'aria-label': t('call.number'), autocomplete: 'off' });
+    // The target chosen: a number typed wins over the list.
+    const chosen = () => {
+      const n = number.value.trim();
+      if (n) return { number: n };
+      const [kind, id] = target.value.split(':');
+      if (kind === 'agent') return { agent_id: Number(id) };
+      if (kind === 'queue') return { queue_id: Number(id) };
+      return null;
+    };
+    const transfer = async () => {
+      const to = chosen();
+      if (!to) { ctx.toast(t('call.choose_target_first'), 'warn'); return; }
+      try {
+        await post(`/interactions/${tab.id}/transfer`, to);
+        ctx.toast(t('contact.transferred_ok'));
+      } catch (e) { ctx.fail(e); }
+    };
+    const consult = () => {
+      const to = chosen();
+      if (!to || to.queue_id) { ctx.toast(t('call.consult_needs'), 'warn'); return; }
+      control({ action: 'consult', ...to });
+    };
+    const box = h('section', { class: 'card call-controls row', 'aria-label': t('call.controls'), id: 'call-controls' });
+    const c = call.consult;
+    if (c) {
+      box.append(
+        h('span', { class: `chip s-consult-${c.state}`, id: 'consult-state' }, `${t(`call.consult_${c.state}`)}: ${c.target}`),
+        c.state !== 'ringing' && c.state !== 'conference'
+          ? h('button', { type: 'button', id: 'call-conference', onclick: () => control({ action: 'conference' }) }, t('call.conference')) : null,
+        c.state !== 'ringing'
+          ? h('button', { type: 'button', id: 'call-complete', class: 'primary', onclick: () => control({ action: 'complete_transfer' }, t('contact.transferred_ok')) }, t('call.complete')) : null,
+        h('button', { type: 'button', id: 'call-cancel-consult', onclick: () => control({ action: 'cancel_consult' }) }, t('call.cancel_consult')));
+    } else {
+      box.append(
+        call.held ? h('span', { class: 'chip s-held', id: 'held-state' }, t('call.held')) : null,
+        h('button', {
+          type: 'button', id: 'call-hold', 'aria-keyshortcuts': 'Alt+H', title: `${t(call.held ? 'call.resume' : 'call.hold')} (Alt+H)`,
+          onclick: () => control({ action: call.held ? 'resume' : 'hold' }),
+        }, t(call.held ? 'call.resume' : 'call.hold')),
+        target, number,
+        h('button', { type: 'button', id: 'call-transfer', onclick: transfer }, t('contact.transfer')),
+        h('button', { type: 'button', id: 'call-consult', onclick: consult }, t('call.consult')));
+    }
+    box.append(h('span', { class: 'spacer' }),
+      h('button', { type: 'button', id: 'call-hangup', class: 'danger', onclick: () => control({ action: 'hang_up' }) }, t('call.hang_up')));
+    return box;
   }
 
   function unknownCaller(tab, pop, interaction) {
@@ -499,6 +556,15 @@ export function deskView(ctx, main) {
         loadState();
         break;
       }
+      case 'contact.call_state': {
+        const tab = tabs.find((x) => x.key === `i${d.interaction_id}`);
+        if (tab) {
+          tab.call = { held: !!d.held, consult: d.consult || null };
+          saveTabs();
+          if (active === tab.key) render();
+        }
+        break;
+      }
       case 'contact.withdrawn': {
         const tab = tabs.find((x) => x.key === `i${d.interaction_id}`);
         if (tab && tab.status === 'ringing') {
@@ -512,6 +578,7 @@ export function deskView(ctx, main) {
         const tab = tabs.find((x) => x.key === `i${d.interaction_id}`);
         if (tab) {
           tab.status = 'ended';
+          tab.call = null;
           const qid = tab.pop && tab.pop.queue && tab.pop.queue.id;
           wrapUp = { interaction_id: d.interaction_id, queue_id: qid || null };
           keep.set(`hotline.desk.${agent.id}.wrap`, wrapUp);
@@ -537,6 +604,7 @@ export function deskView(ctx, main) {
     if (k === 'r') { e.preventDefault(); setPresence('available'); }
     else if (k === 'n') { e.preventDefault(); document.getElementById('go-not-ready')?.click(); }
     else if (k === 'w') { e.preventDefault(); finishWrapUp(); }
+    else if (k === 'h') { const b = document.getElementById('call-hold'); if (b) { e.preventDefault(); b.click(); } }
     else if (k === 's') { const b = document.getElementById('save-outcome'); if (b) { e.preventDefault(); b.click(); } }
     else if (k === 'f') { e.preventDefault(); active = 'search'; saveTabs(); render(); document.getElementById('search-q')?.focus(); }
   };

@@ -1,6 +1,7 @@
 // The workplace in a real browser (Debian's chromium through playwright-core), driven by
 // crates/hotline/tests/desk.rs, which runs Hotline, the agent's SIP phone (baresip) and the
-// caller (SIPp). This script prints `CALL` when the caller should dial, progress as `STEP …`,
+// caller (SIPp). The pages reach Hotline through a TCP relay of this script's, which cuts
+// every connection for a while to take the network away mid-contact. This script prints `CALL` when the caller should dial, progress as `STEP …`,
 // and `RESULT {json}` at the end; it exits non-zero on the first failed expectation.
 //
 // Environment: HOTLINE_URL, HOTLINE_PASSWORD, HOTLINE_CUSTOMER (the caller's customer name),
@@ -9,14 +10,36 @@
 
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
 
-const base = process.env.HOTLINE_URL;
+const upstream = new URL(process.env.HOTLINE_URL);
 const password = process.env.HOTLINE_PASSWORD;
 const customer = process.env.HOTLINE_CUSTOMER;
 const earlier = process.env.HOTLINE_EARLIER;
 const shots = process.env.HOTLINE_SCREENSHOTS;
 mkdirSync(shots, { recursive: true });
+
+// The relay: while `cut`, every connection is dropped and new ones refused.
+let cut = false;
+let excusedUntil = 0; // failures while the network is away (and just after) are expected
+const sockets = new Set();
+const relay = net.createServer((c) => {
+  if (cut) { c.destroy(); return; }
+  const u = net.connect(Number(upstream.port), upstream.hostname);
+  const close = () => { c.destroy(); u.destroy(); sockets.delete(c); sockets.delete(u); };
+  sockets.add(c); sockets.add(u);
+  c.pipe(u); u.pipe(c);
+  for (const s of [c, u]) { s.on('error', close); s.on('close', close); }
+});
+await new Promise((ok) => relay.listen(0, '127.0.0.1', ok));
+const base = `http://127.0.0.1:${relay.address().port}`;
+function network(up) {
+  cut = !up;
+  excusedUntil = up ? Date.now() + 3_000 : Infinity;
+  if (!up) for (const s of sockets) s.destroy();
+}
+const excused = () => Date.now() < excusedUntil;
 
 const problems = [];
 const step = (s) => console.log(`STEP ${s}`);
@@ -41,9 +64,9 @@ async function person(name) {
   page.on('requestfailed', (r) => {
     // A reload aborts what was in flight (the recording's stream, a poll): not an answer.
     const why = r.failure() ? r.failure().errorText : '';
-    if (!/ERR_ABORTED/.test(why)) problems.push(`${name}: ${r.method()} ${r.url()} failed: ${why}`);
+    if (!/ERR_ABORTED/.test(why) && !excused()) problems.push(`${name}: ${r.method()} ${r.url()} failed: ${why}`);
   });
-  page.on('console', (m) => { if (m.type() === 'error') problems.push(`${name}: console error: ${m.text()}`); });
+  page.on('console', (m) => { if (m.type() === 'error' && !excused()) problems.push(`${name}: console error: ${m.text()}`); });
   page.on('pageerror', (e) => problems.push(`${name}: page error: ${e.message}`));
   page.setDefaultTimeout(15_000);
   return page;
@@ -164,13 +187,32 @@ try {
   expect((await agent.locator('.card-name').first().textContent()) === customer, 'the card is back after the reload');
   step('reload kept the contact and the draft');
 
+  // ---- the network goes away mid-contact: the agent sees it, types on, nothing is lost ----------
+  network(false);
+  await agent.waitForSelector('body.offline #banner-lost', { timeout: 15_000 });
+  const more = `${note}. Связь пропадала`;
+  await agent.fill('#contact-notes', more);
+  await shot(agent, 'desk-connection-lost-ru');
+  network(true);
+  await agent.waitForSelector('body:not(.offline)', { timeout: 15_000 });
+  expect((await agent.inputValue('#contact-notes')) === more, 'the note typed while offline is still there');
+  step('connection lost and back; the draft kept');
+
   // Disposition and save; the customer's timeline shows the note.
   const dispositionValue = await agent.locator('#contact-disposition option', { hasText: 'Information given' }).getAttribute('value');
   await agent.selectOption('#contact-disposition', dispositionValue);
   await agent.click('#save-outcome');
-  await agent.locator('.timeline .note', { hasText: note }).waitFor();
+  await agent.locator('.timeline .note', { hasText: more }).waitFor();
   await agent.locator('.timeline .disposition', { hasText: 'Information given' }).first().waitFor();
   step('note and disposition saved; the timeline shows them');
+
+  // ---- call controls: hold (the caller hears music) and back --------------------------------------
+  await agent.click('#call-hold');
+  await agent.waitForSelector('#held-state', { timeout: 10_000 });
+  await shot(agent, 'desk-hold-ru');
+  await agent.click('#call-hold');
+  await agent.waitForSelector('#held-state', { state: 'detached', timeout: 10_000 });
+  step('held and resumed from the desk');
 
   // ---- English, then the caller hangs up: wrap-up, finished by the agent -------------------------
   await setLang(agent, 'en');

@@ -133,12 +133,12 @@ fn an_agent_takes_a_call_in_the_browser_and_the_supervisor_watches() {
     // The trunk is in the dial plan within 5 s; the phone registers meanwhile.
     std::thread::sleep(Duration::from_secs(6));
 
-    // The caller: '2' (cards) at 6 s, then waits; hangs up 40 s after Hotline answered.
+    // The caller: '2' (cards) at 6 s, then waits; hangs up 50 s after Hotline answered.
     let run = dir.path().join("sipp");
     std::fs::create_dir_all(&run).unwrap();
     std::fs::write(
         run.join("caller.xml"),
-        hotline_testkit::hanging_up_caller(40_000),
+        hotline_testkit::hanging_up_caller(50_000),
     )
     .unwrap();
     hotline_testkit::audio_pcap(
@@ -217,6 +217,8 @@ fn an_agent_takes_a_call_in_the_browser_and_the_supervisor_watches() {
         "desk-contact-ru",
         "desk-contact-en",
         "wallboard-busy-ru",
+        "desk-hold-ru",
+        "desk-connection-lost-ru",
         "interaction-en",
         "admin-flows-en",
     ] {

@@ -68,7 +68,8 @@ impl Room {
             .into_iter()
             .enumerate()
             .map(|(i, leg)| {
-                let s = seed.rotate_left(17 * i as u32 + 5) ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                let s = seed.rotate_left(17 * i as u32 + 5)
+                    ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
                 Party {
                     leg,
                     queue: VecDeque::with_capacity(MAX_QUEUED + FRAME * 3),
@@ -146,12 +147,18 @@ impl Room {
             return;
         };
         self.digits.clear();
-        if let Received::Audio { start, len, .. } = p.leg.receive(now_ms, from, data, &mut self.digits) {
+        if let Received::Audio { start, len, .. } =
+            p.leg.receive(now_ms, from, data, &mut self.digits)
+        {
             if !p.leg.negotiated.direction.receives() {
                 return;
             }
             let mut pcm = [0i16; 480];
-            let n = decode(p.leg.negotiated.codec, &data[start..start + len.min(480)], &mut pcm);
+            let n = decode(
+                p.leg.negotiated.codec,
+                &data[start..start + len.min(480)],
+                &mut pcm,
+            );
             p.queue.extend(&pcm[..n]);
             let excess = p.queue.len().saturating_sub(MAX_QUEUED);
             if excess > 0 {
@@ -213,7 +220,10 @@ impl Room {
         if let Some(rec) = self.recorder.as_mut() {
             let mut others = [0i16; FRAME];
             for (k, o) in others.iter_mut().enumerate() {
-                let v: i32 = self.parties[1..].iter().map(|p| i32::from(p.input[k])).sum();
+                let v: i32 = self.parties[1..]
+                    .iter()
+                    .map(|p| i32::from(p.input[k]))
+                    .sum();
                 *o = v.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16;
             }
             let ts = self.recorder_timestamp;
@@ -312,7 +322,12 @@ mod tests {
         for k in 0..3u16 {
             for (i, level) in levels.iter().enumerate() {
                 let codec = room.party(i).expect("party").leg.negotiated.codec;
-                room.receive(i, 0, addr(4000 + 2 * i as u16), &packet(codec, first_seq + k, *level));
+                room.receive(
+                    i,
+                    0,
+                    addr(4000 + 2 * i as u16),
+                    &packet(codec, first_seq + k, *level),
+                );
             }
         }
     }

@@ -317,7 +317,9 @@ pub(crate) async fn run(
         // the call to the named agent first.
         // The call may have left its agent already (a transfer to a number that failed).
         let transfer = match (pending_transfer.take(), routing.as_ref(), home.clone()) {
-            (Some(asked), Some(link), Some(home)) if connected.as_ref().is_none_or(|c| c.routed) => {
+            (Some(asked), Some(link), Some(home))
+                if connected.as_ref().is_none_or(|c| c.routed) =>
+            {
                 Some((asked, connected.take(), link, home))
             }
             _ => None,
@@ -726,10 +728,15 @@ pub(crate) async fn run(
         if call.outcome().is_some() && media_ended {
             break;
         }
-        let deadline = [call.poll_timeout(), voicemail.map(|v| v.1), status_at, desk_deadline]
-            .into_iter()
-            .flatten()
-            .min();
+        let deadline = [
+            call.poll_timeout(),
+            voicemail.map(|v| v.1),
+            status_at,
+            desk_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let sleep = async {
             match deadline {
                 Some(at) => {
@@ -1330,7 +1337,10 @@ pub(crate) async fn run(
     if let Some(k) = consult.take() {
         let _ = ctx.shard.send(ShardCommand::Drop { leg: k.leg });
         timeline
-            .append("call.consult_ended", json!({ "target": k.target, "by": "call_ended" }))
+            .append(
+                "call.consult_ended",
+                json!({ "target": k.target, "by": "call_ended" }),
+            )
             .await;
     }
     // Routing hears how the call left it.
@@ -1428,7 +1438,13 @@ pub(crate) async fn run(
     }
     if let Some(c) = connected.as_ref().filter(|c| c.routed) {
         // The desk leaves the call for wrap-up (the state is stored by now).
-        notify_ended(&ctx, t, c.agent, interaction, if c.agent_hung_up { "agent" } else { "caller" });
+        notify_ended(
+            &ctx,
+            t,
+            c.agent,
+            interaction,
+            if c.agent_hung_up { "agent" } else { "caller" },
+        );
     }
     tracing::info!(interaction, outcome = ?outcome, "call ended");
 }

@@ -13,10 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hotline_media::dtmf::DtmfEvent;
-use hotline_media::playback::Prompt;
-use hotline_media::sdp::{self, Codec, Direction, LocalMedia, Negotiated, SessionDescription};
 use hotline_media::mixer::Mixer;
+use hotline_media::playback::Prompt;
 use hotline_media::room::Room;
+use hotline_media::sdp::{self, Codec, Direction, LocalMedia, Negotiated, SessionDescription};
 use hotline_media::session::{Bridge, Endpoint, EndpointEvent, Leg};
 use hotline_media::wav;
 use hotline_sip::b2bua::{BodyFilter, CallRef, Side};
@@ -767,7 +767,9 @@ enum Talked {
     Held,
     /// The agent was let go.
     Released,
-    Ended { idle: bool },
+    Ended {
+        idle: bool,
+    },
 }
 
 /// Who hears whom while an agent (party 1) consults a third peer (party 2): the caller

@@ -529,7 +529,8 @@ pub async fn control(
 async fn target_number(state: &AppState, tenant: i64, number: &str) -> ApiResult<String> {
     let region = state.store.get_tenant(tenant).await?.default_region;
     let number = number.trim();
-    let valid = !number.is_empty() && number.chars().count() <= 40 && !number.chars().any(char::is_control);
+    let valid =
+        !number.is_empty() && number.chars().count() <= 40 && !number.chars().any(char::is_control);
     match hotline_model::phone::normalize_phone(number, &region) {
         Ok(n) if valid => Ok(n),
         _ => {

@@ -168,15 +168,7 @@ async fn a_transfer_is_checked_before_it_reaches_telephony() {
     let t = TestApp::new().await;
     let (admin, agent) = make_agent(&t, "a-agent", "1001").await;
     let (_, other) = make_agent(&t, "a-super", "1002").await;
-    let r = t
-        .post(
-            "/api/v1/interactions",
-            &admin,
-            json!({"channel": "voice", "state": "closed", "agent_id": agent}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let closed = r.body["interaction"]["id"].as_i64().unwrap();
+    let closed = voice_call(&t, &admin, agent, "closed").await;
     let me = t.login("a-agent").await;
     let uri = format!("/api/v1/interactions/{closed}/transfer");
     // A finished call cannot move; an unknown target or interaction is not found.
@@ -194,14 +186,7 @@ async fn a_transfer_is_checked_before_it_reaches_telephony() {
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
     // Only the agent on the call (or a supervisor) may move it.
-    let r = t
-        .post(
-            "/api/v1/interactions",
-            &admin,
-            json!({"channel": "voice", "state": "active", "agent_id": other}),
-        )
-        .await;
-    let theirs = r.body["interaction"]["id"].as_i64().unwrap();
+    let theirs = voice_call(&t, &admin, other, "active").await;
     let r = t
         .post(
             &format!("/api/v1/interactions/{theirs}/transfer"),
@@ -210,4 +195,96 @@ async fn a_transfer_is_checked_before_it_reaches_telephony() {
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+}
+
+#[tokio::test]
+async fn call_control_names_one_target_and_a_real_number() {
+    let t = TestApp::new().await;
+    let (admin, agent) = make_agent(&t, "a-agent", "1001").await;
+    let (_, other) = make_agent(&t, "a-super", "1002").await;
+    let live = voice_call(&t, &admin, agent, "active").await;
+    let me = t.login("a-agent").await;
+    let transfer = format!("/api/v1/interactions/{live}/transfer");
+    let control = format!("/api/v1/interactions/{live}/control");
+    // A transfer names exactly one target, each checked.
+    for (body, status, code) in [
+        (
+            json!({}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "one_target_required",
+        ),
+        (
+            json!({"agent_id": other, "number": "+74955550100"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "one_target_required",
+        ),
+        (
+            json!({"queue_id": 999_999}),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            json!({"number": "hello"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_phone",
+        ),
+        (
+            json!({"number": "+7495\u{0}5550100"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_phone",
+        ),
+    ] {
+        let r = t.post(&transfer, &me, body.clone()).await;
+        assert_eq!(r.status, status, "{body}: {}", r.body);
+        assert_eq!(r.code(), code, "{body}");
+    }
+    for (body, status, code) in [
+        (
+            json!({"action": "consult"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "one_target_required",
+        ),
+        (
+            json!({"action": "hold", "number": "+74955550100"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unexpected_target",
+        ),
+        (
+            json!({"action": "consult", "agent_id": 999_999}),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            json!({"action": "dance"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+    ] {
+        let r = t.post(&control, &me, body.clone()).await;
+        assert_eq!(r.status, status, "{body}: {}", r.body);
+        assert_eq!(r.code(), code, "{body}");
+    }
+    // Someone else's call is not this agent's to control.
+    let theirs = voice_call(&t, &admin, other, "active").await;
+    let r = t
+        .post(
+            &format!("/api/v1/interactions/{theirs}/control"),
+            &me,
+            json!({"action": "hang_up"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+}
+
+/// A voice interaction of `agent` in `state`, made by `admin`: its id.
+async fn voice_call(t: &TestApp, admin: &str, agent: i64, state: &str) -> i64 {
+    let r = t
+        .post(
+            "/api/v1/interactions",
+            admin,
+            json!({"channel": "voice", "state": state, "agent_id": agent}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    r.body["interaction"]["id"].as_i64().unwrap()
 }

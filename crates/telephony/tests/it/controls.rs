@@ -78,9 +78,12 @@ async fn the_desk_consults_another_agent_joins_the_caller_in_conference_and_hand
     let desk = c.w.sip.dialer();
     // Nothing to resume, join or hand over yet.
     assert!(refused(desk.control(interaction, DeskAction::Resume).await));
-    assert!(refused(desk.control(interaction, DeskAction::Conference).await));
     assert!(refused(
-        desk.control(interaction, DeskAction::CompleteTransfer).await
+        desk.control(interaction, DeskAction::Conference).await
+    ));
+    assert!(refused(
+        desk.control(interaction, DeskAction::CompleteTransfer)
+            .await
     ));
     assert!(refused(
         desk.control(interaction, DeskAction::ConsultAgent(c.agents["1001"]))
@@ -147,7 +150,10 @@ async fn the_desk_consults_another_agent_joins_the_caller_in_conference_and_hand
     let rec = conversation_recording(&events);
     let (left, right) = stereo(Path::new(rec["path"].as_str().expect("path")));
     let caller_tail = &left[left.len() - 24_000..left.len() - 8_000];
-    assert!(tone_share(caller_tail, 440.0) > 0.8, "the caller throughout");
+    assert!(
+        tone_share(caller_tail, 440.0) > 0.8,
+        "the caller throughout"
+    );
     let both = right
         .chunks_exact(8_000)
         .filter(|s| tone_share(s, 1000.0) > 0.25 && tone_share(s, 700.0) > 0.25)
@@ -176,7 +182,10 @@ async fn the_desk_consults_another_agent_joins_the_caller_in_conference_and_hand
         .chunks_exact(8_000)
         .filter(|s| tone_share(s, 1000.0) > 0.2 && tone_share(s, 440.0) > 0.2)
         .count();
-    assert!(conference >= 3, "1002 heard both in the conference: {conference} s");
+    assert!(
+        conference >= 3,
+        "1002 heard both in the conference: {conference} s"
+    );
     assert!(
         seconds_with(&heard2, 440.0, 0.8) >= 2,
         "1002 heard the caller alone after the hand-over"
