@@ -294,6 +294,10 @@ try {
   expect(problems.length === 0, `no failed requests and no console errors:\n${problems.join('\n')}`);
   console.log(`RESULT ${JSON.stringify(result)}`);
   await browser.close();
+  // The relay's listener and connections would keep node running.
+  relay.close();
+  for (const c of sockets) c.destroy();
+  process.exit(0);
 } catch (e) {
   console.log(`FAILED ${e.message}`);
   if (problems.length) console.log(`PROBLEMS\n${problems.join('\n')}`);

@@ -196,7 +196,19 @@ fn an_agent_takes_a_call_in_the_browser_and_the_supervisor_watches() {
             ),
         }
     };
-    let status = browser.0.take().unwrap().wait().unwrap();
+    // The script exits after its result; a script that does not is killed, not waited on.
+    let mut node = browser.0.take().unwrap();
+    let until = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = node.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > until {
+            let _ = node.kill();
+            panic!("the browser script did not exit after its result");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     assert!(
         status.success(),
         "{}\nHotline's log:\n{}",
