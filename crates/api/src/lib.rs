@@ -20,7 +20,7 @@ pub mod state;
 pub mod web;
 
 pub use events::LiveEvent;
-pub use state::{ApiConfig, AppState, CallCommand, DialRefusal, Dialer};
+pub use state::{ApiConfig, AppState, DialRefusal, Dialer};
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;

@@ -72,26 +72,8 @@ pub trait Dialer: Send + Sync + 'static {
     fn control(
         &self,
         interaction_id: i64,
-        command: CallCommand,
+        command: hotline_model::CallControl,
     ) -> futures_util::future::BoxFuture<'static, Result<(), DialRefusal>>;
-}
-
-/// Call control the desk asks of telephony, checked by the API (targets exist in the
-/// tenant, numbers are numbers).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CallCommand {
-    Hold,
-    Resume,
-    HangUp,
-    TransferToAgent(i64),
-    TransferToQueue(i64),
-    /// E.164.
-    TransferToNumber(String),
-    ConsultNumber(String),
-    ConsultAgent(i64),
-    Conference,
-    CompleteTransfer,
-    CancelConsult,
 }
 
 impl AppState {

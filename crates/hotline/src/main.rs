@@ -498,28 +498,13 @@ impl hotline_api::Dialer for SipDialer {
     fn control(
         &self,
         interaction_id: i64,
-        command: hotline_api::CallCommand,
+        command: hotline_model::CallControl,
     ) -> futures_util::future::BoxFuture<'static, Result<(), hotline_api::DialRefusal>> {
-        use hotline_api::CallCommand as C;
-        use hotline_telephony::calls::DeskAction as D;
         use hotline_telephony::TransferError;
-        let action = match command {
-            C::Hold => D::Hold,
-            C::Resume => D::Resume,
-            C::HangUp => D::HangUp,
-            C::TransferToAgent(a) => D::TransferToAgent(a),
-            C::TransferToQueue(q) => D::TransferToQueue(q),
-            C::TransferToNumber(n) => D::TransferToNumber(n),
-            C::ConsultNumber(n) => D::ConsultNumber(n),
-            C::ConsultAgent(a) => D::ConsultAgent(a),
-            C::Conference => D::Conference,
-            C::CompleteTransfer => D::CompleteTransfer,
-            C::CancelConsult => D::CancelConsult,
-        };
         let dialer = self.0.clone();
         Box::pin(async move {
             dialer
-                .control(interaction_id, action)
+                .control(interaction_id, command)
                 .await
                 .map_err(|e| hotline_api::DialRefusal {
                     code: match e {

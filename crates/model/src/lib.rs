@@ -8,6 +8,7 @@
 //!
 //! Architecture invariant: this crate does no IO and knows nothing about SQL, HTTP or tokio.
 
+pub mod call;
 pub mod email;
 pub mod enums;
 pub mod phone;
@@ -15,6 +16,7 @@ pub mod records;
 pub mod redact;
 pub mod validate;
 
+pub use call::CallControl;
 pub use enums::{Channel, Direction, IdentifierKind, InteractionState, Role};
 pub use records::*;
 

@@ -26,7 +26,7 @@ use hotline_flow::run::{
 };
 use hotline_flow::{Call, Value};
 use hotline_media::playback::Prompt;
-use hotline_model::{Channel, Direction, InteractionState};
+use hotline_model::{CallControl, Channel, Direction, InteractionState};
 use hotline_store::{InteractionPatch, NewEvent, NewInteraction, Store};
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -63,37 +63,9 @@ pub enum RoutingNote {
     Overflow,
     /// What the desk asks of the call; the answer says whether it is under way.
     Desk {
-        action: DeskAction,
+        action: CallControl,
         reply: tokio::sync::oneshot::Sender<Result<(), String>>,
     },
-}
-
-/// Call control from the agent's desk (through the API) on a call an agent has answered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeskAction {
-    /// The caller hears music; the agent's phone stays connected and hears nothing.
-    Hold,
-    Resume,
-    /// Ends the call for everyone on it.
-    HangUp,
-    /// Blind: the agent is let go (wrap-up); routing offers the call to this agent first.
-    TransferToAgent(i64),
-    /// Blind: the agent is let go; the call waits in this queue like any other.
-    TransferToQueue(i64),
-    /// Blind: the agent is let go; the number (a company specialist) is dialled with
-    /// ringback; if it fails, the call goes back to its queue, that agent first.
-    TransferToNumber(String),
-    /// The caller waits with music while the agent talks to this number (a specialist)...
-    ConsultNumber(String),
-    /// ...or to this agent's phone.
-    ConsultAgent(i64),
-    /// The caller joins the consultation: the three talk.
-    Conference,
-    /// The agent leaves a consultation or conference; the caller and the third talk on
-    /// (an attended transfer).
-    CompleteTransfer,
-    /// The third is let go; the caller and the agent talk again.
-    CancelConsult,
 }
 
 /// Where a blind transfer sends the call.
@@ -118,6 +90,8 @@ struct Consult {
     local: hotline_media::sdp::LocalMedia,
     answered: bool,
     conference: bool,
+    /// When it stops ringing, unanswered.
+    ring_until: i64,
 }
 
 /// How a call task reaches the rest of Hotline.
@@ -177,6 +151,8 @@ struct Outside {
     /// Asked by the desk of this agent's call (not by the flow): a failure sends the call
     /// back to its queue with that agent first.
     by_desk: Option<i64>,
+    /// When the desk's transfer stops ringing (the flow's has the flow's own time-out).
+    ring_until: Option<i64>,
 }
 
 /// Runs one call through its flow, routing and the agent's phone until the call ends.
@@ -308,8 +284,6 @@ pub(crate) async fn run(
     // The caller is on hold (by the phone or the desk); a consultation under way.
     let mut held = false;
     let mut consult: Option<Consult> = None;
-    // When the desk's transfer to a number or its consultation stops ringing.
-    let mut desk_deadline: Option<i64> = None;
     call.start(started);
     loop {
         // A blind transfer asked for (by the agent's phone or the API): the agent is let go
@@ -614,6 +588,7 @@ pub(crate) async fn run(
                                     port: Some(port),
                                     local,
                                     by_desk: None,
+                                    ring_until: None,
                                 });
                             }
                             (why, _) => {
@@ -732,7 +707,11 @@ pub(crate) async fn run(
             call.poll_timeout(),
             voicemail.map(|v| v.1),
             status_at,
-            desk_deadline,
+            outside.as_ref().and_then(|o| o.ring_until),
+            consult
+                .as_ref()
+                .filter(|k| !k.answered)
+                .map(|k| k.ring_until),
         ]
         .into_iter()
         .flatten()
@@ -864,19 +843,19 @@ pub(crate) async fn run(
                     let answered_consult = consult.as_ref().is_some_and(|k| k.answered);
                     let verdict: Result<(), String> = match (&action, with_agent) {
                         (_, None) => Err("the call is not with an agent now".into()),
-                        (DeskAction::Hold | DeskAction::Resume, _) if consult.is_some() => {
+                        (CallControl::Hold | CallControl::Resume, _) if consult.is_some() => {
                             Err("the call is in a consultation".into())
                         }
-                        (DeskAction::Hold, _) if held => Err("the call is on hold already".into()),
-                        (DeskAction::Resume, _) if !held => Err("the call is not on hold".into()),
-                        (DeskAction::Hold | DeskAction::Resume, Some((agent, _))) => {
-                            held = action == DeskAction::Hold;
+                        (CallControl::Hold, _) if held => Err("the call is on hold already".into()),
+                        (CallControl::Resume, _) if !held => Err("the call is not on hold".into()),
+                        (CallControl::Hold | CallControl::Resume, Some((agent, _))) => {
+                            held = action == CallControl::Hold;
                             set_hold(held, &endpoint, &media, &mut timeline, agent, "api").await;
                             patch(&store, t, interaction, held_patch(held)).await;
                             call_state(&ctx, t, agent, interaction, held, consult.as_ref());
                             Ok(())
                         }
-                        (DeskAction::HangUp, Some((agent, leg))) => {
+                        (CallControl::HangUp, Some((agent, leg))) => {
                             if let Some(c) = connected.as_mut() {
                                 c.agent_hung_up = true;
                             }
@@ -885,12 +864,12 @@ pub(crate) async fn run(
                             let _ = ctx.shard.send(ShardCommand::HangUp { call_id: arrival.call_id.clone() });
                             Ok(())
                         }
-                        (DeskAction::TransferToAgent(_) | DeskAction::TransferToQueue(_) | DeskAction::TransferToNumber(_), _)
+                        (CallControl::TransferToAgent(_) | CallControl::TransferToQueue(_) | CallControl::TransferToNumber(_), _)
                             if consult.is_some() =>
                         {
                             Err("a consultation is under way: complete or cancel it".into())
                         }
-                        (DeskAction::TransferToAgent(to), Some((agent, _))) => {
+                        (CallControl::TransferToAgent(to), Some((agent, _))) => {
                             if *to == agent {
                                 Err("the call is with that agent already".into())
                             } else if library.agent(*to).is_none_or(|a| a.tenant_id != t) {
@@ -902,7 +881,7 @@ pub(crate) async fn run(
                                 Ok(())
                             }
                         }
-                        (DeskAction::TransferToQueue(q), Some(_)) => match library.queue_name(t, *q) {
+                        (CallControl::TransferToQueue(q), Some(_)) => match library.queue_name(t, *q) {
                             None => Err("no such queue in the tenant".into()),
                             Some(_) if routing.is_none() || home.is_none() => {
                                 Err("the call did not come through a queue".into())
@@ -912,9 +891,9 @@ pub(crate) async fn run(
                                 Ok(())
                             }
                         },
-                        (DeskAction::TransferToNumber(number), Some((agent, leg))) => {
-                            let number = hotline_model::phone::normalize_phone(number, &tenant.region)
-                                .unwrap_or_else(|_| number.clone());
+                        (CallControl::TransferToNumber(number), Some((agent, leg))) => {
+                            // E.164 already: the API read it in the tenant's region.
+                            let number = number.clone();
                             match media.take_port() {
                                 None => Err("no RTP port for the transfer's leg".into()),
                                 Some(_) if routing.is_none() || home.is_none() => {
@@ -943,28 +922,26 @@ pub(crate) async fn run(
                                     timeline
                                         .append("call.transfer_dialling", json!({ "number": number, "from_agent_id": agent, "by": "api" }))
                                         .await;
-                                    desk_deadline = Some(wall_ms() + DESK_RING_MS);
-                                    outside = Some(Outside { leg, number, port: Some(port), local, by_desk: Some(agent) });
+                                    outside = Some(Outside {
+                                        leg, number, port: Some(port), local,
+                                        by_desk: Some(agent), ring_until: Some(wall_ms() + DESK_RING_MS),
+                                    });
                                     Ok(())
                                 }
                             }
                         }
-                        (DeskAction::ConsultNumber(_) | DeskAction::ConsultAgent(_), _) if consult.is_some() => {
+                        (CallControl::ConsultNumber(_) | CallControl::ConsultAgent(_), _) if consult.is_some() => {
                             Err("a consultation is under way already".into())
                         }
-                        (DeskAction::ConsultNumber(_) | DeskAction::ConsultAgent(_), Some((agent, _))) => {
+                        (CallControl::ConsultNumber(_) | CallControl::ConsultAgent(_), Some((agent, _))) => {
                             let target = match &action {
-                                DeskAction::ConsultAgent(to) => match library.agent(*to) {
+                                CallControl::ConsultAgent(to) => match library.agent(*to) {
                                     Some(a) if a.tenant_id == t && *to != agent => {
                                         Ok((Callee::Extension(a.extension.clone()), a.name.clone(), Some(*to)))
                                     }
                                     _ => Err("no such other agent in the tenant".to_string()),
                                 },
-                                DeskAction::ConsultNumber(n) => {
-                                    let n = hotline_model::phone::normalize_phone(n, &tenant.region)
-                                        .unwrap_or_else(|_| n.clone());
-                                    Ok((Callee::Number(n.clone()), n, None))
-                                }
+                                CallControl::ConsultNumber(n) => Ok((Callee::Number(n.clone()), n.clone(), None)),
                                 _ => Err("not a consultation".into()),
                             };
                             match (target, media.take_port()) {
@@ -990,10 +967,9 @@ pub(crate) async fn run(
                                     timeline
                                         .append("call.consult_dialling", json!({ "agent_id": agent, "target": name, "to_agent_id": to_agent }))
                                         .await;
-                                    desk_deadline = Some(wall_ms() + DESK_RING_MS);
                                     consult = Some(Consult {
                                         leg, target: name, agent: to_agent, port: Some(port), local,
-                                        answered: false, conference: false,
+                                        answered: false, conference: false, ring_until: wall_ms() + DESK_RING_MS,
                                     });
                                     patch(&store, t, interaction, held_patch(true)).await;
                                     call_state(&ctx, t, agent, interaction, held, consult.as_ref());
@@ -1001,10 +977,10 @@ pub(crate) async fn run(
                                 }
                             }
                         }
-                        (DeskAction::Conference | DeskAction::CompleteTransfer, _) if !answered_consult => {
+                        (CallControl::Conference | CallControl::CompleteTransfer, _) if !answered_consult => {
                             Err("no answered consultation".into())
                         }
-                        (DeskAction::Conference, Some((agent, _))) => match consult.as_mut() {
+                        (CallControl::Conference, Some((agent, _))) => match consult.as_mut() {
                             Some(k) if k.conference => Err("the conference is on already".into()),
                             Some(k) => {
                                 k.conference = true;
@@ -1017,23 +993,21 @@ pub(crate) async fn run(
                             }
                             None => Err("no answered consultation".into()),
                         },
-                        (DeskAction::CompleteTransfer, Some((agent, leg))) => {
+                        (CallControl::CompleteTransfer, Some((agent, leg))) => {
                             if let Some(k) = consult.take() {
                                 complete_transfer(&ctx, &endpoint, &mut timeline, &routing, contact, agent, leg, &k, "api").await;
                                 notify_ended(&ctx, t, agent, interaction, "transferred");
                                 connected = Some(Connected { agent: 0, leg: k.leg, agent_hung_up: false, routed: false });
                                 held = false;
-                                desk_deadline = None;
                                 patch(&store, t, interaction, held_patch(false)).await;
                             }
                             Ok(())
                         }
-                        (DeskAction::CancelConsult, Some((agent, _))) => match consult.take() {
+                        (CallControl::CancelConsult, Some((agent, _))) => match consult.take() {
                             None => Err("no consultation".into()),
                             Some(k) => {
                                 end_consult(&ctx, &endpoint, &mut timeline, &k, "api").await;
                                 held = false;
-                                desk_deadline = None;
                                 patch(&store, t, interaction, held_patch(false)).await;
                                 call_state(&ctx, t, agent, interaction, held, None);
                                 Ok(())
@@ -1052,7 +1026,6 @@ pub(crate) async fn run(
                 let dialled = outside.as_ref().is_some_and(|o| o.leg == leg);
                 let talking = connected.as_ref().is_some_and(|c| c.leg == leg);
                 let consulting = consult.as_ref().is_some_and(|k| k.leg == leg);
-                let by_desk = outside.as_ref().and_then(|o| o.by_desk);
                 let agent_now = connected.as_ref().filter(|c| c.routed).map(|c| c.agent).unwrap_or(0);
                 match note {
                     LegNote::Ringing if consulting => {
@@ -1064,7 +1037,6 @@ pub(crate) async fn run(
                         match (agreed, k.port.take()) {
                             (Ok(negotiated), Some(port)) => {
                                 k.answered = true;
-                                desk_deadline = None;
                                 endpoint.consult(port, negotiated).await;
                                 timeline
                                     .append("call.consult_answered", json!({ "agent_id": agent_now, "target": k.target, "to_agent_id": k.agent }))
@@ -1078,7 +1050,6 @@ pub(crate) async fn run(
                                     end_consult(&ctx, &endpoint, &mut timeline, &k, "unusable_media").await;
                                 }
                                 held = false;
-                                desk_deadline = None;
                                 patch(&store, t, interaction, held_patch(false)).await;
                                 call_state(&ctx, t, agent_now, interaction, held, None);
                             }
@@ -1090,7 +1061,6 @@ pub(crate) async fn run(
                             end_consult(&ctx, &endpoint, &mut timeline, &k, "failed").await;
                         }
                         held = false;
-                        desk_deadline = None;
                         patch(&store, t, interaction, held_patch(false)).await;
                         call_state(&ctx, t, agent_now, interaction, held, None);
                     }
@@ -1112,47 +1082,6 @@ pub(crate) async fn run(
                         held = false;
                         patch(&store, t, interaction, held_patch(false)).await;
                     }
-                    LegNote::Answered { sdp } if dialled && by_desk.is_some() => {
-                        let Some(mut o) = outside.take() else { continue };
-                        desk_deadline = None;
-                        let agreed = hotline_media::sdp::accept_answer(&sdp, &o.local);
-                        match (agreed, o.port.take()) {
-                            (Ok(negotiated), Some(port)) => {
-                                endpoint.music(None).await;
-                                endpoint.connect(port, negotiated).await;
-                                timeline
-                                    .append("call.transferred", json!({ "kind": "outside", "number": o.number, "from_agent_id": o.by_desk, "by": "api" }))
-                                    .await;
-                                patch(&store, t, interaction, InteractionPatch {
-                                    state: Some(InteractionState::Active),
-                                    ..Default::default()
-                                }).await;
-                                connected = Some(Connected { agent: 0, leg, agent_hung_up: false, routed: false });
-                            }
-                            (agreed, _) => {
-                                let why = agreed.err().map(|e| e.to_string()).unwrap_or_default();
-                                let _ = ctx.shard.send(ShardCommand::Drop { leg });
-                                timeline
-                                    .append("call.transfer_failed", json!({ "number": o.number, "code": 488, "reason": why }))
-                                    .await;
-                                if let Some(agent) = o.by_desk {
-                                    pending_transfer = Some((TransferTo::Agent(agent), "fallback"));
-                                }
-                            }
-                        }
-                    }
-                    LegNote::Failed { code } if dialled && by_desk.is_some() => {
-                        desk_deadline = None;
-                        if let Some(o) = outside.take() {
-                            timeline
-                                .append("call.transfer_failed", json!({ "number": o.number, "code": code }))
-                                .await;
-                            // Back to the queue, the agent who transferred first.
-                            if let Some(agent) = o.by_desk {
-                                pending_transfer = Some((TransferTo::Agent(agent), "fallback"));
-                            }
-                        }
-                    }
                     LegNote::Ringing if dialled => {
                         timeline.append("call.transfer_ringing", json!({})).await;
                     }
@@ -1163,10 +1092,15 @@ pub(crate) async fn run(
                             (Ok(negotiated), Some(port)) => {
                                 endpoint.music(None).await;
                                 endpoint.connect(port, negotiated).await;
-                                call.handle(wall_ms(), Input::Answered { agent: o.number.clone() });
-                                timeline
-                                    .append("call.transferred", json!({ "kind": "outside", "number": o.number, "by": "flow" }))
-                                    .await;
+                                let mut moved = json!({ "kind": "outside", "number": o.number, "by": "flow" });
+                                match o.by_desk {
+                                    Some(agent) => {
+                                        moved["from_agent_id"] = agent.into();
+                                        moved["by"] = "api".into();
+                                    }
+                                    None => call.handle(wall_ms(), Input::Answered { agent: o.number.clone() }),
+                                }
+                                timeline.append("call.transferred", moved).await;
                                 patch(&store, t, interaction, InteractionPatch {
                                     state: Some(InteractionState::Active),
                                     ..Default::default()
@@ -1179,18 +1113,17 @@ pub(crate) async fn run(
                                 timeline
                                     .append("call.transfer_failed", json!({ "number": o.number, "code": 488, "reason": why }))
                                     .await;
-                                call.handle(wall_ms(), Input::TransferFailed(format!("the number's media cannot be used: {why}")));
+                                outside_failed(&o, format!("the number's media cannot be used: {why}"), &mut call, &mut pending_transfer);
                             }
                         }
                     }
                     LegNote::Failed { code } if dialled => {
+                        let Some(o) = outside.take() else { continue };
                         endpoint.music(None).await;
-                        if let Some(o) = outside.take() {
-                            timeline
-                                .append("call.transfer_failed", json!({ "number": o.number, "code": code }))
-                                .await;
-                        }
-                        call.handle(wall_ms(), Input::TransferFailed(format!("the number answered {code}")));
+                        timeline
+                            .append("call.transfer_failed", json!({ "number": o.number, "code": code }))
+                            .await;
+                        outside_failed(&o, format!("the number answered {code}"), &mut call, &mut pending_transfer);
                     }
                     LegNote::Ringing if current => {
                         let agent = offer.as_ref().map(|o| o.agent);
@@ -1286,25 +1219,20 @@ pub(crate) async fn run(
             }
             _ = sleep => {
                 let now = wall_ms();
-                if desk_deadline.is_some_and(|at| at <= now) {
-                    desk_deadline = None;
-                    // The desk's transfer to a number, or its consultation, rang out.
-                    if let Some(o) = outside.take_if(|o| o.by_desk.is_some()) {
-                        let _ = ctx.shard.send(ShardCommand::Drop { leg: o.leg });
-                        timeline
-                            .append("call.transfer_failed", json!({ "number": o.number, "reason": "no answer in time" }))
-                            .await;
-                        if let Some(agent) = o.by_desk {
-                            pending_transfer = Some((TransferTo::Agent(agent), "fallback"));
-                        }
-                    }
-                    if let Some(k) = consult.take_if(|k| !k.answered) {
-                        end_consult(&ctx, &endpoint, &mut timeline, &k, "no_answer").await;
-                        held = false;
-                        let agent = connected.as_ref().map(|c| c.agent).unwrap_or(0);
-                        patch(&store, t, interaction, held_patch(false)).await;
-                        call_state(&ctx, t, agent, interaction, held, None);
-                    }
+                // The desk's transfer to a number, or its consultation, rang out.
+                if let Some(o) = outside.take_if(|o| o.ring_until.is_some_and(|at| at <= now)) {
+                    let _ = ctx.shard.send(ShardCommand::Drop { leg: o.leg });
+                    timeline
+                        .append("call.transfer_failed", json!({ "number": o.number, "reason": "no answer in time" }))
+                        .await;
+                    outside_failed(&o, "no answer in time".into(), &mut call, &mut pending_transfer);
+                }
+                if let Some(k) = consult.take_if(|k| !k.answered && k.ring_until <= now) {
+                    end_consult(&ctx, &endpoint, &mut timeline, &k, "no_answer").await;
+                    held = false;
+                    let agent = connected.as_ref().map(|c| c.agent).unwrap_or(0);
+                    patch(&store, t, interaction, held_patch(false)).await;
+                    call_state(&ctx, t, agent, interaction, held, None);
                 }
                 if let Some((from, until)) = voicemail {
                     if until <= now {
@@ -1597,6 +1525,20 @@ fn cut_caller(source: &str, target: &str, from: usize, until: usize) -> std::io:
 }
 
 /// Tells routing something; a refusal is logged (routing's view is corrected by the next input).
+/// A transfer to an outside number failed: the flow's goes on at its `on_failure`; the
+/// desk's sends the call back to its queue, the agent who transferred first.
+fn outside_failed(
+    o: &Outside,
+    reason: String,
+    call: &mut Call,
+    pending: &mut Option<(TransferTo, &'static str)>,
+) {
+    match o.by_desk {
+        Some(agent) => *pending = Some((TransferTo::Agent(agent), "fallback")),
+        None => call.handle(wall_ms(), Input::TransferFailed(reason)),
+    }
+}
+
 /// The agent's desk leaves the call (for wrap-up): the call ended or went on without them.
 fn notify_ended(ctx: &Context, tenant: i64, agent: i64, interaction: i64, by: &str) {
     ctx.shared.notify(Notice {

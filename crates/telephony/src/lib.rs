@@ -201,8 +201,11 @@ impl Dialer {
     /// Transfers a live call (the interaction's) blind to another agent of the tenant, as
     /// the agent's phone does with REFER.
     pub async fn transfer(&self, interaction: i64, to_agent: i64) -> Result<(), TransferError> {
-        self.control(interaction, calls::DeskAction::TransferToAgent(to_agent))
-            .await
+        self.control(
+            interaction,
+            hotline_model::CallControl::TransferToAgent(to_agent),
+        )
+        .await
     }
 
     /// Carries out the desk's call control on a live call an agent has answered (hold,
@@ -211,7 +214,7 @@ impl Dialer {
     pub async fn control(
         &self,
         interaction: i64,
-        action: calls::DeskAction,
+        action: hotline_model::CallControl,
     ) -> Result<(), TransferError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let note = calls::RoutingNote::Desk { action, reply };

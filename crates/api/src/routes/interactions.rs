@@ -4,10 +4,12 @@ use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, ErrorBody, Json, Path, Query};
 use crate::events::LiveEvent;
 use crate::routes::{double_option, PageParams};
-use crate::state::{AppState, CallCommand};
+use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
-use hotline_model::{Channel, Direction, Interaction, InteractionEvent, InteractionState, Role};
+use hotline_model::{
+    CallControl, Channel, Direction, Interaction, InteractionEvent, InteractionState, Role,
+};
 use hotline_store::{InteractionFilter, InteractionPatch, NewEvent, NewInteraction};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -431,13 +433,13 @@ pub async fn transfer(
     let command = match (req.agent_id, req.queue_id, req.number) {
         (Some(a), None, None) => {
             state.store.get_agent(t, a).await?;
-            CallCommand::TransferToAgent(a)
+            CallControl::TransferToAgent(a)
         }
         (None, Some(q), None) => {
             state.store.get_queue(t, q).await?;
-            CallCommand::TransferToQueue(q)
+            CallControl::TransferToQueue(q)
         }
-        (None, None, Some(n)) => CallCommand::TransferToNumber(target_number(&state, t, &n).await?),
+        (None, None, Some(n)) => CallControl::TransferToNumber(target_number(&state, t, &n).await?),
         _ => {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -497,9 +499,9 @@ pub async fn control(
         ControlAction::Consult => match (req.agent_id, req.number) {
             (Some(a), None) => {
                 state.store.get_agent(t, a).await?;
-                CallCommand::ConsultAgent(a)
+                CallControl::ConsultAgent(a)
             }
-            (None, Some(n)) => CallCommand::ConsultNumber(target_number(&state, t, &n).await?),
+            (None, Some(n)) => CallControl::ConsultNumber(target_number(&state, t, &n).await?),
             _ => {
                 return Err(ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -515,12 +517,12 @@ pub async fn control(
                 "only consult takes agent_id or number",
             ))
         }
-        ControlAction::Hold => CallCommand::Hold,
-        ControlAction::Resume => CallCommand::Resume,
-        ControlAction::HangUp => CallCommand::HangUp,
-        ControlAction::Conference => CallCommand::Conference,
-        ControlAction::CompleteTransfer => CallCommand::CompleteTransfer,
-        ControlAction::CancelConsult => CallCommand::CancelConsult,
+        ControlAction::Hold => CallControl::Hold,
+        ControlAction::Resume => CallControl::Resume,
+        ControlAction::HangUp => CallControl::HangUp,
+        ControlAction::Conference => CallControl::Conference,
+        ControlAction::CompleteTransfer => CallControl::CompleteTransfer,
+        ControlAction::CancelConsult => CallControl::CancelConsult,
     };
     run_control(&state, &auth, id, command).await
 }
@@ -550,7 +552,7 @@ async fn run_control(
     state: &AppState,
     auth: &Auth,
     id: i64,
-    command: CallCommand,
+    command: CallControl,
 ) -> ApiResult<(StatusCode, Json<CallPlaced>)> {
     let t = auth.tenant_id();
     let interaction = state.store.get_interaction(t, id).await?;

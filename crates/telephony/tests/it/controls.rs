@@ -8,10 +8,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use hotline_media::inband::tone_share;
-use hotline_telephony::calls::DeskAction;
+use hotline_model::CallControl;
+use hotline_telephony::Notice;
 use hotline_telephony::TransferError;
 use hotline_testkit::{CUSTOMER, SCENARIO};
 use serde_json::Value;
+use tokio::sync::broadcast;
 
 use crate::agents::{
     assert_in_order, centre, conversation_recording, kinds, next_notice, position, sipp_result,
@@ -57,6 +59,26 @@ async fn wait_count(c: &Centre, interaction: i64, kind: &str, n: usize) {
     }
 }
 
+/// The carrier's caller (440 Hz from 6.2 s) in the demo flow, answered by 1001's phone: the
+/// desk's notices from before the offer on, SIPp and its run folder, the interaction.
+async fn answered_by_1001(
+    c: &Centre,
+) -> (
+    broadcast::Receiver<Notice>,
+    tokio::process::Child,
+    std::path::PathBuf,
+    i64,
+) {
+    c.available("1001").await;
+    let mut notices = c.w.sip.notices();
+    let (sipp, run) = c.dial(SCENARIO, 6_200, 100);
+    let pop = next_notice(&mut notices, "contact.offered").await;
+    assert_eq!(pop.agent_id, Some(c.agents["1001"]));
+    let interaction = pop.data["interaction_id"].as_i64().expect("interaction");
+    c.wait_for(interaction, "call.answered", 20).await;
+    (notices, sipp, run, interaction)
+}
+
 fn refused(r: Result<(), TransferError>) -> bool {
     matches!(r, Err(TransferError::Refused(_)))
 }
@@ -69,30 +91,27 @@ async fn the_desk_consults_another_agent_joins_the_caller_in_conference_and_hand
     let c = centre().await;
     let first = c.phone("1001", 1000.0, true).await;
     let second = c.phone("1002", 700.0, true).await;
-    c.available("1001").await;
-    let mut notices = c.w.sip.notices();
-    let (sipp, run) = c.dial(SCENARIO, 6_200, 100);
-    let pop = next_notice(&mut notices, "contact.offered").await;
-    let interaction = pop.data["interaction_id"].as_i64().expect("interaction");
-    c.wait_for(interaction, "call.answered", 20).await;
+    let (mut notices, sipp, run, interaction) = answered_by_1001(&c).await;
     let desk = c.w.sip.dialer();
     // Nothing to resume, join or hand over yet.
-    assert!(refused(desk.control(interaction, DeskAction::Resume).await));
     assert!(refused(
-        desk.control(interaction, DeskAction::Conference).await
+        desk.control(interaction, CallControl::Resume).await
     ));
     assert!(refused(
-        desk.control(interaction, DeskAction::CompleteTransfer)
+        desk.control(interaction, CallControl::Conference).await
+    ));
+    assert!(refused(
+        desk.control(interaction, CallControl::CompleteTransfer)
             .await
     ));
     assert!(refused(
-        desk.control(interaction, DeskAction::ConsultAgent(c.agents["1001"]))
+        desk.control(interaction, CallControl::ConsultAgent(c.agents["1001"]))
             .await
     ));
     tokio::time::sleep(Duration::from_secs(3)).await;
 
     // The agent asks 1002 while the caller waits with music.
-    desk.control(interaction, DeskAction::ConsultAgent(c.agents["1002"]))
+    desk.control(interaction, CallControl::ConsultAgent(c.agents["1002"]))
         .await
         .expect("consultation");
     let state = next_notice(&mut notices, "contact.call_state").await;
@@ -100,16 +119,16 @@ async fn the_desk_consults_another_agent_joins_the_caller_in_conference_and_hand
     assert_eq!(state.data["held"], true);
     assert_eq!(state.data["consult"]["state"], "ringing");
     c.wait_for(interaction, "call.consult_answered", 20).await;
-    assert!(refused(desk.control(interaction, DeskAction::Hold).await));
+    assert!(refused(desk.control(interaction, CallControl::Hold).await));
     tokio::time::sleep(Duration::from_secs(4)).await;
     // The three talk.
-    desk.control(interaction, DeskAction::Conference)
+    desk.control(interaction, CallControl::Conference)
         .await
         .expect("conference");
     c.wait_for(interaction, "call.conference_started", 5).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     // The first agent leaves; the caller and 1002 talk on, then 1002 hangs up.
-    desk.control(interaction, DeskAction::CompleteTransfer)
+    desk.control(interaction, CallControl::CompleteTransfer)
         .await
         .expect("handed over");
     let ended = next_notice(&mut notices, "contact.ended").await;
@@ -202,22 +221,17 @@ async fn the_desk_holds_resumes_and_moves_the_call_to_a_queue_then_to_a_speciali
     let port = company(&c).await;
     let first = c.phone("1001", 1000.0, true).await;
     let second = c.phone("1002", 700.0, true).await;
-    c.available("1001").await;
-    let mut notices = c.w.sip.notices();
-    let (sipp, run) = c.dial(SCENARIO, 6_200, 100);
-    let pop = next_notice(&mut notices, "contact.offered").await;
-    let interaction = pop.data["interaction_id"].as_i64().expect("interaction");
-    c.wait_for(interaction, "call.answered", 20).await;
+    let (mut notices, sipp, run, interaction) = answered_by_1001(&c).await;
     let desk = c.w.sip.dialer();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    desk.control(interaction, DeskAction::Hold)
+    desk.control(interaction, CallControl::Hold)
         .await
         .expect("hold");
-    assert!(refused(desk.control(interaction, DeskAction::Hold).await));
+    assert!(refused(desk.control(interaction, CallControl::Hold).await));
     let state = next_notice(&mut notices, "contact.call_state").await;
     assert_eq!(state.data["held"], true);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    desk.control(interaction, DeskAction::Resume)
+    desk.control(interaction, CallControl::Resume)
         .await
         .expect("resume");
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -227,10 +241,10 @@ async fn the_desk_holds_resumes_and_moves_the_call_to_a_queue_then_to_a_speciali
     let queues = c.w.store.list_queues(c.w.tenant).await.expect("queues");
     let cards = queues[0].id;
     assert!(refused(
-        desk.control(interaction, DeskAction::TransferToQueue(999_999))
+        desk.control(interaction, CallControl::TransferToQueue(999_999))
             .await
     ));
-    desk.control(interaction, DeskAction::TransferToQueue(cards))
+    desk.control(interaction, CallControl::TransferToQueue(cards))
         .await
         .expect("to the queue");
     let pop = next_notice(&mut notices, "contact.offered").await;
@@ -245,7 +259,7 @@ async fn the_desk_holds_resumes_and_moves_the_call_to_a_queue_then_to_a_speciali
     tokio::time::sleep(Duration::from_millis(300)).await;
     desk.control(
         interaction,
-        DeskAction::TransferToNumber("+74955550100".into()),
+        CallControl::TransferToNumber("+74955550100".into()),
     )
     .await
     .expect("to the number");
@@ -308,16 +322,11 @@ async fn the_desk_hangs_up() {
     }
     let c = centre().await;
     let first = c.phone("1001", 1000.0, true).await;
-    c.available("1001").await;
-    let mut notices = c.w.sip.notices();
-    let (sipp, run) = c.dial(SCENARIO, 6_200, 100);
-    let pop = next_notice(&mut notices, "contact.offered").await;
-    let interaction = pop.data["interaction_id"].as_i64().expect("interaction");
-    c.wait_for(interaction, "call.answered", 20).await;
+    let (mut notices, sipp, run, interaction) = answered_by_1001(&c).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     c.w.sip
         .dialer()
-        .control(interaction, DeskAction::HangUp)
+        .control(interaction, CallControl::HangUp)
         .await
         .expect("hang-up");
     if let Err(e) = sipp_result(sipp, &run).await {
@@ -338,7 +347,7 @@ async fn the_desk_hangs_up() {
     assert!(matches!(
         c.w.sip
             .dialer()
-            .control(interaction, DeskAction::Hold)
+            .control(interaction, CallControl::Hold)
             .await,
         Err(TransferError::NotLive)
     ));
