@@ -46,6 +46,8 @@ pub enum Input {
     OfferAccepted(ContactId),
     OfferDeclined(ContactId),
     Abandoned(ContactId),
+    /// The centre took a waiting contact back (a scheduled callback cancelled).
+    Cancelled(ContactId),
     Ended(ContactId),
     WrapUpDone {
         agent: AgentId,
@@ -365,6 +367,7 @@ impl Shell {
             Input::OfferAccepted(c) => e.handle_offer_accepted(now, c),
             Input::OfferDeclined(c) => e.handle_offer_declined(now, c),
             Input::Abandoned(c) => e.handle_abandoned(now, c),
+            Input::Cancelled(c) => e.handle_cancelled(now, c),
             Input::Ended(c) => e.handle_contact_ended(now, c),
             Input::WrapUpDone { agent, contact } => e.handle_wrap_up_done(now, agent, contact),
             Input::WrapUpExtend {

@@ -89,6 +89,15 @@ pub struct ContactSpec {
     pub arrived_at: Option<Time>,
     /// The contact is a callback request from the start (a web form "call me back").
     pub callback_number: Option<String>,
+    /// How long `preferred_agent` alone may take it, instead of the queue's preferred timeout
+    /// (an agent's own scheduled callback waits longer for them).
+    #[serde(default)]
+    pub preferred_for: Option<Duration>,
+    /// A scheduled callback ("call me tomorrow at ten"): parked until then, and its wait, aging
+    /// and preferred agent's time count from then. Only a callback can be scheduled; it is never
+    /// merged with another request for the same number.
+    #[serde(default)]
+    pub not_before: Option<Time>,
 }
 
 impl ContactSpec {
@@ -102,6 +111,8 @@ impl ContactSpec {
             preferred_agent: None,
             arrived_at: None,
             callback_number: None,
+            preferred_for: None,
+            not_before: None,
         }
     }
 }
@@ -309,6 +320,7 @@ struct Contact {
     own_needs: Vec<Requirement>,
     reqset: ReqSetId,
     preferred: Option<usize>,
+    preferred_for: Option<Duration>,
     arrived: Time,
     queued_at: Time,
     seq: u64,
@@ -890,7 +902,18 @@ impl Engine {
                 "contact priority must be within ±1,000,000".into(),
             ));
         }
-        let arrived = spec.arrived_at.unwrap_or(now).min(now);
+        // A time already past is simply now: the callback is due at once.
+        let scheduled = spec.not_before.filter(|t| *t > now);
+        spec.not_before = scheduled;
+        if scheduled.is_some() && spec.callback_number.is_none() {
+            return Err(RoutingError::InvalidConfig(
+                "only a callback can be scheduled".into(),
+            ));
+        }
+        let arrived = match scheduled {
+            Some(at) => at,
+            None => spec.arrived_at.unwrap_or(now).min(now),
+        };
         spec.arrived_at = Some(arrived);
         let id = spec.id;
         self.events.push_back(Event::Queued {
@@ -902,10 +925,24 @@ impl Engine {
             requirements: spec.requirements.clone(),
             preferred_agent: spec.preferred_agent,
             arrived_at: arrived,
+            preferred_for_ms: spec.preferred_for.map(millis),
+            not_before: scheduled,
             at: now,
         });
         self.queues[qi].stats.arrived += 1;
         let callback_number = spec.callback_number.take();
+        if let (Some(until), Some(number)) = (scheduled, &callback_number) {
+            self.insert_contact(now, qi, spec, until, None);
+            self.schedule(id, qi, until, number.clone(), 0);
+            self.events.push_back(Event::CallbackRequested {
+                contact: id,
+                number: number.clone(),
+                at: now,
+            });
+            self.queues[qi].stats.callbacks_requested += 1;
+            self.flush(now);
+            return Ok(());
+        }
         self.insert_contact(now, qi, spec, now, None);
         if let Some(number) = callback_number {
             self.request_callback(now, id, number);
@@ -954,6 +991,7 @@ impl Engine {
             own_needs: spec.requirements,
             reqset,
             preferred,
+            preferred_for: spec.preferred_for,
             arrived,
             queued_at,
             seq: self.seq,
@@ -1187,6 +1225,45 @@ impl Engine {
                 at: now,
             });
         }
+    }
+
+    /// A waiting or parked contact is taken out of routing by the centre, not the customer
+    /// (a scheduled callback cancelled). An offer out is withdrawn; a contact being served is
+    /// refused (it is the conversation's to end).
+    pub fn handle_cancelled(&mut self, now: Time, contact: ContactId) -> Result<(), RoutingError> {
+        let c = self.contact(contact)?;
+        match c.state {
+            CState::Serving { .. } => return Err(self.wrong(contact, "cancelling")),
+            CState::Offered { agent, .. } => {
+                let why = TakeBack::Withdrawn { tell_channel: true };
+                self.take_back_offer(now, contact, agent, why);
+                self.cancel(now, contact);
+                self.match_agent(agent);
+            }
+            CState::Waiting | CState::Parked { .. } => self.cancel(now, contact),
+        }
+        self.flush(now);
+        Ok(())
+    }
+
+    fn cancel(&mut self, now: Time, contact: ContactId) {
+        self.unplace(contact);
+        let c = self.contacts.remove(&contact).expect("caller checked");
+        if matches!(c.state, CState::Parked { .. }) {
+            self.queues[c.queue].parked -= 1;
+        }
+        self.forget(contact, &c);
+        self.events.push_back(Event::Cancelled { contact, at: now });
+    }
+
+    /// A callback parked until `until` (scheduled, or restored between attempts).
+    fn schedule(&mut self, id: ContactId, qi: usize, until: Time, number: String, attempts: u32) {
+        self.unplace(id);
+        let c = self.contacts.get_mut(&id).expect("inserted");
+        c.callback = Some(Callback { number, attempts });
+        c.state = CState::Parked { until };
+        self.queues[qi].parked += 1;
+        self.arm_contact(id);
     }
 
     // ----- callbacks -----------------------------------------------------------------------
@@ -1844,11 +1921,21 @@ impl Engine {
                 number: number.clone(),
                 attempts: rc.callback_attempts,
             });
-            if let Some(number) = &rc.callback_number {
+            // A scheduled callback is never merged, so it is not the number's pending one.
+            if let Some(number) = rc
+                .callback_number
+                .as_ref()
+                .filter(|_| rc.spec.not_before.is_none())
+            {
                 self.callbacks
                     .insert((self.queues[qi].cfg.tenant, number.clone()), id);
             }
-            let queued_at = rc.queued_at.min(now);
+            // A scheduled callback not yet due keeps its time; its preferred agent's time
+            // starts then.
+            let queued_at = match rc.spec.not_before {
+                Some(t) if t > now => t,
+                _ => rc.queued_at.min(now),
+            };
             self.insert_contact(now, qi, rc.spec.clone(), queued_at, callback);
             if let Some(ai) = rc.serving_agent.map(|a| self.agent_ix[&a]) {
                 self.unplace(id);
@@ -1949,7 +2036,7 @@ impl Engine {
         let q = &self.queues[c.queue];
         let waited = now.since(c.queued_at);
         if let Some(p) = c.preferred {
-            if waited < q.cfg.preferred_timeout
+            if waited < c.preferred_for.unwrap_or(q.cfg.preferred_timeout)
                 && !self.is_excluded(id, p)
                 && !self.agents[p].removed
             {
@@ -2045,7 +2132,10 @@ impl Engine {
             CState::Waiting => {
                 let mut d = q.cfg.max_wait.map(|w| c.queued_at.plus(w));
                 let next = match c.stage {
-                    Stage::Preferred => Some(c.queued_at.plus(q.cfg.preferred_timeout)),
+                    Stage::Preferred => Some(
+                        c.queued_at
+                            .plus(c.preferred_for.unwrap_or(q.cfg.preferred_timeout)),
+                    ),
                     Stage::Ring(r) => q
                         .steps
                         .get(usize::from(r))

@@ -29,6 +29,12 @@ pub enum Event {
         requirements: Vec<Requirement>,
         preferred_agent: Option<AgentId>,
         arrived_at: Time,
+        /// How long the preferred agent alone may take it, when not the queue's setting.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        preferred_for_ms: Option<u64>,
+        /// A scheduled callback: parked until then.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        not_before: Option<Time>,
         at: Time,
     },
     /// The contact's needs widened (stage 0: the preferred agent's time is over; n: after the
@@ -122,6 +128,9 @@ pub enum Event {
         retry_at: Option<Time>,
         at: Time,
     },
+    /// Taken out of routing before anyone served it, not by the customer (a scheduled callback
+    /// cancelled): it counts neither as answered nor as abandoned.
+    Cancelled { contact: ContactId, at: Time },
     /// The channel layer saw something other than what the engine believed; what was corrected.
     Reconciled {
         agent: AgentId,
@@ -138,6 +147,7 @@ pub const FINISHED_KINDS: &[&str] = &[
     "routing.callback_merged",
     "routing.overflowed_out",
     "routing.callback_failed",
+    "routing.cancelled",
 ];
 
 impl Event {
@@ -161,7 +171,8 @@ impl Event {
             | Event::CallbackRequested { contact, .. }
             | Event::CallbackMerged { contact, .. }
             | Event::CallbackReached { contact, .. }
-            | Event::CallbackUnreached { contact, .. } => Some(*contact),
+            | Event::CallbackUnreached { contact, .. }
+            | Event::Cancelled { contact, .. } => Some(*contact),
         }
     }
 
@@ -185,6 +196,7 @@ impl Event {
             | Event::CallbackMerged { at, .. }
             | Event::CallbackReached { at, .. }
             | Event::CallbackUnreached { at, .. }
+            | Event::Cancelled { at, .. }
             | Event::Reconciled { at, .. } => *at,
         }
     }
@@ -213,6 +225,7 @@ impl Event {
                 retry_at: Some(_), ..
             } => "routing.callback_unreached",
             Event::CallbackUnreached { retry_at: None, .. } => "routing.callback_failed",
+            Event::Cancelled { .. } => "routing.cancelled",
             Event::Reconciled { .. } => "routing.reconciled",
         }
     }

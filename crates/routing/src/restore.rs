@@ -83,6 +83,8 @@ impl Journal {
                 requirements,
                 preferred_agent,
                 arrived_at,
+                preferred_for_ms,
+                not_before,
                 at,
                 ..
             } => {
@@ -95,6 +97,8 @@ impl Journal {
                     preferred_agent: *preferred_agent,
                     arrived_at: Some(*arrived_at),
                     callback_number: None,
+                    preferred_for: preferred_for_ms.map(std::time::Duration::from_millis),
+                    not_before: *not_before,
                 };
                 self.order.push(*contact);
                 self.contacts.insert(
@@ -103,10 +107,10 @@ impl Journal {
                         c: RestoredContact {
                             spec,
                             queue: *queue,
-                            queued_at: *at,
+                            queued_at: not_before.unwrap_or(*at),
                             callback_number: None,
                             callback_attempts: 0,
-                            parked_until: None,
+                            parked_until: *not_before,
                             serving_agent: None,
                         },
                         held: Held::Waiting,
@@ -132,7 +136,8 @@ impl Journal {
             | Event::Withdrawn { contact, .. } => self.hold(*contact, Held::Waiting),
             Event::Abandoned { contact, .. }
             | Event::Ended { contact, .. }
-            | Event::CallbackMerged { contact, .. } => {
+            | Event::CallbackMerged { contact, .. }
+            | Event::Cancelled { contact, .. } => {
                 self.contacts.remove(contact);
             }
             Event::CallbackRequested {

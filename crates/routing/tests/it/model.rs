@@ -346,7 +346,7 @@ impl Reference {
                     .items
                     .remove(&contact.0);
             }
-            Event::Abandoned { contact, .. } => {
+            Event::Abandoned { contact, .. } | Event::Cancelled { contact, .. } => {
                 self.contacts.remove(&contact.0);
                 self.finished.insert(contact.0);
             }

@@ -141,3 +141,52 @@ fn a_restarted_engine_has_the_same_agents_and_waiting_contacts() {
         }
     )));
 }
+
+#[test]
+fn a_scheduled_callback_survives_a_restart_with_its_time_and_its_agent() {
+    let mut sim = Sim::new();
+    configure(&mut sim);
+    let due = sim.now.plus(Duration::from_secs(600));
+    sim.arrive_with(1, 1, Channel::Voice, |s| {
+        s.callback_number = Some("+79160000003".into());
+        s.preferred_agent = Some(AgentId(2));
+        s.preferred_for = Some(Duration::from_secs(300));
+        s.not_before = Some(due);
+    });
+    sim.arrive_with(2, 1, Channel::Voice, |s| {
+        s.callback_number = Some("+79160000004".into());
+        s.not_before = Some(due);
+    });
+    sim.engine.handle_cancelled(sim.now, ContactId(2)).unwrap();
+    sim.drain();
+    let mut journal = Journal::new();
+    for e in &sim.events {
+        let stored = serde_json::to_string(e).unwrap();
+        journal.apply(&serde_json::from_str(&stored).unwrap());
+    }
+    let restore = journal.finish();
+    let mut fresh = Sim::new();
+    fresh.now = sim.now.plus(Duration::from_secs(60));
+    configure(&mut fresh);
+    fresh.engine.restore(fresh.now, &restore).unwrap();
+    fresh.drain();
+    assert_eq!(
+        fresh.engine.contact_state(ContactId(2)),
+        None,
+        "cancelled stays cancelled"
+    );
+    assert_eq!(
+        fresh.engine.contact_state(ContactId(1)),
+        Some(ContactState::Parked {
+            queue: QueueId(1),
+            until: due
+        })
+    );
+    fresh.ready(1);
+    fresh.ready(2);
+    fresh.ready(3);
+    assert_eq!(fresh.take_offers(), vec![]);
+    fresh.secs(540);
+    // Due: its agent is free and takes it; before that, nobody did.
+    assert_eq!(fresh.take_offers(), vec![(1, 2)]);
+}

@@ -843,3 +843,137 @@ fn an_agents_own_call_takes_their_capacity_until_it_ends() {
         .handle_direct(sim.now, AgentId(99), Channel::Voice, true)
         .is_err());
 }
+
+#[test]
+fn a_scheduled_callback_waits_for_its_time_then_for_its_agent_then_for_anyone() {
+    let mut sim = Sim::new();
+    sim.queue(1, |q| q.preferred_timeout = Duration::from_secs(15));
+    sim.agent(1, &[], &[1]);
+    sim.agent(2, &[], &[1]);
+    sim.ready(1);
+    sim.ready(2);
+    // Agent 1 promises to call back in an hour and keeps it to themselves for ten minutes.
+    let due = sim.now.plus(Duration::from_secs(3600));
+    sim.arrive_with(1, 1, Channel::Voice, |s| {
+        s.callback_number = Some("+79160000001".into());
+        s.preferred_agent = Some(AgentId(1));
+        s.preferred_for = Some(Duration::from_secs(600));
+        s.not_before = Some(due);
+    });
+    assert_eq!(
+        sim.engine.contact_state(ContactId(1)),
+        Some(ContactState::Parked {
+            queue: QueueId(1),
+            until: due
+        })
+    );
+    assert_eq!(
+        sim.take_offers(),
+        vec![],
+        "both agents are free, but it is not time"
+    );
+    // The same customer calls in meanwhile, finds nobody free and asks for a callback from
+    // the queue: a separate request (neither is merged into the other).
+    for a in [1, 2] {
+        sim.engine
+            .handle_presence(sim.now, AgentId(a), Presence::NotReady("break".into()))
+            .unwrap();
+    }
+    sim.arrive(3, 1, Channel::Voice);
+    sim.engine
+        .handle_callback_request(sim.now, ContactId(3), "+79160000001".into())
+        .unwrap();
+    sim.drain();
+    assert!(!sim.events_of(3).contains(&"routing.callback_merged"));
+    assert!(!sim.events_of(1).contains(&"routing.callback_merged"));
+    sim.ready(1);
+    sim.ready(2);
+    let offers = sim.take_offers();
+    assert_eq!(offers.len(), 1);
+    let (_, agent) = offers[0];
+    assert_eq!(offers[0].0, 3, "only the queue's callback is offered now");
+    sim.accept(3);
+    sim.engine
+        .handle_callback_reached(sim.now, ContactId(3))
+        .unwrap();
+    if agent == 2 {
+        // Make agent 1 the busy one for what follows.
+        sim.end(3);
+        sim.secs(60);
+        sim.arrive(4, 1, Channel::Voice);
+        assert_eq!(sim.take_offers(), vec![(4, 1)]);
+        sim.accept(4);
+    }
+    // At its time agent 1 is busy with contact 3: agent 2 is free, yet it waits for agent 1.
+    sim.secs(3600);
+    assert_eq!(sim.take_offers(), vec![]);
+    assert!(matches!(
+        sim.engine.contact_state(ContactId(1)),
+        Some(ContactState::Waiting { .. })
+    ));
+    // Beyond the queue's 15 s, still agent 1's: the callback's own ten minutes count.
+    sim.secs(60);
+    assert_eq!(sim.take_offers(), vec![]);
+    sim.secs(540);
+    assert_eq!(
+        sim.take_offers(),
+        vec![(1, 2)],
+        "after ten minutes anyone may call"
+    );
+    // Its wait counts from its time, not from when it was promised.
+    sim.accept(1);
+    sim.engine
+        .handle_callback_reached(sim.now, ContactId(1))
+        .unwrap();
+    sim.drain();
+    let waited = sim.events.iter().find_map(|e| match e {
+        Event::CallbackReached {
+            contact: ContactId(1),
+            waited_ms,
+            ..
+        } => Some(*waited_ms),
+        _ => None,
+    });
+    assert_eq!(waited, Some(600_000));
+}
+
+#[test]
+fn a_scheduled_callback_can_be_cancelled_and_only_callbacks_are_scheduled() {
+    let mut sim = Sim::new();
+    sim.agent(1, &[], &[1]);
+    sim.queue(1, |_| {});
+    let due = sim.now.plus(Duration::from_secs(60));
+    let refused = sim.engine.handle_contact(sim.now, {
+        let mut s = hotline_routing::ContactSpec::new(ContactId(1), QueueId(1), Channel::Voice);
+        s.not_before = Some(due);
+        s
+    });
+    assert!(
+        refused.is_err(),
+        "a call cannot wait for a time without a number to call"
+    );
+    assert_eq!(sim.engine.contact_state(ContactId(1)), None);
+    sim.arrive_with(2, 1, Channel::Voice, |s| {
+        s.callback_number = Some("+79160000002".into());
+        s.not_before = Some(due);
+    });
+    sim.engine.handle_cancelled(sim.now, ContactId(2)).unwrap();
+    sim.drain();
+    assert_eq!(sim.engine.contact_state(ContactId(2)), None);
+    assert!(sim.events_of(2).contains(&"routing.cancelled"));
+    sim.ready(1);
+    sim.secs(120);
+    assert_eq!(
+        sim.take_offers(),
+        vec![],
+        "a cancelled callback never comes back"
+    );
+    let snap = sim.engine.snapshot(sim.now);
+    let q = snap.queues.iter().find(|q| q.queue == QueueId(1)).unwrap();
+    assert_eq!(q.abandoned, 0, "cancelling is not the customer abandoning");
+    // A contact being served is the conversation's to end.
+    sim.arrive(3, 1, Channel::Voice);
+    assert_eq!(sim.take_offers(), vec![(3, 1)]);
+    sim.accept(3);
+    assert!(sim.engine.handle_cancelled(sim.now, ContactId(3)).is_err());
+}
