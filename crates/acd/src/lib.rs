@@ -16,8 +16,8 @@ use hotline_routing::event::FINISHED_KINDS;
 use hotline_routing::restore::{Journal, Restore};
 use hotline_routing::snapshot::{AgentFigures, Snapshot};
 use hotline_routing::{
-    AgentId, Command, ContactId, ContactSpec, Engine, EngineConfig, Estimate, Event, QueueId,
-    RoutingError, TenantId, Time,
+    AgentId, Command, ContactId, ContactSpec, ContactState, Engine, EngineConfig, Estimate, Event,
+    QueueId, RoutingError, TenantId, Time,
 };
 use hotline_store::{NewAgentEvent, NewEvent, Store, StoreError};
 use std::collections::{BTreeMap, HashMap};
@@ -83,6 +83,7 @@ enum Request {
     Snapshot(Option<TenantId>, oneshot::Sender<Snapshot>),
     AgentFigures(AgentId, oneshot::Sender<Option<AgentFigures>>),
     Estimate(ContactId, oneshot::Sender<Option<Estimate>>),
+    ContactState(ContactId, oneshot::Sender<Option<ContactState>>),
     Reload(oneshot::Sender<Result<(), AcdError>>),
     Stop,
 }
@@ -211,6 +212,15 @@ impl AcdLink {
 
     pub async fn estimate(&self, contact: ContactId) -> Result<Option<Estimate>, AcdError> {
         self.ask(|tx| Request::Estimate(contact, tx)).await
+    }
+
+    /// Where a contact is in routing; `None` once routing is done with it (ended, abandoned,
+    /// cancelled, a callback given up).
+    pub async fn contact_state(
+        &self,
+        contact: ContactId,
+    ) -> Result<Option<ContactState>, AcdError> {
+        self.ask(|tx| Request::ContactState(contact, tx)).await
     }
 
     /// Re-reads queues and agents from the store (after an administrator changed them).
@@ -342,6 +352,9 @@ impl Shell {
                     }
                     Some(Request::Estimate(c, reply)) => {
                         let _ = reply.send(self.engine.estimate(c));
+                    }
+                    Some(Request::ContactState(c, reply)) => {
+                        let _ = reply.send(self.engine.contact_state(c));
                     }
                     Some(Request::Reload(reply)) => {
                         let _ = reply.send(self.load().await);

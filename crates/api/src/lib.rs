@@ -28,8 +28,8 @@ use axum::routing::{get, post, put};
 use axum::Router;
 use error::ApiError;
 use routes::{
-    admin, agents, auth as auth_routes, catalog, customers, desk, flows, interactions, system,
-    telephony,
+    admin, agents, auth as auth_routes, callbacks, catalog, customers, desk, flows, interactions,
+    system, telephony,
 };
 
 pub fn router(state: AppState) -> Router {
@@ -60,6 +60,8 @@ pub fn router(state: AppState) -> Router {
         .route("/agents/{id}/state", get(desk::agent_state))
         .route("/agents/{id}/wrap-up", post(desk::wrap_up))
         .route("/wallboard", get(desk::wallboard))
+        .route("/callbacks", get(callbacks::list).post(callbacks::create))
+        .route("/callbacks/{id}", axum::routing::delete(callbacks::cancel))
         .route("/interactions/{id}/recording", get(desk::recording))
         .route("/calls", post(interactions::place_call))
         .route("/interactions/{id}/transfer", post(interactions::transfer))

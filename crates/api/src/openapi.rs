@@ -3,7 +3,8 @@
 //! drift (regenerate with `cargo xtask openapi`).
 
 use crate::routes::{
-    admin, agents, auth, catalog, customers, desk, flows, interactions, system, telephony,
+    admin, agents, auth, callbacks, catalog, customers, desk, flows, interactions, system,
+    telephony,
 };
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -30,6 +31,7 @@ use utoipa::{Modify, OpenApi};
         flows::list, flows::get, flows::versions, flows::save, flows::check,
         flows::get_calendars, flows::put_calendars, flows::put_rows, flows::get_row,
         desk::wallboard, desk::agent_state, desk::wrap_up, desk::recording,
+        callbacks::create, callbacks::list, callbacks::cancel,
         crate::events::stream,
     ),
     components(schemas(crate::events::LiveEvent)),
@@ -45,6 +47,7 @@ use utoipa::{Modify, OpenApi};
         (name = "telephony", description = "The dial plan: trunks, numbers (DIDs), outbound routes"),
         (name = "flows", description = "Contact flows (IVR and self-service), calendars, lookup tables"),
         (name = "desk", description = "The workplace's live figures: wallboard, an agent's state, wrap-up, recordings"),
+        (name = "callbacks", description = "Callbacks promised for a time: booked, listed by agent, cancelled"),
         (name = "events", description = "Live events over WebSocket"),
         (name = "system", description = "Health"),
     )

@@ -232,3 +232,31 @@ pub struct ApiToken {
     #[schema(value_type = Option<String>, format = DateTime)]
     pub revoked_at: Option<OffsetDateTime>,
 }
+
+/// A callback promised for a time: "I will call you back tomorrow at ten". Its interaction (an
+/// outbound voice contact) is created when it is scheduled and waits in routing until then;
+/// `state` is that interaction's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ScheduledCallback {
+    /// The callback's own interaction.
+    pub interaction_id: i64,
+    pub tenant_id: i64,
+    pub customer_id: Option<i64>,
+    pub customer_name: Option<String>,
+    pub queue_id: i64,
+    /// Whose callback it is (they get it first); empty: the queue's.
+    pub agent_id: Option<i64>,
+    /// E.164.
+    pub number: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub due_at: OffsetDateTime,
+    pub note: String,
+    /// The contact during which it was promised.
+    pub origin_interaction_id: Option<i64>,
+    pub state: InteractionState,
+    pub created_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}

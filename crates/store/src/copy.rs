@@ -265,6 +265,20 @@ const TABLES: &[Table] = &[
             ("updated_at", Int),
         ],
     },
+    Table {
+        name: "callbacks",
+        has_id: false,
+        columns: &[
+            ("interaction_id", Int),
+            ("tenant_id", Int),
+            ("agent_id", Int),
+            ("number", Text),
+            ("due_at", Int),
+            ("note", Text),
+            ("origin_interaction_id", Int),
+            ("created_by", Text),
+        ],
+    },
 ];
 
 #[derive(Debug, Clone)]

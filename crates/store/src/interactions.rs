@@ -183,14 +183,14 @@ fn append_many_sql(n: usize) -> String {
     )
 }
 
-const APPEND_SQL: &str =
+pub(crate) const APPEND_SQL: &str =
     "INSERT INTO interaction_events (tenant_id, interaction_id, at, kind, actor, data)
     SELECT $1, id, $3, $4, $5, $6 FROM interactions WHERE tenant_id = $1 AND id = $2 RETURNING id";
 
 impl Store {
     /// Checks that every referenced object exists in this tenant (foreign keys alone would let a
     /// tenant point at another tenant's rows).
-    async fn check_refs(
+    pub(crate) async fn check_refs(
         &self,
         tenant_id: i64,
         refs: &[(&'static str, &'static str, Option<i64>)],

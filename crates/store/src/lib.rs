@@ -14,6 +14,7 @@
 //! the conformance suite in `tests/it` runs every method on both.
 
 pub mod agents;
+pub mod callbacks;
 pub mod catalog;
 pub mod copy;
 pub mod customers;
@@ -39,6 +40,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 pub use agents::{AgentPatch, NewAgent};
+pub use callbacks::{CallbackFilter, NewCallback};
 pub use catalog::{DispositionPatch, NewDisposition, NewQueue, NewScript, QueuePatch, ScriptPatch};
 pub use customers::{CustomerPatch, CustomerQuery, NewCustomer};
 pub use interactions::{InteractionFilter, InteractionPatch, NewEvent, NewInteraction};

@@ -50,6 +50,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_flows.sql"),
         postgres: include_str!("../migrations/postgres/0006_flows.sql"),
     },
+    Migration {
+        version: 7,
+        name: "callbacks",
+        sqlite: include_str!("../migrations/sqlite/0007_callbacks.sql"),
+        postgres: include_str!("../migrations/postgres/0007_callbacks.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -278,7 +278,16 @@ impl Outbound {
             // A callback not reached is tried again by routing.
             Err(Failure::Unreached) if self.routing.is_some() => {
                 self.append("callback.unreached", json!({})).await;
-                return;
+                // Routing tries again later, unless that was its last attempt: then the
+                // callback is over, failed.
+                let given_up = match &self.routing {
+                    Some((link, contact)) => matches!(link.contact_state(*contact).await, Ok(None)),
+                    None => false,
+                };
+                if !given_up {
+                    return;
+                }
+                (InteractionState::Failed, "nobody")
             }
             Err(f) => {
                 self.append("call.failed", json!({ "reason": f.to_string() }))

@@ -106,7 +106,7 @@ pub struct ListParams {
     pub offset: Option<i64>,
 }
 
-fn parse_time(field: &str, v: Option<&str>) -> ApiResult<Option<OffsetDateTime>> {
+pub(crate) fn parse_time(field: &str, v: Option<&str>) -> ApiResult<Option<OffsetDateTime>> {
     v.map(|s| {
         OffsetDateTime::parse(s, &Rfc3339)
             .ok()
@@ -122,7 +122,7 @@ fn parse_time(field: &str, v: Option<&str>) -> ApiResult<Option<OffsetDateTime>>
 }
 
 /// Agents act on their own interactions and unassigned ones; supervisors on all.
-async fn check_may_change(
+pub(crate) async fn check_may_change(
     state: &AppState,
     auth: &Auth,
     interaction: &Interaction,

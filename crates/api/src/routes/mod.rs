@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod agents;
 pub mod auth;
+pub mod callbacks;
 pub mod catalog;
 pub mod customers;
 pub mod desk;

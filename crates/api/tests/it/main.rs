@@ -1,5 +1,6 @@
 //! HTTP API tests: the router driven with `tower::ServiceExt::oneshot`, over a real SQLite store.
 
+mod callbacks;
 mod desk;
 mod dialplan;
 mod errors;

@@ -2017,3 +2017,187 @@ pub async fn flows_calendars_and_lookups(s: &Store) {
         "invalid:rows"
     );
 }
+
+pub async fn scheduled_callbacks(s: &Store) {
+    let t = tenant(s, "acme").await;
+    let other = tenant(s, "other").await;
+    let q = s.create_queue(t.id, &voice_queue("Q")).await.unwrap();
+    let c = s
+        .create_customer(t.id, &customer("Ольга", &["+79165550102"], &[]))
+        .await
+        .unwrap();
+    let u = s
+        .create_user(
+            t.id,
+            &NewUser {
+                username: "anna".into(),
+                display_name: "Анна".into(),
+                role: Role::Agent,
+                password: "password1".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let a = s
+        .create_agent(
+            t.id,
+            &NewAgent {
+                user_id: u.id,
+                extension: "1001".into(),
+                skills: vec![],
+                sip_password: None,
+            },
+        )
+        .await
+        .unwrap();
+    let (origin, _) = s
+        .create_interaction(t.id, &voice(Some(c.id), Some(q.id)), "trunk")
+        .await
+        .unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let at = |h: i64| {
+        let t = now + Duration::hours(h);
+        t.replace_nanosecond(0).unwrap()
+    };
+    let mine = |h: i64, agent: Option<i64>| NewCallback {
+        queue_id: q.id,
+        customer_id: Some(c.id),
+        agent_id: agent,
+        number: "+79165550102".into(),
+        due_at: at(h),
+        note: "Перезвонить с ответом по заявке".into(),
+        origin_interaction_id: Some(origin.id),
+    };
+    let later = s
+        .schedule_callback(t.id, &mine(5, Some(a.id)), "anna")
+        .await
+        .unwrap();
+    let sooner = s
+        .schedule_callback(t.id, &mine(2, Some(a.id)), "anna")
+        .await
+        .unwrap();
+    let queue_one = s
+        .schedule_callback(t.id, &mine(1, None), "anna")
+        .await
+        .unwrap();
+    assert_eq!(later.state, InteractionState::Queued);
+    assert_eq!(later.customer_name.as_deref(), Some("Ольга"));
+    assert_eq!(later.due_at, at(5));
+    assert_eq!(later.origin_interaction_id, Some(origin.id));
+    // Its interaction is an outbound call with the promise on its timeline and its note.
+    let i = s.get_interaction(t.id, later.interaction_id).await.unwrap();
+    assert_eq!(
+        (i.channel, i.direction, i.state, i.agent_id, i.customer_id),
+        (
+            Channel::Voice,
+            Direction::Outbound,
+            InteractionState::Queued,
+            Some(a.id),
+            Some(c.id)
+        )
+    );
+    assert_eq!(i.notes, "Перезвонить с ответом по заявке");
+    let kinds: Vec<String> = s
+        .list_events(t.id, i.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, vec!["created", "callback.scheduled"]);
+    // Mine, earliest first; the queue's is not mine.
+    let filter = CallbackFilter {
+        agent_id: Some(a.id),
+        open_only: true,
+        limit: 50,
+        ..Default::default()
+    };
+    let list = s.list_callbacks(t.id, &filter).await.unwrap();
+    let ids: Vec<i64> = list.iter().map(|c| c.interaction_id).collect();
+    assert_eq!(ids, vec![sooner.interaction_id, later.interaction_id]);
+    let all = CallbackFilter {
+        limit: 50,
+        ..Default::default()
+    };
+    assert_eq!(s.list_callbacks(t.id, &all).await.unwrap().len(), 3);
+    let window = CallbackFilter {
+        from: Some(at(2)),
+        to: Some(at(5)),
+        limit: 50,
+        ..Default::default()
+    };
+    let ids: Vec<i64> = s
+        .list_callbacks(t.id, &window)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.interaction_id)
+        .collect();
+    assert_eq!(ids, vec![sooner.interaction_id]);
+    // Cancelled: closed, off the open list, once.
+    let cancelled = s
+        .cancel_callback(t.id, sooner.interaction_id, "anna")
+        .await
+        .unwrap();
+    assert_eq!(cancelled.state, InteractionState::Closed);
+    let list = s.list_callbacks(t.id, &filter).await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(
+        code(
+            s.cancel_callback(t.id, sooner.interaction_id, "anna")
+                .await
+                .unwrap_err()
+        ),
+        "callback_finished"
+    );
+    // Being dialled: not cancelled under the call.
+    s.update_interaction(
+        t.id,
+        queue_one.interaction_id,
+        &InteractionPatch {
+            state: Some(InteractionState::Offered),
+            ..Default::default()
+        },
+        "telephony",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        code(
+            s.cancel_callback(t.id, queue_one.interaction_id, "anna")
+                .await
+                .unwrap_err()
+        ),
+        "callback_in_progress"
+    );
+    // Tenants see only their own; references are the tenant's.
+    assert!(s.list_callbacks(other.id, &all).await.unwrap().is_empty());
+    assert_eq!(
+        code(
+            s.callback(other.id, later.interaction_id)
+                .await
+                .unwrap_err()
+        ),
+        "not_found"
+    );
+    let mut foreign = mine(3, Some(a.id));
+    foreign.queue_id = s
+        .create_queue(other.id, &voice_queue("Q"))
+        .await
+        .unwrap()
+        .id;
+    assert_eq!(
+        code(
+            s.schedule_callback(t.id, &foreign, "anna")
+                .await
+                .unwrap_err()
+        ),
+        "invalid:queue_id"
+    );
+    let mut empty = mine(3, None);
+    empty.number = " ".into();
+    assert_eq!(
+        code(s.schedule_callback(t.id, &empty, "anna").await.unwrap_err()),
+        "invalid:number"
+    );
+}

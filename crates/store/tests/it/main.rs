@@ -109,6 +109,7 @@ on_both!(
     dial_plan,
     dial_plan_per_tenant,
     flows_calendars_and_lookups,
+    scheduled_callbacks,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
