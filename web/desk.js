@@ -4,8 +4,8 @@
 // Open tabs and everything typed are kept in the browser, so a reload or a lost connection
 // loses nothing.
 
-import { h, mount, duration, when, field, select, keep } from './dom.js';
-import { get, post, put, patch, qs } from './api.js';
+import { h, mount, duration, when, field, select, keep, two } from './dom.js';
+import { get, post, put, patch, del, qs } from './api.js';
 import { t, lang } from './i18n.js';
 import { renderMarkdown } from './markdown.js';
 
@@ -26,6 +26,7 @@ export function deskView(ctx, main) {
   let routingState = null; // the agent as routing sees them, and when it was read
   let wrapUp = keep.get(`hotline.desk.${agent.id}.wrap`, null); // {interaction_id, queue_id}
   const cache = { dispositions: null, agents: null, queues: null, scripts: new Map() };
+  let callbacks = null; // my callbacks still to be made, earliest first
   let timer = null;
 
   const saveTabs = () => { keep.set(tabsKey, tabs); keep.set(activeKey, active); };
@@ -129,12 +130,15 @@ export function deskView(ctx, main) {
   }
 
   function renderTabs() {
-    const items = [['search', t('desk.search'), null], ...tabs.map((tb) => [tb.key, tabTitle(tb), tb.status])];
+    const due = (callbacks || []).filter((c) => new Date(c.due_at) <= new Date()).length;
+    const cbTitle = callbacks && callbacks.length ? `${t('cb.tab')} (${callbacks.length})` : t('cb.tab');
+    const items = [['search', t('desk.search'), null], ['callbacks', cbTitle, due ? 'due' : null],
+      ...tabs.map((tb) => [tb.key, tabTitle(tb), tb.status])];
     mount(tabBar, items.map(([key, title, status]) => h('button', {
       type: 'button', role: 'tab', class: `tab ${key === active ? 'on' : ''} ${status ? `tab-${status}` : ''}`,
       'aria-selected': String(key === active), 'data-tab': key,
       onclick: () => { active = key; saveTabs(); render(); },
-    }, title, status ? h('span', { class: 'badge' }, t(`contact.${status}`)) : null)));
+    }, title, status ? h('span', { class: 'badge' }, status === 'due' ? t('cb.due_now') : t(`contact.${status}`)) : null)));
   }
 
   function openTab(tab, focus = true) {
@@ -156,6 +160,7 @@ export function deskView(ctx, main) {
 
   function render() {
     renderTabs();
+    if (active === 'callbacks') { renderCallbacks(); return; }
     const tab = tabs.find((x) => x.key === active);
     if (!tab) { active = 'search'; renderSearch(); return; }
     if (tab.kind === 'contact') renderContact(tab); else renderCustomerTab(tab);
@@ -363,7 +368,7 @@ export function deskView(ctx, main) {
     }).catch((e) => ctx.fail(e));
 
     mount(left, cardBox, ivrView(pop.ivr), timelineBox);
-    mount(right, outcome, scriptBox);
+    mount(right, outcome, scheduleForm(tab, pop, interaction, card), scriptBox);
     mount(view, header, controls, h('div', { class: 'cols' }, left, right));
   }
 
@@ -409,9 +414,11 @@ export function deskView(ctx, main) {
       control({ action: 'consult', ...to });
     };
     const box = h('section', { class: 'card call-controls row', 'aria-label': t('call.controls'), id: 'call-controls' });
+    // Element.append would write a left-out (null) control as the text "null".
+    const add = (...kids) => box.append(...kids.filter(Boolean));
     const c = call.consult;
     if (c) {
-      box.append(
+      add(
         h('span', { class: `chip s-consult-${c.state}`, id: 'consult-state' }, `${t(`call.consult_${c.state}`)}: ${c.target}`),
         c.state !== 'ringing' && c.state !== 'conference'
           ? h('button', { type: 'button', id: 'call-conference', onclick: () => control({ action: 'conference' }) }, t('call.conference')) : null,
@@ -419,7 +426,7 @@ export function deskView(ctx, main) {
           ? h('button', { type: 'button', id: 'call-complete', class: 'primary', onclick: () => control({ action: 'complete_transfer' }, t('contact.transferred_ok')) }, t('call.complete')) : null,
         h('button', { type: 'button', id: 'call-cancel-consult', onclick: () => control({ action: 'cancel_consult' }) }, t('call.cancel_consult')));
     } else {
-      box.append(
+      add(
         call.held ? h('span', { class: 'chip s-held', id: 'held-state' }, t('call.held')) : null,
         h('button', {
           type: 'button', id: 'call-hold', 'aria-keyshortcuts': 'Alt+H', title: `${t(call.held ? 'call.resume' : 'call.hold')} (Alt+H)`,
@@ -429,7 +436,7 @@ export function deskView(ctx, main) {
         h('button', { type: 'button', id: 'call-transfer', onclick: transfer }, t('contact.transfer')),
         h('button', { type: 'button', id: 'call-consult', onclick: consult }, t('call.consult')));
     }
-    box.append(h('span', { class: 'spacer' }),
+    add(h('span', { class: 'spacer' }),
       h('button', { type: 'button', id: 'call-hangup', class: 'danger', onclick: () => control({ action: 'hang_up' }) }, t('call.hang_up')));
     return box;
   }
@@ -495,6 +502,76 @@ export function deskView(ctx, main) {
     } catch (e) { ctx.fail(e); }
   }
 
+  // ---- callbacks ---------------------------------------------------------------------------------
+  async function loadCallbacks() {
+    try {
+      callbacks = await get(`/callbacks${qs({ agent_id: agent.id })}`);
+    } catch (e) { ctx.fail(e); return; }
+    renderTabs();
+    if (active === 'callbacks') renderCallbacks();
+  }
+
+  // Booking a callback from a contact: when, whose (mine or anyone's in the queue), which
+  // number (the caller's or the customer's by default), what about. Kept as a draft.
+  function scheduleForm(tab, pop, interaction, card) {
+    const key = `hotline.cbdraft.${tab.id}`;
+    const d = keep.get(key, null);
+    const tomorrow = new Date(Date.now() + 86400000);
+    tomorrow.setHours(10, 0, 0, 0);
+    const local = (x) => `${x.getFullYear()}-${two(x.getMonth() + 1)}-${two(x.getDate())}T${two(x.getHours())}:${two(x.getMinutes())}`;
+    const phone = card && card.customer ? (card.customer.identifiers.find((i) => i.kind === 'phone') || {}).value : null;
+    const at = h('input', { type: 'datetime-local', id: 'cb-at', required: true, value: d ? d.at : local(tomorrow) });
+    const whose = select([['me', t('cb.for_me')], ['anyone', t('cb.for_queue')]], d ? d.whose : 'me', { id: 'cb-whose' });
+    const number = h('input', { type: 'tel', id: 'cb-number', value: d ? d.number : (pop.caller && pop.caller.number) || phone || '' });
+    const note = h('input', { type: 'text', id: 'cb-note', maxlength: 500, value: d ? d.note : '' });
+    const remember = () => keep.set(key, { at: at.value, whose: whose.value, number: number.value, note: note.value });
+    [at, whose, number, note].forEach((el) => el.addEventListener('input', remember));
+    const book = async () => {
+      if (!at.value) return;
+      try {
+        await post('/callbacks', {
+          interaction_id: tab.id, due_at: new Date(at.value).toISOString(), anyone: whose.value === 'anyone',
+          number: number.value.trim() || null, customer_id: interaction && interaction.customer_id ? null : (card && card.customer ? card.customer.id : null),
+          queue_id: interaction && interaction.queue_id ? null : (pop.queue && pop.queue.id) || null, note: note.value,
+        });
+        keep.drop(key);
+        note.value = '';
+        ctx.toast(t('cb.booked'));
+        loadCallbacks();
+      } catch (e) { ctx.fail(e); }
+    };
+    return h('form', { class: 'card', id: 'cb-form', 'aria-label': t('cb.schedule'), onsubmit: (e) => { e.preventDefault(); book(); } },
+      h('h3', {}, t('cb.schedule')),
+      h('div', { class: 'row' }, field(t('cb.when'), at), field(t('cb.whose'), whose)),
+      field(t('cb.number'), number, t('cb.number_hint')), field(t('cb.note'), note),
+      h('button', { type: 'submit', id: 'cb-book' }, t('cb.book')));
+  }
+
+  function renderCallbacks() {
+    const list = callbacks || [];
+    const now = new Date();
+    const cancel = async (cb) => {
+      try {
+        await del(`/callbacks/${cb.interaction_id}`);
+        ctx.toast(t('cb.cancelled'));
+        loadCallbacks();
+      } catch (e) { ctx.fail(e); }
+    };
+    mount(panel, h('section', { class: 'card', id: 'my-callbacks', 'aria-label': t('cb.title') },
+      h('h2', {}, t('cb.title')),
+      list.length ? h('table', { class: 'grid' },
+        h('thead', {}, h('tr', {}, [t('cb.when'), t('filter.customer'), t('cb.number'), t('cb.note'), t('col.state'), ''].map((x) => h('th', { scope: 'col' }, x)))),
+        h('tbody', {}, list.map((cb) => h('tr', { 'data-callback': cb.interaction_id, class: new Date(cb.due_at) <= now ? 'due' : '' },
+          h('td', {}, when(cb.due_at, lang()), new Date(cb.due_at) <= now ? h('span', { class: 'badge' }, t('cb.due_now')) : null),
+          h('td', {}, cb.customer_id
+            ? h('button', { type: 'button', class: 'link', onclick: () => openTab({ key: `c${cb.customer_id}`, kind: 'customer', id: cb.customer_id, title: cb.customer_name }) }, cb.customer_name || `#${cb.customer_id}`)
+            : ''),
+          h('td', {}, cb.number), h('td', { class: 'clip' }, cb.note), h('td', {}, t(`istate.${cb.state}`)),
+          h('td', {}, cb.state === 'queued' ? h('button', { type: 'button', class: 'danger', 'aria-label': `${t('cb.cancel')}: ${cb.customer_name || cb.number}`, onclick: () => cancel(cb) }, t('cb.cancel')) : null)))))
+        : h('p', { class: 'muted' }, t('cb.none')),
+      h('p', { class: 'muted' }, t('cb.how'))));
+  }
+
   // ---- search ------------------------------------------------------------------------------------
   function renderSearch() {
     const q = h('input', { type: 'search', id: 'search-q', 'aria-label': t('search.customers'), placeholder: t('search.placeholder'), value: keep.get('hotline.desk.q', '') });
@@ -549,6 +626,7 @@ export function deskView(ctx, main) {
       case 'contact.offered':
         openTab({ key: `i${d.interaction_id}`, kind: 'contact', id: d.interaction_id, pop: d, status: 'ringing' }, true);
         loadState();
+        if (d.callback) loadCallbacks();
         break;
       case 'contact.connected': {
         const tab = tabs.find((x) => x.key === `i${d.interaction_id}`);
@@ -588,11 +666,19 @@ export function deskView(ctx, main) {
           if (status && active === tab.key) { status.textContent = t('contact.ended'); status.className = 'chip s-ended'; }
         }
         loadState();
+        loadCallbacks();
         break;
       }
+      case 'callback.scheduled':
+      case 'callback.cancelled':
+        loadCallbacks();
+        break;
       case 'agent.presence':
+        loadState();
+        break;
       case 'resync':
         loadState();
+        loadCallbacks();
         break;
       default:
     }
@@ -614,13 +700,16 @@ export function deskView(ctx, main) {
     if (routingState) renderState();
   }, 1000);
   const poll = setInterval(loadState, 5000);
+  // Callbacks come due by the clock, not by an event.
+  const duePoll = setInterval(() => { if (callbacks && callbacks.length) renderTabs(); }, 30000);
 
-  catalog().catch(() => {}).then(() => { loadState(); render(); });
+  catalog().catch(() => {}).then(() => { loadState(); loadCallbacks(); render(); });
 
   return () => {
     off();
     document.removeEventListener('keydown', keys);
     clearInterval(timer);
     clearInterval(poll);
+    clearInterval(duePoll);
   };
 }

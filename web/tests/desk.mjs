@@ -210,9 +210,16 @@ try {
   await agent.click('#call-hold');
   await agent.waitForSelector('#held-state', { timeout: 10_000 });
   await shot(agent, 'desk-hold-ru');
+  expect(!(await agent.textContent('#call-controls')).includes('null'), 'no left-out control is written as "null"');
   await agent.click('#call-hold');
   await agent.waitForSelector('#held-state', { state: 'detached', timeout: 10_000 });
   step('held and resumed from the desk');
+
+  // ---- a callback promised during the call, booked from the contact ---------------------------------
+  await agent.fill('#cb-note', 'Перезвонить с ответом по заявке');
+  await agent.click('#cb-book');
+  await agent.locator('.tab[data-tab="callbacks"]', { hasText: '(1)' }).waitFor();
+  step('callback booked from the contact');
 
   // ---- English, then the caller hangs up: wrap-up, finished by the agent -------------------------
   await setLang(agent, 'en');
@@ -231,6 +238,21 @@ try {
   await setLang(agent, 'ru');
   await agent.waitForSelector('#search-q');
   await shot(agent, 'desk-search-ru');
+
+  // ---- my callbacks: listed with the customer, both languages, then cancelled -----------------------
+  await agent.click('.tab[data-tab="callbacks"]');
+  const booked = () => agent.locator('#my-callbacks tr[data-callback]', { hasText: 'Перезвонить с ответом' });
+  await booked().waitFor();
+  expect((await booked().textContent()).includes(customer), 'the callback shows its customer');
+  await shot(agent, 'desk-callbacks-ru');
+  await setLang(agent, 'en');
+  await booked().waitFor();
+  await shot(agent, 'desk-callbacks-en');
+  await booked().locator('button.danger').click();
+  await agent.locator('#my-callbacks tr[data-callback]').first().waitFor({ state: 'detached' });
+  await agent.locator('.tab[data-tab="callbacks"]', { hasText: '(1)' }).waitFor({ state: 'detached' });
+  await setLang(agent, 'ru');
+  step('my callbacks: listed and cancelled');
 
   // ---- the supervisor's other screens, both languages ---------------------------------------------
   for (const l of ['ru', 'en']) {
