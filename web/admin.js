@@ -1,6 +1,7 @@
 // Administration: users and roles, agents (extension, SIP password, skills), queues,
 // dispositions, scripts (Markdown with preview), flows (YAML with the checker's problems shown
-// at their lines), numbers, and the tenant's settings.
+// at their lines), numbers, the tenant's settings, and for the operator (the outsourcing
+// centre) its client companies.
 
 import { h, mount, field, select, skillsText, parseSkills } from './dom.js';
 import { get, post, put, patch, del } from './api.js';
@@ -10,11 +11,12 @@ import { renderMarkdown } from './markdown.js';
 const PAGES = ['users', 'agents', 'queues', 'dispositions', 'scripts', 'flows', 'numbers', 'tenant'];
 
 export function adminView(ctx, main, rest) {
-  const page = PAGES.includes(rest[0]) ? rest[0] : 'users';
+  const shown = ctx.me.tenant.operator ? [...PAGES, 'tenants'] : PAGES;
+  const page = shown.includes(rest[0]) ? rest[0] : 'users';
   const body = h('div');
   mount(main, h('nav', { class: 'subnav', 'aria-label': t('nav.admin') },
-    PAGES.map((k) => h('a', { href: `#admin/${k}`, class: k === page ? 'on' : '', 'aria-current': k === page ? 'page' : null }, t(`adm.${k}`)))), body);
-  const pages = { users, agents, queues, dispositions, scripts, flows, numbers, tenant };
+    shown.map((k) => h('a', { href: `#admin/${k}`, class: k === page ? 'on' : '', 'aria-current': k === page ? 'page' : null }, t(`adm.${k}`)))), body);
+  const pages = { users, agents, queues, dispositions, scripts, flows, numbers, tenant, tenants };
   pages[page](ctx, body, rest[1]);
   return null;
 }
@@ -181,7 +183,7 @@ function flows(ctx, body, openName) {
     if (name) {
       try { source = (await get(`/flows/${encodeURIComponent(name)}`)).source; } catch (e) { ctx.fail(e); return; }
     }
-    const nameInput = h('input', { value: name || '', required: true, disabled: !!name, pattern: '[a-z0-9_-]+' });
+    const nameInput = h('input', { value: name || '', required: true, disabled: !!name, pattern: '[A-Za-z0-9_.\\-]+' });
     const gutter = h('pre', { class: 'gutter', 'aria-hidden': 'true' });
     const text = h('textarea', { rows: 24, class: 'code', id: 'flow-source', spellcheck: 'false', wrap: 'off' }, source);
     const problems = h('ul', { class: 'problems', id: 'flow-problems', 'aria-live': 'polite' });
@@ -268,4 +270,37 @@ async function tenant(ctx, body) {
       field(t('adm.region'), region), field(t('adm.timezone'), zone)],
     () => patch('/tenant', { name: name.value, default_region: region.value.toUpperCase(), timezone: zone.value }), () => {}));
   } catch (e) { ctx.fail(e); }
+}
+
+// The operator's client companies: each is a tenant of its own (numbers, queues, scripts,
+// users, reports), created with its first administrator, who sets it up.
+function tenants(ctx, body) {
+  crud(ctx, body, {
+    title: t('adm.tenants'),
+    load: () => get('/tenants'),
+    columns: [[t('card.name'), (x) => [x.tenant.name, x.tenant.operator ? ' ' : null, x.tenant.operator ? h('span', { class: 'chip' }, t('adm.operator')) : null]],
+      [t('adm.slug'), (x) => x.tenant.slug], [t('adm.timezone'), (x) => x.tenant.timezone],
+      [t('adm.users'), (x) => String(x.users)], [t('adm.agents'), (x) => String(x.agents)], [t('adm.queues'), (x) => String(x.queues)]],
+    form: (x, done) => {
+      const tn = x ? x.tenant : null;
+      const name = h('input', { value: tn ? tn.name : '', required: true, id: 'tenant-name' });
+      const slug = h('input', { value: tn ? tn.slug : '', required: true, disabled: !!tn, pattern: '[a-z0-9][a-z0-9_.\\-]*', id: 'tenant-slug' });
+      const region = h('input', { value: tn ? tn.default_region : 'RU', required: true, maxlength: 2 });
+      const zone = h('input', { value: tn ? tn.timezone : 'Europe/Moscow', required: true });
+      const controls = [field(t('card.name'), name), field(t('adm.slug'), slug, t('adm.slug_hint')), field(t('adm.region'), region), field(t('adm.timezone'), zone)];
+      if (tn) {
+        return editor(ctx, tn.name, controls,
+          () => patch(`/tenants/${tn.id}`, { name: name.value, default_region: region.value.toUpperCase(), timezone: zone.value }), done);
+      }
+      const user = h('input', { required: true, autocomplete: 'off', id: 'tenant-admin-user' });
+      const display = h('input', { required: true, id: 'tenant-admin-name' });
+      const password = h('input', { type: 'password', autocomplete: 'new-password', required: true, minlength: 8, id: 'tenant-admin-password' });
+      return editor(ctx, t('adm.new_tenant'), [...controls, h('h4', {}, t('adm.tenant_admin')),
+        field(t('adm.username'), user), field(t('card.name'), display), field(t('login.password'), password)],
+      () => post('/tenants', {
+        name: name.value, slug: slug.value.trim(), default_region: region.value.toUpperCase(), timezone: zone.value.trim(),
+        admin: { username: user.value.trim(), display_name: display.value, password: password.value },
+      }), done);
+    },
+  });
 }

@@ -286,7 +286,7 @@ try {
   await login(admin, 'admin');
   for (const l of ['ru', 'en']) {
     await setLang(admin, l);
-    for (const p of ['users', 'agents', 'queues', 'dispositions', 'scripts', 'numbers', 'tenant']) {
+    for (const p of ['users', 'agents', 'queues', 'dispositions', 'scripts', 'numbers', 'tenant', 'tenants']) {
       await nav(admin, `#admin/${p}`);
       await admin.waitForSelector(p === 'tenant' ? 'form.edit' : 'table.grid tbody tr');
       if (p === 'scripts') {
@@ -308,6 +308,27 @@ try {
   const badLine = await admin.locator('pre.gutter .bad').first().textContent();
   expect(Number(badLine) > 0, 'the faulty line is marked in the gutter');
   step('administration');
+
+  // ---- the operator creates a client company; its administrator is alone in it -----------------
+  await nav(admin, '#admin/tenants');
+  await admin.waitForSelector('table.grid tbody tr');
+  await admin.click('.card button.primary:text-is("New")');
+  await admin.fill('#tenant-name', 'Ромашка / Romashka');
+  await admin.fill('#tenant-slug', 'romashka');
+  await admin.fill('#tenant-admin-user', 'romashka-admin');
+  await admin.fill('#tenant-admin-name', 'Администратор Ромашки');
+  await admin.fill('#tenant-admin-password', password);
+  await admin.click('form.edit button[type=submit]');
+  await admin.locator('table.grid tbody tr', { hasText: 'romashka' }).waitFor();
+  await shot(admin, 'admin-tenants-created-en');
+  const client = await person('client-admin');
+  await login(client, 'romashka-admin');
+  await client.locator('header.top .tenant', { hasText: 'Ромашка' }).waitFor();
+  await nav(client, '#admin/users');
+  await client.locator('table.grid tbody tr', { hasText: 'romashka-admin' }).waitFor();
+  expect((await client.locator('table.grid tbody tr').count()) === 1, 'the new company has only its administrator');
+  expect((await client.locator('.subnav a[href="#admin/tenants"]').count()) === 0, 'a client company does not manage tenants');
+  step('a client company created by the operator');
 
   // ---- log out everywhere ends the session ---------------------------------------------------------
   await sup.click('header.top button:text-is("Log out everywhere")');

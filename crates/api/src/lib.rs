@@ -42,6 +42,14 @@ pub fn router(state: AppState) -> Router {
             "/tenant",
             get(admin::get_tenant).patch(admin::update_tenant),
         )
+        .route(
+            "/tenants",
+            get(admin::list_tenants).post(admin::create_tenant),
+        )
+        .route(
+            "/tenants/{id}",
+            axum::routing::patch(admin::update_any_tenant),
+        )
         .route("/users", get(admin::list_users).post(admin::create_user))
         .route(
             "/users/{id}",

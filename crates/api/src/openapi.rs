@@ -15,7 +15,7 @@ use utoipa::{Modify, OpenApi};
     paths(
         system::healthz,
         auth::login, auth::logout, auth::logout_all, auth::me,
-        admin::get_tenant, admin::update_tenant,
+        admin::get_tenant, admin::update_tenant, admin::list_tenants, admin::create_tenant, admin::update_any_tenant,
         admin::list_users, admin::create_user, admin::get_user, admin::update_user,
         admin::list_tokens, admin::create_token, admin::revoke_token,
         agents::list, agents::create, agents::get, agents::update, agents::delete, agents::presence, interactions::place_call, interactions::transfer, interactions::control,

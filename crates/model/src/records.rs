@@ -18,6 +18,9 @@ pub struct Tenant {
     pub default_region: String,
     /// IANA time zone for business hours and reports, e.g. `Europe/Moscow`.
     pub timezone: String,
+    /// The tenant that runs the installation (the outsourcing centre): its administrators
+    /// create and manage the other tenants (client companies).
+    pub operator: bool,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,

@@ -34,6 +34,7 @@ const TABLES: &[Table] = &[
             ("default_region", Text),
             ("timezone", Text),
             ("created_at", Int),
+            ("operator", Bool),
         ],
     },
     Table {

@@ -56,6 +56,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_callbacks.sql"),
         postgres: include_str!("../migrations/postgres/0007_callbacks.sql"),
     },
+    Migration {
+        version: 8,
+        name: "operator",
+        sqlite: include_str!("../migrations/sqlite/0008_operator.sql"),
+        postgres: include_str!("../migrations/postgres/0008_operator.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

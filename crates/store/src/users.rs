@@ -64,7 +64,7 @@ impl TryFrom<UserRow> for User {
 
 const COLUMNS: &str = "id, tenant_id, username, display_name, role, active, created_at";
 
-fn check_username(name: &str) -> Result<String, InvalidInput> {
+pub(crate) fn check_username(name: &str) -> Result<String, InvalidInput> {
     let ok = (2..=64).contains(&name.len())
         && name
             .chars()

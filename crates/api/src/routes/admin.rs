@@ -19,6 +19,16 @@ pub struct TenantUpdate {
     pub timezone: Option<String>,
 }
 
+impl From<TenantUpdate> for TenantPatch {
+    fn from(req: TenantUpdate) -> Self {
+        TenantPatch {
+            name: req.name,
+            default_region: req.default_region,
+            timezone: req.timezone,
+        }
+    }
+}
+
 #[utoipa::path(get, path = "/api/v1/tenant", tag = "admin",
     responses((status = 200, body = Tenant), (status = 401, body = ErrorBody)))]
 pub async fn get_tenant(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Tenant>> {
@@ -33,14 +43,136 @@ pub async fn update_tenant(
     Json(req): Json<TenantUpdate>,
 ) -> ApiResult<Json<Tenant>> {
     auth.require(Role::Admin)?;
-    let patch = TenantPatch {
-        name: req.name,
-        default_region: req.default_region,
-        timezone: req.timezone,
-    };
     Ok(Json(
-        state.store.update_tenant(auth.tenant_id(), &patch).await?,
+        state
+            .store
+            .update_tenant(auth.tenant_id(), &req.into())
+            .await?,
     ))
+}
+
+/// A client company with its size, for the operator's list.
+#[derive(Serialize, ToSchema)]
+pub struct TenantSummary {
+    pub tenant: Tenant,
+    pub users: i64,
+    pub agents: i64,
+    pub queues: i64,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantCreate {
+    pub name: String,
+    /// Short machine name, unique: letters, digits, `-`, `_`.
+    pub slug: String,
+    /// ISO 3166 region for reading national phone numbers, e.g. `RU`.
+    pub default_region: String,
+    /// IANA time zone, e.g. `Europe/Moscow`.
+    pub timezone: String,
+    /// The client company's first administrator (who sets up its users, queues, numbers).
+    pub admin: TenantAdmin,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantAdmin {
+    pub username: String,
+    pub display_name: String,
+    /// 8 to 128 characters.
+    pub password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TenantCreated {
+    pub tenant: Tenant,
+    pub admin: User,
+}
+
+/// Only the operator's (the outsourcing centre's) administrators manage tenants.
+async fn require_operator(state: &AppState, auth: &Auth) -> ApiResult<()> {
+    auth.require(Role::Admin)?;
+    if state.store.get_tenant(auth.tenant_id()).await?.operator {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "operator_only",
+            "only the operator's administrators manage tenants",
+        ))
+    }
+}
+
+/// Every tenant of the installation with its size: the operator's administrators only.
+#[utoipa::path(get, path = "/api/v1/tenants", tag = "admin",
+    responses((status = 200, body = Vec<TenantSummary>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list_tenants(
+    State(state): State<AppState>,
+    auth: Auth,
+) -> ApiResult<Json<Vec<TenantSummary>>> {
+    require_operator(&state, &auth).await?;
+    let sizes = state.store.tenant_sizes().await?;
+    let list = state
+        .store
+        .list_tenants()
+        .await?
+        .into_iter()
+        .map(|tenant| {
+            let [users, agents, queues] = sizes.get(&tenant.id).copied().unwrap_or([0; 3]);
+            TenantSummary {
+                tenant,
+                users,
+                agents,
+                queues,
+            }
+        })
+        .collect();
+    Ok(Json(list))
+}
+
+/// A new client company with its first administrator, who logs in and sets it up. The
+/// operator's administrators only.
+#[utoipa::path(post, path = "/api/v1/tenants", tag = "admin", request_body = TenantCreate,
+    responses((status = 201, body = TenantCreated), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 400, body = ErrorBody)))]
+pub async fn create_tenant(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(req): Json<TenantCreate>,
+) -> ApiResult<(StatusCode, Json<TenantCreated>)> {
+    require_operator(&state, &auth).await?;
+    let (tenant, admin) = state
+        .store
+        .create_tenant_with_admin(
+            &hotline_store::NewTenant {
+                name: req.name,
+                slug: req.slug,
+                default_region: req.default_region,
+                timezone: req.timezone,
+            },
+            &NewUser {
+                username: req.admin.username,
+                display_name: req.admin.display_name,
+                role: Role::Admin,
+                password: req.admin.password,
+            },
+        )
+        .await?;
+    tracing::info!(tenant_id = tenant.id, by = auth.user.id, "tenant created");
+    state.reload_routing().await;
+    Ok((StatusCode::CREATED, Json(TenantCreated { tenant, admin })))
+}
+
+/// Changes a tenant's name, region or time zone. The operator's administrators only.
+#[utoipa::path(patch, path = "/api/v1/tenants/{id}", tag = "admin", params(("id" = i64, Path)), request_body = TenantUpdate,
+    responses((status = 200, body = Tenant), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 400, body = ErrorBody)))]
+pub async fn update_any_tenant(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    Json(req): Json<TenantUpdate>,
+) -> ApiResult<Json<Tenant>> {
+    require_operator(&state, &auth).await?;
+    Ok(Json(state.store.update_tenant(id, &req.into()).await?))
 }
 
 #[derive(Deserialize, ToSchema)]

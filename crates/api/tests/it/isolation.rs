@@ -209,3 +209,121 @@ async fn tenants_never_see_each_other() {
         customer
     );
 }
+
+/// The operator (the first tenant: the outsourcing centre) creates client companies, each
+/// with its first administrator; nobody else may list or touch tenants.
+#[tokio::test]
+async fn the_operator_creates_client_companies_and_nobody_else_sees_them() {
+    use crate::PASSWORD;
+    let t = TestApp::new().await;
+    let op = t.login("a-admin").await;
+    let r = t.get("/api/v1/tenants", &op).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let list = r.body.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["tenant"]["slug"], "a");
+    assert_eq!(list[0]["tenant"]["operator"], true);
+    assert_eq!(list[1]["tenant"]["operator"], false);
+    assert_eq!(list[1]["users"], 3);
+    for who in ["b-admin", "a-super", "a-agent"] {
+        let token = t.login(who).await;
+        let r = t.get("/api/v1/tenants", &token).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{who}");
+    }
+    let b = t.login("b-admin").await;
+    assert_eq!(t.get("/api/v1/tenants", &b).await.code(), "operator_only");
+
+    let new = |slug: &str, username: &str| {
+        json!({"name": "Интернет-магазин «Ромашка»", "slug": slug, "default_region": "RU",
+            "timezone": "Asia/Yekaterinburg",
+            "admin": {"username": username, "display_name": "Админ Ромашки", "password": PASSWORD}})
+    };
+    let r = t
+        .post("/api/v1/tenants", &op, new("shop", "shop-admin"))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let shop = r.body["tenant"]["id"].as_i64().unwrap();
+    assert_eq!(r.body["admin"]["role"], "admin");
+    assert_eq!(r.body["tenant"]["operator"], false);
+    let r = t
+        .post("/api/v1/tenants", &b, new("shop2", "shop2-admin"))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = t
+        .post("/api/v1/tenants", &op, new("shop", "other-admin"))
+        .await;
+    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "slug_taken"));
+    let r = t
+        .post("/api/v1/tenants", &op, new("shop3", "shop-admin"))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::CONFLICT, "username_taken")
+    );
+    let mut bad = new("shop4", "shop4-admin");
+    bad["default_region"] = json!("XX");
+    let r = t.post("/api/v1/tenants", &op, bad).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.body["error"]["field"], "default_region");
+
+    // The client company's administrator logs in to their own tenant, alone in it.
+    let sa = t.login("shop-admin").await;
+    let r = t.get("/api/v1/tenant", &sa).await;
+    assert_eq!(
+        (r.body["slug"].as_str(), r.body["timezone"].as_str()),
+        (Some("shop"), Some("Asia/Yekaterinburg"))
+    );
+    let r = t.get("/api/v1/users", &sa).await;
+    assert_eq!(r.body.as_array().unwrap().len(), 1);
+    assert_eq!(
+        t.get("/api/v1/tenants", &sa).await.status,
+        StatusCode::FORBIDDEN
+    );
+    // They set it up like any tenant: a queue of their own, unseen by the operator's desk.
+    let r = t
+        .post(
+            "/api/v1/queues",
+            &sa,
+            json!({"name": "Заказы", "channels": ["voice"], "service_level_seconds": 20,
+                "service_level_target": 80, "priority": 0, "wrap_up_seconds": 0,
+                "disposition_required": false}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = t.get("/api/v1/queues", &op).await;
+    assert!(r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|q| q["name"] != "Заказы"));
+
+    // The operator renames it; nobody else may.
+    let uri = format!("/api/v1/tenants/{shop}");
+    let r = t.patch(&uri, &op, json!({"name": "Ромашка"})).await;
+    assert_eq!(
+        (r.status, r.body["name"].as_str()),
+        (StatusCode::OK, Some("Ромашка"))
+    );
+    assert_eq!(
+        t.patch(&uri, &sa, json!({"name": "x"})).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let r = t
+        .patch("/api/v1/tenants/999999", &op, json!({"name": "x"}))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = t.get("/api/v1/tenants", &op).await;
+    let shop_row = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["tenant"]["id"] == shop)
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (shop_row["users"].as_i64(), shop_row["queues"].as_i64()),
+        (Some(1), Some(1))
+    );
+}

@@ -100,6 +100,65 @@ pub async fn tenants(s: &Store) {
         .unwrap();
     assert_eq!(t2.default_region, "GB");
     assert_eq!(s.list_tenants().await.unwrap().len(), 1);
+    // The first tenant runs the installation; the ones after it are its client companies.
+    assert!(t.operator);
+    let client = |slug: &str| NewTenant {
+        name: format!("Заказчик {slug}"),
+        slug: slug.into(),
+        default_region: "RU".into(),
+        timezone: "Europe/Moscow".into(),
+    };
+    let admin = |username: &str| NewUser {
+        username: username.into(),
+        display_name: "Администратор заказчика".into(),
+        role: Role::Agent, // the first user of a tenant is its administrator whatever is asked
+        password: "password1".into(),
+    };
+    let (shop, shop_admin) = s
+        .create_tenant_with_admin(&client("shop"), &admin("shop-admin"))
+        .await
+        .unwrap();
+    assert!(!shop.operator);
+    assert_eq!(
+        (shop_admin.tenant_id, shop_admin.role),
+        (shop.id, Role::Admin)
+    );
+    // A taken user name refuses the tenant too; a taken slug refuses the user too.
+    let taken = s
+        .create_tenant_with_admin(&client("bakery"), &admin("shop-admin"))
+        .await;
+    assert_eq!(code(taken.unwrap_err()), "username_taken");
+    assert_eq!(
+        code(s.get_tenant_by_slug("bakery").await.unwrap_err()),
+        "not_found"
+    );
+    let taken = s
+        .create_tenant_with_admin(&client("shop"), &admin("bakery-admin"))
+        .await;
+    assert_eq!(code(taken.unwrap_err()), "slug_taken");
+    assert_eq!(
+        code(s.get_user_by_username("bakery-admin").await.unwrap_err()),
+        "not_found"
+    );
+    let weak = s
+        .create_tenant_with_admin(
+            &client("bakery"),
+            &NewUser {
+                password: "short".into(),
+                ..admin("bakery-admin")
+            },
+        )
+        .await;
+    assert_eq!(code(weak.unwrap_err()), "invalid:password");
+    let (bakery, _) = s
+        .create_tenant_with_admin(&client("bakery"), &admin("bakery-admin"))
+        .await
+        .unwrap();
+    let all = s.list_tenants().await.unwrap();
+    assert_eq!(
+        all.iter().map(|t| (t.id, t.operator)).collect::<Vec<_>>(),
+        vec![(t.id, true), (shop.id, false), (bakery.id, false)]
+    );
 }
 
 pub async fn users_sessions_and_tokens(s: &Store) {
