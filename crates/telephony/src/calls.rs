@@ -92,6 +92,51 @@ struct Consult {
     conference: bool,
     /// When it stops ringing, unanswered.
     ring_until: i64,
+    /// The consulted agent is busy for routing while this lives (and, after an attended
+    /// transfer to them, until the call ends).
+    occupied: Option<Occupied>,
+}
+
+/// Routing counts an agent busy with a call it did not give them (a consultation, an
+/// attended transfer to them) from `start` until this is dropped, so it offers them nothing
+/// meanwhile.
+struct Occupied {
+    link: hotline_acd::AcdLink,
+    agent: i64,
+}
+
+impl Occupied {
+    async fn start(routing: &Option<hotline_acd::AcdLink>, agent: i64) -> Option<Occupied> {
+        let link = routing.clone()?;
+        let input = hotline_acd::Input::Direct {
+            agent: hotline_routing::AgentId(agent),
+            channel: Channel::Voice,
+            active: true,
+        };
+        if let Err(e) = link.input(input).await {
+            tracing::info!(agent, error = %e, "routing did not count a consulted agent busy");
+            return None;
+        }
+        Some(Occupied { link, agent })
+    }
+}
+
+impl Drop for Occupied {
+    fn drop(&mut self) {
+        let (link, agent) = (self.link.clone(), self.agent);
+        // Not awaited: a drop cannot wait. Without a runtime (shutting down) routing is
+        // gone too.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let input = hotline_acd::Input::Direct {
+                    agent: hotline_routing::AgentId(agent),
+                    channel: Channel::Voice,
+                    active: false,
+                };
+                let _ = link.input(input).await;
+            });
+        }
+    }
 }
 
 /// How a call task reaches the rest of Hotline.
@@ -284,6 +329,8 @@ pub(crate) async fn run(
     // The caller is on hold (by the phone or the desk); a consultation under way.
     let mut held = false;
     let mut consult: Option<Consult> = None;
+    // The agent an attended transfer went to: busy for routing until the call ends.
+    let mut taken_over: Option<Occupied> = None;
     call.start(started);
     loop {
         // A blind transfer asked for (by the agent's phone or the API): the agent is let go
@@ -967,9 +1014,14 @@ pub(crate) async fn run(
                                     timeline
                                         .append("call.consult_dialling", json!({ "agent_id": agent, "target": name, "to_agent_id": to_agent }))
                                         .await;
+                                    let occupied = match to_agent {
+                                        Some(a) => Occupied::start(&routing, a).await,
+                                        None => None,
+                                    };
                                     consult = Some(Consult {
                                         leg, target: name, agent: to_agent, port: Some(port), local,
                                         answered: false, conference: false, ring_until: wall_ms() + DESK_RING_MS,
+                                        occupied,
                                     });
                                     patch(&store, t, interaction, held_patch(true)).await;
                                     call_state(&ctx, t, agent, interaction, held, consult.as_ref());
@@ -994,8 +1046,9 @@ pub(crate) async fn run(
                             None => Err("no answered consultation".into()),
                         },
                         (CallControl::CompleteTransfer, Some((agent, leg))) => {
-                            if let Some(k) = consult.take() {
+                            if let Some(mut k) = consult.take() {
                                 complete_transfer(&ctx, &endpoint, &mut timeline, &routing, contact, agent, leg, &k, "api").await;
+                                taken_over = k.occupied.take();
                                 notify_ended(&ctx, t, agent, interaction, "transferred");
                                 connected = Some(Connected { agent: 0, leg: k.leg, agent_hung_up: false, routed: false });
                                 held = false;
@@ -1075,8 +1128,9 @@ pub(crate) async fn run(
                     LegNote::HungUp if talking && consult.as_ref().is_some_and(|k| k.answered) => {
                         // The agent hangs up on a consultation or conference: the caller and
                         // the third talk on (as on a PBX: hanging up completes the transfer).
-                        let (Some(c), Some(k)) = (connected.take(), consult.take()) else { continue };
+                        let (Some(c), Some(mut k)) = (connected.take(), consult.take()) else { continue };
                         complete_transfer(&ctx, &endpoint, &mut timeline, &routing, contact, c.agent, c.leg, &k, "agent_hung_up").await;
+                        taken_over = k.occupied.take();
                         notify_ended(&ctx, t, c.agent, interaction, "transferred");
                         connected = Some(Connected { agent: 0, leg: k.leg, agent_hung_up: false, routed: false });
                         held = false;
@@ -1271,6 +1325,7 @@ pub(crate) async fn run(
             )
             .await;
     }
+    drop(taken_over);
     // Routing hears how the call left it.
     if let Some(c) = &connected {
         if !c.agent_hung_up {

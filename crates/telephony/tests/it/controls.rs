@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use hotline_media::inband::tone_share;
 use hotline_model::CallControl;
+use hotline_routing::engine::AgentState;
 use hotline_telephony::Notice;
 use hotline_telephony::TransferError;
 use hotline_testkit::{CUSTOMER, SCENARIO};
@@ -79,6 +80,17 @@ async fn answered_by_1001(
     (notices, sipp, run, interaction)
 }
 
+/// What routing says an agent is doing.
+async fn routing_state(c: &Centre, extension: &str) -> AgentState {
+    let snapshot = c.acd.snapshot().await.expect("snapshot");
+    snapshot
+        .agents
+        .iter()
+        .find(|a| a.agent == hotline_routing::AgentId(c.agents[extension]))
+        .expect("the agent is known to routing")
+        .state
+}
+
 fn refused(r: Result<(), TransferError>) -> bool {
     matches!(r, Err(TransferError::Refused(_)))
 }
@@ -92,6 +104,9 @@ async fn the_desk_consults_another_agent_joins_the_caller_in_conference_and_hand
     let first = c.phone("1001", 1000.0, true).await;
     let second = c.phone("1002", 700.0, true).await;
     let (mut notices, sipp, run, interaction) = answered_by_1001(&c).await;
+    // 1002 is ready: while consulted (and after taking the call over) routing must count them
+    // busy, or it would ring them with another call.
+    c.available("1002").await;
     let desk = c.w.sip.dialer();
     // Nothing to resume, join or hand over yet.
     assert!(refused(
@@ -119,6 +134,11 @@ async fn the_desk_consults_another_agent_joins_the_caller_in_conference_and_hand
     assert_eq!(state.data["held"], true);
     assert_eq!(state.data["consult"]["state"], "ringing");
     c.wait_for(interaction, "call.consult_answered", 20).await;
+    assert_eq!(
+        routing_state(&c, "1002").await,
+        AgentState::Busy,
+        "consulted"
+    );
     assert!(refused(desk.control(interaction, CallControl::Hold).await));
     tokio::time::sleep(Duration::from_secs(4)).await;
     // The three talk.
@@ -135,6 +155,11 @@ async fn the_desk_consults_another_agent_joins_the_caller_in_conference_and_hand
     assert_eq!(ended.agent_id, Some(c.agents["1001"]));
     assert_eq!(ended.data["by"], "transferred");
     tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        routing_state(&c, "1002").await,
+        AgentState::Busy,
+        "on the call handed over"
+    );
     second.command("hangup", "").await;
     if let Err(e) = sipp_result(sipp, &run).await {
         panic!(
@@ -144,6 +169,16 @@ async fn the_desk_consults_another_agent_joins_the_caller_in_conference_and_hand
     }
     let done = c.finished(interaction).await;
     assert_eq!(done.state, hotline_model::InteractionState::Closed);
+    // The call is over: 1002 is free for routing again.
+    let mut free = false;
+    for _ in 0..50 {
+        if routing_state(&c, "1002").await == AgentState::Available {
+            free = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(free, "1002 is available again after the call");
     let events = c.events(interaction).await;
     assert_in_order(
         &events,
