@@ -202,13 +202,23 @@ export function deskView(ctx, main) {
           callable && i.kind === 'phone' ? h('button', { type: 'button', class: 'small', onclick: () => dial(i.value, c.id), title: t('desk.call_number') }, t('desk.call')) : null)]),
         Object.entries(c.custom_fields || {}).map(([k, v]) => [h('dt', {}, k), h('dd', {}, typeof v === 'string' ? v : JSON.stringify(v))])),
       c.notes ? h('p', { class: 'notes' }, c.notes) : null);
+    // An edit under way is kept as a draft: a reload or a lost connection reopens it as typed.
+    const draftOf = `hotline.carddraft.${c.id}`;
+    const cancelEdit = () => { keep.drop(draftOf); show(); };
     const edit = () => {
-      const name = h('input', { value: c.name, required: true });
-      const company = h('input', { value: c.company || '' });
-      const vip = h('input', { type: 'checkbox', checked: c.vip });
-      const tags = h('input', { value: c.tags.join(', ') });
-      const notes = h('textarea', { rows: 3 }, c.notes);
-      const fields = h('textarea', { rows: 3, 'aria-describedby': 'cf-hint' }, Object.entries(c.custom_fields || {}).map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`).join('\n'));
+      const d = keep.get(draftOf, null);
+      const name = h('input', { value: d ? d.name : c.name, required: true, id: 'card-edit-name' });
+      const company = h('input', { value: d ? d.company : c.company || '' });
+      const vip = h('input', { type: 'checkbox', checked: d ? d.vip : c.vip });
+      const tags = h('input', { value: d ? d.tags : c.tags.join(', ') });
+      const notes = h('textarea', { rows: 3, id: 'card-edit-notes' }, d ? d.notes : c.notes);
+      const fields = h('textarea', { rows: 3, 'aria-describedby': 'cf-hint' }, d ? d.fields : Object.entries(c.custom_fields || {}).map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`).join('\n'));
+      const remember = () => keep.set(draftOf, {
+        name: name.value, company: company.value, vip: vip.checked, tags: tags.value, notes: notes.value, fields: fields.value,
+      });
+      [name, company, vip, tags, notes, fields].forEach((el) => el.addEventListener('input', remember));
+      vip.addEventListener('change', remember);
+      remember();
       mount(box, h('form', {
         class: 'edit', onsubmit: async (e) => {
           e.preventDefault();
@@ -223,6 +233,7 @@ export function deskView(ctx, main) {
               tags: tags.value.split(',').map((x) => x.trim()).filter(Boolean), notes: notes.value, custom_fields: custom,
             });
             Object.assign(c, saved);
+            keep.drop(draftOf);
             ctx.toast(t('card.saved'));
             show();
             if (onEdited) onEdited(saved);
@@ -232,9 +243,9 @@ export function deskView(ctx, main) {
       field(t('card.name'), name), field(t('card.company'), company),
       h('label', { class: 'check' }, vip, ' VIP'),
       field(t('card.tags'), tags), field(t('card.custom'), fields, t('card.custom_hint')), field(t('card.notes'), notes),
-      h('div', { class: 'row' }, h('button', { type: 'submit', class: 'primary' }, t('save')), h('button', { type: 'button', onclick: show }, t('cancel')))));
+      h('div', { class: 'row' }, h('button', { type: 'submit', class: 'primary' }, t('save')), h('button', { type: 'button', onclick: cancelEdit }, t('cancel')))));
     };
-    show();
+    if (keep.get(draftOf, null)) edit(); else show();
     return box;
   }
 

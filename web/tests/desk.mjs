@@ -180,10 +180,16 @@ try {
   // ---- notes typed, the page reloaded mid-contact: nothing lost --------------------------------
   const note = `Клиент просит перевыпустить карту ${Date.now()}`;
   await agent.fill('#contact-notes', note);
+  // A change to the card is half-typed too.
+  await agent.click('.card.customer .card-head button.small');
+  await agent.fill('#card-edit-notes', 'Предпочитает звонки после 18:00');
   await agent.reload();
   await agent.waitForSelector('.contact[data-shown-at]');
   const kept = await agent.inputValue('#contact-notes');
   expect(kept === note, `the typed note survives a reload (got "${kept}")`);
+  const cardKept = await agent.inputValue('#card-edit-notes');
+  expect(cardKept === 'Предпочитает звонки после 18:00', `the card being edited survives a reload (got "${cardKept}")`);
+  await agent.click('.card.customer form.edit button[type=button]');
   expect((await agent.locator('.card-name').first().textContent()) === customer, 'the card is back after the reload');
   step('reload kept the contact and the draft');
 

@@ -298,13 +298,14 @@ pub async fn wrap_up(
 }
 
 /// The call's recording as WAV (stereo: the customer left, the agent right), for the player
-/// in the page. Supervisors, and the agent who handled the call.
+/// in the page; one byte range for seeking. Supervisors, and the agent who handled the call.
 #[utoipa::path(get, path = "/api/v1/interactions/{id}/recording", tag = "desk", params(("id" = i64, Path)),
-    responses((status = 200, content_type = "audio/wav", description = "The recording"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
+    responses((status = 200, content_type = "audio/wav", description = "The recording"), (status = 206, content_type = "audio/wav", description = "The byte range asked for with `Range: bytes=…` (one range)"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 416, body = ErrorBody, description = "The range lies past the end"), (status = 400, body = ErrorBody)))]
 pub async fn recording(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<i64>,
+    headers: axum::http::HeaderMap,
 ) -> ApiResult<Response> {
     let t = auth.tenant_id();
     let interaction = state.store.get_interaction(t, id).await?;
@@ -346,22 +347,127 @@ pub async fn recording(
         return Err(missing());
     }
     // An hour's stereo recording is over 100 MB: it is sent as it is read, not held whole.
-    let file = tokio::fs::File::open(&path).await.map_err(|_| missing())?;
+    // The player seeks with a byte range (RFC 9110 §14): one range is served as 206.
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let mut file = tokio::fs::File::open(&path).await.map_err(|_| missing())?;
     let length = file.metadata().await.map_err(|_| missing())?.len();
-    let chunks = futures_util::stream::try_unfold(file, |mut file| async move {
-        use tokio::io::AsyncReadExt;
-        let mut buf = vec![0u8; 64 * 1024];
-        let n = file.read(&mut buf).await?;
-        buf.truncate(n);
-        Ok::<_, std::io::Error>((n > 0).then(|| (axum::body::Bytes::from(buf), file)))
-    });
-    Ok((
+    let asked = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| byte_range(v, length));
+    let (status, start, end) = match asked {
+        None => (StatusCode::OK, 0, length),
+        Some(Ok((a, b))) => (StatusCode::PARTIAL_CONTENT, a, b + 1),
+        Some(Err(())) => {
+            let mut e = ApiError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "range_not_satisfiable",
+                format!("the recording has {length} bytes"),
+            )
+            .into_response();
+            if let Ok(v) = format!("bytes */{length}").parse() {
+                e.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            return Ok(e);
+        }
+    };
+    if start > 0 {
+        file.seek(std::io::SeekFrom::Start(start))
+            .await
+            .map_err(|_| missing())?;
+    }
+    let chunks = futures_util::stream::try_unfold(
+        (file.take(end - start), vec![0u8; 64 * 1024]),
+        |(mut file, mut buf)| async move {
+            let n = file.read(&mut buf).await?;
+            let chunk = axum::body::Bytes::copy_from_slice(&buf[..n]);
+            Ok::<_, std::io::Error>((n > 0).then_some((chunk, (file, buf))))
+        },
+    );
+    let mut response = (
+        status,
         [
             (header::CONTENT_TYPE, "audio/wav".to_string()),
-            (header::CONTENT_LENGTH, length.to_string()),
+            (header::CONTENT_LENGTH, (end - start).to_string()),
+            (header::ACCEPT_RANGES, "bytes".to_string()),
             (header::CACHE_CONTROL, "private, max-age=3600".to_string()),
         ],
         Body::from_stream(chunks),
     )
-        .into_response())
+        .into_response();
+    if status == StatusCode::PARTIAL_CONTENT {
+        if let Ok(v) = format!("bytes {start}-{}/{length}", end - 1).parse() {
+            response.headers_mut().insert(header::CONTENT_RANGE, v);
+        }
+    }
+    Ok(response)
+}
+
+/// One byte range of a `Range` header for a resource of `length` bytes: `None` to serve the
+/// whole (no usable range: another unit, several ranges, nonsense, which RFC 9110 lets a
+/// server ignore), `Err` when the range lies past the end (416), else the first and last byte.
+fn byte_range(header: &str, length: u64) -> Option<Result<(u64, u64), ()>> {
+    let spec = header.trim().strip_prefix("bytes=")?.trim();
+    if spec.contains(',') {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (a, b) = (a.trim(), b.trim());
+    let digits = |s: &str| !s.is_empty() && s.len() <= 19 && s.bytes().all(|c| c.is_ascii_digit());
+    match (a.is_empty(), b.is_empty()) {
+        // bytes=-N: the last N bytes.
+        (true, false) if digits(b) => {
+            let n: u64 = b.parse().ok()?;
+            if n == 0 || length == 0 {
+                return Some(Err(()));
+            }
+            Some(Ok((length.saturating_sub(n), length - 1)))
+        }
+        (false, _) if digits(a) && (b.is_empty() || digits(b)) => {
+            let first: u64 = a.parse().ok()?;
+            let last = if b.is_empty() {
+                u64::MAX
+            } else {
+                b.parse::<u64>().ok()?
+            };
+            if last < first || length == 0 {
+                return None;
+            }
+            if first >= length {
+                return Some(Err(()));
+            }
+            Some(Ok((first, last.min(length - 1))))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::byte_range;
+
+    #[test]
+    fn byte_ranges_as_rfc_9110_reads_them() {
+        assert_eq!(byte_range("bytes=0-99", 1000), Some(Ok((0, 99))));
+        assert_eq!(byte_range("bytes=500-", 1000), Some(Ok((500, 999))));
+        assert_eq!(byte_range("bytes=-100", 1000), Some(Ok((900, 999))));
+        assert_eq!(byte_range("bytes=-5000", 1000), Some(Ok((0, 999))));
+        assert_eq!(byte_range("bytes=900-5000", 1000), Some(Ok((900, 999))));
+        assert_eq!(byte_range("bytes=1000-", 1000), Some(Err(())));
+        assert_eq!(byte_range("bytes=-0", 1000), Some(Err(())));
+        // Ignored: the whole is served.
+        for h in [
+            "items=0-1",
+            "bytes=5-1",
+            "bytes=0-1,5-9",
+            "bytes=a-b",
+            "bytes=-",
+            "bytes=99999999999999999999-",
+            "",
+            "bytes=0-99999999999999999999",
+        ] {
+            assert_eq!(byte_range(h, 1000), None, "{h:?}");
+        }
+        assert_eq!(byte_range("bytes=0-", 0), None);
+    }
 }

@@ -184,6 +184,41 @@ async fn only_files_under_the_recordings_folder_are_served() {
     assert_eq!(r.headers["content-type"], "audio/wav");
     let size = std::fs::metadata(&wav).unwrap().len().to_string();
     assert_eq!(r.headers["content-length"], size.as_str());
+    assert_eq!(r.headers["accept-ranges"], "bytes");
+    // The player seeks: one byte range is served as 206 with exactly those bytes.
+    let ranged = |range: &str| {
+        axum::http::Request::get(format!("/api/v1/interactions/{}/recording", ids[0]))
+            .header("authorization", format!("Bearer {sup}"))
+            .header("range", range)
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let whole = std::fs::read(&wav).unwrap();
+    let r = t.raw(ranged("bytes=40-47")).await;
+    assert_eq!(r.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        r.headers["content-range"],
+        format!("bytes 40-47/{}", whole.len()).as_str()
+    );
+    assert_eq!(r.headers["content-length"], "8");
+    assert_eq!(
+        r.body,
+        Value::String(String::from_utf8_lossy(&whole[40..48]).into())
+    );
+    let r = t.raw(ranged("bytes=-4")).await;
+    assert_eq!(r.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(r.headers["content-length"], "4");
+    let r = t.raw(ranged(&format!("bytes={}-", whole.len()))).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable")
+    );
+    assert_eq!(
+        r.headers["content-range"],
+        format!("bytes */{}", whole.len()).as_str()
+    );
+    let r = t.raw(ranged("bytes=0-1,5-9")).await;
+    assert_eq!(r.status, StatusCode::OK, "several ranges: the whole file");
     let r = t
         .get(&format!("/api/v1/interactions/{}/recording", ids[1]), &sup)
         .await;
