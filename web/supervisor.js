@@ -104,10 +104,13 @@ function wallboard(ctx, body) {
       if (e.status !== 0) ctx.fail(e);
     } finally { busy = false; }
   };
+  // The figures come once now, then every second over the live stream (`wallboard`);
+  // after a reconnection they are fetched again at once.
   load();
-  const every = setInterval(load, 1000);
-  const off = ctx.on((ev) => { if (ev.kind === 'resync' || ev.kind === 'agent.presence') load(); });
-  return () => { clearInterval(every); off(); };
+  const off = ctx.on((ev) => {
+    if (ev.kind === 'wallboard') { last = ev.data; draw(last); } else if (ev.kind === 'resync') load();
+  });
+  return () => { off(); };
 }
 
 // ---- agents ------------------------------------------------------------------------------------

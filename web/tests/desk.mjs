@@ -133,6 +133,9 @@ try {
 
   // ---- the supervisor's wallboard --------------------------------------------------------------
   const sup = await person('supervisor');
+  // The wallboard is pushed over the live stream: the page asks for it once, not every second.
+  let wallboardGets = 0;
+  sup.on('request', (r) => { if (new URL(r.url()).pathname === '/api/v1/wallboard') wallboardGets += 1; });
   await login(sup, 'supervisor');
   await nav(sup, '#supervisor/wallboard');
   await sup.waitForSelector('#wb-agents tr');
@@ -174,6 +177,10 @@ try {
   await agent.waitForSelector('#contact-status.s-talking', { timeout: 20_000 });
   await agentRow.locator('[data-state="busy"]').waitFor({ timeout: 10_000 });
   await shot(sup, 'wallboard-busy-ru');
+  // Once per time the view is drawn (log-in lands on it, the test navigates to it); polling
+  // over these 20-odd seconds would have made twenty.
+  expect(wallboardGets <= 4, `the wallboard is pushed, not polled (${wallboardGets} GETs)`);
+  result.wallboard_gets = wallboardGets;
   await shot(agent, 'desk-contact-ru');
   step('talking; the wallboard shows the agent busy');
 

@@ -25,7 +25,8 @@ pub struct LiveEvent {
     #[serde(skip)]
     pub agent_id: Option<i64>,
     /// `interaction.created`, `interaction.updated`, `interaction.event`, `agent.updated`,
-    /// `customer.updated`, or `lagged` (events were missed: fetch state again).
+    /// `customer.updated`, `callback.scheduled`, `callback.cancelled`, `wallboard` (supervisors,
+    /// every second: the wallboard's figures), or `lagged` (events were missed: fetch state again).
     pub kind: String,
     #[schema(value_type = Object)]
     pub data: Value,
@@ -105,27 +106,56 @@ pub async fn stream(
         agent_id,
     };
     let rx = state.events.subscribe();
+    // Supervisors get their tenant's wallboard every second on the stream (no polling).
+    let boards: std::pin::Pin<Box<dyn Stream<Item = String> + Send>> =
+        if audience.role.at_least(Role::Supervisor) && state.routing.is_some() {
+            Box::pin(wallboards(state.clone(), audience.tenant_id))
+        } else {
+            Box::pin(futures_util::stream::pending())
+        };
     Ok(ws.on_upgrade(move |socket: WebSocket| async move {
         state.metrics.ws_clients.inc();
         let (sink, stream) = socket.split();
         let pops = Some(state.metrics.screen_pop.clone());
-        pump(audience, rx, sink, stream, pops).await;
+        pump(audience, rx, sink, stream, boards, pops).await;
         state.metrics.ws_clients.dec();
     }))
+}
+
+/// `{"kind":"wallboard","data":Wallboard}` for one tenant, every second from now (a second
+/// missed while the client is slow is skipped, not queued).
+fn wallboards(state: AppState, tenant: i64) -> impl Stream<Item = String> + Send {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    futures_util::stream::unfold((state, every), move |(state, mut every)| async move {
+        loop {
+            every.tick().await;
+            match crate::routes::desk::board(&state, tenant).await {
+                Ok(board) => {
+                    let text = json!({"kind": "wallboard", "data": board}).to_string();
+                    return Some((text, (state, every)));
+                }
+                // Routing stopped or the store is away: the next second tries again.
+                Err(e) => tracing::debug!(tenant, error = %e.message, "wallboard not pushed"),
+            }
+        }
+    })
 }
 
 /// Forwards wanted events to the client until either side closes. Written over any sink and
 /// stream so tests drive it with channels. Each screen pop (`contact.offered` with its
 /// `offered_at`, wall ms) is timed into `pops` once written.
-pub async fn pump<S, R, E>(
+pub async fn pump<S, R, E, B>(
     audience: Audience,
     mut rx: broadcast::Receiver<LiveEvent>,
     mut sink: S,
     mut incoming: R,
+    mut boards: B,
     pops: Option<prometheus_client::metrics::histogram::Histogram>,
 ) where
     S: Sink<Message> + Unpin,
     R: Stream<Item = Result<Message, E>> + Unpin,
+    B: Stream<Item = String> + Unpin,
 {
     let hello = json!({"kind": "hello", "data": {"tenant_id": audience.tenant_id, "role": audience.role, "agent_id": audience.agent_id}});
     if sink
@@ -141,6 +171,11 @@ pub async fn pump<S, R, E>(
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                 Some(Ok(_)) => {} // Pings are answered by the WebSocket layer; other input is ignored.
             },
+            Some(board) = boards.next() => {
+                if sink.send(Message::Text(board.into())).await.is_err() {
+                    break;
+                }
+            }
             ev = rx.recv() => {
                 let mut offered_at = None;
                 let text = match ev {

@@ -111,8 +111,12 @@ fn secs(d: Option<Duration>) -> Option<u64> {
     responses((status = 200, body = Wallboard), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn wallboard(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Wallboard>> {
     auth.require(Role::Supervisor)?;
-    let t = auth.tenant_id();
-    let snapshot = routing(&state)?
+    Ok(Json(board(&state, auth.tenant_id()).await?))
+}
+
+/// One tenant's wallboard (also pushed every second to supervisors' live streams).
+pub(crate) async fn board(state: &AppState, t: i64) -> ApiResult<Wallboard> {
+    let snapshot = routing(state)?
         .tenant_snapshot(TenantId(t))
         .await
         .map_err(unavailable)?;
@@ -172,7 +176,7 @@ pub async fn wallboard(State(state): State<AppState>, auth: Auth) -> ApiResult<J
     board
         .agents
         .sort_by(|a, b| a.display_name.cmp(&b.display_name));
-    Ok(Json(board))
+    Ok(board)
 }
 
 /// The agent as routing sees them now (the workplace's state bar after a reload). Agents see

@@ -372,7 +372,14 @@ async fn live_events_are_filtered_by_tenant_and_role() {
     // The pump forwards exactly the wanted events, then stops when the client closes.
     let (out_tx, mut out_rx) = futures_channel::mpsc::unbounded::<Message>();
     let (in_tx, in_rx) = futures_channel::mpsc::unbounded::<Result<Message, std::io::Error>>();
-    let task = tokio::spawn(pump(agent7, tx.subscribe(), out_tx, in_rx, None));
+    let task = tokio::spawn(pump(
+        agent7,
+        tx.subscribe(),
+        out_tx,
+        in_rx,
+        futures_util::stream::pending::<String>(),
+        None,
+    ));
     let hello = out_rx.next().await.unwrap();
     assert!(matches!(&hello, Message::Text(t) if t.contains("hello")));
     for e in &events {
