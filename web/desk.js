@@ -428,6 +428,13 @@ export function deskView(ctx, main) {
     // Element.append would write a left-out (null) control as the text "null".
     const add = (...kids) => box.append(...kids.filter(Boolean));
     const c = call.consult;
+    // A call the agent placed (click-to-call, a callback): the desk hangs it up; hold and
+    // transfer are the phone's.
+    if ((tab.pop || {}).direction === 'outbound') {
+      add(h('span', { class: 'muted' }, t('call.outbound_controls')), h('span', { class: 'spacer' }),
+        h('button', { type: 'button', id: 'call-hangup', class: 'danger', onclick: () => control({ action: 'hang_up' }) }, t('call.hang_up')));
+      return box;
+    }
     if (c) {
       add(
         h('span', { class: `chip s-consult-${c.state}`, id: 'consult-state' }, `${t(`call.consult_${c.state}`)}: ${c.target}`),

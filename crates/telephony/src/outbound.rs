@@ -105,6 +105,10 @@ pub(crate) async fn click_to_call(shared: Arc<Shared>, req: ClickToCall) -> Resu
         )
         .await?;
     tracing::info!(interaction = interaction.id, "click-to-call placed");
+    // The desk reaches the call (hang-up) as it reaches any call.
+    let (tx, rx) = mpsc::unbounded_channel();
+    let id = interaction.id;
+    shared.register_contact(id, tx);
     let call = Outbound {
         shared,
         tenant: t,
@@ -115,8 +119,12 @@ pub(crate) async fn click_to_call(shared: Arc<Shared>, req: ClickToCall) -> Resu
         customer_name: customer.map(|c| c.name),
         routing: None,
     };
-    tokio::spawn(call.run(None));
-    Ok(interaction.id)
+    let registry = call.shared.clone();
+    tokio::spawn(async move {
+        call.run(Some(rx)).await;
+        registry.unregister_contact(id);
+    });
+    Ok(id)
 }
 
 /// Performs a callback routing offered to `agent`: the desk's screen pop, then the agent's
@@ -426,10 +434,29 @@ impl Outbound {
             ..Default::default()
         })
         .await;
+        self.shared.notify(crate::Notice {
+            tenant_id: self.tenant,
+            agent_id: Some(self.agent_id),
+            kind: "contact.connected",
+            data: json!({ "interaction_id": self.interaction, "direction": "outbound" }),
+        });
 
-        // Talking until one side hangs up.
+        // Talking until one side hangs up (or the desk hangs up).
         let by = loop {
             tokio::select! {
+                desk = desk_note(withdrawn) => {
+                    let Some((action, reply)) = desk else { continue };
+                    if action == hotline_model::CallControl::HangUp {
+                        let _ = reply.send(Ok(()));
+                        self.append("call.agent_hung_up", json!({ "agent_id": self.agent_id, "by": "api" })).await;
+                        let _ = shard.send(ShardCommand::Drop { leg: a.id });
+                        let _ = shard.send(ShardCommand::Drop { leg: b.id });
+                        break "agent";
+                    }
+                    // The endpoint of a call placed for the agent sits on the agent's leg:
+                    // its hold would put the agent, not the customer, on music.
+                    let _ = reply.send(Err("on a call you placed, the desk can only hang up; hold and transfer from your phone".into()));
+                }
                 n = notes.recv() => match n {
                     Some((leg, LegNote::HungUp)) if leg == a.id => {
                         let _ = shard.send(ShardCommand::Drop { leg: b.id });
@@ -546,6 +573,23 @@ enum Failure {
     Unreached,
     #[error("{0}")]
     Other(&'static str),
+}
+
+/// The next thing the desk asks of the call (`None`: a note that is not the desk's).
+async fn desk_note(
+    notes: &mut Option<mpsc::UnboundedReceiver<RoutingNote>>,
+) -> Option<(
+    hotline_model::CallControl,
+    tokio::sync::oneshot::Sender<Result<(), String>>,
+)> {
+    let Some(rx) = notes.as_mut() else {
+        return std::future::pending().await;
+    };
+    match rx.recv().await {
+        Some(RoutingNote::Desk { action, reply }) => Some((action, reply)),
+        Some(_) => None,
+        None => std::future::pending().await,
+    }
 }
 
 /// Waits for routing to take its offer back (forever without routing).

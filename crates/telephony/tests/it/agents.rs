@@ -841,6 +841,103 @@ async fn click_to_call_rings_the_agent_then_the_customer() {
     c.stop().await;
 }
 
+/// The customer of a placed call who talks until Hotline hangs up (CUSTOMER up to its pause,
+/// then waits for the BYE).
+fn customer_hung_up_on() -> String {
+    let talk = CUSTOMER
+        .split("<pause milliseconds=\"8000\"/>")
+        .next()
+        .expect("the customer scenario pauses before its BYE");
+    format!(
+        "{talk}<recv request=\"BYE\"/>\n  <send>\n    <![CDATA[\nSIP/2.0 200 OK\n[last_Via:]\n[last_From:]\n[last_To:]\n[last_Call-ID:]\n[last_CSeq:]\nContent-Length: 0\n\n]]>\n  </send>\n  <Reference variables=\"all,all2,all3,ftag,furi,curi\"/>\n</scenario>\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_desk_hangs_up_a_call_the_agent_placed_and_refuses_what_only_the_phone_can_do() {
+    if require("sipp").is_none() || require("baresip").is_none() {
+        return;
+    }
+    let c = centre().await;
+    let t = c.w.tenant;
+    let trunk = c.w.store.list_trunks(t).await.expect("trunks")[0].id;
+    c.w.store
+        .create_route(t, "+7", trunk, 0, "")
+        .await
+        .expect("route");
+    c.w.sip.reload_plan().await.expect("plan");
+    let phone = c.phone("1001", 1000.0, true).await;
+    c.available("1001").await;
+    let run = c.files.path().join("customer");
+    std::fs::create_dir_all(&run).expect("dir");
+    std::fs::write(run.join("customer.xml"), customer_hung_up_on()).expect("scenario");
+    audio_pcap(&run.join("keys.pcap"), 20, &[], Some((0, 440.0)));
+    let customer = sipp_customer(&run, c.trunk_port);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut notices = c.w.sip.notices();
+    let dialer = c.w.sip.dialer();
+    let interaction = dialer
+        .click_to_call(hotline_telephony::outbound::ClickToCall {
+            tenant_id: t,
+            agent_id: c.agents["1001"],
+            number: "+74951234567".into(),
+            customer_id: None,
+        })
+        .await
+        .expect("the call is placed");
+    // The desk is told when the customer answers.
+    let answered = tokio::time::timeout(Duration::from_secs(30), async {
+        while !kinds(&c.events(interaction).await).contains(&"call.answered") {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    if answered.is_err() {
+        panic!(
+            "the customer did not answer: {:?}\n{}",
+            sipp_result(customer, &run).await,
+            c.dump(interaction).await
+        );
+    }
+    let connected = next_notice(&mut notices, "contact.connected").await;
+    assert_eq!(connected.data["interaction_id"], interaction);
+    assert_eq!(connected.data["direction"], "outbound");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Hold would put the agent (whose leg carries Hotline's end) on music: refused, clearly.
+    match dialer
+        .control(interaction, hotline_model::CallControl::Hold)
+        .await
+    {
+        Err(hotline_telephony::TransferError::Refused(why)) => {
+            assert!(why.contains("phone"), "{why}")
+        }
+        other => panic!("hold on a placed call: {other:?}"),
+    }
+    dialer
+        .control(interaction, hotline_model::CallControl::HangUp)
+        .await
+        .expect("the desk hangs up");
+    if let Err(e) = sipp_result(customer, &run).await {
+        panic!(
+            "the customer did not get the BYE:\n{e}\nthe timeline:\n{}",
+            c.dump(interaction).await
+        );
+    }
+    let done = c.finished(interaction).await;
+    assert_eq!(done.state, hotline_model::InteractionState::Closed);
+    let hung = c.wait_for(interaction, "call.hung_up", 10).await;
+    assert_eq!(hung["by"], "agent");
+    let by = c.wait_for(interaction, "call.agent_hung_up", 5).await;
+    assert_eq!(by["by"], "api");
+    // The call is gone: the desk's next word is not for a live call.
+    assert!(dialer
+        .control(interaction, hotline_model::CallControl::HangUp)
+        .await
+        .is_err());
+    let _ = phone.stop().await;
+    c.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caller_asks_for_a_callback_and_is_called_back_when_an_agent_is_free() {
     if require("sipp").is_none() || require("espeak-ng").is_none() || require("baresip").is_none() {
