@@ -841,6 +841,17 @@ async fn click_to_call_rings_the_agent_then_the_customer() {
     c.stop().await;
 }
 
+/// Calls to +7… go out through the centre's carrier trunk (where SIPp listens).
+async fn route_out(c: &Centre) {
+    let t = c.w.tenant;
+    let trunk = c.w.store.list_trunks(t).await.expect("trunks")[0].id;
+    c.w.store
+        .create_route(t, "+7", trunk, 0, "")
+        .await
+        .expect("route");
+    c.w.sip.reload_plan().await.expect("plan");
+}
+
 /// The customer of a placed call who talks until Hotline hangs up (CUSTOMER up to its pause,
 /// then waits for the BYE).
 fn customer_hung_up_on() -> String {
@@ -860,12 +871,7 @@ async fn the_desk_hangs_up_a_call_the_agent_placed_and_refuses_what_only_the_pho
     }
     let c = centre().await;
     let t = c.w.tenant;
-    let trunk = c.w.store.list_trunks(t).await.expect("trunks")[0].id;
-    c.w.store
-        .create_route(t, "+7", trunk, 0, "")
-        .await
-        .expect("route");
-    c.w.sip.reload_plan().await.expect("plan");
+    route_out(&c).await;
     let phone = c.phone("1001", 1000.0, true).await;
     c.available("1001").await;
     let run = c.files.path().join("customer");
@@ -945,12 +951,7 @@ async fn a_caller_asks_for_a_callback_and_is_called_back_when_an_agent_is_free()
     }
     let c = centre().await;
     let t = c.w.tenant;
-    let trunk = c.w.store.list_trunks(t).await.expect("trunks")[0].id;
-    c.w.store
-        .create_route(t, "+7", trunk, 0, "")
-        .await
-        .expect("route");
-    c.w.sip.reload_plan().await.expect("plan");
+    route_out(&c).await;
     let phone = c.phone("1001", 1000.0, true).await;
     let mut notices = c.w.sip.notices();
     // Nobody is free: the caller keys 2 (cards), then 1 in the queue for a callback; the
