@@ -6,6 +6,7 @@
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, ErrorBody, Json, Path, Query};
 use crate::events::LiveEvent;
+use crate::routes::desk::{routing, unavailable};
 use crate::routes::interactions::{check_may_change, parse_time};
 use crate::state::AppState;
 use axum::extract::State;
@@ -68,14 +69,6 @@ fn unprocessable(code: &'static str, field: &str, message: impl Into<String>) ->
     let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message);
     e.field = Some(field.into());
     e
-}
-
-fn routing_unavailable() -> ApiError {
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "routing_unavailable",
-        "routing is not running in this server",
-    )
 }
 
 fn wall(t: OffsetDateTime) -> Time {
@@ -192,9 +185,7 @@ pub async fn create(
         (false, None, Some(me)) => Some(me.id),
         (false, None, None) => None,
     };
-    let Some(link) = state.routing.as_ref() else {
-        return Err(routing_unavailable());
-    };
+    let link = routing(&state)?;
     let booked = state
         .store
         .schedule_callback(
@@ -231,7 +222,7 @@ pub async fn create(
             hotline_acd::AcdError::Routing(e) => {
                 ApiError::new(StatusCode::CONFLICT, "routing_refused", e.to_string())
             }
-            _ => routing_unavailable(),
+            e => unavailable(e),
         });
     }
     announce(&state, &booked, "callback.scheduled");
@@ -314,9 +305,7 @@ pub async fn cancel(
     }
     // Routing first: once an agent is talking to the customer it refuses, and the callback
     // stays as it is; an offer ringing is taken back.
-    let Some(link) = state.routing.as_ref() else {
-        return Err(routing_unavailable());
-    };
+    let link = routing(&state)?;
     match link
         .input(hotline_acd::Input::Cancelled(ContactId(id)))
         .await
@@ -329,7 +318,7 @@ pub async fn cancel(
                 "the callback is being made; hang it up instead",
             ))
         }
-        Err(_) => return Err(routing_unavailable()),
+        Err(e) => return Err(unavailable(e)),
     }
     let cb = state
         .store

@@ -67,7 +67,7 @@ pub struct Wallboard {
     pub agents: Vec<AgentBoard>,
 }
 
-fn routing(state: &AppState) -> ApiResult<&AcdLink> {
+pub(crate) fn routing(state: &AppState) -> ApiResult<&AcdLink> {
     state.routing.as_ref().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -77,7 +77,7 @@ fn routing(state: &AppState) -> ApiResult<&AcdLink> {
     })
 }
 
-fn unavailable(e: hotline_acd::AcdError) -> ApiError {
+pub(crate) fn unavailable(e: hotline_acd::AcdError) -> ApiError {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "routing_unavailable",
