@@ -263,3 +263,80 @@ pub struct ScheduledCallback {
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
 }
+
+/// A mailbox Hotline reads (IMAP) and answers from (SMTP) for one queue: the company's own
+/// mail server, `support@company` say. Passwords are write-only: never serialised.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EmailAccount {
+    pub id: i64,
+    pub tenant_id: i64,
+    /// New mail becomes an interaction in this queue.
+    pub queue_id: i64,
+    /// The address customers write to; replies go out from it.
+    pub address: String,
+    pub display_name: String,
+    pub imap_host: String,
+    pub imap_port: u16,
+    pub imap_user: String,
+    #[serde(skip_serializing, default)]
+    #[schema(write_only)]
+    pub imap_password: String,
+    /// Read from this folder (INBOX).
+    pub imap_folder: String,
+    /// A message is moved here once it is stored (created when missing).
+    pub done_folder: String,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    /// Empty: the SMTP server takes mail without logging in (a relay on the host).
+    pub smtp_user: String,
+    #[serde(skip_serializing, default)]
+    #[schema(write_only)]
+    pub smtp_password: String,
+    /// Answer a new request with its ticket number (RFC 3834 rules apply).
+    pub auto_ack: bool,
+    pub active: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+/// A file that came with a message, or went out with one. Its bytes are kept on disk under
+/// the data folder, named by their SHA-256.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Attachment {
+    pub id: i64,
+    pub message_id: i64,
+    pub name: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+}
+
+/// One message of a written conversation (an e-mail in or out). The HTML body has been
+/// sanitised before it was stored: no scripts, no event handlers, no remote content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Message {
+    pub id: i64,
+    pub interaction_id: i64,
+    pub account_id: Option<i64>,
+    pub direction: Direction,
+    /// RFC 5322 Message-ID, without angle brackets.
+    pub message_id: Option<String>,
+    pub from_addr: String,
+    pub from_name: String,
+    pub to: Vec<String>,
+    pub subject: String,
+    pub body_text: String,
+    pub body_html: String,
+    /// Sent by a machine (auto-reply, bounce, bulk): never acknowledged.
+    pub auto: bool,
+    /// `received`; for outgoing mail `sending`, `sent`, `failed` or `bounced`.
+    pub status: String,
+    pub error: Option<String>,
+    /// Who wrote it: `customer`, or `user:<id>` / `system`.
+    pub author: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    pub attachments: Vec<Attachment>,
+}

@@ -4,7 +4,8 @@
 //! - [`migrate`]: schema migrations, one folder per dialect (`migrations/sqlite`, `migrations/postgres`).
 //! - Repositories, one file per entity family: [`tenants`], [`users`] (people, sessions, API
 //!   tokens), [`agents`], [`catalog`] (queues, dispositions, scripts), [`customers`],
-//!   [`interactions`] (and their append-only timeline).
+//!   [`interactions`] (and their append-only timeline), [`messages`] (mailboxes, e-mails and
+//!   their attachments).
 //! - [`copy`]: move a whole installation between databases (SQLite → PostgreSQL and back).
 //! - [`demo`]: the demo tenant `hotline serve --demo` starts with.
 //!
@@ -22,6 +23,7 @@ pub mod demo;
 pub mod dialplan;
 pub mod flows;
 pub mod interactions;
+pub mod messages;
 pub mod migrate;
 mod reader;
 pub mod registrations;
@@ -44,6 +46,7 @@ pub use callbacks::{CallbackFilter, NewCallback};
 pub use catalog::{DispositionPatch, NewDisposition, NewQueue, NewScript, QueuePatch, ScriptPatch};
 pub use customers::{CustomerPatch, CustomerQuery, NewCustomer};
 pub use interactions::{InteractionFilter, InteractionPatch, NewEvent, NewInteraction};
+pub use messages::{InboundEmail, Ingested, NewAttachment, NewEmailAccount, NewOutbound};
 pub use routing::{AgentEvent, NewAgentEvent};
 pub use tenants::{NewTenant, TenantPatch};
 pub use users::{Authenticated, NewUser, UserPatch};

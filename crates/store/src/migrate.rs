@@ -62,6 +62,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_operator.sql"),
         postgres: include_str!("../migrations/postgres/0008_operator.sql"),
     },
+    Migration {
+        version: 9,
+        name: "messages",
+        sqlite: include_str!("../migrations/sqlite/0009_messages.sql"),
+        postgres: include_str!("../migrations/postgres/0009_messages.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
