@@ -20,7 +20,7 @@ pub mod state;
 pub mod web;
 
 pub use events::LiveEvent;
-pub use state::{ApiConfig, AppState, DialRefusal, Dialer};
+pub use state::{ApiConfig, AppState, DialRefusal, Dialer, MailRefusal, Mailer, ReplyDraft};
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
@@ -29,7 +29,7 @@ use axum::Router;
 use error::ApiError;
 use routes::{
     admin, agents, auth as auth_routes, callbacks, catalog, customers, desk, flows, interactions,
-    system, telephony,
+    messages, system, telephony,
 };
 
 pub fn router(state: AppState) -> Router {
@@ -71,6 +71,22 @@ pub fn router(state: AppState) -> Router {
         .route("/callbacks", get(callbacks::list).post(callbacks::create))
         .route("/callbacks/{id}", axum::routing::delete(callbacks::cancel))
         .route("/interactions/{id}/recording", get(desk::recording))
+        .route(
+            "/email-accounts",
+            get(messages::list_accounts).post(messages::create_account),
+        )
+        .route(
+            "/email-accounts/{id}",
+            axum::routing::delete(messages::delete_account),
+        )
+        .route(
+            "/interactions/{id}/messages",
+            get(messages::list).post(messages::reply),
+        )
+        .route("/interactions/{id}/accept", post(messages::accept))
+        .route("/interactions/{id}/decline", post(messages::decline))
+        .route("/interactions/{id}/finish", post(messages::finish))
+        .route("/attachments/{id}", get(messages::attachment))
         .route("/calls", post(interactions::place_call))
         .route("/interactions/{id}/transfer", post(interactions::transfer))
         .route("/interactions/{id}/control", post(interactions::control))

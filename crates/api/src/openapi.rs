@@ -3,8 +3,8 @@
 //! drift (regenerate with `cargo xtask openapi`).
 
 use crate::routes::{
-    admin, agents, auth, callbacks, catalog, customers, desk, flows, interactions, system,
-    telephony,
+    admin, agents, auth, callbacks, catalog, customers, desk, flows, interactions, messages,
+    system, telephony,
 };
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -32,6 +32,8 @@ use utoipa::{Modify, OpenApi};
         flows::get_calendars, flows::put_calendars, flows::put_rows, flows::get_row,
         desk::wallboard, desk::agent_state, desk::wrap_up, desk::recording,
         callbacks::create, callbacks::list, callbacks::cancel,
+        messages::list_accounts, messages::create_account, messages::delete_account,
+        messages::list, messages::reply, messages::accept, messages::decline, messages::finish, messages::attachment,
         crate::events::stream,
     ),
     components(schemas(crate::events::LiveEvent)),
@@ -48,6 +50,7 @@ use utoipa::{Modify, OpenApi};
         (name = "flows", description = "Contact flows (IVR and self-service), calendars, lookup tables"),
         (name = "desk", description = "The workplace's live figures: wallboard, an agent's state, wrap-up, recordings"),
         (name = "callbacks", description = "Callbacks promised for a time: booked, listed by agent, cancelled"),
+        (name = "messages", description = "Written channels: mailboxes, an interaction's messages and files, replies, taking and finishing written contacts"),
         (name = "events", description = "Live events over WebSocket"),
         (name = "system", description = "Health"),
     )

@@ -46,6 +46,41 @@ pub struct AppState {
     pub dialer: Option<Arc<dyn Dialer>>,
     /// The folder calls are recorded under; only files below it are served.
     pub recordings: Option<std::path::PathBuf>,
+    /// Sends agents' e-mail replies, when the e-mail service runs.
+    pub mailer: Option<Arc<dyn Mailer>>,
+    /// Where messages' attachments are kept (files named by their SHA-256).
+    pub attachments: Option<std::path::PathBuf>,
+}
+
+/// Why a reply was not sent: a stable code (`no_mailbox`, `no_recipient`,
+/// `invalid_recipient`, `invalid_mail`) and a message.
+#[derive(Debug, Clone)]
+pub struct MailRefusal {
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// An agent's reply, as the API took it.
+#[derive(Debug, Clone, Default)]
+pub struct ReplyDraft {
+    pub text: String,
+    pub html: Option<String>,
+    pub to: Vec<String>,
+    /// Name, content type, bytes.
+    pub attachments: Vec<(String, String, Vec<u8>)>,
+}
+
+/// Sends e-mail replies (the binary connects the e-mail service here; the API knows no SMTP).
+pub trait Mailer: Send + Sync + 'static {
+    /// Sends and records the reply; a server's refusal is recorded as a `failed` message and
+    /// returned as such (not as an error).
+    fn reply(
+        &self,
+        tenant_id: i64,
+        interaction_id: i64,
+        author: String,
+        draft: ReplyDraft,
+    ) -> futures_util::future::BoxFuture<'static, Result<hotline_model::Message, MailRefusal>>;
 }
 
 /// Why a call could not be placed: a stable code (`unknown_agent`, `invalid_phone`,
@@ -92,7 +127,16 @@ impl AppState {
             routing: None,
             dialer: None,
             recordings: None,
+            mailer: None,
+            attachments: None,
         }
+    }
+
+    /// The state with e-mail replies sent by `mailer` and attachments kept under `dir`.
+    pub fn with_mailer(mut self, mailer: Arc<dyn Mailer>, dir: std::path::PathBuf) -> Self {
+        self.mailer = Some(mailer);
+        self.attachments = Some(dir);
+        self
     }
 
     /// The state with a dialer connected.

@@ -400,19 +400,37 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let acd = hotline_acd::Acd::start(store.clone(), routing_commands)
         .await
         .context("cannot start routing")?;
-    // Voice contacts' offers ring agents' phones; the other channels' shells are not part of
-    // this build yet.
+    // Voice contacts' offers ring agents' phones; e-mail's go to the desks. Routing's other
+    // commands name only the contact: whoever does not hold it ignores it.
     sip_service.attach_routing(acd.link());
     let voice = sip_service.routing_port();
+    let attachments = s.data_dir.join("attachments");
+    let email = hotline_channels::email::EmailService::start(
+        store.clone(),
+        acd.link(),
+        attachments.clone(),
+    );
+    let written = email.clone();
     tokio::spawn(async move {
         while let Some(cmd) = commands_rx.recv().await {
+            use hotline_model::Channel;
+            use hotline_routing::Command;
             match &cmd {
-                hotline_routing::Command::Offer { channel, .. }
-                    if *channel != hotline_model::Channel::Voice =>
-                {
+                Command::Offer {
+                    channel: Channel::Email,
+                    ..
+                } => written.command(cmd),
+                Command::Offer {
+                    channel: Channel::Voice,
+                    ..
+                } => voice.command(cmd),
+                Command::Offer { channel, .. } => {
                     tracing::warn!(channel = %channel, "an offer on a channel this build does not carry");
                 }
-                _ => voice.command(cmd),
+                _ => {
+                    written.command(cmd.clone());
+                    voice.command(cmd);
+                }
             }
         }
     });
@@ -425,7 +443,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let state = hotline_api::AppState::new(store.clone(), config)
         .with_routing(acd.link())
         .with_dialer(std::sync::Arc::new(SipDialer(sip_service.dialer())))
-        .with_recordings(s.data_dir.join("recordings"));
+        .with_recordings(s.data_dir.join("recordings"))
+        .with_mailer(std::sync::Arc::new(EmailMailer(email.clone())), attachments);
     // Screen pops and the other news calls have for the desks go out as live events.
     let mut notices = sip_service.notices();
     let live = state.clone();
@@ -440,6 +459,24 @@ async fn serve(args: ServeArgs) -> Result<()> {
                 )),
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "desk notices were dropped");
+                }
+                Err(_) => break,
+            }
+        }
+    });
+    let mut written_notices = email.notices();
+    let live = state.clone();
+    tokio::spawn(async move {
+        loop {
+            match written_notices.recv().await {
+                Ok(n) => live.publish(hotline_api::LiveEvent::new(
+                    n.tenant_id,
+                    n.agent_id,
+                    n.kind,
+                    n.data,
+                )),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "e-mail notices were dropped");
                 }
                 Err(_) => break,
             }
@@ -484,11 +521,49 @@ async fn serve(args: ServeArgs) -> Result<()> {
     tracing::info!(
         "HTTP server stopped; storing routing's last decisions, then closing the database"
     );
+    email.stop().await;
     sip_service.stop().await;
     acd.stop().await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// E-mail replies from the API, sent by the e-mail service.
+struct EmailMailer(hotline_channels::email::EmailService);
+
+impl hotline_api::Mailer for EmailMailer {
+    fn reply(
+        &self,
+        tenant_id: i64,
+        interaction_id: i64,
+        author: String,
+        draft: hotline_api::ReplyDraft,
+    ) -> futures_util::future::BoxFuture<
+        'static,
+        Result<hotline_model::Message, hotline_api::MailRefusal>,
+    > {
+        use hotline_channels::email::{Outgoing, SendError};
+        let service = self.0.clone();
+        Box::pin(async move {
+            let out = Outgoing {
+                text: draft.text,
+                html: draft.html,
+                to: draft.to,
+                attachments: draft.attachments,
+            };
+            service
+                .reply(tenant_id, interaction_id, &author, out)
+                .await
+                .map_err(|e| match e {
+                    SendError::Refused(code, message) => hotline_api::MailRefusal { code, message },
+                    SendError::Store(e) => hotline_api::MailRefusal {
+                        code: "email_unavailable",
+                        message: e.to_string(),
+                    },
+                })
+        })
+    }
 }
 
 /// Click-to-call from the API, carried out by telephony.

@@ -289,6 +289,8 @@ Content-Length: 0
 
 /// A blocking HTTP/1.1 client for Hotline's JSON API, one connection per request (tests and
 /// load runs, never the product).
+pub mod mail;
+
 pub mod http {
     use std::io::{Read, Write};
     use std::net::TcpStream;
@@ -324,6 +326,36 @@ pub mod http {
             .map(|(_, b)| b.to_string())
             .unwrap_or_default();
         Ok((status, body))
+    }
+
+    /// A GET whose answer is bytes (a file); the status and the body as sent.
+    pub fn request_bytes(
+        port: u16,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+    ) -> std::io::Result<(u16, Vec<u8>)> {
+        let mut s = TcpStream::connect(("127.0.0.1", port))?;
+        s.set_read_timeout(Some(Duration::from_secs(60)))?;
+        let auth = token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}Content-Length: 0\r\n\r\n"
+        )?;
+        let mut out = Vec::new();
+        s.read_to_end(&mut out)?;
+        let status = out
+            .get(9..12)
+            .and_then(|c| std::str::from_utf8(c).ok())
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| std::io::Error::other("no HTTP status line"))?;
+        let at = out
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(out.len(), |i| i + 4);
+        Ok((status, out[at..].to_vec()))
     }
 }
 

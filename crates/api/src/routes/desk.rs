@@ -352,7 +352,7 @@ pub async fn recording(
     }
     // An hour's stereo recording is over 100 MB: it is sent as it is read, not held whole.
     // The player seeks with a byte range (RFC 9110 §14): one range is served as 206.
-    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    use tokio::io::AsyncSeekExt;
     let mut file = tokio::fs::File::open(&path).await.map_err(|_| missing())?;
     let length = file.metadata().await.map_err(|_| missing())?.len();
     let asked = headers
@@ -380,14 +380,7 @@ pub async fn recording(
             .await
             .map_err(|_| missing())?;
     }
-    let chunks = futures_util::stream::try_unfold(
-        (file.take(end - start), vec![0u8; 64 * 1024]),
-        |(mut file, mut buf)| async move {
-            let n = file.read(&mut buf).await?;
-            let chunk = axum::body::Bytes::copy_from_slice(&buf[..n]);
-            Ok::<_, std::io::Error>((n > 0).then_some((chunk, (file, buf))))
-        },
-    );
+    let chunks = file_chunks(file, end - start);
     let mut response = (
         status,
         [
@@ -405,6 +398,22 @@ pub async fn recording(
         }
     }
     Ok(response)
+}
+
+/// Up to `len` bytes of a file from where it stands, in 64 KiB chunks, never read whole.
+pub(crate) fn file_chunks(
+    file: tokio::fs::File,
+    len: u64,
+) -> impl futures_util::Stream<Item = std::io::Result<axum::body::Bytes>> {
+    use tokio::io::AsyncReadExt;
+    futures_util::stream::try_unfold(
+        (file.take(len), vec![0u8; 64 * 1024]),
+        |(mut file, mut buf)| async move {
+            let n = file.read(&mut buf).await?;
+            let chunk = axum::body::Bytes::copy_from_slice(&buf[..n]);
+            Ok::<_, std::io::Error>((n > 0).then_some((chunk, (file, buf))))
+        },
+    )
 }
 
 /// One byte range of a `Range` header for a resource of `length` bytes: `None` to serve the

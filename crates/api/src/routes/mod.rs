@@ -9,6 +9,7 @@ pub mod customers;
 pub mod desk;
 pub mod flows;
 pub mod interactions;
+pub mod messages;
 pub mod system;
 pub mod telephony;
 

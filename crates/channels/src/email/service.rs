@@ -122,7 +122,7 @@ impl EmailService {
                     ..
                 } => offer(&inner, contact.0, agent.0, expires_at.as_millis()).await,
                 Command::Withdraw { contact, agent } => {
-                    if let Some(t) = tenant_of(&inner.store, contact.0).await {
+                    if let Some(t) = email_tenant(&inner.store, contact.0).await {
                         let _ = inner.notices.send(Notice {
                             tenant_id: t,
                             agent_id: Some(agent.0),
@@ -132,13 +132,23 @@ impl EmailService {
                     }
                 }
                 Command::Overflow { contact, from } => {
-                    // A written request waits as long as it takes: it stays queued, and the
-                    // supervisors hear it waited its queue's maximum.
-                    tracing::info!(
-                        interaction = contact.0,
-                        queue = from.0,
-                        "an e-mail waited its queue's maximum"
-                    );
+                    // A written request waits as long as it takes: routing let it go, so it
+                    // is handed back to its queue (its wait counts afresh) and the
+                    // supervisors hear it waited the queue's maximum.
+                    if let Some(t) = email_tenant(&inner.store, contact.0).await {
+                        tracing::info!(
+                            interaction = contact.0,
+                            queue = from.0,
+                            "an e-mail waited its queue's maximum"
+                        );
+                        let _ = inner.notices.send(Notice {
+                            tenant_id: t,
+                            agent_id: None,
+                            kind: "email.overdue",
+                            data: json!({"interaction_id": contact.0, "queue_id": from.0}),
+                        });
+                        route(&inner, contact.0, Some(from.0), None).await;
+                    }
                 }
             }
         });
@@ -179,6 +189,13 @@ async fn tenant_of(store: &Store, interaction: i64) -> Option<i64> {
         .await
         .ok()
         .flatten()
+}
+
+/// The tenant of an e-mail interaction (`None` for another channel's contact).
+async fn email_tenant(store: &Store, interaction: i64) -> Option<i64> {
+    let t = tenant_of(store, interaction).await?;
+    let i = store.get_interaction(t, interaction).await.ok()?;
+    (i.channel == Channel::Email).then_some(t)
 }
 
 async fn supervise(inner: Arc<Inner>) {

@@ -1,0 +1,519 @@
+//! E-mail end to end against real mail servers: Debian's postfix (SMTP) and dovecot (IMAP with
+//! IDLE, LMTP delivery) on loopback ports, and `hotline serve --demo` reading the support
+//! mailbox. A customer writes; the mail is stored, acknowledged with its ticket number and
+//! offered to the agent's desk; the agent takes it and answers through the API; the answer
+//! lands in the customer's mailbox threaded under their mail; the customer's reply joins the
+//! same interaction; a closed one is reopened by the next reply; a reply to an unknown
+//! address comes back as a bounce on the message. Then: HTML with scripts is cleaned,
+//! malformed MIME is kept, a 20 MB attachment arrives whole, an auto-responder gets no
+//! acknowledgement and a responder ignoring every header gets at most three; mail that
+//! arrives while Hotline is down is stored once after it starts again, and every stored mail
+//! has left the inbox.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{have, http, login, Demo};
+use hotline_testkit::mail::{MailServers, DOMAIN, PASSWORD};
+use serde_json::{json, Value};
+
+const REQUIRE: &str = "HOTLINE_REQUIRE_MAIL_PEERS";
+
+struct Ws(hotline_testkit::ws::Client);
+
+impl Ws {
+    fn wait_for(&mut self, seconds: u64, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        while let Some(m) = self.0.next(deadline) {
+            let m: Value = serde_json::from_str(&m).unwrap_or(Value::Null);
+            if pred(&m) {
+                return m;
+            }
+        }
+        panic!("no such event on the WebSocket within {seconds} s");
+    }
+}
+
+fn header<'a>(mail: &'a str, name: &str) -> Option<&'a str> {
+    mail.lines()
+        .take_while(|l| !l.is_empty() && *l != "\r")
+        .find(|l| {
+            l.len() > name.len()
+                && l[..name.len()].eq_ignore_ascii_case(name)
+                && l.as_bytes()[name.len()] == b':'
+        })
+        .map(|l| l[name.len() + 1..].trim())
+}
+
+fn text(m: &[u8]) -> String {
+    String::from_utf8_lossy(m).into_owned()
+}
+
+/// Polls until `f` gives something, or fails after `seconds`.
+fn eventually<T>(seconds: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {seconds} s");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn messages(port: u16, token: &str, id: i64) -> Vec<Value> {
+    let (status, body) = http(
+        port,
+        "GET",
+        &format!("/api/v1/interactions/{id}/messages"),
+        Some(token),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    body.as_array().cloned().unwrap_or_default()
+}
+
+/// The customer's e-mail interactions, newest first.
+fn interactions_of(port: u16, token: &str, email: &str) -> Vec<Value> {
+    let (status, body) = http(
+        port,
+        "GET",
+        &format!("/api/v1/customers/lookup?email={email}"),
+        Some(token),
+        None,
+    );
+    if status != 200 {
+        return Vec::new();
+    }
+    let Some(cid) = body["customer"]["id"].as_i64() else {
+        return Vec::new();
+    };
+    let (_, page) = http(
+        port,
+        "GET",
+        &format!("/api/v1/interactions?customer_id={cid}&channel=email&limit=200"),
+        Some(token),
+        None,
+    );
+    page["items"].as_array().cloned().unwrap_or_default()
+}
+
+fn connect_mailbox(demo: &Demo, mail: &MailServers) -> String {
+    let admin = login(demo.http, "admin");
+    let (_, queues) = http(demo.http, "GET", "/api/v1/queues", Some(&admin), None);
+    let cards = queues
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["name"] == "Карты / Cards")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let (status, body) = http(
+        demo.http,
+        "POST",
+        "/api/v1/email-accounts",
+        Some(&admin),
+        Some(json!({
+            "queue_id": cards,
+            "address": format!("support@{DOMAIN}"),
+            "display_name": "Банк — поддержка",
+            "imap_host": "127.0.0.1", "imap_port": mail.imap_port,
+            "imap_user": format!("support@{DOMAIN}"), "imap_password": PASSWORD,
+            "smtp_host": "127.0.0.1", "smtp_port": mail.smtp_port,
+        })),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert!(
+        body.get("imap_password").is_none(),
+        "passwords are write-only: {body}"
+    );
+    admin
+}
+
+#[test]
+fn mail_is_routed_answered_threaded_and_nothing_is_lost() {
+    if !have("postfix", REQUIRE) || !have("dovecot", REQUIRE) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mail = match MailServers::start(
+        &dir.path().join("mx"),
+        &["support", "customer", "robot", "loop"],
+    ) {
+        Ok(m) => m,
+        Err(e) if std::env::var(REQUIRE).is_ok_and(|v| v == "1") => panic!("mail servers: {e}"),
+        Err(e) => {
+            eprintln!("skipped: {e}");
+            return;
+        }
+    };
+    let data = dir.path().join("hotline");
+    let demo = Demo::start(&data);
+    let port = demo.http;
+    let admin = connect_mailbox(&demo, &mail);
+
+    let agent = login(port, "agent1");
+    let (_, me) = http(port, "GET", "/api/v1/auth/me", Some(&agent), None);
+    let agent_id = me["agent"]["id"].as_i64().unwrap();
+    let mut ws = Ws(hotline_testkit::ws::Client::connect(port, &agent).unwrap());
+    ws.wait_for(5, |m| m["kind"] == "hello");
+    let (status, body) = http(
+        port,
+        "PUT",
+        &format!("/api/v1/agents/{agent_id}/presence"),
+        Some(&agent),
+        Some(json!({"presence": "available"})),
+    );
+    assert_eq!(status, 200, "{body}");
+
+    // 1. The customer writes (Cyrillic subject and name, HTML with a script).
+    let customer = format!("customer@{DOMAIN}");
+    let support = format!("support@{DOMAIN}");
+    let first = format!(
+        "From: =?UTF-8?B?0JjQstCw0L0g0J/QtdGC0YDQvtCy?= <{customer}>\r\nTo: {support}\r\n\
+Subject: =?UTF-8?B?0JrQsNGA0YLQsCDQt9Cw0LHQu9C+0LrQuNGA0L7QstCw0L3QsA==?=\r\n\
+Message-ID: <c1@{DOMAIN}>\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/alternative; boundary=\"alt\"\r\n\r\n\
+--alt\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nМоя карта заблокирована.\r\n\
+--alt\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p onmouseover=\"x()\">Моя карта <b>заблокирована</b>.<script>alert(1)</script></p>\r\n\
+--alt--\r\n"
+    );
+    mail.send(&customer, &[&support], first.as_bytes()).unwrap();
+    let pop = ws.wait_for(60, |m| m["kind"] == "contact.offered");
+    let data_ = &pop["data"];
+    assert_eq!(data_["channel"], "email", "{pop}");
+    assert_eq!(data_["subject"], "Карта заблокирована", "{pop}");
+    assert_eq!(data_["from"]["address"], customer.as_str());
+    assert!(data_["card"]["customer"]["name"] == "Иван Петров", "{pop}");
+    let id = data_["interaction_id"].as_i64().unwrap();
+    let tag = format!("[#{id}]");
+
+    // The acknowledgement reached the customer: the ticket, marked as automatic, threaded.
+    let acks = mail.wait_for("customer", 1, 30, |m| text(m).contains(&tag));
+    assert_eq!(acks.len(), 1, "one acknowledgement");
+    let ack = text(&acks[0]);
+    assert_eq!(
+        header(&ack, "Auto-Submitted"),
+        Some("auto-replied"),
+        "{ack}"
+    );
+    assert_eq!(
+        header(&ack, "In-Reply-To"),
+        Some(format!("<c1@{DOMAIN}>").as_str()),
+        "{ack}"
+    );
+
+    // 2. The agent takes it; the HTML they are shown carries no script or handler.
+    let (status, body) = http(
+        port,
+        "POST",
+        &format!("/api/v1/interactions/{id}/accept"),
+        Some(&agent),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["state"], "active");
+    assert_eq!(body["agent_id"], agent_id);
+    let list = messages(port, &agent, id);
+    let html = list[0]["body_html"].as_str().unwrap();
+    assert!(html.contains("<b>заблокирована</b>"), "{html}");
+    assert!(
+        !html.contains("script") && !html.contains("onmouseover"),
+        "{html}"
+    );
+    assert!(list[0]["body_text"]
+        .as_str()
+        .unwrap()
+        .contains("Моя карта заблокирована"));
+
+    // 3. The agent answers; the answer lands in the customer's mailbox under their mail.
+    let (status, sent) = http(
+        port,
+        "POST",
+        &format!("/api/v1/interactions/{id}/messages"),
+        Some(&agent),
+        Some(
+            json!({"text": "Здравствуйте! Карта разблокирована.\n\n> Моя карта заблокирована.",
+                    "html": "<p>Здравствуйте! Карта <i>разблокирована</i>.</p><script>x()</script>"}),
+        ),
+    );
+    assert_eq!(status, 201, "{sent}");
+    assert_eq!(sent["status"], "sent", "{sent}");
+    assert!(!sent["body_html"].as_str().unwrap().contains("script"));
+    let reply_id = sent["message_id"].as_str().unwrap().to_string();
+    let replies = mail.wait_for("customer", 1, 30, |m| {
+        text(m).contains(&reply_id) && !text(m).contains("Auto-Submitted")
+    });
+    assert_eq!(replies.len(), 1, "the agent's answer arrives once");
+    let reply = text(&replies[0]);
+    assert_eq!(
+        header(&reply, "In-Reply-To"),
+        Some(format!("<c1@{DOMAIN}>").as_str()),
+        "{reply}"
+    );
+    assert!(
+        header(&reply, "References")
+            .unwrap()
+            .contains(&format!("<c1@{DOMAIN}>")),
+        "{reply}"
+    );
+    assert!(
+        reply.contains(&tag),
+        "the ticket is in the subject: {reply}"
+    );
+
+    // 4. The customer answers that: it joins the same interaction and the desk hears of it.
+    let second = format!(
+        "From: {customer}\r\nTo: {support}\r\nSubject: Re: Карта заблокирована {tag}\r\n\
+Message-ID: <c2@{DOMAIN}>\r\nIn-Reply-To: <{reply_id}>\r\nReferences: <c1@{DOMAIN}> <{reply_id}>\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\r\nСпасибо, работает!\r\n"
+    );
+    mail.send(&customer, &[&support], second.as_bytes())
+        .unwrap();
+    ws.wait_for(60, |m| {
+        m["kind"] == "email.received" && m["data"]["interaction_id"] == id
+    });
+    let list = messages(port, &agent, id);
+    let kinds: Vec<(&str, bool)> = list
+        .iter()
+        .map(|m| {
+            (
+                m["direction"].as_str().unwrap(),
+                m["auto"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("inbound", false),
+            ("outbound", true),
+            ("outbound", false),
+            ("inbound", false)
+        ],
+        "{list:?}"
+    );
+    assert_eq!(
+        interactions_of(port, &agent, &customer).len(),
+        1,
+        "one request, one interaction"
+    );
+
+    // 5. A reply to an address that does not exist bounces back onto the message.
+    let (status, lost) = http(
+        port,
+        "POST",
+        &format!("/api/v1/interactions/{id}/messages"),
+        Some(&agent),
+        Some(json!({"text": "копия", "to": [format!("nobody@{DOMAIN}")]})),
+    );
+    assert_eq!(status, 201, "{lost}");
+    let lost_id = lost["id"].as_i64().unwrap();
+    eventually(60, "the bounce", || {
+        messages(port, &agent, id)
+            .into_iter()
+            .find(|m| m["id"] == lost_id && m["status"] == "bounced")
+    });
+    ws.wait_for(30, |m| {
+        m["kind"] == "email.bounced" && m["data"]["interaction_id"] == id
+    });
+    assert_eq!(
+        interactions_of(port, &agent, &customer).len(),
+        1,
+        "a bounce opens nothing"
+    );
+
+    // 6. The agent finishes; the customer's next mail reopens the same interaction.
+    let (status, body) = http(
+        port,
+        "POST",
+        &format!("/api/v1/interactions/{id}/finish"),
+        Some(&agent),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["state"], "closed");
+    let third = format!(
+        "From: {customer}\r\nTo: {support}\r\nSubject: Re: {tag} снова\r\nMessage-ID: <c3@{DOMAIN}>\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\r\nОпять заблокирована.\r\n"
+    );
+    mail.send(&customer, &[&support], third.as_bytes()).unwrap();
+    eventually(60, "the reopened interaction", || {
+        let (_, d) = http(
+            port,
+            "GET",
+            &format!("/api/v1/interactions/{id}"),
+            Some(&agent),
+            None,
+        );
+        (d["interaction"]["state"] != "closed").then_some(())
+    });
+    let (_, d) = http(
+        port,
+        "GET",
+        &format!("/api/v1/interactions/{id}"),
+        Some(&agent),
+        None,
+    );
+    let events: Vec<&str> = d["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(events.contains(&"reopened"), "{events:?}");
+    assert!(events.contains(&"email.bounced"), "{events:?}");
+    assert_eq!(interactions_of(port, &agent, &customer).len(), 1);
+
+    // 7. Malformed MIME (a boundary never closed, a broken encoded word) is kept.
+    let broken = format!(
+        "From: {customer}\r\nTo: {support}\r\nSubject: =?UTF-8?B?broken?= сломано\r\nMessage-ID: <c4@{DOMAIN}>\r\n\
+Content-Type: multipart/mixed; boundary=\"Z\"\r\n\r\n--Z\r\nContent-Type: text/plain\r\n\r\nтекст без конца\r\n"
+    );
+    mail.send(&customer, &[&support], broken.as_bytes())
+        .unwrap();
+    let broken_id = eventually(60, "the malformed mail", || {
+        interactions_of(port, &agent, &customer)
+            .into_iter()
+            .find(|i| i["id"] != id)
+            .and_then(|i| i["id"].as_i64())
+    });
+    let m = messages(port, &agent, broken_id);
+    assert!(
+        m[0]["body_text"]
+            .as_str()
+            .unwrap()
+            .contains("текст без конца"),
+        "{m:?}"
+    );
+
+    // 8. A 20 MB attachment arrives whole and is served back byte for byte.
+    let big: Vec<u8> = (0..20 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let b64 = base64_lines(&big);
+    let with_file = format!(
+        "From: {customer}\r\nTo: {support}\r\nSubject: выписка\r\nMessage-ID: <c5@{DOMAIN}>\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"F\"\r\n\r\n--F\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nвыписка во вложении\r\n\
+--F\r\nContent-Type: application/pdf; name=\"vypiska.pdf\"\r\nContent-Disposition: attachment; filename=\"vypiska.pdf\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\n{b64}--F--\r\n"
+    );
+    mail.send(&customer, &[&support], with_file.as_bytes())
+        .unwrap();
+    let att = eventually(120, "the 20 MB mail", || {
+        interactions_of(port, &agent, &customer)
+            .into_iter()
+            .find_map(|i| {
+                let ms = messages(port, &agent, i["id"].as_i64()?);
+                ms.first()?["attachments"].as_array()?.first().cloned()
+            })
+    });
+    assert_eq!(att["name"], "vypiska.pdf");
+    assert_eq!(att["size"], big.len());
+    let (status, bytes) = hotline_testkit::http::request_bytes(
+        port,
+        "GET",
+        &format!("/api/v1/attachments/{}", att["id"]),
+        Some(&agent),
+    )
+    .unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        bytes == big,
+        "the attachment came back changed ({} bytes)",
+        bytes.len()
+    );
+
+    // 9. An auto-responder is never acknowledged; a responder that ignores every header is
+    //    acknowledged at most three times.
+    let robot = format!("robot@{DOMAIN}");
+    let auto = format!(
+        "From: {robot}\r\nTo: {support}\r\nSubject: Out of office\r\nAuto-Submitted: auto-replied\r\n\
+Message-ID: <r1@{DOMAIN}>\r\n\r\nI am away.\r\n"
+    );
+    mail.send(&robot, &[&support], auto.as_bytes()).unwrap();
+    let looping = format!("loop@{DOMAIN}");
+    for n in 0..5 {
+        let m = format!(
+            "From: {looping}\r\nTo: {support}\r\nSubject: ticket {n}\r\nMessage-ID: <l{n}@{DOMAIN}>\r\n\r\nnew request {n}\r\n"
+        );
+        mail.send(&looping, &[&support], m.as_bytes()).unwrap();
+    }
+    eventually(60, "the robots' mail stored", || {
+        (interactions_of(port, &admin, &robot).len() == 1
+            && interactions_of(port, &admin, &looping).len() == 5)
+            .then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        mail.delivered("robot").is_empty(),
+        "an auto-reply is never answered"
+    );
+    assert_eq!(
+        mail.delivered("loop").len(),
+        3,
+        "three acknowledgements an hour per sender"
+    );
+
+    // 10. Mail that arrives while Hotline is down is stored once when it is back.
+    let before = interactions_of(port, &agent, &customer).len();
+    drop(ws);
+    let log = demo.stop();
+    assert!(!log.contains(&customer), "addresses never reach the log");
+    for n in 0..3 {
+        let m = format!(
+            "From: {customer}\r\nTo: {support}\r\nSubject: пока вы спали {n}\r\nMessage-ID: <down{n}@{DOMAIN}>\r\n\r\nтекст {n}\r\n"
+        );
+        mail.send(&customer, &[&support], m.as_bytes()).unwrap();
+    }
+    let demo = Demo::start(&data);
+    let agent = login(demo.http, "agent1");
+    let after = eventually(60, "the mail sent while down", || {
+        let n = interactions_of(demo.http, &agent, &customer).len();
+        (n >= before + 3).then_some(n)
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(interactions_of(demo.http, &agent, &customer).len(), after);
+    assert_eq!(after, before + 3, "each mail once");
+    // Everything stored has left the inbox for the done folder.
+    let inbox = mail.dir.join(format!("mail/support@{DOMAIN}/Maildir"));
+    let left: usize = ["new", "cur"]
+        .iter()
+        .map(|d| {
+            std::fs::read_dir(inbox.join(d))
+                .map(|r| r.count())
+                .unwrap_or(0)
+        })
+        .sum();
+    assert_eq!(left, 0, "stored mail is moved out of INBOX");
+    let log = demo.stop();
+    assert!(!log.contains(&customer), "addresses never reach the log");
+}
+
+fn base64_lines(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len() * 4 / 3 + bytes.len() / 38 + 8);
+    for line in bytes.chunks(57) {
+        for c in line.chunks(3) {
+            let n = (u32::from(c[0]) << 16)
+                | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+                | u32::from(*c.get(2).unwrap_or(&0));
+            out.push(T[(n >> 18) as usize & 63] as char);
+            out.push(T[(n >> 12) as usize & 63] as char);
+            out.push(if c.len() > 1 {
+                T[(n >> 6) as usize & 63] as char
+            } else {
+                '='
+            });
+            out.push(if c.len() > 2 {
+                T[n as usize & 63] as char
+            } else {
+                '='
+            });
+        }
+        out.push_str("\r\n");
+    }
+    out
+}
