@@ -9,7 +9,7 @@ cd "$root/fuzz"
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(phone email redact sip_message rtp_packet media_input flow_source)
+[ ${#targets[@]} -gt 0 ] || targets=(phone email redact sip_message rtp_packet media_input flow_source email_message)
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 export RUSTC_BOOTSTRAP=1
 for target in "${targets[@]}"; do
@@ -23,6 +23,9 @@ for target in "${targets[@]}"; do
     max_len=4096
     mkdir -p corpus/flow_source
     cp "$root"/crates/flow/flows/*.yaml corpus/flow_source/
+  fi
+  if [ "$target" = email_message ]; then
+    max_len=8192
   fi
   echo "== fuzzing $target for ${seconds}s"
   cargo fuzz run "$target" -- -max_total_time="$seconds" -max_len="$max_len" -rss_limit_mb=2048

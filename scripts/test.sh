@@ -2,7 +2,8 @@
 # The whole Hotline test suite, from a fresh machine:
 #   1. installs what it needs when missing (Debian: postgresql, python3-venv, curl, sip-tester
 #      (SIPp), baresip, espeak-ng (speech for prompts and the DTMF talk-off test), chromium and
-#      nodejs/npm (the workplace's browser test); sipvicious from PyPI in a venv; playwright-core
+#      nodejs/npm (the workplace's browser test), postfix and dovecot (the e-mail test runs its
+#      own instances on loopback ports); sipvicious from PyPI in a venv; playwright-core
 #      from npm into web/tests (it drives Debian's chromium; no browser is downloaded);
 #   2. starts a throwaway PostgreSQL on 127.0.0.1 and a free port;
 #   3. cargo fmt --check, cargo clippy -D warnings;
@@ -31,6 +32,8 @@ command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+command -v postfix >/dev/null 2>&1 || need_apt+=(postfix)
+command -v dovecot >/dev/null 2>&1 || need_apt+=(dovecot-imapd dovecot-lmtpd)
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "installing ${need_apt[*]}"
   if [ "$(id -u)" != 0 ]; then
@@ -38,6 +41,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
+  # Postfix asks what kind of mail system this is; the tests run their own configuration.
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
   timeout 600 apt-get update -qq
   timeout 900 apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
@@ -55,6 +60,9 @@ export HOTLINE_TEST_POSTGRES_URL="$pg_url"
 export HOTLINE_REQUIRE_POSTGRES=1
 # SIP interop tests fail, rather than skip, without SIPp, baresip and SIPVicious.
 export HOTLINE_REQUIRE_SIP_PEERS=1
+# The e-mail test fails, rather than skips, without postfix and dovecot (it starts its own
+# instances on loopback ports with private configurations).
+export HOTLINE_REQUIRE_MAIL_PEERS=1
 
 # SIPVicious (the scanners the defences are tested against), pinned, in a venv of its own.
 sv_venv="$work/sipvicious"
@@ -84,11 +92,12 @@ say "cargo test (storage conformance on SQLite and PostgreSQL, API, SIP with SIP
 timeout 1800 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$work/cargo-test.log"
 passed=$(grep -E '^test result:' "$work/cargo-test.log" | awk '{s+=$4} END {print s+0}')
 
-say "fuzzing the SIP parser for 30 s (libFuzzer, seeded with the RFC 4475 messages), RTP/RTCP, the media inputs (SDP, WAV, DTMF, relay) and flow files for 15 s each"
+say "fuzzing the SIP parser for 30 s (libFuzzer, seeded with the RFC 4475 messages), RTP/RTCP, the media inputs (SDP, WAV, DTMF, relay), flow files and e-mail messages for 15 s each"
 timeout 1500 scripts/fuzz.sh 30 sip_message 2>&1 | tail -n 3
 timeout 900 scripts/fuzz.sh 15 rtp_packet 2>&1 | tail -n 3
 timeout 900 scripts/fuzz.sh 15 media_input 2>&1 | tail -n 3
 timeout 900 scripts/fuzz.sh 15 flow_source 2>&1 | tail -n 3
+timeout 900 scripts/fuzz.sh 15 email_message 2>&1 | tail -n 3
 
 say "Schemathesis against the served OpenAPI document (SQLite)"
 cargo build --locked -p hotline

@@ -125,7 +125,8 @@ export function deskView(ctx, main) {
   function tabTitle(tab) {
     if (tab.kind === 'customer') return tab.title || t('desk.customer');
     const p = tab.pop || {};
-    const who = p.card && p.card.customer ? p.card.customer.name : (p.caller && p.caller.number) || `#${tab.id}`;
+    const who = p.card && p.card.customer ? p.card.customer.name
+      : (p.caller && p.caller.number) || (p.from && (p.from.name || p.from.address)) || `#${tab.id}`;
     return `${t(`channel.${p.channel || 'voice'}`)}: ${who}`;
   }
 
@@ -319,7 +320,7 @@ export function deskView(ctx, main) {
     const live = tab.status === 'talking' || tab.status === 'ringing';
     const header = h('div', { class: 'contact-head' },
       h('h2', {}, t(`channel.${pop.channel || (interaction && interaction.channel) || 'voice'}`), ' ',
-        (pop.caller && pop.caller.number) || ''),
+        (pop.caller && pop.caller.number) || (interaction && interaction.channel !== 'voice' && interaction.subject) || pop.subject || ''),
       queueName ? h('span', { class: 'queue' }, `${t('contact.queue')}: ${queueName}`) : null,
       h('span', { class: `chip s-${tab.status || 'open'}`, id: 'contact-status' }, t(`contact.${tab.status || 'open'}`)),
       pop.transferred_from ? h('span', { class: 'muted' }, t('contact.transferred')) : null,
@@ -378,9 +379,94 @@ export function deskView(ctx, main) {
       list.forEach((s) => scriptBox.append(h('h4', {}, s.title), renderMarkdown(s.body_markdown)));
     }).catch((e) => ctx.fail(e));
 
-    mount(left, cardBox, ivrView(pop.ivr), timelineBox);
+    const channel = pop.channel || (interaction && interaction.channel) || 'voice';
+    const written = channel === 'email' ? writtenView(tab, interaction) : null;
+    mount(left, written, cardBox, ivrView(pop.ivr), timelineBox);
     mount(right, outcome, scheduleForm(tab, pop, interaction, card), scriptBox);
     mount(view, header, controls, h('div', { class: 'cols' }, left, right));
+  }
+
+  // An e-mail conversation: the messages (text only: the page never renders mail HTML), and
+  // what the agent can do — take or pass an offered one; answer (quoting, files), finish.
+  function writtenView(tab, interaction) {
+    const box = h('section', { class: 'card thread', id: 'email-thread', 'aria-label': t('email.thread') }, h('h3', {}, t('email.thread')));
+    const list = h('div', { class: 'messages' });
+    let last = null;
+    const load = async () => {
+      let msgs = [];
+      try { msgs = await get(`/interactions/${tab.id}/messages`); } catch (e) { ctx.fail(e); return; }
+      last = [...msgs].reverse().find((m) => m.direction === 'inbound' && !m.auto) || null;
+      mount(list, ...msgs.map((m) => h('article', { class: `message ${m.direction}${m.auto ? ' auto' : ''}`, 'data-status': m.status, 'data-id': m.id },
+        h('header', {},
+          h('strong', {}, m.direction === 'inbound' ? (m.from_name || m.from_addr || t('email.unknown_sender')) : `→ ${m.to.join(', ')}`),
+          ' ', h('span', { class: 'muted' }, when(m.created_at, lang())),
+          m.direction === 'outbound' ? h('span', { class: `chip s-${m.status}` }, t(`email.status.${m.status}`)) : null,
+          m.auto ? h('span', { class: 'chip' }, t('email.auto')) : null),
+        h('div', { class: 'subject' }, m.subject),
+        h('div', { class: 'body' }, m.body_text),
+        m.error && m.status !== 'sent' ? h('p', { class: 'error' }, m.error) : null,
+        m.attachments.length ? h('ul', { class: 'files' }, m.attachments.map((a) => h('li', {},
+          h('a', { href: `/api/v1/attachments/${a.id}`, download: a.name }, a.name), ` (${Math.ceil(a.size / 1024)} KB)`))) : null)));
+    };
+    load();
+    let actions = null;
+    if (tab.status === 'ringing') {
+      actions = h('div', { class: 'row' },
+        h('button', { type: 'button', class: 'primary', id: 'email-accept', onclick: async () => {
+          try { await post(`/interactions/${tab.id}/accept`); tab.status = 'talking'; saveTabs(); render(); loadState(); } catch (e) { ctx.fail(e); }
+        } }, t('email.accept')),
+        h('button', { type: 'button', id: 'email-decline', onclick: async () => {
+          try { await post(`/interactions/${tab.id}/decline`); closeTab(tab.key); loadState(); } catch (e) { ctx.fail(e); }
+        } }, t('email.decline')));
+    } else if (tab.status === 'talking') {
+      const key = `hotline.reply.${tab.id}`;
+      const text = h('textarea', { id: 'email-reply', rows: 8, 'aria-label': t('email.reply') }, keep.get(key, ''));
+      text.addEventListener('input', () => keep.set(key, text.value));
+      const files = h('input', { type: 'file', id: 'email-files', multiple: true, 'aria-label': t('email.attach') });
+      const read = (f) => new Promise((ok, fail) => {
+        const r = new FileReader();
+        r.onload = () => ok({ name: f.name, content_type: f.type || null, data_base64: String(r.result).split(',')[1] || '' });
+        r.onerror = () => fail(r.error);
+        r.readAsDataURL(f);
+      });
+      const send = async () => {
+        if (!text.value.trim()) return;
+        try {
+          const attachments = await Promise.all([...files.files].map(read));
+          const m = await post(`/interactions/${tab.id}/messages`, { text: text.value, attachments });
+          if (m.status === 'sent') { ctx.toast(t('email.sent')); keep.drop(key); text.value = ''; files.value = ''; }
+          else ctx.toast(`${t('email.failed')}: ${m.error || ''}`, 'warn');
+          load();
+        } catch (e) { ctx.fail(e); }
+      };
+      const quote = () => {
+        if (!last) return;
+        const q = last.body_text.split('\n').map((l) => `> ${l}`).join('\n');
+        text.value = `${text.value}${text.value ? '\n\n' : ''}${q}\n`;
+        keep.set(key, text.value);
+        text.focus();
+      };
+      actions = h('form', { class: 'reply', onsubmit: (e) => { e.preventDefault(); send(); } },
+        field(t('email.reply'), text),
+        field(t('email.attach'), files),
+        h('div', { class: 'row' },
+          h('button', { type: 'submit', class: 'primary', id: 'email-send' }, t('email.send')),
+          h('button', { type: 'button', id: 'email-quote', onclick: quote }, t('email.quote')),
+          h('span', { class: 'spacer' }),
+          h('button', { type: 'button', id: 'email-finish', onclick: async () => {
+            try {
+              await post(`/interactions/${tab.id}/finish`);
+              tab.status = 'ended';
+              wrapUp = { interaction_id: tab.id, queue_id: (interaction && interaction.queue_id) || null };
+              keep.set(`hotline.desk.${agent.id}.wrap`, wrapUp);
+              saveTabs();
+              render();
+              loadState();
+            } catch (e) { ctx.fail(e); }
+          } }, t('email.finish'))));
+    }
+    mount(box, h('h3', {}, t('email.thread')), list, actions);
+    return box;
   }
 
   // Call controls of a call the agent is on: hold, hang up, blind transfer (agent, queue,
@@ -685,6 +771,15 @@ export function deskView(ctx, main) {
         }
         loadState();
         loadCallbacks();
+        break;
+      }
+      case 'email.received':
+      case 'email.bounced':
+      case 'email.failed': {
+        const tab = tabs.find((x) => x.key === `i${d.interaction_id}`);
+        if (ev.kind !== 'email.received') ctx.toast(t(`email.${ev.kind === 'email.bounced' ? 'bounced' : 'failed'}`), 'warn');
+        else if (tab) ctx.toast(t('email.new_mail'));
+        if (tab && active === tab.key) render();
         break;
       }
       case 'callback.scheduled':

@@ -71,6 +71,12 @@ fn crate_boundaries_hold() {
             .any(|d| d == "axum" || d == "sqlx"),
         "the routing shell goes through the store and has no HTTP"
     );
+    assert!(
+        !dependencies("channels")
+            .iter()
+            .any(|d| d == "axum" || d == "sqlx" || d == "hotline-api"),
+        "the channels shell goes through the store and has no HTTP"
+    );
     let sip = dependencies("sip");
     for d in [
         "hotline-model",
@@ -91,6 +97,7 @@ fn crate_boundaries_hold() {
         "api",
         "sip",
         "telephony",
+        "channels",
     ] {
         assert!(
             !dependencies(krate).contains(&"hotline".to_string()),
@@ -109,6 +116,7 @@ fn only_the_store_crate_writes_sql() {
         "routing",
         "sip",
         "telephony",
+        "channels",
     ] {
         for file in rust_files(&root().join("crates").join(krate).join("src")) {
             let text = std::fs::read_to_string(&file).unwrap();

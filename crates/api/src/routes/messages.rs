@@ -348,7 +348,8 @@ pub async fn finish(
 ) -> ApiResult<Json<Interaction>> {
     let (interaction, me, routed) = offered_to_me(&state, &auth, id).await?;
     let serving = matches!(routed, Some(ContactState::Serving { agent }) if agent.0 == me);
-    if !serving && !(auth.user.role.at_least(Role::Supervisor) && routed.is_some()) {
+    let supervising = auth.user.role.at_least(Role::Supervisor) && routed.is_some();
+    if !(serving || supervising) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "not_serving",

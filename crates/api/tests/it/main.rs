@@ -6,6 +6,7 @@ mod dialplan;
 mod errors;
 mod flows;
 mod isolation;
+mod messages;
 mod presence;
 mod sessions;
 

@@ -217,9 +217,9 @@ async fn supervise(inner: Arc<Inner>) {
                     keep
                 });
                 for a in accounts {
-                    if !running.contains_key(&a.id) {
+                    if let std::collections::hash_map::Entry::Vacant(slot) = running.entry(a.id) {
                         let task = tokio::spawn(read_mailbox(inner.clone(), a.clone()));
-                        running.insert(a.id, (a, task));
+                        slot.insert((a, task));
                     }
                 }
             }

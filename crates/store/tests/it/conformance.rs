@@ -2260,3 +2260,216 @@ pub async fn scheduled_callbacks(s: &Store) {
         "invalid:number"
     );
 }
+
+fn mailbox(queue_id: i64, address: &str) -> NewEmailAccount {
+    NewEmailAccount {
+        queue_id,
+        address: address.into(),
+        display_name: "Поддержка".into(),
+        imap_host: "127.0.0.1".into(),
+        imap_port: 143,
+        imap_user: address.into(),
+        imap_password: "secret".into(),
+        imap_folder: "INBOX".into(),
+        done_folder: "Hotline".into(),
+        smtp_host: "127.0.0.1".into(),
+        smtp_port: 25,
+        smtp_user: String::new(),
+        smtp_password: String::new(),
+        auto_ack: true,
+    }
+}
+
+fn inbound(account: i64, key: &str, from: &str) -> InboundEmail {
+    InboundEmail {
+        account_id: account,
+        dedupe_key: format!("mid:{key}"),
+        message_id: Some(key.into()),
+        from_addr: from.into(),
+        from_name: "Иван Петров".into(),
+        to: vec!["support@example.test".into()],
+        subject: "Карта".into(),
+        body_text: "Моя карта заблокирована".into(),
+        ..Default::default()
+    }
+}
+
+pub async fn email_messages(s: &Store) {
+    let t = tenant(s, "acme").await;
+    let other = tenant(s, "other").await;
+    let mut q = voice_queue("Mail");
+    q.channels = vec![Channel::Email];
+    let q = s.create_queue(t.id, &q).await.unwrap();
+    let acc = s
+        .create_email_account(t.id, &mailbox(q.id, "Support@Example.test"))
+        .await
+        .unwrap();
+    assert_eq!(acc.address, "support@example.test");
+    assert_eq!(
+        code(
+            s.create_email_account(t.id, &mailbox(q.id, "support@example.test"))
+                .await
+                .unwrap_err()
+        ),
+        "already_exists"
+    );
+    // Another tenant cannot point a mailbox at this tenant's queue, nor see this one.
+    assert!(s
+        .create_email_account(other.id, &mailbox(q.id, "x@example.test"))
+        .await
+        .is_err());
+    assert!(s.list_email_accounts(other.id).await.unwrap().is_empty());
+    assert_eq!(s.active_email_accounts().await.unwrap().len(), 1);
+
+    // A new request: a customer created from the sender, a queued interaction, the message.
+    let mut first = inbound(acc.id, "c1@example.ru", "ivan@example.ru");
+    first.attachments = vec![NewAttachment {
+        name: "счёт.pdf".into(),
+        content_type: "application/pdf".into(),
+        size: 3,
+        sha256: "a".repeat(64),
+    }];
+    let Ingested::New {
+        interaction,
+        message,
+        customer_created,
+    } = s.ingest_email(t.id, &first).await.unwrap()
+    else {
+        panic!("a new request")
+    };
+    assert!(customer_created);
+    assert_eq!(interaction.channel, Channel::Email);
+    assert_eq!(interaction.state, InteractionState::Queued);
+    assert_eq!(interaction.queue_id, Some(q.id));
+    assert_eq!(interaction.subject.as_deref(), Some("Карта"));
+    assert_eq!(message.attachments.len(), 1);
+    let found = s
+        .find_by_identifier(t.id, IdentifierKind::Email, "ivan@example.ru")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.name, "Иван Петров");
+    assert_eq!(interaction.customer_id, Some(found.id));
+
+    // The same mail again (a restart before it left the mailbox): stored once.
+    match s.ingest_email(t.id, &first).await.unwrap() {
+        Ingested::Duplicate { interaction_id } => assert_eq!(interaction_id, interaction.id),
+        other => panic!("{other:?}"),
+    }
+
+    // An answer goes out; its id threads the customer's reply.
+    let out = s
+        .add_outbound_message(
+            t.id,
+            interaction.id,
+            &NewOutbound {
+                account_id: Some(acc.id),
+                message_id: "hl-1@example.test".into(),
+                from_addr: acc.address.clone(),
+                to: vec!["ivan@example.ru".into()],
+                subject: "Re: Карта".into(),
+                body_text: "Разблокирована".into(),
+                author: "user:1".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.status, "sending");
+    let out = s
+        .set_message_status(t.id, out.id, "sent", None)
+        .await
+        .unwrap();
+    assert_eq!(out.status, "sent");
+    let mut reply = inbound(acc.id, "c2@example.ru", "ivan@example.ru");
+    reply.replies_to = vec!["hl-1@example.test".into()];
+    match s.ingest_email(t.id, &reply).await.unwrap() {
+        Ingested::Joined {
+            interaction: i,
+            reopened,
+            ..
+        } => {
+            assert_eq!(i.id, interaction.id);
+            assert!(!reopened);
+        }
+        other => panic!("{other:?}"),
+    }
+    // A bounce names our message: it is marked and joins the same interaction.
+    let mut bounce = inbound(acc.id, "b1@mx", "mailer-daemon@example.test");
+    bounce.auto = true;
+    bounce.bounce_of = vec!["hl-1@example.test".into()];
+    match s.ingest_email(t.id, &bounce).await.unwrap() {
+        Ingested::Joined { bounced, .. } => assert_eq!(bounced, Some(out.id)),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.message(t.id, out.id).await.unwrap().status, "bounced");
+
+    // Closed, then the ticket tag from the same sender reopens it; from a stranger it does not.
+    s.update_interaction(
+        t.id,
+        interaction.id,
+        &InteractionPatch {
+            state: Some(InteractionState::Closed),
+            ..Default::default()
+        },
+        "anna",
+    )
+    .await
+    .unwrap();
+    let mut stranger = inbound(acc.id, "s1@evil", "evil@example.com");
+    stranger.ticket = Some(interaction.id);
+    assert!(matches!(
+        s.ingest_email(t.id, &stranger).await.unwrap(),
+        Ingested::New { .. }
+    ));
+    let mut again = inbound(acc.id, "c3@example.ru", "ivan@example.ru");
+    again.ticket = Some(interaction.id);
+    match s.ingest_email(t.id, &again).await.unwrap() {
+        Ingested::Joined {
+            interaction: i,
+            reopened,
+            ..
+        } => {
+            assert!(reopened);
+            assert_eq!(i.state, InteractionState::Queued);
+            assert_eq!(i.ended_at, None);
+        }
+        other => panic!("{other:?}"),
+    }
+    let list = s.list_messages(t.id, interaction.id).await.unwrap();
+    assert_eq!(list.len(), 5, "{list:?}");
+    assert_eq!(list[0].attachments.len(), 1);
+    let kinds: Vec<String> = s
+        .list_events(t.id, interaction.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    for k in [
+        "email.received",
+        "email.sending",
+        "email.sent",
+        "email.bounced",
+        "reopened",
+    ] {
+        assert!(kinds.iter().any(|x| x == k), "{k} in {kinds:?}");
+    }
+    assert_eq!(s.count_messages(t.id, acc.id).await.unwrap(), 5);
+    // Tenant isolation.
+    assert!(s.list_messages(other.id, interaction.id).await.is_err());
+    assert!(s
+        .attachment(other.id, list[0].attachments[0].id)
+        .await
+        .is_err());
+    assert_eq!(
+        s.tenant_of_interaction(interaction.id).await.unwrap(),
+        Some(t.id)
+    );
+    s.deactivate_email_account(t.id, acc.id).await.unwrap();
+    assert!(s.active_email_accounts().await.unwrap().is_empty());
+    // The address is free again.
+    s.create_email_account(t.id, &mailbox(q.id, "support@example.test"))
+        .await
+        .unwrap();
+}

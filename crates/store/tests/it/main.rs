@@ -110,6 +110,7 @@ on_both!(
     dial_plan_per_tenant,
     flows_calendars_and_lookups,
     scheduled_callbacks,
+    email_messages,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
