@@ -557,6 +557,12 @@ impl hotline_api::Mailer for EmailMailer {
                 .await
                 .map_err(|e| match e {
                     SendError::Refused(code, message) => hotline_api::MailRefusal { code, message },
+                    SendError::Store(hotline_store::StoreError::Invalid(e)) => {
+                        hotline_api::MailRefusal {
+                            code: "invalid_mail",
+                            message: e.to_string(),
+                        }
+                    }
                     SendError::Store(e) => hotline_api::MailRefusal {
                         code: "email_unavailable",
                         message: e.to_string(),

@@ -40,6 +40,8 @@ const FLOW_COLUMNS: &str = "id, tenant_id, name, version, source, created_at";
 impl Store {
     /// Saves `source` as the next version of the flow `name` (1 for a new flow).
     pub async fn save_flow(&self, tenant_id: i64, name: &str, source: &str) -> Result<FlowVersion> {
+        // PostgreSQL's TEXT cannot hold NUL: refused here for both dialects alike.
+        let source = &hotline_model::validate::long_text("source", source, 4 * 1024 * 1024)?;
         if !valid_flow_name(name) {
             return Err(invalid("name", "letters, digits, '-', '_' or '.', 1–64"));
         }
@@ -120,6 +122,7 @@ impl Store {
     }
 
     pub async fn set_calendars(&self, tenant_id: i64, source: &str) -> Result<Calendars> {
+        let source = &hotline_model::validate::long_text("source", source, 4 * 1024 * 1024)?;
         let updated_at = now_ms();
         Ok(on_writer!(self, p => sqlx::query_as::<_, Calendars>(
             "INSERT INTO tenant_calendars (tenant_id, source, updated_at) VALUES ($1, $2, $3)

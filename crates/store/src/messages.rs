@@ -228,6 +228,39 @@ const INSERT_ATTACHMENT: &str =
     "INSERT INTO attachments (tenant_id, message_id, name, content_type, size, sha256)
     VALUES ($1, $2, $3, $4, $5, $6)";
 
+fn nul_free(s: &str) -> String {
+    s.replace('\0', "\u{FFFD}")
+}
+
+fn without_nul(m: &InboundEmail) -> InboundEmail {
+    let list = |v: &[String]| v.iter().map(|s| nul_free(s)).collect::<Vec<_>>();
+    InboundEmail {
+        account_id: m.account_id,
+        dedupe_key: nul_free(&m.dedupe_key),
+        message_id: m.message_id.as_deref().map(nul_free),
+        from_addr: nul_free(&m.from_addr),
+        from_name: nul_free(&m.from_name),
+        to: list(&m.to),
+        subject: nul_free(&m.subject),
+        body_text: nul_free(&m.body_text),
+        body_html: nul_free(&m.body_html),
+        replies_to: list(&m.replies_to),
+        ticket: m.ticket,
+        auto: m.auto,
+        bounce_of: list(&m.bounce_of),
+        attachments: m
+            .attachments
+            .iter()
+            .map(|a| NewAttachment {
+                name: nul_free(&a.name),
+                content_type: nul_free(&a.content_type),
+                size: a.size,
+                sha256: a.sha256.clone(),
+            })
+            .collect(),
+    }
+}
+
 /// The message-ids a bounce or a reply names, cut to what a look-up should carry.
 fn ids(list: &[String]) -> Vec<String> {
     list.iter()
@@ -258,6 +291,13 @@ impl Store {
                 "must differ from imap_folder (stored mail is moved there)",
             )
             .into());
+        }
+        for (field, text) in [
+            ("imap_password", &new.imap_password),
+            ("smtp_user", &new.smtp_user),
+            ("smtp_password", &new.smtp_password),
+        ] {
+            validate::long_text(field, text, 1024)?;
         }
         for (field, port) in [("imap_port", new.imap_port), ("smtp_port", new.smtp_port)] {
             if port == 0 {
@@ -346,6 +386,10 @@ impl Store {
     /// address, or created. Returns what happened; the caller routes a new or reopened
     /// interaction.
     pub async fn ingest_email(&self, tenant_id: i64, mail: &InboundEmail) -> Result<Ingested> {
+        // A mail may carry NUL characters, which PostgreSQL's TEXT cannot hold: they become
+        // U+FFFD, so such a mail is stored (and leaves the mailbox) instead of failing forever.
+        let clean = without_nul(mail);
+        let mail = &clean;
         let dup: Option<(i64,)> = on_pool!(self, p => sqlx::query_as(
             "SELECT interaction_id FROM messages WHERE tenant_id = $1 AND account_id = $2 AND dedupe_key = $3")
             .bind(tenant_id).bind(mail.account_id).bind(&mail.dedupe_key).fetch_optional(p).await)?;

@@ -2466,6 +2466,16 @@ pub async fn email_messages(s: &Store) {
         s.tenant_of_interaction(interaction.id).await.unwrap(),
         Some(t.id)
     );
+    // NUL characters (PostgreSQL's TEXT cannot hold them) do not keep a mail from being stored.
+    let mut nul = inbound(acc.id, "n1@example.ru", "ivan@example.ru");
+    nul.body_text = "a\0b".into();
+    nul.subject = "\0".into();
+    assert!(matches!(
+        s.ingest_email(t.id, &nul).await.unwrap(),
+        Ingested::New { .. }
+    ));
+    assert!(s.set_calendars(t.id, "\0").await.is_err());
+    assert!(s.save_flow(t.id, "f", "\0").await.is_err());
     s.deactivate_email_account(t.id, acc.id).await.unwrap();
     assert!(s.active_email_accounts().await.unwrap().is_empty());
     // The address is free again.
