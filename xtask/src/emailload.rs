@@ -12,44 +12,15 @@
 //! Build first: `cargo build --release -p hotline`.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
+use crate::loadrun::{api, free_port, Killed};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use serde_json::{json, Value};
+use serde_json::json;
 
 const PASSWORD: &str = "load-run-password";
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn api(
-    port: u16,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> Result<Value> {
-    let body = body.map(|b| b.to_string());
-    let (status, text) =
-        hotline_testkit::http::request(port, method, path, token, body.as_deref())?;
-    if !(200..300).contains(&status) {
-        bail!("{method} {path}: {status} {text}");
-    }
-    Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
-        .local_addr()?
-        .port())
-}
 
 fn start(binary: &Path, data: &Path, http: u16) -> Result<(Killed, String)> {
     let log = std::fs::OpenOptions::new()

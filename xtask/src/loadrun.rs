@@ -57,13 +57,13 @@ fn parse(args: &[String]) -> Result<Options> {
     Ok(o)
 }
 
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     Ok(std::net::UdpSocket::bind(("127.0.0.1", 0))?
         .local_addr()?
         .port())
 }
 
-fn api(
+pub(crate) fn api(
     port: u16,
     method: &str,
     path: &str,
@@ -105,7 +105,7 @@ fn machine_cpu() -> (f64, f64) {
     (total - idle, total)
 }
 
-struct Killed(Child);
+pub(crate) struct Killed(pub(crate) Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {

@@ -445,42 +445,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .with_dialer(std::sync::Arc::new(SipDialer(sip_service.dialer())))
         .with_recordings(s.data_dir.join("recordings"))
         .with_mailer(std::sync::Arc::new(EmailMailer(email.clone())), attachments);
-    // Screen pops and the other news calls have for the desks go out as live events.
-    let mut notices = sip_service.notices();
-    let live = state.clone();
-    tokio::spawn(async move {
-        loop {
-            match notices.recv().await {
-                Ok(n) => live.publish(hotline_api::LiveEvent::new(
-                    n.tenant_id,
-                    n.agent_id,
-                    n.kind,
-                    n.data,
-                )),
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                    tracing::warn!(missed, "desk notices were dropped");
-                }
-                Err(_) => break,
-            }
-        }
+    // Screen pops and the other news calls and mailboxes have for the desks go out as live
+    // events.
+    forward_notices(sip_service.notices(), state.clone(), "desk", |n| {
+        hotline_api::LiveEvent::new(n.tenant_id, n.agent_id, n.kind, n.data)
     });
-    let mut written_notices = email.notices();
-    let live = state.clone();
-    tokio::spawn(async move {
-        loop {
-            match written_notices.recv().await {
-                Ok(n) => live.publish(hotline_api::LiveEvent::new(
-                    n.tenant_id,
-                    n.agent_id,
-                    n.kind,
-                    n.data,
-                )),
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                    tracing::warn!(missed, "e-mail notices were dropped");
-                }
-                Err(_) => break,
-            }
-        }
+    forward_notices(email.notices(), state.clone(), "e-mail", |n| {
+        hotline_api::LiveEvent::new(n.tenant_id, n.agent_id, n.kind, n.data)
     });
     let app = hotline_api::router(state);
 
@@ -527,6 +498,26 @@ async fn serve(args: ServeArgs) -> Result<()> {
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Publishes a service's notices as live events until the service stops.
+fn forward_notices<N: Clone + Send + 'static>(
+    mut notices: tokio::sync::broadcast::Receiver<N>,
+    live: hotline_api::AppState,
+    what: &'static str,
+    event: fn(N) -> hotline_api::LiveEvent,
+) {
+    tokio::spawn(async move {
+        loop {
+            match notices.recv().await {
+                Ok(n) => live.publish(event(n)),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, what, "notices for the desks were dropped");
+                }
+                Err(_) => break,
+            }
+        }
+    });
 }
 
 /// E-mail replies from the API, sent by the e-mail service.

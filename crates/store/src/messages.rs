@@ -261,6 +261,102 @@ fn without_nul(m: &InboundEmail) -> InboundEmail {
     }
 }
 
+/// One message as written: its row, its attachments' rows and its timeline event.
+struct MessageWrite<'a> {
+    account_id: Option<i64>,
+    direction: &'static str,
+    message_id: Option<&'a str>,
+    dedupe_key: Option<&'a str>,
+    from_addr: &'a str,
+    from_name: &'a str,
+    to: String,
+    subject: &'a str,
+    body_text: &'a str,
+    body_html: &'a str,
+    auto: bool,
+    status: &'static str,
+    author: &'a str,
+    attachments: &'a [NewAttachment],
+    event_kind: &'a str,
+    event: String,
+}
+
+impl<'a> MessageWrite<'a> {
+    /// An inbound mail (`subject` already cut to the column's length).
+    fn inbound(mail: &'a InboundEmail, subject: &'a str) -> Self {
+        MessageWrite {
+            account_id: Some(mail.account_id),
+            direction: "inbound",
+            message_id: mail.message_id.as_deref(),
+            dedupe_key: Some(&mail.dedupe_key),
+            from_addr: &mail.from_addr,
+            from_name: &mail.from_name,
+            to: serde_json::to_string(&mail.to).unwrap_or_else(|_| "[]".into()),
+            subject,
+            body_text: &mail.body_text,
+            body_html: &mail.body_html,
+            auto: mail.auto,
+            status: "received",
+            author: "customer",
+            attachments: &mail.attachments,
+            event_kind: "email.received",
+            event: json!({
+                "from": mail.from_addr, "subject": subject, "auto": mail.auto,
+                "attachments": mail.attachments.len(),
+            })
+            .to_string(),
+        }
+    }
+}
+
+/// Writes a [`MessageWrite`] in the transaction `$tx` (either dialect); evaluates to the
+/// message's id.
+macro_rules! write_message {
+    ($tx:expr, $tenant:expr, $interaction:expr, $at:expr, $w:expr) => {{
+        let w: &MessageWrite<'_> = $w;
+        let (mid,): (i64,) = sqlx::query_as(INSERT_MESSAGE)
+            .bind($tenant)
+            .bind($interaction)
+            .bind(w.account_id)
+            .bind(w.direction)
+            .bind(w.message_id)
+            .bind(w.dedupe_key)
+            .bind(w.from_addr)
+            .bind(w.from_name)
+            .bind(&w.to)
+            .bind(w.subject)
+            .bind(w.body_text)
+            .bind(w.body_html)
+            .bind(w.auto)
+            .bind(w.status)
+            .bind(w.author)
+            .bind($at)
+            .fetch_one(&mut *$tx)
+            .await?;
+        for a in w.attachments {
+            sqlx::query(INSERT_ATTACHMENT)
+                .bind($tenant)
+                .bind(mid)
+                .bind(&a.name)
+                .bind(&a.content_type)
+                .bind(a.size)
+                .bind(&a.sha256)
+                .execute(&mut *$tx)
+                .await?;
+        }
+        sqlx::query(crate::interactions::APPEND_SQL)
+            .bind($tenant)
+            .bind($interaction)
+            .bind($at)
+            .bind(w.event_kind)
+            .bind(w.author)
+            .bind(&w.event)
+            .fetch_one(&mut *$tx)
+            .await?;
+        mid
+    }};
+}
+
 /// The message-ids a bounce or a reply names, cut to what a look-up should carry.
 fn ids(list: &[String]) -> Vec<String> {
     list.iter()
@@ -399,7 +495,6 @@ impl Store {
         let account = self.get_email_account(tenant_id, mail.account_id).await?;
         let at = now_ms();
         let subject: String = mail.subject.chars().take(500).collect();
-        let to = serde_json::to_string(&mail.to).unwrap_or_else(|_| "[]".into());
 
         // A bounce joins the interaction of the mail it reports on.
         let mut bounced: Option<(i64, i64)> = None;
@@ -422,26 +517,10 @@ impl Store {
             let cur = self.get_interaction(tenant_id, interaction_id).await?;
             // A customer's reply to a closed request reopens it; a machine's does not.
             let reopen = cur.state.is_final() && !mail.auto && bounced.is_none();
-            let event = json!({
-                "from": mail.from_addr, "subject": subject, "auto": mail.auto,
-                "attachments": mail.attachments.len(),
-            })
-            .to_string();
+            let write = MessageWrite::inbound(mail, &subject);
             let message_row = on_writer!(self, p => {
                 let mut tx = p.begin().await?;
-                let (mid,): (i64,) = sqlx::query_as(INSERT_MESSAGE)
-                    .bind(tenant_id).bind(interaction_id).bind(mail.account_id).bind("inbound")
-                    .bind(&mail.message_id).bind(&mail.dedupe_key).bind(&mail.from_addr).bind(&mail.from_name)
-                    .bind(&to).bind(&subject).bind(&mail.body_text).bind(&mail.body_html).bind(mail.auto)
-                    .bind("received").bind("customer").bind(at)
-                    .fetch_one(&mut *tx).await?;
-                for a in &mail.attachments {
-                    sqlx::query(INSERT_ATTACHMENT).bind(tenant_id).bind(mid).bind(&a.name)
-                        .bind(&a.content_type).bind(a.size).bind(&a.sha256).execute(&mut *tx).await?;
-                }
-                sqlx::query(crate::interactions::APPEND_SQL)
-                    .bind(tenant_id).bind(interaction_id).bind(at).bind("email.received").bind("customer").bind(&event)
-                    .fetch_one(&mut *tx).await?;
+                let mid = write_message!(tx, tenant_id, interaction_id, at, &write);
                 if let Some((out, _)) = bounced {
                     sqlx::query("UPDATE messages SET status = 'bounced', error = $3 WHERE tenant_id = $1 AND id = $2")
                         .bind(tenant_id).bind(out).bind(mail.body_text.chars().take(2000).collect::<String>())
@@ -507,11 +586,7 @@ impl Store {
         };
         let created =
             json!({"channel": "email", "direction": "inbound", "state": "queued"}).to_string();
-        let event = json!({
-            "from": mail.from_addr, "subject": subject, "auto": mail.auto,
-            "attachments": mail.attachments.len(),
-        })
-        .to_string();
+        let write = MessageWrite::inbound(mail, &subject);
         let subject_col = (!subject.trim().is_empty()).then(|| subject.clone());
         let (interaction_id, message_row) = on_writer!(self, p => {
             let mut tx = p.begin().await?;
@@ -524,19 +599,7 @@ impl Store {
             sqlx::query(crate::interactions::APPEND_SQL)
                 .bind(tenant_id).bind(iid).bind(at).bind("created").bind("customer").bind(&created)
                 .fetch_one(&mut *tx).await?;
-            let (mid,): (i64,) = sqlx::query_as(INSERT_MESSAGE)
-                .bind(tenant_id).bind(iid).bind(mail.account_id).bind("inbound")
-                .bind(&mail.message_id).bind(&mail.dedupe_key).bind(&mail.from_addr).bind(&mail.from_name)
-                .bind(&to).bind(&subject).bind(&mail.body_text).bind(&mail.body_html).bind(mail.auto)
-                .bind("received").bind("customer").bind(at)
-                .fetch_one(&mut *tx).await?;
-            for a in &mail.attachments {
-                sqlx::query(INSERT_ATTACHMENT).bind(tenant_id).bind(mid).bind(&a.name)
-                    .bind(&a.content_type).bind(a.size).bind(&a.sha256).execute(&mut *tx).await?;
-            }
-            sqlx::query(crate::interactions::APPEND_SQL)
-                .bind(tenant_id).bind(iid).bind(at).bind("email.received").bind("customer").bind(&event)
-                .fetch_one(&mut *tx).await?;
+            let mid = write_message!(tx, tenant_id, iid, at, &write);
             tx.commit().await?;
             Ok::<_, sqlx::Error>((iid, mid))
         })?;
@@ -564,30 +627,33 @@ impl Store {
         let body = validate::long_text("body_text", &out.body_text, 1024 * 1024)?;
         let html = validate::long_text("body_html", &out.body_html, 2 * 1024 * 1024)?;
         let subject = validate::long_text("subject", &out.subject, 500)?;
-        let to = serde_json::to_string(&out.to).unwrap_or_else(|_| "[]".into());
         let at = now_ms();
-        let kind = if out.auto {
-            "email.auto_ack"
-        } else {
-            "email.sending"
+        let write = MessageWrite {
+            account_id: out.account_id,
+            direction: "outbound",
+            message_id: Some(&out.message_id),
+            dedupe_key: None,
+            from_addr: &out.from_addr,
+            from_name: &out.from_name,
+            to: serde_json::to_string(&out.to).unwrap_or_else(|_| "[]".into()),
+            subject: &subject,
+            body_text: &body,
+            body_html: &html,
+            auto: out.auto,
+            status: "sending",
+            author: &out.author,
+            attachments: &out.attachments,
+            event_kind: if out.auto {
+                "email.auto_ack"
+            } else {
+                "email.sending"
+            },
+            event: json!({"to": out.to, "subject": subject, "attachments": out.attachments.len()})
+                .to_string(),
         };
-        let event = json!({"to": out.to, "subject": subject, "attachments": out.attachments.len()})
-            .to_string();
         let mid = on_writer!(self, p => {
             let mut tx = p.begin().await?;
-            let (mid,): (i64,) = sqlx::query_as(INSERT_MESSAGE)
-                .bind(tenant_id).bind(interaction_id).bind(out.account_id).bind("outbound")
-                .bind(&out.message_id).bind(None::<String>).bind(&out.from_addr).bind(&out.from_name)
-                .bind(&to).bind(&subject).bind(&body).bind(&html).bind(out.auto)
-                .bind("sending").bind(&out.author).bind(at)
-                .fetch_one(&mut *tx).await?;
-            for a in &out.attachments {
-                sqlx::query(INSERT_ATTACHMENT).bind(tenant_id).bind(mid).bind(&a.name)
-                    .bind(&a.content_type).bind(a.size).bind(&a.sha256).execute(&mut *tx).await?;
-            }
-            sqlx::query(crate::interactions::APPEND_SQL)
-                .bind(tenant_id).bind(interaction_id).bind(at).bind(kind).bind(&out.author).bind(&event)
-                .fetch_one(&mut *tx).await?;
+            let mid = write_message!(tx, tenant_id, interaction_id, at, &write);
             tx.commit().await?;
             Ok::<_, sqlx::Error>(mid)
         })?;

@@ -277,6 +277,26 @@ async fn offered_to_me(
     Ok((interaction, agent.id, routed))
 }
 
+/// Tells routing the caller's answer to the offer of contact `id` (theirs, or `not_offered`);
+/// the caller's agent id.
+async fn answer_offer(
+    state: &AppState,
+    auth: &Auth,
+    id: i64,
+    answer: fn(ContactId) -> hotline_acd::Input,
+) -> ApiResult<i64> {
+    let (_, me, routed) = offered_to_me(state, auth, id).await?;
+    match routed {
+        Some(ContactState::Offered { agent, .. }) if agent.0 == me => {}
+        _ => return Err(not_offered()),
+    }
+    routing(state)?
+        .input(answer(ContactId(id)))
+        .await
+        .map_err(|_| not_offered())?;
+    Ok(me)
+}
+
 fn not_offered() -> ApiError {
     ApiError::new(
         StatusCode::CONFLICT,
@@ -294,15 +314,7 @@ pub async fn accept(
     auth: Auth,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<Interaction>> {
-    let (_, me, routed) = offered_to_me(&state, &auth, id).await?;
-    match routed {
-        Some(ContactState::Offered { agent, .. }) if agent.0 == me => {}
-        _ => return Err(not_offered()),
-    }
-    routing(&state)?
-        .input(hotline_acd::Input::OfferAccepted(ContactId(id)))
-        .await
-        .map_err(|_| not_offered())?;
+    let me = answer_offer(&state, &auth, id, hotline_acd::Input::OfferAccepted).await?;
     let patch = InteractionPatch {
         state: Some(InteractionState::Active),
         agent_id: Some(Some(me)),
@@ -324,15 +336,7 @@ pub async fn decline(
     auth: Auth,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
-    let (_, me, routed) = offered_to_me(&state, &auth, id).await?;
-    match routed {
-        Some(ContactState::Offered { agent, .. }) if agent.0 == me => {}
-        _ => return Err(not_offered()),
-    }
-    routing(&state)?
-        .input(hotline_acd::Input::OfferDeclined(ContactId(id)))
-        .await
-        .map_err(|_| not_offered())?;
+    answer_offer(&state, &auth, id, hotline_acd::Input::OfferDeclined).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -61,6 +61,10 @@ struct Inner {
     files: PathBuf,
     notices: broadcast::Sender<Notice>,
     acks: Mutex<AckPolicy>,
+    /// E-mail offers on desks: contact → (tenant, offer's end in wall ms). Routing's
+    /// withdrawals name no channel; this says which are ours without reading the store
+    /// (every missed call's withdrawal comes here too).
+    offered: Mutex<HashMap<i64, (i64, u64)>>,
     stop: watch::Receiver<bool>,
 }
 
@@ -90,6 +94,7 @@ impl EmailService {
             notices,
             // Three acknowledgements an hour per sender at most.
             acks: Mutex::new(AckPolicy::new(3, 3_600_000)),
+            offered: Mutex::new(HashMap::new()),
             stop: stop_rx,
         });
         let task = tokio::spawn(supervise(inner.clone()));
@@ -122,7 +127,12 @@ impl EmailService {
                     ..
                 } => offer(&inner, contact.0, agent.0, expires_at.as_millis()).await,
                 Command::Withdraw { contact, agent } => {
-                    if let Some(t) = email_tenant(&inner.store, contact.0).await {
+                    let ours = inner
+                        .offered
+                        .lock()
+                        .ok()
+                        .and_then(|mut o| o.remove(&contact.0));
+                    if let Some((t, _)) = ours {
                         let _ = inner.notices.send(Notice {
                             tenant_id: t,
                             agent_id: Some(agent.0),
@@ -675,6 +685,12 @@ async fn offer(inner: &Arc<Inner>, interaction: i64, agent: i64, expires_at_ms: 
     let Ok(i) = store.get_interaction(t, interaction).await else {
         return;
     };
+    if let Ok(mut o) = inner.offered.lock() {
+        // An offer is withdrawn at its end at the latest; older entries were taken.
+        let now = wall_ms();
+        o.retain(|_, (_, until)| *until + 60_000 > now);
+        o.insert(interaction, (t, expires_at_ms));
+    }
     let card = match i.customer_id {
         Some(c) => store
             .customer_card(t, c, 10)
