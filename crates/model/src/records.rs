@@ -340,3 +340,71 @@ pub struct Message {
     pub created_at: OffsetDateTime,
     pub attachments: Vec<Attachment>,
 }
+
+/// A company's web site: its chat widget (`<script src=".../chat/widget.js" data-site="KEY">`)
+/// and its forms. Browsers may call Hotline for it only from `origins`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Site {
+    pub id: i64,
+    pub tenant_id: i64,
+    /// The public key the widget and the forms name (not a secret).
+    pub key: String,
+    pub name: String,
+    /// `https://shop.example` (scheme, host and port); `*` allows any.
+    pub origins: Vec<String>,
+    /// Chats wait here; none: the site has no chat.
+    pub chat_queue_id: Option<i64>,
+    /// Forms become requests here; none: the site takes no forms.
+    pub form_queue_id: Option<i64>,
+    /// Answers what visitors leave by e-mail (offline messages, forms) and sends chat
+    /// transcripts; none: nothing is sent by e-mail.
+    pub email_account_id: Option<i64>,
+    /// What the widget says first.
+    pub greeting: String,
+    pub active: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+impl Site {
+    /// Whether a browser page from `origin` may use this site's widget and forms.
+    pub fn allows(&self, origin: &str) -> bool {
+        let origin = origin.trim_end_matches('/');
+        self.origins
+            .iter()
+            .any(|o| o == "*" || o.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    }
+}
+
+/// A visitor's chat on a site: the interaction it is, who the visitor said they are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChatSession {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub site_id: i64,
+    pub interaction_id: i64,
+    pub visitor_name: String,
+    pub visitor_email: Option<String>,
+    pub visitor_phone: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub ended_at: Option<OffsetDateTime>,
+}
+
+/// A canned response (chat) or reply template (e-mail): text an agent inserts and edits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Template {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub name: String,
+    pub body: String,
+    /// `chat`, `email` or `any`.
+    pub channel: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}

@@ -341,6 +341,51 @@ const TABLES: &[Table] = &[
             ("sha256", Text),
         ],
     },
+    Table {
+        name: "sites",
+        has_id: true,
+        columns: &[
+            ("id", Int),
+            ("tenant_id", Int),
+            ("site_key", Text),
+            ("name", Text),
+            ("origins", Text),
+            ("chat_queue_id", Int),
+            ("form_queue_id", Int),
+            ("email_account_id", Int),
+            ("greeting", Text),
+            ("active", Bool),
+            ("created_at", Int),
+        ],
+    },
+    Table {
+        name: "chat_sessions",
+        has_id: true,
+        columns: &[
+            ("id", Int),
+            ("tenant_id", Int),
+            ("site_id", Int),
+            ("interaction_id", Int),
+            ("token_hash", Text),
+            ("visitor_name", Text),
+            ("visitor_email", Text),
+            ("visitor_phone", Text),
+            ("created_at", Int),
+            ("ended_at", Int),
+        ],
+    },
+    Table {
+        name: "templates",
+        has_id: true,
+        columns: &[
+            ("id", Int),
+            ("tenant_id", Int),
+            ("name", Text),
+            ("body", Text),
+            ("channel", Text),
+            ("created_at", Int),
+        ],
+    },
 ];
 
 #[derive(Debug, Clone)]

@@ -31,6 +31,7 @@ pub mod routing;
 pub mod tenants;
 mod timeline;
 pub mod users;
+pub mod web;
 
 use hotline_model::InvalidInput;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -50,6 +51,7 @@ pub use messages::{InboundEmail, Ingested, NewAttachment, NewEmailAccount, NewOu
 pub use routing::{AgentEvent, NewAgentEvent};
 pub use tenants::{NewTenant, TenantPatch};
 pub use users::{Authenticated, NewUser, UserPatch};
+pub use web::{ChatLine, NewSite, OpenedChat, Visitor};
 
 /// Which SQL dialect a store speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -220,11 +220,11 @@ impl From<AttachmentRow> for Attachment {
     }
 }
 
-const INSERT_MESSAGE: &str = "INSERT INTO messages (tenant_id, interaction_id, account_id, direction, message_id,
+pub(crate) const INSERT_MESSAGE: &str = "INSERT INTO messages (tenant_id, interaction_id, account_id, direction, message_id,
     dedupe_key, from_addr, from_name, to_addrs, subject, body_text, body_html, auto, status, error, author, created_at)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, NULL, $15, $16) RETURNING id";
 
-const INSERT_ATTACHMENT: &str =
+pub(crate) const INSERT_ATTACHMENT: &str =
     "INSERT INTO attachments (tenant_id, message_id, name, content_type, size, sha256)
     VALUES ($1, $2, $3, $4, $5, $6)";
 
@@ -262,26 +262,52 @@ fn without_nul(m: &InboundEmail) -> InboundEmail {
 }
 
 /// One message as written: its row, its attachments' rows and its timeline event.
-struct MessageWrite<'a> {
-    account_id: Option<i64>,
-    direction: &'static str,
-    message_id: Option<&'a str>,
-    dedupe_key: Option<&'a str>,
-    from_addr: &'a str,
-    from_name: &'a str,
-    to: String,
-    subject: &'a str,
-    body_text: &'a str,
-    body_html: &'a str,
-    auto: bool,
-    status: &'static str,
-    author: &'a str,
-    attachments: &'a [NewAttachment],
-    event_kind: &'a str,
-    event: String,
+pub(crate) struct MessageWrite<'a> {
+    pub account_id: Option<i64>,
+    pub direction: &'static str,
+    pub message_id: Option<&'a str>,
+    pub dedupe_key: Option<&'a str>,
+    pub from_addr: &'a str,
+    pub from_name: &'a str,
+    pub to: String,
+    pub subject: &'a str,
+    pub body_text: &'a str,
+    pub body_html: &'a str,
+    pub auto: bool,
+    pub status: &'static str,
+    pub author: &'a str,
+    pub attachments: &'a [NewAttachment],
+    pub event_kind: &'a str,
+    pub event: String,
 }
 
 impl<'a> MessageWrite<'a> {
+    /// A chat message (no mailbox; `dedupe_key` is the sender's id for it).
+    pub(crate) fn chat(line: &'a crate::web::ChatLine, dedupe_key: Option<&'a str>) -> Self {
+        MessageWrite {
+            account_id: None,
+            direction: if line.inbound { "inbound" } else { "outbound" },
+            message_id: None,
+            dedupe_key,
+            from_addr: "",
+            from_name: &line.from_name,
+            to: "[]".into(),
+            subject: "",
+            body_text: &line.text,
+            body_html: "",
+            auto: line.author == "system",
+            status: if line.inbound { "received" } else { "sent" },
+            author: &line.author,
+            attachments: &line.attachments,
+            event_kind: "chat.message",
+            event: json!({
+                "direction": if line.inbound { "inbound" } else { "outbound" },
+                "attachments": line.attachments.len(),
+            })
+            .to_string(),
+        }
+    }
+
     /// An inbound mail (`subject` already cut to the column's length).
     fn inbound(mail: &'a InboundEmail, subject: &'a str) -> Self {
         MessageWrite {
@@ -313,8 +339,8 @@ impl<'a> MessageWrite<'a> {
 /// message's id.
 macro_rules! write_message {
     ($tx:expr, $tenant:expr, $interaction:expr, $at:expr, $w:expr) => {{
-        let w: &MessageWrite<'_> = $w;
-        let (mid,): (i64,) = sqlx::query_as(INSERT_MESSAGE)
+        let w: &$crate::messages::MessageWrite<'_> = $w;
+        let (mid,): (i64,) = sqlx::query_as($crate::messages::INSERT_MESSAGE)
             .bind($tenant)
             .bind($interaction)
             .bind(w.account_id)
@@ -334,7 +360,7 @@ macro_rules! write_message {
             .fetch_one(&mut *$tx)
             .await?;
         for a in w.attachments {
-            sqlx::query(INSERT_ATTACHMENT)
+            sqlx::query($crate::messages::INSERT_ATTACHMENT)
                 .bind($tenant)
                 .bind(mid)
                 .bind(&a.name)
@@ -356,6 +382,7 @@ macro_rules! write_message {
         mid
     }};
 }
+pub(crate) use write_message;
 
 /// The message-ids a bounce or a reply names, cut to what a look-up should carry.
 fn ids(list: &[String]) -> Vec<String> {
@@ -584,21 +611,11 @@ impl Store {
                 }
             }
         };
-        let created =
-            json!({"channel": "email", "direction": "inbound", "state": "queued"}).to_string();
         let write = MessageWrite::inbound(mail, &subject);
         let subject_col = (!subject.trim().is_empty()).then(|| subject.clone());
         let (interaction_id, message_row) = on_writer!(self, p => {
             let mut tx = p.begin().await?;
-            let (iid,): (i64,) = sqlx::query_as(
-                "INSERT INTO interactions (tenant_id, channel, direction, state, customer_id, queue_id, agent_id,
-                    subject, notes, created_at, answered_at, ended_at)
-                 VALUES ($1, 'email', 'inbound', 'queued', $2, $3, NULL, $4, '', $5, NULL, NULL) RETURNING id")
-                .bind(tenant_id).bind(customer).bind(account.queue_id).bind(&subject_col).bind(at)
-                .fetch_one(&mut *tx).await?;
-            sqlx::query(crate::interactions::APPEND_SQL)
-                .bind(tenant_id).bind(iid).bind(at).bind("created").bind("customer").bind(&created)
-                .fetch_one(&mut *tx).await?;
+            let iid = crate::web::insert_interaction!(tx, tenant_id, "email", customer, account.queue_id, &subject_col, at);
             let mid = write_message!(tx, tenant_id, iid, at, &write);
             tx.commit().await?;
             Ok::<_, sqlx::Error>((iid, mid))

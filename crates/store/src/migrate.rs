@@ -68,6 +68,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0009_messages.sql"),
         postgres: include_str!("../migrations/postgres/0009_messages.sql"),
     },
+    Migration {
+        version: 10,
+        name: "web",
+        sqlite: include_str!("../migrations/sqlite/0010_web.sql"),
+        postgres: include_str!("../migrations/postgres/0010_web.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

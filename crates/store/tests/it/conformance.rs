@@ -2483,3 +2483,228 @@ pub async fn email_messages(s: &Store) {
         .await
         .unwrap();
 }
+
+pub async fn web_sites_chats_and_forms(s: &Store) {
+    let t = tenant(s, "acme").await;
+    let other = tenant(s, "other").await;
+    let mut q = voice_queue("Chat");
+    q.channels = vec![Channel::Chat, Channel::Form];
+    let q = s.create_queue(t.id, &q).await.unwrap();
+    let acc = s
+        .create_email_account(t.id, &mailbox(q.id, "web@example.test"))
+        .await
+        .unwrap();
+    let new = NewSite {
+        name: "Shop".into(),
+        origins: vec![
+            "https://Shop.example/".into(),
+            "http://127.0.0.1:8080".into(),
+        ],
+        chat_queue_id: Some(q.id),
+        form_queue_id: Some(q.id),
+        email_account_id: Some(acc.id),
+        greeting: "Здравствуйте!".into(),
+    };
+    let site = s.create_site(t.id, &new).await.unwrap();
+    assert!(site.key.starts_with("hlw_") && site.key.len() == 28);
+    assert_eq!(
+        site.origins,
+        vec!["https://shop.example", "http://127.0.0.1:8080"]
+    );
+    assert!(site.allows("https://shop.example") && !site.allows("https://evil.example"));
+    // Origins are checked; another tenant's queue cannot be named.
+    let mut bad = new.clone();
+    bad.origins = vec!["shop.example".into()];
+    assert_eq!(
+        code(s.create_site(t.id, &bad).await.unwrap_err()),
+        "invalid:origins"
+    );
+    assert!(s.create_site(other.id, &new).await.is_err());
+    assert_eq!(s.site_by_key(&site.key).await.unwrap().unwrap().id, site.id);
+    assert!(s.list_sites(other.id).await.unwrap().is_empty());
+
+    // A chat: customer created, queued interaction, the first message, a secret that finds it.
+    let visitor = Visitor {
+        name: "Пётр".into(),
+        email: Some("Petr@Example.ru".into()),
+        phone: Some("8 912 345-67-89".into()),
+    };
+    let opened = s
+        .open_chat(&site, &visitor, Some("Где мой заказ?"))
+        .await
+        .unwrap();
+    assert_eq!(opened.interaction.channel, Channel::Chat);
+    assert_eq!(opened.interaction.state, InteractionState::Queued);
+    assert_eq!(opened.interaction.queue_id, Some(q.id));
+    assert_eq!(
+        opened.session.visitor_email.as_deref(),
+        Some("petr@example.ru")
+    );
+    assert_eq!(
+        opened.session.visitor_phone.as_deref(),
+        Some("+79123456789")
+    );
+    let first = opened.message.clone().unwrap();
+    assert_eq!(first.body_text, "Где мой заказ?");
+    assert_eq!(first.direction, Direction::Inbound);
+    let found = s.chat_by_token(&opened.token).await.unwrap().unwrap();
+    assert_eq!(found.interaction_id, opened.interaction.id);
+    assert!(s.chat_by_token("hlc_nothing").await.unwrap().is_none());
+    let iid = opened.interaction.id;
+    assert_eq!(
+        s.chat_of_interaction(t.id, iid).await.unwrap().unwrap().id,
+        opened.session.id
+    );
+    // The same visitor again is the same customer.
+    let again = s.open_chat(&site, &visitor, None).await.unwrap();
+    assert_eq!(
+        again.interaction.customer_id,
+        opened.interaction.customer_id
+    );
+    assert!(again.message.is_none());
+
+    // A message sent twice with the same client id is stored once.
+    let line = ChatLine {
+        inbound: true,
+        client_id: Some("m-1".into()),
+        author: "customer".into(),
+        from_name: "Пётр".into(),
+        text: "Номер 12345".into(),
+        attachments: vec![],
+    };
+    let (m1, fresh1) = s.add_chat_message(t.id, iid, &line).await.unwrap();
+    let (m2, fresh2) = s.add_chat_message(t.id, iid, &line).await.unwrap();
+    assert!(fresh1 && !fresh2);
+    assert_eq!(m1.id, m2.id);
+    // The same client id on another chat is another message.
+    let (m3, fresh3) = s
+        .add_chat_message(t.id, again.interaction.id, &line)
+        .await
+        .unwrap();
+    assert!(fresh3 && m3.id != m1.id);
+    let agent_line = ChatLine {
+        inbound: false,
+        client_id: None,
+        author: "user:1".into(),
+        from_name: "Анна".into(),
+        text: "Смотрю".into(),
+        attachments: vec![],
+    };
+    let (m4, _) = s.add_chat_message(t.id, iid, &agent_line).await.unwrap();
+    assert_eq!(m4.direction, Direction::Outbound);
+    let all = s.list_messages(t.id, iid).await.unwrap();
+    assert_eq!(
+        all.iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![first.id, m1.id, m4.id]
+    );
+    let mut empty = line.clone();
+    empty.client_id = None;
+    empty.text = "  ".into();
+    assert_eq!(
+        code(s.add_chat_message(t.id, iid, &empty).await.unwrap_err()),
+        "invalid:text"
+    );
+    let events = s.list_events(t.id, iid).await.unwrap();
+    assert!(events.iter().any(|e| e.kind == "chat.started"));
+    assert_eq!(
+        events.iter().filter(|e| e.kind == "chat.message").count(),
+        3
+    );
+
+    // Ended once; a closed chat takes no more messages (a resend of a stored one is still
+    // answered with it).
+    assert!(s
+        .end_chat(t.id, opened.session.id, "customer")
+        .await
+        .unwrap());
+    assert!(!s
+        .end_chat(t.id, opened.session.id, "customer")
+        .await
+        .unwrap());
+    s.update_interaction(
+        t.id,
+        iid,
+        &InteractionPatch {
+            state: Some(InteractionState::Closed),
+            ..Default::default()
+        },
+        "test",
+    )
+    .await
+    .unwrap();
+    let mut late = line.clone();
+    late.client_id = Some("m-2".into());
+    assert_eq!(
+        code(s.add_chat_message(t.id, iid, &late).await.unwrap_err()),
+        "chat_ended"
+    );
+    assert_eq!(
+        s.add_chat_message(t.id, iid, &line).await.unwrap().0.id,
+        m1.id
+    );
+
+    // A form: a form interaction with the text as an inbound message through the mailbox.
+    let (form, msg) = s
+        .create_web_message(
+            &site,
+            Channel::Form,
+            q.id,
+            &visitor,
+            "Перезвоните",
+            "Нужна консультация",
+        )
+        .await
+        .unwrap();
+    assert_eq!(form.channel, Channel::Form);
+    assert_eq!(form.customer_id, opened.interaction.customer_id);
+    assert_eq!(form.subject.as_deref(), Some("Перезвоните"));
+    assert_eq!(msg.account_id, Some(acc.id));
+    assert_eq!(msg.from_addr, "petr@example.ru");
+    let nameless = Visitor {
+        name: " ".into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        code(
+            s.create_web_message(&site, Channel::Form, q.id, &nameless, "", "x")
+                .await
+                .unwrap_err()
+        ),
+        "invalid:name"
+    );
+    let bad_mail = Visitor {
+        name: "X".into(),
+        email: Some("not-an-address".into()),
+        ..Default::default()
+    };
+    assert!(s.open_chat(&site, &bad_mail, None).await.is_err());
+
+    // Templates.
+    let tpl = s
+        .create_template(t.id, "Приветствие", "Здравствуйте! Чем помочь?", "chat")
+        .await
+        .unwrap();
+    assert_eq!(
+        code(
+            s.create_template(t.id, "Приветствие", "x", "chat")
+                .await
+                .unwrap_err()
+        ),
+        "already_exists"
+    );
+    assert_eq!(
+        code(s.create_template(t.id, "Y", "x", "fax").await.unwrap_err()),
+        "invalid:channel"
+    );
+    assert_eq!(s.list_templates(t.id).await.unwrap(), vec![tpl.clone()]);
+    assert!(s.list_templates(other.id).await.unwrap().is_empty());
+    assert_eq!(
+        code(s.delete_template(other.id, tpl.id).await.unwrap_err()),
+        "not_found"
+    );
+    s.delete_template(t.id, tpl.id).await.unwrap();
+
+    // A site turned off no longer answers to its key.
+    s.delete_site(t.id, site.id).await.unwrap();
+    assert!(s.site_by_key(&site.key).await.unwrap().is_none());
+}

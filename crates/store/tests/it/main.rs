@@ -111,6 +111,7 @@ on_both!(
     flows_calendars_and_lookups,
     scheduled_callbacks,
     email_messages,
+    web_sites_chats_and_forms,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
