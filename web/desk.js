@@ -380,7 +380,9 @@ export function deskView(ctx, main) {
     }).catch((e) => ctx.fail(e));
 
     const channel = pop.channel || (interaction && interaction.channel) || 'voice';
-    const written = channel === 'email' ? writtenView(tab, interaction) : null;
+    let written = null;
+    if (channel === 'email' || channel === 'form') written = writtenView(tab, interaction, card);
+    else if (channel === 'chat') written = chatView(tab, interaction, card);
     mount(left, written, cardBox, ivrView(pop.ivr), timelineBox);
     mount(right, outcome, scheduleForm(tab, pop, interaction, card), scriptBox);
     mount(view, header, controls, h('div', { class: 'cols' }, left, right));
@@ -388,7 +390,7 @@ export function deskView(ctx, main) {
 
   // An e-mail conversation: the messages (text only: the page never renders mail HTML), and
   // what the agent can do — take or pass an offered one; answer (quoting, files), finish.
-  function writtenView(tab, interaction) {
+  function writtenView(tab, interaction, card) {
     const box = h('section', { class: 'card thread', id: 'email-thread', 'aria-label': t('email.thread') }, h('h3', {}, t('email.thread')));
     const list = h('div', { class: 'messages' });
     let last = null;
@@ -447,25 +449,137 @@ export function deskView(ctx, main) {
         text.focus();
       };
       actions = h('form', { class: 'reply', onsubmit: (e) => { e.preventDefault(); send(); } },
+        templatePicker('email', 'email-template', t('email.template'), card, (body) => {
+          text.value = `${text.value}${text.value ? '\n\n' : ''}${body}`;
+          keep.set(key, text.value);
+          text.focus();
+        }),
         field(t('email.reply'), text),
         field(t('email.attach'), files),
         h('div', { class: 'row' },
           h('button', { type: 'submit', class: 'primary', id: 'email-send' }, t('email.send')),
           h('button', { type: 'button', id: 'email-quote', onclick: quote }, t('email.quote')),
           h('span', { class: 'spacer' }),
-          h('button', { type: 'button', id: 'email-finish', onclick: async () => {
-            try {
-              await post(`/interactions/${tab.id}/finish`);
-              tab.status = 'ended';
-              wrapUp = { interaction_id: tab.id, queue_id: (interaction && interaction.queue_id) || null };
-              keep.set(`hotline.desk.${agent.id}.wrap`, wrapUp);
-              saveTabs();
-              render();
-              loadState();
-            } catch (e) { ctx.fail(e); }
-          } }, t('email.finish'))));
+          h('button', { type: 'button', id: 'email-finish', onclick: () => finishWritten(tab, interaction) }, t('email.finish'))));
     }
     mount(box, h('h3', {}, t('email.thread')), list, actions);
+    return box;
+  }
+
+  // Canned responses / reply templates of a channel: choosing one hands its text (with
+  // {name} and {agent} filled in) to `use`.
+  function templatePicker(channel, id, label, card, use) {
+    const pick = h('select', { id, 'aria-label': label }, h('option', { value: '' }, label));
+    const fill = (body) => body
+      .replaceAll('{name}', (card && card.customer && card.customer.name) || '')
+      .replaceAll('{agent}', agent.display_name || '');
+    (cache.templates ? Promise.resolve(cache.templates) : get('/templates').then((l) => { cache.templates = l; return l; }))
+      .then((list) => list.filter((x) => x.channel === channel || x.channel === 'any')
+        .forEach((x) => pick.appendChild(h('option', { value: String(x.id) }, x.name))))
+      .catch((e) => ctx.fail(e));
+    pick.addEventListener('change', () => {
+      const x = (cache.templates || []).find((y) => String(y.id) === pick.value);
+      if (x) use(fill(x.body));
+      pick.value = '';
+    });
+    return pick;
+  }
+
+  async function finishWritten(tab, interaction) {
+    try {
+      await post(`/interactions/${tab.id}/finish`);
+      tab.status = 'ended';
+      wrapUp = { interaction_id: tab.id, queue_id: (interaction && interaction.queue_id) || null };
+      keep.set(`hotline.desk.${agent.id}.wrap`, wrapUp);
+      saveTabs();
+      render();
+      loadState();
+    } catch (e) { ctx.fail(e); }
+  }
+
+  // A web chat: the conversation as it happens (messages arrive as live events and are added
+  // in place, so what the agent is typing stays), canned responses, files, typing shown both
+  // ways, finish. Several chats are several tabs.
+  const chatViews = new Map();
+  function chatView(tab, interaction, card) {
+    const box = h('section', { class: 'card chat', id: 'chat-box', 'aria-label': t('chat.log') });
+    const log = h('div', { class: 'chat-log', id: 'chat-log', role: 'log', 'aria-live': 'polite' });
+    const typing = h('p', { class: 'muted typing', id: 'chat-typing', hidden: true }, t('chat.typing'));
+    const seen = new Set();
+    const add = (m) => {
+      if (seen.has(m.id)) return;
+      seen.add(m.id);
+      log.appendChild(h('article', { class: `chat-msg ${m.direction}`, 'data-id': m.id },
+        h('header', {}, h('strong', {}, m.from_name || (m.direction === 'inbound' ? t('email.unknown_sender') : '')), ' ',
+          h('span', { class: 'muted' }, when(m.created_at, lang()))),
+        m.body_text ? h('div', { class: 'body' }, m.body_text) : null,
+        m.attachments.length ? h('ul', { class: 'files' }, m.attachments.map((a) => h('li', {},
+          h('a', { href: `/api/v1/attachments/${a.id}`, download: a.name }, a.name), ` (${Math.ceil(a.size / 1024)} KB)`))) : null));
+      log.scrollTop = log.scrollHeight;
+      typing.hidden = true;
+    };
+    get(`/interactions/${tab.id}/messages`).then((l) => l.forEach(add)).catch((e) => ctx.fail(e));
+    let hideTyping = null;
+    chatViews.set(tab.id, {
+      add,
+      typing: () => {
+        typing.hidden = false;
+        clearTimeout(hideTyping);
+        hideTyping = setTimeout(() => { typing.hidden = true; }, 4000);
+      },
+      left: () => { typing.hidden = true; log.appendChild(h('p', { class: 'chip s-ended', id: 'chat-left' }, t('chat.left'))); },
+    });
+    let actions = null;
+    if (tab.status === 'ringing') {
+      actions = h('div', { class: 'row' },
+        h('button', { type: 'button', class: 'primary', id: 'chat-accept', onclick: async () => {
+          try { await post(`/interactions/${tab.id}/accept`); tab.status = 'talking'; saveTabs(); render(); loadState(); } catch (e) { ctx.fail(e); }
+        } }, t('email.accept')),
+        h('button', { type: 'button', id: 'chat-decline', onclick: async () => {
+          try { await post(`/interactions/${tab.id}/decline`); closeTab(tab.key); loadState(); } catch (e) { ctx.fail(e); }
+        } }, t('email.decline')));
+    } else if (tab.status === 'talking') {
+      const key = `hotline.chat.${tab.id}`;
+      const input = h('textarea', { id: 'chat-input', rows: 3, 'aria-label': t('chat.input') }, keep.get(key, ''));
+      let lastTyping = 0;
+      input.addEventListener('input', () => {
+        keep.set(key, input.value);
+        const now = Date.now();
+        if (now - lastTyping > 2000) { lastTyping = now; post(`/interactions/${tab.id}/typing`).catch(() => {}); }
+      });
+      const send = async () => {
+        const text = input.value.trim();
+        if (!text) return;
+        try {
+          add(await post(`/interactions/${tab.id}/messages`, { text }));
+          input.value = '';
+          keep.drop(key);
+        } catch (e) { ctx.fail(e); }
+      };
+      input.addEventListener('keydown', (e) => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); send(); } });
+      const file = h('input', { type: 'file', id: 'chat-file', 'aria-label': t('chat.file') });
+      file.addEventListener('change', () => {
+        const f = file.files[0];
+        if (!f) return;
+        const r = new FileReader();
+        r.onload = async () => {
+          try {
+            add(await post(`/interactions/${tab.id}/messages`, { text: '', attachments: [{ name: f.name, content_type: f.type || null, data_base64: String(r.result).split(',')[1] || '' }] }));
+            file.value = '';
+          } catch (e) { ctx.fail(e); }
+        };
+        r.readAsDataURL(f);
+      });
+      actions = h('form', { class: 'reply', onsubmit: (e) => { e.preventDefault(); send(); } },
+        templatePicker('chat', 'chat-canned', t('chat.canned'), card, (body) => { input.value = body; keep.set(key, body); input.focus(); }),
+        field(t('chat.input'), input),
+        h('div', { class: 'row' },
+          h('button', { type: 'submit', class: 'primary', id: 'chat-send' }, t('chat.send')),
+          file,
+          h('span', { class: 'spacer' }),
+          h('button', { type: 'button', id: 'chat-finish', onclick: () => finishWritten(tab, interaction) }, t('chat.finish'))));
+    }
+    mount(box, h('h3', {}, t('chat.log')), log, typing, actions);
     return box;
   }
 
@@ -780,6 +894,23 @@ export function deskView(ctx, main) {
         if (ev.kind !== 'email.received') ctx.toast(t(`email.${ev.kind === 'email.bounced' ? 'bounced' : 'failed'}`), 'warn');
         else if (tab) ctx.toast(t('email.new_mail'));
         if (tab && active === tab.key) render();
+        break;
+      }
+      case 'chat.message': {
+        const v = chatViews.get(d.interaction_id);
+        if (v && active === `i${d.interaction_id}` && document.getElementById('chat-log')) v.add(d.message);
+        else ctx.toast(t('chat.new_message'));
+        break;
+      }
+      case 'chat.typing': {
+        const v = chatViews.get(d.interaction_id);
+        if (v && active === `i${d.interaction_id}`) v.typing();
+        break;
+      }
+      case 'chat.ended': {
+        const v = chatViews.get(d.interaction_id);
+        if (v && active === `i${d.interaction_id}`) v.left();
+        else ctx.toast(t('chat.left'));
         break;
       }
       case 'callback.scheduled':

@@ -29,10 +29,24 @@ use axum::Router;
 use error::ApiError;
 use routes::{
     admin, agents, auth as auth_routes, callbacks, catalog, customers, desk, flows, interactions,
-    messages, system, telephony,
+    messages, site, system, telephony,
 };
 
 pub fn router(state: AppState) -> Router {
+    // What a company's web pages call without logging in (CORS; each route checks the
+    // page's origin against the site's).
+    let public = Router::new()
+        .route("/sites/{key}", get(site::site_status))
+        .route("/sites/{key}/chats", post(site::open_chat))
+        .route("/sites/{key}/messages", post(site::leave_message))
+        .route("/sites/{key}/forms", post(site::submit_form))
+        .route("/chat", get(site::visitor_socket))
+        .route(
+            "/chat/files",
+            post(site::visitor_file).layer(DefaultBodyLimit::max(site::MAX_CHAT_FILE)),
+        )
+        .route("/chat/files/{id}", get(site::visitor_download))
+        .layer(axum::middleware::from_fn(site::cors));
     let api = Router::new()
         .route("/auth/login", post(auth_routes::login))
         .route("/auth/logout", post(auth_routes::logout))
@@ -182,9 +196,22 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/lookup-tables/{table}/{key}", get(flows::get_row))
         .route("/events", get(events::stream))
+        .route("/interactions/{id}/typing", post(messages::typing))
+        .route("/sites", get(site::list_sites).post(site::create_site))
+        .route("/sites/{id}", axum::routing::delete(site::delete_site))
+        .route(
+            "/templates",
+            get(site::list_templates).post(site::create_template),
+        )
+        .route(
+            "/templates/{id}",
+            axum::routing::delete(site::delete_template),
+        )
+        .nest("/public", public)
         .route("/openapi.json", get(system::openapi));
     Router::new()
         .nest("/api/v1", api)
+        .route("/chat/widget.js", get(site::widget_js))
         .route("/", get(web::index))
         .route("/assets/{file}", get(web::asset))
         .route("/healthz", get(system::healthz))

@@ -19,6 +19,10 @@ pub struct ApiConfig {
     /// Failed log-ins allowed per user name (and per client address) in `login_window`.
     pub login_max_failures: u32,
     pub login_window: std::time::Duration,
+    /// Chats opened, messages left and forms sent per client address and site in
+    /// `public_window` (the public routes' limit against spam).
+    pub public_max_requests: u32,
+    pub public_window: std::time::Duration,
 }
 
 impl Default for ApiConfig {
@@ -29,6 +33,8 @@ impl Default for ApiConfig {
             max_body_bytes: 1024 * 1024,
             login_max_failures: 5,
             login_window: std::time::Duration::from_secs(300),
+            public_max_requests: 20,
+            public_window: std::time::Duration::from_secs(600),
         }
     }
 }
@@ -50,6 +56,9 @@ pub struct AppState {
     pub mailer: Option<Arc<dyn Mailer>>,
     /// Where messages' attachments are kept (files named by their SHA-256).
     pub attachments: Option<std::path::PathBuf>,
+    /// Web chat, when the binary runs it.
+    pub chat: Option<hotline_channels::chat::ChatService>,
+    pub public_limiter: Arc<LoginLimiter>,
 }
 
 /// Why a reply was not sent: a stable code (`no_mailbox`, `no_recipient`,
@@ -118,6 +127,10 @@ impl AppState {
             config.login_max_failures,
             config.login_window,
         ));
+        let public_limiter = Arc::new(LoginLimiter::new(
+            config.public_max_requests,
+            config.public_window,
+        ));
         AppState {
             store,
             config: Arc::new(config),
@@ -129,6 +142,8 @@ impl AppState {
             recordings: None,
             mailer: None,
             attachments: None,
+            chat: None,
+            public_limiter,
         }
     }
 
@@ -136,6 +151,26 @@ impl AppState {
     pub fn with_mailer(mut self, mailer: Arc<dyn Mailer>, dir: std::path::PathBuf) -> Self {
         self.mailer = Some(mailer);
         self.attachments = Some(dir);
+        self
+    }
+
+    /// The state with web chat served by `chat`; its news for the desks become live events
+    /// (call within the runtime).
+    pub fn with_chat(mut self, chat: hotline_channels::chat::ChatService) -> Self {
+        let mut notices = chat.notices();
+        let live = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match notices.recv().await {
+                    Ok(n) => live.publish(LiveEvent::new(n.tenant_id, n.agent_id, n.kind, n.data)),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "chat notices for the desks were dropped");
+                    }
+                    Err(_) => break,
+                }
+            }
+        });
+        self.chat = Some(chat);
         self
     }
 

@@ -6,4 +6,10 @@
 //!   per sender) and `email::outbound` (a reply with its threading headers) do no IO;
 //!   `email::imap`, `email::smtp` and `email::service` are the async shell.
 
+#[cfg(feature = "service")]
+pub mod chat;
+#[cfg(feature = "service")]
+mod desk;
 pub mod email;
+#[cfg(feature = "service")]
+pub use desk::Notice;

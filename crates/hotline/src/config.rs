@@ -19,6 +19,9 @@ pub struct FileConfig {
     pub log: Option<String>,
     pub session_hours: Option<i64>,
     pub secure_cookies: Option<bool>,
+    /// Chats opened, messages left and forms sent per client address and site in 10 minutes
+    /// (default 20).
+    pub public_requests_per_10_minutes: Option<u32>,
     /// Offer a SHA-256 digest challenge (first) beside MD5. Off by default: SIPp 3.6 and
     /// libre-based phones fail when a SHA-256 challenge is offered.
     pub sip_digest_sha256: Option<bool>,

@@ -410,25 +410,31 @@ async fn serve(args: ServeArgs) -> Result<()> {
         acd.link(),
         attachments.clone(),
     );
+    let chat =
+        hotline_channels::chat::ChatService::start(store.clone(), acd.link(), attachments.clone());
     let written = email.clone();
+    let chats = chat.clone();
     tokio::spawn(async move {
         while let Some(cmd) = commands_rx.recv().await {
             use hotline_model::Channel;
             use hotline_routing::Command;
             match &cmd {
+                // Forms are answered by e-mail, like mail.
                 Command::Offer {
-                    channel: Channel::Email,
+                    channel: Channel::Email | Channel::Form,
                     ..
                 } => written.command(cmd),
+                Command::Offer {
+                    channel: Channel::Chat,
+                    ..
+                } => chats.command(cmd),
                 Command::Offer {
                     channel: Channel::Voice,
                     ..
                 } => voice.command(cmd),
-                Command::Offer { channel, .. } => {
-                    tracing::warn!(channel = %channel, "an offer on a channel this build does not carry");
-                }
                 _ => {
                     written.command(cmd.clone());
+                    chats.command(cmd.clone());
                     voice.command(cmd);
                 }
             }
@@ -440,11 +446,15 @@ async fn serve(args: ServeArgs) -> Result<()> {
         config.session_ttl = time_hours(h)?;
     }
     config.secure_cookies = s.file.secure_cookies.unwrap_or(false);
+    if let Some(n) = s.file.public_requests_per_10_minutes {
+        config.public_max_requests = n;
+    }
     let state = hotline_api::AppState::new(store.clone(), config)
         .with_routing(acd.link())
         .with_dialer(std::sync::Arc::new(SipDialer(sip_service.dialer())))
         .with_recordings(s.data_dir.join("recordings"))
-        .with_mailer(std::sync::Arc::new(EmailMailer(email.clone())), attachments);
+        .with_mailer(std::sync::Arc::new(EmailMailer(email.clone())), attachments)
+        .with_chat(chat.clone());
     // Screen pops and the other news calls and mailboxes have for the desks go out as live
     // events.
     forward_notices(sip_service.notices(), state.clone(), "desk", |n| {
@@ -492,6 +502,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     tracing::info!(
         "HTTP server stopped; storing routing's last decisions, then closing the database"
     );
+    chat.stop();
     email.stop().await;
     sip_service.stop().await;
     acd.stop().await;

@@ -635,10 +635,10 @@ impl Store {
         out: &NewOutbound,
     ) -> Result<Message> {
         let cur = self.get_interaction(tenant_id, interaction_id).await?;
-        if cur.channel != Channel::Email {
+        if !matches!(cur.channel, Channel::Email | Channel::Form) {
             return Err(StoreError::conflict(
                 "not_email",
-                "only an e-mail interaction is answered by e-mail",
+                "only an e-mail or a form is answered by e-mail",
             ));
         }
         let body = validate::long_text("body_text", &out.body_text, 1024 * 1024)?;

@@ -185,32 +185,43 @@ pub async fn create(
         (false, None, Some(me)) => Some(me.id),
         (false, None, None) => None,
     };
-    let link = routing(&state)?;
-    let booked = state
-        .store
-        .schedule_callback(
-            t,
-            &NewCallback {
-                queue_id,
-                customer_id,
-                agent_id,
-                number: number.clone(),
-                due_at: due,
-                note: req.note,
-                origin_interaction_id: origin.as_ref().map(|i| i.id),
-            },
-            &auth.user.username,
-        )
-        .await?;
+    let booked = book(
+        &state,
+        t,
+        NewCallback {
+            queue_id,
+            customer_id,
+            agent_id,
+            number,
+            due_at: due,
+            note: req.note,
+            origin_interaction_id: origin.as_ref().map(|i| i.id),
+        },
+        &auth.user.username,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(booked)))
+}
+
+/// Stores a callback and gives it to routing, parked until it is due (its agent first for
+/// [`OWN_CALLBACK_WINDOW`]); a callback routing refuses is cancelled, not left half-booked.
+pub(crate) async fn book(
+    state: &AppState,
+    t: i64,
+    new: NewCallback,
+    actor: &str,
+) -> ApiResult<ScheduledCallback> {
+    let link = routing(state)?;
+    let booked = state.store.schedule_callback(t, &new, actor).await?;
     let mut spec = ContactSpec::new(
         ContactId(booked.interaction_id),
-        QueueId(queue_id),
+        QueueId(new.queue_id),
         Channel::Voice,
     );
-    spec.callback_number = Some(number);
-    spec.preferred_agent = agent_id.map(AgentId);
-    spec.preferred_for = agent_id.map(|_| OWN_CALLBACK_WINDOW);
-    spec.not_before = Some(wall(due));
+    spec.callback_number = Some(new.number.clone());
+    spec.preferred_agent = new.agent_id.map(AgentId);
+    spec.preferred_for = new.agent_id.map(|_| OWN_CALLBACK_WINDOW);
+    spec.not_before = Some(wall(new.due_at));
     if let Err(e) = link.input(hotline_acd::Input::Contact(spec)).await {
         // Nothing half-booked stays behind: the interaction is closed as cancelled.
         tracing::warn!(interaction = booked.interaction_id, error = %e, "routing refused a callback");
@@ -225,8 +236,8 @@ pub async fn create(
             e => unavailable(e),
         });
     }
-    announce(&state, &booked, "callback.scheduled");
-    Ok((StatusCode::CREATED, Json(booked)))
+    announce(state, &booked, "callback.scheduled");
+    Ok(booked)
 }
 
 /// Tells the desks: the owner's (or, for the queue's, everyone's) callback list changed.

@@ -176,14 +176,16 @@ pub async fn reply(
     let t = auth.tenant_id();
     let interaction = state.store.get_interaction(t, id).await?;
     check_may_change(&state, &auth, &interaction).await?;
-    if interaction.channel != Channel::Email {
+    if interaction.channel == Channel::Voice {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "not_email",
-            "only an e-mail interaction is answered by e-mail",
+            "a call is not answered in writing",
         ));
     }
-    if req.text.trim().is_empty() {
+    if req.text.trim().is_empty()
+        && (interaction.channel != Channel::Chat || req.attachments.is_empty())
+    {
         let mut e = ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "text_required",
@@ -221,6 +223,27 @@ pub async fn reply(
             .filter(|c| c.contains('/') && c.len() < 128 && c.is_ascii())
             .unwrap_or_else(|| "application/octet-stream".into());
         attachments.push((name, ctype, bytes));
+    }
+    if interaction.channel == Channel::Chat {
+        let chat = state.chat.clone().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "chat_unavailable",
+                "chat is not running in this server",
+            )
+        })?;
+        let name = agent_name(&state, &auth).await;
+        let m = chat
+            .agent_says(
+                t,
+                id,
+                &format!("user:{}", auth.user.id),
+                &name,
+                &req.text,
+                attachments,
+            )
+            .await?;
+        return Ok((StatusCode::CREATED, Json(m)));
     }
     let Some(mailer) = state.mailer.clone() else {
         return Err(ApiError::new(
@@ -324,6 +347,9 @@ pub async fn accept(
         .store
         .update_interaction(auth.tenant_id(), id, &patch, &auth.user.username)
         .await?;
+    if let (Channel::Chat, Some(chat)) = (interaction.channel, &state.chat) {
+        chat.agent_joined(auth.tenant_id(), id, me).await;
+    }
     Ok(Json(interaction))
 }
 
@@ -351,6 +377,13 @@ pub async fn finish(
     Path(id): Path<i64>,
 ) -> ApiResult<Json<Interaction>> {
     let (interaction, me, routed) = offered_to_me(&state, &auth, id).await?;
+    if interaction.channel == Channel::Chat
+        && interaction.state.is_final()
+        && interaction.agent_id == Some(me)
+    {
+        // The visitor left first: routing has ended it; the agent closes their tab.
+        return Ok(Json(interaction));
+    }
     let serving = matches!(routed, Some(ContactState::Serving { agent }) if agent.0 == me);
     let supervising = auth.user.role.at_least(Role::Supervisor) && routed.is_some();
     if !(serving || supervising) {
@@ -373,7 +406,48 @@ pub async fn finish(
         .store
         .update_interaction(auth.tenant_id(), id, &patch, &auth.user.username)
         .await?;
+    if let (Channel::Chat, Some(chat)) = (interaction.channel, &state.chat) {
+        chat.agent_finished(auth.tenant_id(), id, &format!("user:{}", auth.user.id))
+            .await;
+    }
     Ok(Json(interaction))
+}
+
+/// The agent's name as customers see it: their agent record's, else their user's.
+async fn agent_name(state: &AppState, auth: &Auth) -> String {
+    match state
+        .store
+        .get_agent_by_user(auth.tenant_id(), auth.user.id)
+        .await
+    {
+        Ok(a) => a.display_name,
+        Err(_) => auth.user.display_name.clone(),
+    }
+}
+
+/// The agent is typing in a chat: the visitor's widget shows it.
+#[utoipa::path(post, path = "/api/v1/interactions/{id}/typing", tag = "messages", params(("id" = i64, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`not_chat`"), (status = 400, body = ErrorBody)))]
+pub async fn typing(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
+    auth.require(Role::Agent)?;
+    let interaction = state.store.get_interaction(auth.tenant_id(), id).await?;
+    if interaction.channel != Channel::Chat {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_chat",
+            "this interaction is not a chat",
+        ));
+    }
+    check_may_change(&state, &auth, &interaction).await?;
+    if let Some(chat) = &state.chat {
+        chat.agent_typing(id, &agent_name(&state, &auth).await);
+    }
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A message's file, sent as it is read.
@@ -386,6 +460,14 @@ pub async fn attachment(
     Path(id): Path<i64>,
 ) -> ApiResult<Response> {
     let a = state.store.attachment(auth.tenant_id(), id).await?;
+    serve_attachment(&state, &a).await
+}
+
+/// Streams an attachment's file as a download (never rendered as the sender chose).
+pub(crate) async fn serve_attachment(
+    state: &AppState,
+    a: &hotline_model::Attachment,
+) -> ApiResult<Response> {
     let missing = || {
         ApiError::new(
             StatusCode::NOT_FOUND,

@@ -10,6 +10,7 @@ pub mod desk;
 pub mod flows;
 pub mod interactions;
 pub mod messages;
+pub mod site;
 pub mod system;
 pub mod telephony;
 

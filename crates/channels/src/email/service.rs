@@ -12,28 +12,19 @@ use super::imap;
 use super::inbound::{self, ParsedMail};
 use super::outbound::{self, Draft};
 use super::policy::AckPolicy;
+pub use crate::desk::Notice;
+use crate::desk::{wall_ms, Desk};
 use hotline_acd::AcdLink;
-use hotline_model::{Channel, EmailAccount, InteractionState, Message};
-use hotline_routing::{AgentId, Command, ContactId, ContactSpec, QueueId};
-use hotline_store::{InboundEmail, Ingested, InteractionFilter, NewAttachment, NewOutbound, Store};
+use hotline_model::{Channel, EmailAccount, Message};
+use hotline_routing::Command;
+use hotline_store::{InboundEmail, Ingested, NewOutbound, Store};
 use serde_json::json;
 use std::collections::HashMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
-
-/// News for the desks (the binary forwards it to the live events).
-#[derive(Debug, Clone)]
-pub struct Notice {
-    pub tenant_id: i64,
-    /// The agent it is for; `None`: the tenant's supervisors.
-    pub agent_id: Option<i64>,
-    pub kind: &'static str,
-    pub data: serde_json::Value,
-}
 
 /// An agent's reply.
 #[derive(Debug, Clone, Default)]
@@ -56,15 +47,9 @@ pub enum SendError {
 }
 
 struct Inner {
-    store: Store,
-    routing: AcdLink,
+    desk: Desk,
     files: PathBuf,
-    notices: broadcast::Sender<Notice>,
     acks: Mutex<AckPolicy>,
-    /// E-mail offers on desks: contact → (tenant, offer's end in wall ms). Routing's
-    /// withdrawals name no channel; this says which are ours without reading the store
-    /// (every missed call's withdrawal comes here too).
-    offered: Mutex<HashMap<i64, (i64, u64)>>,
     stop: watch::Receiver<bool>,
 }
 
@@ -76,25 +61,15 @@ pub struct EmailService {
     supervisor: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
-fn wall_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 impl EmailService {
     /// Starts reading every active mailbox. Attachments are kept under `files`.
     pub fn start(store: Store, routing: AcdLink, files: PathBuf) -> EmailService {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let (notices, _) = broadcast::channel(1024);
         let inner = Arc::new(Inner {
-            store,
-            routing,
+            desk: Desk::new(store, routing),
             files,
-            notices,
             // Three acknowledgements an hour per sender at most.
             acks: Mutex::new(AckPolicy::new(3, 3_600_000)),
-            offered: Mutex::new(HashMap::new()),
             stop: stop_rx,
         });
         let task = tokio::spawn(supervise(inner.clone()));
@@ -106,12 +81,12 @@ impl EmailService {
     }
 
     pub fn notices(&self) -> broadcast::Receiver<Notice> {
-        self.inner.notices.subscribe()
+        self.inner.desk.notices.subscribe()
     }
 
     /// Where attachment `sha256` is kept.
     pub fn attachment_path(&self, sha256: &str) -> Option<PathBuf> {
-        attachment_path(&self.inner.files, sha256)
+        crate::desk::attachment_path(&self.inner.files, sha256)
     }
 
     /// Routing's commands for e-mail contacts: an offer puts the card and the mail on the
@@ -125,39 +100,45 @@ impl EmailService {
                     agent,
                     expires_at,
                     ..
-                } => offer(&inner, contact.0, agent.0, expires_at.as_millis()).await,
+                } => {
+                    inner
+                        .desk
+                        .offer(contact.0, agent.0, expires_at.as_millis(), json!({}))
+                        .await
+                }
                 Command::Withdraw { contact, agent } => {
-                    let ours = inner
-                        .offered
-                        .lock()
-                        .ok()
-                        .and_then(|mut o| o.remove(&contact.0));
-                    if let Some((t, _)) = ours {
-                        let _ = inner.notices.send(Notice {
-                            tenant_id: t,
-                            agent_id: Some(agent.0),
-                            kind: "contact.withdrawn",
-                            data: json!({"interaction_id": contact.0}),
-                        });
-                    }
+                    inner.desk.withdraw(contact.0, agent.0);
                 }
                 Command::Overflow { contact, from } => {
                     // A written request waits as long as it takes: routing let it go, so it
                     // is handed back to its queue (its wait counts afresh) and the
                     // supervisors hear it waited the queue's maximum.
-                    if let Some(t) = email_tenant(&inner.store, contact.0).await {
+                    let t = inner
+                        .desk
+                        .tenant_if(contact.0, &[Channel::Email, Channel::Form])
+                        .await;
+                    if let Some(t) = t {
                         tracing::info!(
                             interaction = contact.0,
                             queue = from.0,
                             "an e-mail waited its queue's maximum"
                         );
-                        let _ = inner.notices.send(Notice {
-                            tenant_id: t,
-                            agent_id: None,
-                            kind: "email.overdue",
-                            data: json!({"interaction_id": contact.0, "queue_id": from.0}),
-                        });
-                        route(&inner, contact.0, Some(from.0), None).await;
+                        inner.desk.notice(
+                            t,
+                            None,
+                            "email.overdue",
+                            json!({"interaction_id": contact.0, "queue_id": from.0}),
+                        );
+                        let channel = inner
+                            .desk
+                            .store
+                            .get_interaction(t, contact.0)
+                            .await
+                            .map_or(Channel::Email, |i| i.channel);
+                        inner
+                            .desk
+                            .route(contact.0, channel, Some(from.0), None)
+                            .await;
                     }
                 }
             }
@@ -186,34 +167,13 @@ impl EmailService {
     }
 }
 
-fn attachment_path(files: &Path, sha256: &str) -> Option<PathBuf> {
-    if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    Some(files.join(&sha256[..2]).join(sha256))
-}
-
-async fn tenant_of(store: &Store, interaction: i64) -> Option<i64> {
-    store
-        .tenant_of_interaction(interaction)
-        .await
-        .ok()
-        .flatten()
-}
-
-/// The tenant of an e-mail interaction (`None` for another channel's contact).
-async fn email_tenant(store: &Store, interaction: i64) -> Option<i64> {
-    let t = tenant_of(store, interaction).await?;
-    let i = store.get_interaction(t, interaction).await.ok()?;
-    (i.channel == Channel::Email).then_some(t)
-}
-
 async fn supervise(inner: Arc<Inner>) {
-    requeue_unrouted(&inner).await;
+    inner.desk.requeue_unrouted(Channel::Email).await;
+    inner.desk.requeue_unrouted(Channel::Form).await;
     let mut running: HashMap<i64, (EmailAccount, JoinHandle<()>)> = HashMap::new();
     let mut stop = inner.stop.clone();
     loop {
-        match inner.store.active_email_accounts().await {
+        match inner.desk.store.active_email_accounts().await {
             Ok(accounts) => {
                 running.retain(|id, (old, task)| {
                     let keep = accounts.iter().any(|a| a == old) && !task.is_finished();
@@ -242,41 +202,6 @@ async fn supervise(inner: Arc<Inner>) {
     }
     for (_, (_, task)) in running {
         let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
-    }
-}
-
-/// E-mail interactions stored as queued that routing does not hold (Hotline stopped between
-/// storing a mail and routing it) are handed to it again.
-async fn requeue_unrouted(inner: &Inner) {
-    let filter = InteractionFilter {
-        channel: Some(Channel::Email),
-        state: Some(InteractionState::Queued),
-        limit: 10_000,
-        ..Default::default()
-    };
-    let Ok(tenants) = inner.store.list_tenants().await else {
-        return;
-    };
-    for t in tenants {
-        let Ok(page) = inner.store.list_interactions(t.id, &filter).await else {
-            continue;
-        };
-        for i in page.items {
-            if let Ok(None) = inner.routing.contact_state(ContactId(i.id)).await {
-                route(inner, i.id, i.queue_id, i.agent_id).await;
-            }
-        }
-    }
-}
-
-async fn route(inner: &Inner, interaction: i64, queue: Option<i64>, preferred: Option<i64>) {
-    let Some(q) = queue else {
-        return;
-    };
-    let mut spec = ContactSpec::new(ContactId(interaction), QueueId(q), Channel::Email);
-    spec.preferred_agent = preferred.map(AgentId);
-    if let Err(e) = inner.routing.input(hotline_acd::Input::Contact(spec)).await {
-        tracing::warn!(interaction, error = %e, "routing did not take an e-mail; it stays queued and is handed over at the next start");
     }
 }
 
@@ -339,50 +264,6 @@ async fn read_once(
     }
 }
 
-/// Writes a file under its SHA-256 (once; a crash leaves at most a temporary file).
-fn keep_file(files: &Path, bytes: &[u8]) -> std::io::Result<String> {
-    use sha2::{Digest, Sha256};
-    let sha = hex::encode(Sha256::digest(bytes));
-    let path = attachment_path(files, &sha).ok_or_else(|| std::io::Error::other("bad hash"))?;
-    if path.exists() {
-        return Ok(sha);
-    }
-    let dir = path
-        .parent()
-        .ok_or_else(|| std::io::Error::other("no folder"))?;
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = [0u8; 6];
-    let _ = getrandom::fill(&mut tmp);
-    let tmp = dir.join(format!(".{sha}.{}", hex::encode(tmp)));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, &path)?;
-    Ok(sha)
-}
-
-async fn keep_files(
-    files: &Path,
-    list: Vec<(String, String, Vec<u8>)>,
-) -> std::io::Result<Vec<NewAttachment>> {
-    let files = files.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        list.into_iter()
-            .map(|(name, content_type, bytes)| {
-                let sha256 = keep_file(&files, &bytes)?;
-                Ok(NewAttachment {
-                    name,
-                    content_type,
-                    size: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
-                    sha256,
-                })
-            })
-            .collect()
-    })
-    .await
-    .map_err(std::io::Error::other)?
-}
-
 #[derive(Debug, thiserror::Error)]
 enum IngestError {
     #[error("attachment not written: {0}")]
@@ -402,7 +283,7 @@ async fn ingest(inner: &Arc<Inner>, account: &EmailAccount, raw: &[u8]) -> Resul
         .iter()
         .map(|a| (a.name.clone(), a.content_type.clone(), a.bytes.clone()))
         .collect();
-    let attachments = keep_files(&inner.files, files).await?;
+    let attachments = crate::desk::keep_files(&inner.files, files).await?;
     let mail = InboundEmail {
         account_id: account.id,
         dedupe_key: parsed.dedupe_key.clone(),
@@ -420,7 +301,7 @@ async fn ingest(inner: &Arc<Inner>, account: &EmailAccount, raw: &[u8]) -> Resul
         attachments,
     };
     let t = account.tenant_id;
-    match inner.store.ingest_email(t, &mail).await? {
+    match inner.desk.store.ingest_email(t, &mail).await? {
         Ingested::Duplicate { interaction_id } => {
             tracing::info!(
                 interaction = interaction_id,
@@ -429,9 +310,17 @@ async fn ingest(inner: &Arc<Inner>, account: &EmailAccount, raw: &[u8]) -> Resul
         }
         Ingested::New { interaction, .. } => {
             tracing::info!(interaction = interaction.id, attachments = mail.attachments.len(), machine = ?parsed.auto, "a new e-mail request");
-            route(inner, interaction.id, interaction.queue_id, None).await;
+            inner
+                .desk
+                .route(
+                    interaction.id,
+                    interaction.channel,
+                    interaction.queue_id,
+                    None,
+                )
+                .await;
             acknowledge(inner, account, &interaction, &parsed).await;
-            let _ = inner.notices.send(Notice {
+            let _ = inner.desk.notices.send(Notice {
                 tenant_id: t,
                 agent_id: None,
                 kind: "email.received",
@@ -451,15 +340,17 @@ async fn ingest(inner: &Arc<Inner>, account: &EmailAccount, raw: &[u8]) -> Resul
                 "a mail joined its conversation"
             );
             if reopened {
-                route(
-                    inner,
-                    interaction.id,
-                    interaction.queue_id,
-                    interaction.agent_id,
-                )
-                .await;
+                inner
+                    .desk
+                    .route(
+                        interaction.id,
+                        interaction.channel,
+                        interaction.queue_id,
+                        interaction.agent_id,
+                    )
+                    .await;
             }
-            let _ = inner.notices.send(Notice {
+            let _ = inner.desk.notices.send(Notice {
                 tenant_id: t,
                 agent_id: interaction.agent_id.filter(|_| !reopened),
                 kind: if bounced.is_some() { "email.bounced" } else { "email.received" },
@@ -499,6 +390,7 @@ async fn acknowledge(
         Ok(Err(why)) => {
             tracing::info!(interaction = interaction.id, ?why, "no acknowledgement");
             let _ = inner
+                .desk
                 .store
                 .append_event(
                     account.tenant_id,
@@ -547,8 +439,8 @@ async fn send_reply(
     out: Outgoing,
     auto: bool,
 ) -> Result<Message, SendError> {
-    let interaction = inner.store.get_interaction(t, interaction_id).await?;
-    let history = inner.store.list_messages(t, interaction_id).await?;
+    let interaction = inner.desk.store.get_interaction(t, interaction_id).await?;
+    let history = inner.desk.store.list_messages(t, interaction_id).await?;
     // The mailbox it came through answers it.
     let account_id = history
         .iter()
@@ -559,6 +451,7 @@ async fn send_reply(
             "this interaction came through no mailbox".into(),
         ))?;
     let account = inner
+        .desk
         .store
         .get_email_account(t, account_id)
         .await
@@ -627,10 +520,11 @@ async fn send_reply(
     };
     let message =
         outbound::compose(&draft).map_err(|e| SendError::Refused("invalid_mail", e.to_string()))?;
-    let kept = keep_files(&inner.files, out.attachments.clone())
+    let kept = crate::desk::keep_files(&inner.files, out.attachments.clone())
         .await
         .map_err(|e| SendError::Refused("files", e.to_string()))?;
     let stored = inner
+        .desk
         .store
         .add_outbound_message(
             t,
@@ -652,16 +546,18 @@ async fn send_reply(
         .await?;
     match super::smtp::send(&account, message).await {
         Ok(()) => Ok(inner
+            .desk
             .store
             .set_message_status(t, stored.id, "sent", None)
             .await?),
         Err(e) => {
             tracing::warn!(interaction = interaction_id, error = %hotline_model::redact::redact(&e), "the SMTP server refused a mail");
             let m = inner
+                .desk
                 .store
                 .set_message_status(t, stored.id, "failed", Some(&e))
                 .await?;
-            let _ = inner.notices.send(Notice {
+            let _ = inner.desk.notices.send(Notice {
                 tenant_id: t,
                 agent_id: interaction.agent_id,
                 kind: "email.failed",
@@ -670,81 +566,4 @@ async fn send_reply(
             Ok(m)
         }
     }
-}
-
-/// Puts an offered e-mail on the agent's desk: the card, the request and when the offer ends.
-async fn offer(inner: &Arc<Inner>, interaction: i64, agent: i64, expires_at_ms: u64) {
-    let store = &inner.store;
-    let Some(t) = tenant_of(store, interaction).await else {
-        let _ = inner
-            .routing
-            .input(hotline_acd::Input::OfferDeclined(ContactId(interaction)))
-            .await;
-        return;
-    };
-    let Ok(i) = store.get_interaction(t, interaction).await else {
-        return;
-    };
-    if let Ok(mut o) = inner.offered.lock() {
-        // An offer is withdrawn at its end at the latest; older entries were taken.
-        let now = wall_ms();
-        o.retain(|_, (_, until)| *until + 60_000 > now);
-        o.insert(interaction, (t, expires_at_ms));
-    }
-    let card = match i.customer_id {
-        Some(c) => store
-            .customer_card(t, c, 10)
-            .await
-            .ok()
-            .and_then(|c| serde_json::to_value(c).ok())
-            .unwrap_or(serde_json::Value::Null),
-        None => serde_json::Value::Null,
-    };
-    let queue = match i.queue_id {
-        Some(q) => store
-            .get_queue(t, q)
-            .await
-            .ok()
-            .map(|q| json!({"id": q.id, "name": q.name})),
-        None => None,
-    };
-    let messages = store
-        .list_messages(t, interaction)
-        .await
-        .unwrap_or_default();
-    let last = messages
-        .iter()
-        .rev()
-        .find(|m| m.direction == hotline_model::Direction::Inbound);
-    let _ = store
-        .append_event(
-            t,
-            interaction,
-            &hotline_store::NewEvent {
-                kind: "email.offered".into(),
-                actor: "routing".into(),
-                data: json!({"agent_id": agent}),
-                at: None,
-            },
-        )
-        .await;
-    let _ = inner.notices.send(Notice {
-        tenant_id: t,
-        agent_id: Some(agent),
-        kind: "contact.offered",
-        data: json!({
-            "interaction_id": interaction,
-            "channel": "email",
-            "direction": "inbound",
-            "queue": queue,
-            "subject": i.subject,
-            "from": last.map(|m| json!({"address": m.from_addr, "name": m.from_name})),
-            "preview": last.map(|m| m.body_text.chars().take(300).collect::<String>()),
-            "messages": messages.len(),
-            "known": i.customer_id.is_some(),
-            "card": card,
-            "offered_at": wall_ms(),
-            "expires_at": expires_at_ms,
-        }),
-    });
 }
