@@ -518,10 +518,13 @@ export function deskView(ctx, main) {
       log.scrollTop = log.scrollHeight;
       typing.hidden = true;
     };
-    get(`/interactions/${tab.id}/messages`).then((l) => l.forEach(add)).catch((e) => ctx.fail(e));
+    const reload = () => get(`/interactions/${tab.id}/messages`).then((l) => l.forEach(add)).catch((e) => ctx.fail(e));
+    reload();
     let hideTyping = null;
     chatViews.set(tab.id, {
       add,
+      // After the live stream was away: what was said meanwhile.
+      reload,
       typing: () => {
         typing.hidden = false;
         clearTimeout(hideTyping);
@@ -921,6 +924,7 @@ export function deskView(ctx, main) {
         loadState();
         break;
       case 'resync':
+        chatViews.forEach((v, id) => { if (active === `i${id}` && document.getElementById('chat-log')) v.reload(); });
         loadState();
         loadCallbacks();
         break;

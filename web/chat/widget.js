@@ -60,6 +60,7 @@
   };
   root.append(el('style', {}, `
     :host { all: initial; font: 14px/1.4 system-ui, sans-serif; color: #1d2330; }
+    [hidden] { display: none !important; }
     .launcher { position: fixed; right: 20px; bottom: 20px; z-index: 2147483000; border: 0; border-radius: 24px;
       padding: 12px 20px; background: #1f5fbf; color: #fff; font: inherit; cursor: pointer; box-shadow: 0 4px 14px rgba(0,0,0,.25); }
     .panel { position: fixed; right: 20px; bottom: 20px; z-index: 2147483000; width: 340px; max-width: calc(100vw - 40px);
@@ -95,6 +96,8 @@
   let lastTyping = 0;
   let agentName = null;
   let queueNote = null;
+  let connNote = null;
+  let canTranscript = false;
 
   const header = () => el('header', {}, el('strong', {}, status ? status.name : T.title),
     el('button', { type: 'button', id: 'minimise', 'aria-label': T.close, onclick: () => { st.open = false; save(); show(); } }, '—'));
@@ -181,7 +184,7 @@
       a.click();
       a.remove();
       setTimeout(() => URL.revokeObjectURL(url), 10000);
-    } }, `📎 ${f.name}`);
+    } }, `${T.file}: ${f.name}`);
   }
 
   function bubble(m, pending) {
@@ -207,6 +210,7 @@
       ...st.outbox.map((o) => bubble({ from: 'visitor', text: o.text, client_id: o.client_id }, true)),
     );
     if (queueNote) log.append(queueNote);
+    if (connNote) log.append(connNote);
     if (notes) log.append(notes);
     log.scrollTop = log.scrollHeight;
   }
@@ -233,13 +237,13 @@
     const file = el('input', { type: 'file', id: 'file', hidden: true, onchange: () => { if (file.files[0]) sendFile(file.files[0]); file.value = ''; } });
     const transcript = el('input', { type: 'checkbox', id: 'transcript' });
     const endBox = el('div', { class: 'bar', id: 'endbar' },
-      el('label', {}, transcript, ' ', T.transcript),
+      el('label', { hidden: !canTranscript, id: 'transcript-label' }, transcript, ' ', T.transcript),
       el('button', { class: 'plain', type: 'button', id: 'end', onclick: () => {
         if (ws && ws.readyState === 1) ws.send(JSON.stringify({ type: 'end', transcript: transcript.checked }));
       } }, T.end));
     panel.replaceChildren(header(), log,
       el('div', { class: 'bar' }, input,
-        el('button', { class: 'plain', type: 'button', id: 'attach', 'aria-label': T.file, onclick: () => file.click() }, '📎'), file,
+        el('button', { class: 'plain', type: 'button', id: 'attach', title: T.file, onclick: () => file.click() }, T.file), file,
         el('button', { class: 'primary', type: 'button', id: 'send', onclick: sendText }, T.send)),
       endBox);
     redraw();
@@ -296,7 +300,9 @@
       switch (f.type) {
         case 'welcome':
           backoff = 1000;
-          root.getElementById && root.getElementById('offline-note')?.remove();
+          connNote = null;
+          canTranscript = !!(f.transcript && status && status.messages);
+          if (root.getElementById('transcript-label')) root.getElementById('transcript-label').hidden = !canTranscript;
           f.messages.forEach(remember);
           agentName = f.agent;
           if (f.ended) { redraw(); ended(); return; }
@@ -355,7 +361,8 @@
       if (ws !== sock) return;
       ws = null;
       if (!st.token) return;
-      if (log && !root.getElementById('offline-note')) note(T.reconnecting, 'offline-note');
+      connNote = el('p', { class: 'note', id: 'offline-note', role: 'status' }, T.reconnecting);
+      redraw();
       setTimeout(connect, backoff);
       backoff = Math.min(backoff * 2, 10000);
     };

@@ -35,17 +35,32 @@ use routes::{
 pub fn router(state: AppState) -> Router {
     // What a company's web pages call without logging in (CORS; each route checks the
     // page's origin against the site's).
+    let preflight = || async { StatusCode::NO_CONTENT };
     let public = Router::new()
-        .route("/sites/{key}", get(site::site_status))
-        .route("/sites/{key}/chats", post(site::open_chat))
-        .route("/sites/{key}/messages", post(site::leave_message))
-        .route("/sites/{key}/forms", post(site::submit_form))
+        .route("/sites/{key}", get(site::site_status).options(preflight))
+        .route(
+            "/sites/{key}/chats",
+            post(site::open_chat).options(preflight),
+        )
+        .route(
+            "/sites/{key}/messages",
+            post(site::leave_message).options(preflight),
+        )
+        .route(
+            "/sites/{key}/forms",
+            post(site::submit_form).options(preflight),
+        )
         .route("/chat", get(site::visitor_socket))
         .route(
             "/chat/files",
-            post(site::visitor_file).layer(DefaultBodyLimit::max(site::MAX_CHAT_FILE)),
+            post(site::visitor_file)
+                .options(preflight)
+                .layer(DefaultBodyLimit::max(site::MAX_CHAT_FILE)),
         )
-        .route("/chat/files/{id}", get(site::visitor_download))
+        .route(
+            "/chat/files/{id}",
+            get(site::visitor_download).options(preflight),
+        )
         .layer(axum::middleware::from_fn(site::cors));
     let api = Router::new()
         .route("/auth/login", post(auth_routes::login))

@@ -3,7 +3,7 @@
 //! drift (regenerate with `cargo xtask openapi`).
 
 use crate::routes::{
-    admin, agents, auth, callbacks, catalog, customers, desk, flows, interactions, messages,
+    admin, agents, auth, callbacks, catalog, customers, desk, flows, interactions, messages, site,
     system, telephony,
 };
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -34,6 +34,11 @@ use utoipa::{Modify, OpenApi};
         callbacks::create, callbacks::list, callbacks::cancel,
         messages::list_accounts, messages::create_account, messages::delete_account,
         messages::list, messages::reply, messages::accept, messages::decline, messages::finish, messages::attachment,
+        messages::typing,
+        site::list_sites, site::create_site, site::delete_site,
+        site::list_templates, site::create_template, site::delete_template,
+        site::site_status, site::open_chat, site::leave_message, site::submit_form,
+        site::visitor_socket, site::visitor_file, site::visitor_download,
         crate::events::stream,
     ),
     components(schemas(crate::events::LiveEvent)),
@@ -51,6 +56,7 @@ use utoipa::{Modify, OpenApi};
         (name = "desk", description = "The workplace's live figures: wallboard, an agent's state, wrap-up, recordings"),
         (name = "callbacks", description = "Callbacks promised for a time: booked, listed by agent, cancelled"),
         (name = "messages", description = "Written channels: mailboxes, an interaction's messages and files, replies, taking and finishing written contacts"),
+        (name = "web", description = "Company web sites: the chat widget, messages left, forms (public, CORS per site); sites and canned responses for admins"),
         (name = "events", description = "Live events over WebSocket"),
         (name = "system", description = "Health"),
     )

@@ -111,7 +111,7 @@ pub struct SiteStatus {
     pub name: String,
     pub greeting: String,
     pub chat: bool,
-    /// Someone who could take the chat is logged in.
+    /// Someone who could take the chat is logged in (on a break counts: they come back).
     pub online: bool,
     /// Messages can be left (the site has a mailbox), and transcripts sent.
     pub messages: bool,
@@ -243,7 +243,7 @@ impl ChatService {
             .iter()
             .filter(|q| q.queue.0 == queue)
             .flat_map(|q| q.agents_by_state.iter())
-            .any(|(s, n)| *n > 0 && !matches!(s, AgentState::Offline | AgentState::NotReady))
+            .any(|(s, n)| *n > 0 && *s != AgentState::Offline)
     }
 
     /// Opens a chat from the pre-chat form and hands it to routing. Returns the widget's secret.

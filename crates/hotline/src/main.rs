@@ -477,6 +477,19 @@ async fn serve(args: ServeArgs) -> Result<()> {
     for line in login {
         println!("  {line}");
     }
+    if demo {
+        if let Ok(t) = store
+            .get_tenant_by_slug(hotline_store::demo::DEMO_SLUG)
+            .await
+        {
+            if let Some(site) = store.list_sites(t.id).await?.first() {
+                println!(
+                    "  Chat:      <script src=\"http://{shown}/chat/widget.js\" data-site=\"{}\" async></script>  (the widget: put it on any page)",
+                    site.key
+                );
+            }
+        }
+    }
     println!("  Database:  {}", display_url(&s.database_url));
     println!(
         "  SIP:       udp/tcp {} (agents' phones register as EXTENSION@{}, password set per agent)",

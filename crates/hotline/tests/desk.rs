@@ -11,31 +11,19 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{have, http, login, output_text, sipp_caller, Demo, Running, PASSWORD};
+use common::{
+    have, http, login, output_text, playwright, repo, script_exit, sipp_caller, tail, Demo,
+    Running, PASSWORD,
+};
 use serde_json::json;
 
 const REQUIRE_SIP: &str = "HOTLINE_REQUIRE_SIP_PEERS";
 const REQUIRE_BROWSER: &str = "HOTLINE_REQUIRE_BROWSER";
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// playwright-core as `web/tests/package.json` pins it (the test command installs it).
-fn playwright() -> bool {
-    let found = repo()
-        .join("web/tests/node_modules/playwright-core/package.json")
-        .exists();
-    if !found && std::env::var(REQUIRE_BROWSER).is_ok_and(|v| v == "1") {
-        panic!("playwright-core is required ({REQUIRE_BROWSER}=1): npm ci in web/tests");
-    }
-    found
-}
 
 #[test]
 fn an_agent_takes_a_call_in_the_browser_and_the_supervisor_watches() {
@@ -44,7 +32,7 @@ fn an_agent_takes_a_call_in_the_browser_and_the_supervisor_watches() {
         || !have("espeak-ng", REQUIRE_SIP)
         || !have("chromium", REQUIRE_BROWSER)
         || !have("node", REQUIRE_BROWSER)
-        || !playwright()
+        || !playwright(REQUIRE_BROWSER)
     {
         return;
     }
@@ -197,18 +185,7 @@ fn an_agent_takes_a_call_in_the_browser_and_the_supervisor_watches() {
         }
     };
     // The script exits after its result; a script that does not is killed, not waited on.
-    let mut node = browser.0.take().unwrap();
-    let until = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = node.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > until {
-            let _ = node.kill();
-            panic!("the browser script did not exit after its result");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = script_exit(browser.0.take().unwrap());
     assert!(
         status.success(),
         "{}\nHotline's log:\n{}",
@@ -245,10 +222,4 @@ fn an_agent_takes_a_call_in_the_browser_and_the_supervisor_watches() {
         !logs.contains("74951234567"),
         "the caller's number never reaches the log"
     );
-}
-
-/// The last lines of a log, for a failure's message.
-fn tail(log: &str) -> String {
-    let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(120)..].join("\n")
 }

@@ -148,7 +148,10 @@ impl Store {
             Ok(t) => {
                 for (name, _) in &users {
                     if let Ok(u) = self.get_user_by_username(name).await {
-                        if u.tenant_id == t.id {
+                        // The same password again changes nothing (changing it would end
+                        // everyone's sessions: a restart must not log the desks out).
+                        let same = self.check_password(name, password).await?.is_some();
+                        if u.tenant_id == t.id && !same {
                             self.update_user(
                                 t.id,
                                 u.id,
@@ -286,6 +289,44 @@ impl Store {
             },
         )
         .await?;
+        // The company's site: the chat widget (any page may carry it in the demo) waits in
+        // Cards, its forms go to Loans; canned responses and reply templates.
+        self.create_site(
+            t,
+            &crate::NewSite {
+                name: "Демо-банк / Demo bank".into(),
+                origins: vec!["*".into()],
+                chat_queue_id: Some(cards.id),
+                form_queue_id: Some(loans.id),
+                email_account_id: None,
+                greeting: "Здравствуйте! Задайте вопрос — оператор ответит в чате. / Hello! Ask us anything.".into(),
+            },
+        )
+        .await?;
+        for (name, body, channel) in [
+            (
+                "Приветствие / Greeting",
+                "Здравствуйте, {name}! Меня зовут {agent}. Чем могу помочь?",
+                "chat",
+            ),
+            (
+                "Минутку / One moment",
+                "Минутку, проверяю информацию.",
+                "chat",
+            ),
+            (
+                "Прощание / Goodbye",
+                "Спасибо за обращение! Хорошего дня.",
+                "any",
+            ),
+            (
+                "Ответ на письмо / Reply",
+                "Здравствуйте, {name}!\n\nСпасибо за ваше письмо.\n\nС уважением,\n{agent}",
+                "email",
+            ),
+        ] {
+            self.create_template(t, name, body, channel).await?;
+        }
         let mut dispositions = Vec::new();
         for (code, name) in [
             ("info_given", "Консультация / Information given"),

@@ -9,6 +9,7 @@ mod isolation;
 mod messages;
 mod presence;
 mod sessions;
+mod web;
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, Method, Request, StatusCode};
@@ -95,9 +96,15 @@ impl TestApp {
             .unwrap();
         let recordings = dir.path().join("recordings");
         std::fs::create_dir_all(&recordings).unwrap();
+        let chat = hotline_channels::chat::ChatService::start(
+            store.clone(),
+            acd.link(),
+            dir.path().join("attachments"),
+        );
         let state = AppState::new(store.clone(), config)
             .with_routing(acd.link())
-            .with_recordings(recordings.clone());
+            .with_recordings(recordings.clone())
+            .with_chat(chat);
         TestApp {
             app: router(state.clone()),
             state,

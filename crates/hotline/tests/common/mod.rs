@@ -79,6 +79,7 @@ pub struct Demo {
     pub child: Running,
     pub http: u16,
     pub sip: u16,
+    pub rtp: u16,
     /// Everything Hotline prints goes here (a pipe nobody reads would fill and stop it).
     pub log: std::path::PathBuf,
 }
@@ -87,9 +88,29 @@ impl Demo {
     pub fn start(data: &Path) -> Demo {
         let (port, sip) = (free_port(), free_port());
         let rtp = (free_port() & !1).min(65000);
+        Demo::start_on(data, port, sip, rtp)
+    }
+
+    /// Kills Hotline (SIGKILL: no goodbye) and, `down` later, starts it again on the same
+    /// ports and data.
+    pub fn kill_and_restart_after(&mut self, data: &Path, down: Duration) {
+        if let Some(mut c) = self.child.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        std::thread::sleep(down);
+        let again = Demo::start_on(data, self.http, self.sip, self.rtp);
+        *self = again;
+    }
+
+    fn start_on(data: &Path, port: u16, sip: u16, rtp: u16) -> Demo {
         std::fs::create_dir_all(data).unwrap();
         let log = data.join("hotline.log");
-        let out = std::fs::File::create(&log).unwrap();
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_hotline"))
             .args(["serve", "--demo", "--http", &format!("127.0.0.1:{port}")])
             .args(["--sip", &format!("127.0.0.1:{sip}")])
@@ -112,6 +133,7 @@ impl Demo {
             child,
             http: port,
             sip,
+            rtp,
             log,
         }
     }
@@ -188,4 +210,42 @@ pub fn output_text(out: &std::process::Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// The repository's root.
+pub fn repo() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// playwright-core as `web/tests/package.json` pins it (the test command installs it).
+pub fn playwright(require: &str) -> bool {
+    let found = repo()
+        .join("web/tests/node_modules/playwright-core/package.json")
+        .exists();
+    if !found && std::env::var(require).is_ok_and(|v| v == "1") {
+        panic!("playwright-core is required ({require}=1): npm ci in web/tests");
+    }
+    found
+}
+
+/// The last lines of a log, for a failure's message.
+pub fn tail(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(120)..].join("\n")
+}
+
+/// Waits for a browser script (started by the test) to exit after its result; kills it after
+/// 30 s. Its exit status.
+pub fn script_exit(mut node: Child) -> std::process::ExitStatus {
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = node.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > until {
+            let _ = node.kill();
+            panic!("the browser script did not exit after its result");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
