@@ -20,9 +20,16 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 
-const PASSWORD: &str = "load-run-password";
+pub(crate) const PASSWORD: &str = "load-run-password";
 
-fn start(binary: &Path, data: &Path, http: u16) -> Result<(Killed, String)> {
+/// `hotline serve --demo` (release) on `http` with `data`, optionally a config file; the
+/// administrator's token once it answers.
+pub(crate) fn start(
+    binary: &Path,
+    data: &Path,
+    http: u16,
+    config: Option<&Path>,
+) -> Result<(Killed, String)> {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -37,6 +44,11 @@ fn start(binary: &Path, data: &Path, http: u16) -> Result<(Killed, String)> {
         ])
         .arg("--data-dir")
         .arg(data)
+        .args(
+            config
+                .map(|c| vec![std::ffi::OsStr::new("--config"), c.as_os_str()])
+                .unwrap_or_default(),
+        )
         .env("HOTLINE_ADMIN_PASSWORD", PASSWORD)
         .env("HOTLINE_LOG", "warn")
         .stdout(log.try_clone()?)
@@ -144,7 +156,7 @@ MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nТекст �
     let data = dir.path().join("hotline");
     std::fs::create_dir_all(&data)?;
     let http = free_port()?;
-    let (first, admin) = start(&binary, &data, http)?;
+    let (first, admin) = start(&binary, &data, http, None)?;
     let a = Some(admin.as_str());
     let queue = api(
         http,
@@ -177,7 +189,7 @@ MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nТекст �
     }
     let first_rate = before_kill as f64 / t1.elapsed().as_secs_f64();
     drop(first); // SIGKILL
-    let (_second, admin) = start(&binary, &data, http)?;
+    let (_second, admin) = start(&binary, &data, http, None)?;
     let t2 = Instant::now();
     let at_restart = stored(http, &admin, queue_id)?;
     while count_files(&inbox) > 0 {

@@ -80,7 +80,7 @@ pub(crate) fn api(
 }
 
 /// User+system CPU seconds of a process.
-fn cpu_of(pid: u32) -> f64 {
+pub(crate) fn cpu_of(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit_once(')').map(|(_, s)| s).unwrap_or("");
     let f: Vec<&str> = after.split_whitespace().collect();
@@ -172,7 +172,7 @@ fn server_pops(http: u16) -> Option<(u64, f64)> {
     Some((count, p99))
 }
 
-fn percentile(sorted: &[u64], p: f64) -> u64 {
+pub(crate) fn percentile(sorted: &[u64], p: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
     }

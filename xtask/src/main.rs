@@ -2,7 +2,7 @@
 //! `cargo xtask bench [--customers N] [--postgres URL]` runs the storage benchmarks;
 //! `cargo xtask sip-bench` measures calls/s through Hotline and through Kamailio;
 //! `cargo xtask media-bench` measures RTP relaying through Hotline and through rtpengine;
-//! `cargo xtask voice-load` and `email-load` run the release binary under load.
+//! `cargo xtask voice-load`, `email-load` and `chat-load` run the release binary under load.
 
 #![allow(
     clippy::print_stdout,
@@ -10,6 +10,7 @@
 )]
 
 mod bench;
+mod chatload;
 mod emailload;
 mod loadrun;
 mod mediabench;
@@ -38,10 +39,11 @@ async fn main() -> Result<()> {
         Some("media-bench") => mediabench::run(&args[1..]).await,
         Some("voice-load") => loadrun::run(&args[1..]).await,
         Some("email-load") => emailload::run(&args[1..]).await,
+        Some("chat-load") => chatload::run(&args[1..]).await,
         // The load generator of media-bench, run by it as a process of its own.
         Some("media-load") => mediabench::load(&args[1..]),
         _ => bail!(
-            "usage: cargo xtask openapi | bench [--customers N] [--events N] [--postgres URL] | sip-bench [--rates 500,1000,...] [--seconds N] [--no-kamailio] | media-bench [--calls 250,500,1000] [--seconds N] [--no-rtpengine] [--no-record] | voice-load [--rate 50] [--seconds 300] [--agents 450] [--talk 8] | email-load [--mails 10000] [--senders 500]"
+            "usage: cargo xtask openapi | bench [--customers N] [--events N] [--postgres URL] | sip-bench [--rates 500,1000,...] [--seconds N] [--no-kamailio] | media-bench [--calls 250,500,1000] [--seconds N] [--no-rtpengine] [--no-record] | voice-load [--rate 50] [--seconds 300] [--agents 450] [--talk 8] | email-load [--mails 10000] [--senders 500] | chat-load [--visitors 1000] [--agents 100] [--messages 5]"
         ),
     }
 }
