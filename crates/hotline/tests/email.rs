@@ -517,3 +517,134 @@ fn base64_lines(bytes: &[u8]) -> String {
     }
     out
 }
+
+/// The widget's next frame of type `what` (others skipped), within 10 s.
+fn next(widget: &mut hotline_testkit::ws::Client, what: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let frame = widget.next(deadline).unwrap_or_else(|| panic!("no {what}"));
+        let v: Value = serde_json::from_str(&frame).unwrap();
+        if v["type"] == what {
+            return v;
+        }
+    }
+}
+
+/// The text of a delivered mail, decoded as Hotline reads mail.
+fn body_of(m: &[u8]) -> String {
+    hotline_channels::email::inbound::parse(m).body_text
+}
+
+#[test]
+fn what_web_visitors_leave_is_answered_by_mail_and_chat_transcripts_are_mailed() {
+    if !have("postfix", REQUIRE) || !have("dovecot", REQUIRE) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mail = match MailServers::start(&dir.path().join("mx"), &["support", "visitor"]) {
+        Ok(m) => m,
+        Err(e) if std::env::var(REQUIRE).is_ok_and(|v| v == "1") => panic!("mail servers: {e}"),
+        Err(e) => {
+            eprintln!("skipped: {e}");
+            return;
+        }
+    };
+    let demo = Demo::start(&dir.path().join("hotline"));
+    let port = demo.http;
+    let admin = connect_mailbox(&demo, &mail);
+    let (_, accounts) = http(port, "GET", "/api/v1/email-accounts", Some(&admin), None);
+    let account = accounts[0]["id"].as_i64().unwrap();
+    let (_, queues) = http(port, "GET", "/api/v1/queues", Some(&admin), None);
+    let cards = queues
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["name"] == "Карты / Cards")
+        .unwrap()["id"]
+        .clone();
+    let (status, site) = http(
+        port,
+        "POST",
+        "/api/v1/sites",
+        Some(&admin),
+        Some(
+            json!({"name": "Банк", "origins": ["*"], "chat_queue_id": cards, "email_account_id": account}),
+        ),
+    );
+    assert_eq!(status, 201, "{site}");
+    let key = site["key"].as_str().unwrap();
+    let visitor = format!("visitor@{DOMAIN}");
+
+    // Nobody could chat: the visitor leaves a message; the answer reaches their mailbox.
+    let (status, body) = http(
+        port,
+        "POST",
+        &format!("/api/v1/public/sites/{key}/messages"),
+        None,
+        Some(
+            json!({"name": "Ольга", "email": visitor, "text": "Когда откроется отделение на Тверской?"}),
+        ),
+    );
+    assert_eq!(status, 201, "{body}");
+    let left = eventually(10, "the message stored", || {
+        interactions_of(port, &admin, &visitor).first().cloned()
+    });
+    let id = left["id"].as_i64().unwrap();
+    let (status, sent) = http(
+        port,
+        "POST",
+        &format!("/api/v1/interactions/{id}/messages"),
+        Some(&admin),
+        Some(json!({"text": "Отделение открывается в 9:00."})),
+    );
+    assert_eq!(status, 201, "{sent}");
+    assert_eq!(sent["status"], "sent", "{sent}");
+    let answers = mail.wait_for("visitor", 1, 30, |m| body_of(m).contains("в 9:00"));
+    assert_eq!(answers.len(), 1, "the answer arrives: {}", mail.log());
+    assert!(text(&answers[0]).contains(&format!("[#{id}]")));
+
+    // A chat whose visitor asks for the transcript when leaving.
+    let (status, opened) = http(
+        port,
+        "POST",
+        &format!("/api/v1/public/sites/{key}/chats"),
+        None,
+        Some(json!({"name": "Ольга", "email": visitor, "text": "Привет из чата"})),
+    );
+    assert_eq!(status, 201, "{opened}");
+    let mut widget = hotline_testkit::ws::Client::connect_to(port, "/api/v1/public/chat").unwrap();
+    widget
+        .send(&json!({"type": "hello", "token": opened["token"], "after": 0}).to_string())
+        .unwrap();
+    let welcome = next(&mut widget, "welcome");
+    assert_eq!(welcome["messages"][0]["text"], "Привет из чата");
+    assert_eq!(welcome["transcript"], true);
+    widget
+        .send(
+            &json!({"type": "message", "client_id": "w1", "text": "Второе сообщение"}).to_string(),
+        )
+        .unwrap();
+    let ack = next(&mut widget, "ack");
+    assert_eq!(ack["client_id"], "w1");
+    widget
+        .send(&json!({"type": "end", "transcript": true}).to_string())
+        .unwrap();
+    next(&mut widget, "ended");
+    let transcripts = mail.wait_for("visitor", 1, 30, |m| {
+        body_of(m).contains("Второе сообщение")
+    });
+    assert_eq!(
+        transcripts.len(),
+        1,
+        "the transcript arrives: {}",
+        mail.log()
+    );
+    let t = body_of(&transcripts[0]);
+    assert!(t.find("Привет из чата") < t.find("Второе сообщение"), "{t}");
+    assert_eq!(
+        header(&text(&transcripts[0]), "Auto-Submitted"),
+        Some("auto-replied")
+    );
+    let log = demo.stop();
+    assert!(!log.contains(&visitor), "addresses never reach the log");
+}

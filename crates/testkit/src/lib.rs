@@ -370,10 +370,15 @@ pub mod ws {
 
     impl Client {
         pub fn connect(port: u16, token: &str) -> std::io::Result<Client> {
+            Client::connect_to(port, &format!("/api/v1/events?access_token={token}"))
+        }
+
+        /// Any WebSocket route of Hotline's (the chat widget's: `/api/v1/public/chat`).
+        pub fn connect_to(port: u16, path: &str) -> std::io::Result<Client> {
             let mut s = TcpStream::connect(("127.0.0.1", port))?;
             write!(
                 s,
-                "GET /api/v1/events?access_token={token} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                "GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
             )?;
             let mut head = Vec::new();
             let mut byte = [0u8; 1];
@@ -388,6 +393,27 @@ pub mod ws {
                 )));
             }
             Ok(Client(s))
+        }
+
+        /// Sends a text message (masked, as a client must).
+        pub fn send(&mut self, text: &str) -> std::io::Result<()> {
+            let payload = text.as_bytes();
+            let mut frame = vec![0x81u8];
+            match payload.len() {
+                n if n < 126 => frame.push(0x80 | n as u8),
+                n if n <= 0xffff => {
+                    frame.push(0x80 | 126);
+                    frame.extend_from_slice(&(n as u16).to_be_bytes());
+                }
+                n => {
+                    frame.push(0x80 | 127);
+                    frame.extend_from_slice(&(n as u64).to_be_bytes());
+                }
+            }
+            let mask = [0x37u8, 0xfa, 0x21, 0x3d];
+            frame.extend_from_slice(&mask);
+            frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+            self.0.write_all(&frame)
         }
 
         /// The next text message, or `None` at `deadline` or when the server closes.
