@@ -138,16 +138,11 @@ fn mail_is_routed_answered_threaded_and_nothing_is_lost() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mail = match MailServers::start(
+    let Some(mail) = mail_servers(
         &dir.path().join("mx"),
         &["support", "customer", "robot", "loop"],
-    ) {
-        Ok(m) => m,
-        Err(e) if std::env::var(REQUIRE).is_ok_and(|v| v == "1") => panic!("mail servers: {e}"),
-        Err(e) => {
-            eprintln!("skipped: {e}");
-            return;
-        }
+    ) else {
+        return;
     };
     let data = dir.path().join("hotline");
     let demo = Demo::start(&data);
@@ -530,6 +525,19 @@ fn next(widget: &mut hotline_testkit::ws::Client, what: &str) -> Value {
     }
 }
 
+/// postfix and dovecot for `users`; `None` (the test is skipped) when they cannot run here
+/// and are not required.
+fn mail_servers(dir: &std::path::Path, users: &[&str]) -> Option<MailServers> {
+    match MailServers::start(dir, users) {
+        Ok(m) => Some(m),
+        Err(e) if std::env::var(REQUIRE).is_ok_and(|v| v == "1") => panic!("mail servers: {e}"),
+        Err(e) => {
+            eprintln!("skipped: {e}");
+            None
+        }
+    }
+}
+
 /// The text of a delivered mail, decoded as Hotline reads mail.
 fn body_of(m: &[u8]) -> String {
     hotline_channels::email::inbound::parse(m).body_text
@@ -541,13 +549,8 @@ fn what_web_visitors_leave_is_answered_by_mail_and_chat_transcripts_are_mailed()
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mail = match MailServers::start(&dir.path().join("mx"), &["support", "visitor"]) {
-        Ok(m) => m,
-        Err(e) if std::env::var(REQUIRE).is_ok_and(|v| v == "1") => panic!("mail servers: {e}"),
-        Err(e) => {
-            eprintln!("skipped: {e}");
-            return;
-        }
+    let Some(mail) = mail_servers(&dir.path().join("mx"), &["support", "visitor"]) else {
+        return;
     };
     let demo = Demo::start(&dir.path().join("hotline"));
     let port = demo.http;
