@@ -176,6 +176,7 @@ MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nТекст �
             "queue_id": queue["id"], "address": support, "imap_host": "127.0.0.1", "imap_port": mx.imap_port,
             "imap_user": support, "imap_password": hotline_testkit::mail::PASSWORD,
             "smtp_host": "127.0.0.1", "smtp_port": mx.smtp_port, "auto_ack": false,
+            "imap_security": "starttls", "smtp_security": "starttls", "tls_ca_pem": mx.ca_pem,
         })),
     )?;
     let deadline = Instant::now() + Duration::from_secs(3600);

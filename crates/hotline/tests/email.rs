@@ -99,7 +99,30 @@ fn interactions_of(port: u16, token: &str, email: &str) -> Vec<Value> {
     page["items"].as_array().cloned().unwrap_or_default()
 }
 
-fn connect_mailbox(demo: &Demo, mail: &MailServers) -> String {
+/// Hotline's log-ins to the support mailbox and its submissions went over TLS.
+fn over_tls(mail: &MailServers) {
+    let imap = eventually(20, "Hotline's IMAP log-in", || {
+        let log = mail.imap_log();
+        log.contains("Login: user=<support@").then_some(log)
+    });
+    let logins: Vec<&str> = imap
+        .lines()
+        .filter(|l| l.contains("Login: user=<support@"))
+        .collect();
+    assert!(
+        logins.iter().all(|l| l.contains("TLS")),
+        "every log-in under TLS: {logins:?}"
+    );
+    assert!(
+        mail.log().contains("TLS connection established from"),
+        "replies submitted under TLS: {}",
+        mail.log()
+    );
+}
+
+/// The support mailbox connected over TLS: IMAP by `imap` (`starttls` on the IMAP port, `tls`
+/// on the IMAPS port), SMTP with STARTTLS; the test CA trusted.
+fn connect_mailbox(demo: &Demo, mail: &MailServers, imap: &str) -> String {
     let admin = login(demo.http, "admin");
     let (_, queues) = http(demo.http, "GET", "/api/v1/queues", Some(&admin), None);
     let cards = queues
@@ -119,9 +142,11 @@ fn connect_mailbox(demo: &Demo, mail: &MailServers) -> String {
             "queue_id": cards,
             "address": format!("support@{DOMAIN}"),
             "display_name": "Банк — поддержка",
-            "imap_host": "127.0.0.1", "imap_port": mail.imap_port,
+            "imap_host": "127.0.0.1",
+            "imap_port": if imap == "tls" { mail.imaps_port } else { mail.imap_port },
             "imap_user": format!("support@{DOMAIN}"), "imap_password": PASSWORD,
             "smtp_host": "127.0.0.1", "smtp_port": mail.smtp_port,
+            "imap_security": imap, "smtp_security": "starttls", "tls_ca_pem": mail.ca_pem,
         })),
     );
     assert_eq!(status, 201, "{body}");
@@ -147,7 +172,7 @@ fn mail_is_routed_answered_threaded_and_nothing_is_lost() {
     let data = dir.path().join("hotline");
     let demo = Demo::start(&data);
     let port = demo.http;
-    let admin = connect_mailbox(&demo, &mail);
+    let admin = connect_mailbox(&demo, &mail, "starttls");
 
     let agent = login(port, "agent1");
     let (_, me) = http(port, "GET", "/api/v1/auth/me", Some(&agent), None);
@@ -483,6 +508,7 @@ Message-ID: <r1@{DOMAIN}>\r\n\r\nI am away.\r\n"
         })
         .sum();
     assert_eq!(left, 0, "stored mail is moved out of INBOX");
+    over_tls(&mail);
     let log = demo.stop();
     assert!(!log.contains(&customer), "addresses never reach the log");
 }
@@ -554,7 +580,7 @@ fn what_web_visitors_leave_is_answered_by_mail_and_chat_transcripts_are_mailed()
     };
     let demo = Demo::start(&dir.path().join("hotline"));
     let port = demo.http;
-    let admin = connect_mailbox(&demo, &mail);
+    let admin = connect_mailbox(&demo, &mail, "tls");
     let (_, accounts) = http(port, "GET", "/api/v1/email-accounts", Some(&admin), None);
     let account = accounts[0]["id"].as_i64().unwrap();
     let (_, queues) = http(port, "GET", "/api/v1/queues", Some(&admin), None);
@@ -648,6 +674,7 @@ fn what_web_visitors_leave_is_answered_by_mail_and_chat_transcripts_are_mailed()
         header(&text(&transcripts[0]), "Auto-Submitted"),
         Some("auto-replied")
     );
+    over_tls(&mail);
     let log = demo.stop();
     assert!(!log.contains(&visitor), "addresses never reach the log");
 }

@@ -294,6 +294,12 @@ pub struct EmailAccount {
     pub smtp_password: String,
     /// Answer a new request with its ticket number (RFC 3834 rules apply).
     pub auto_ack: bool,
+    /// `tls` (implicit, port 993), `starttls` or `none` (plain, inside a trusted network).
+    pub imap_security: String,
+    /// `tls` (implicit, port 465), `starttls` or `none`.
+    pub smtp_security: String,
+    /// A CA (PEM) trusted besides the system's, for a company's own certificates.
+    pub tls_ca_pem: String,
     pub active: bool,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]

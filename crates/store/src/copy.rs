@@ -302,6 +302,9 @@ const TABLES: &[Table] = &[
             ("auto_ack", Bool),
             ("active", Bool),
             ("created_at", Int),
+            ("imap_security", Text),
+            ("smtp_security", Text),
+            ("tls_ca_pem", Text),
         ],
     },
     Table {

@@ -28,6 +28,10 @@ pub struct NewEmailAccount {
     pub smtp_user: String,
     pub smtp_password: String,
     pub auto_ack: bool,
+    /// `none`, `starttls` or `tls`.
+    pub imap_security: String,
+    pub smtp_security: String,
+    pub tls_ca_pem: String,
 }
 
 /// A file to record with a message; its bytes are already on disk.
@@ -118,6 +122,9 @@ struct AccountRow {
     auto_ack: bool,
     active: bool,
     created_at: i64,
+    imap_security: String,
+    smtp_security: String,
+    tls_ca_pem: String,
 }
 
 impl From<AccountRow> for EmailAccount {
@@ -141,12 +148,16 @@ impl From<AccountRow> for EmailAccount {
             auto_ack: r.auto_ack,
             active: r.active,
             created_at: from_ms(r.created_at),
+            imap_security: r.imap_security,
+            smtp_security: r.smtp_security,
+            tls_ca_pem: r.tls_ca_pem,
         }
     }
 }
 
 const ACCOUNT_COLUMNS: &str = "id, tenant_id, queue_id, address, display_name, imap_host, imap_port, imap_user,
-    imap_password, imap_folder, done_folder, smtp_host, smtp_port, smtp_user, smtp_password, auto_ack, active, created_at";
+    imap_password, imap_folder, done_folder, smtp_host, smtp_port, smtp_user, smtp_password, auto_ack, active, created_at,
+    imap_security, smtp_security, tls_ca_pem";
 
 #[derive(sqlx::FromRow)]
 struct MessageRow {
@@ -427,16 +438,36 @@ impl Store {
                 return Err(hotline_model::InvalidInput::new(field, "must be 1..65535").into());
             }
         }
+        for (field, value) in [
+            ("imap_security", &new.imap_security),
+            ("smtp_security", &new.smtp_security),
+        ] {
+            if !["none", "starttls", "tls"].contains(&value.as_str()) {
+                return Err(
+                    hotline_model::InvalidInput::new(field, "one of none, starttls, tls").into(),
+                );
+            }
+        }
+        let ca = validate::long_text("tls_ca_pem", new.tls_ca_pem.trim(), 64 * 1024)?;
+        if !ca.is_empty() && !ca.contains("-----BEGIN CERTIFICATE-----") {
+            return Err(hotline_model::InvalidInput::new(
+                "tls_ca_pem",
+                "PEM certificates (-----BEGIN CERTIFICATE-----)",
+            )
+            .into());
+        }
         let sql = format!(
             "INSERT INTO email_accounts (tenant_id, queue_id, address, display_name, imap_host, imap_port, imap_user,
-                imap_password, imap_folder, done_folder, smtp_host, smtp_port, smtp_user, smtp_password, auto_ack, active, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, TRUE, $16) RETURNING {ACCOUNT_COLUMNS}"
+                imap_password, imap_folder, done_folder, smtp_host, smtp_port, smtp_user, smtp_password, auto_ack, active, created_at,
+                imap_security, smtp_security, tls_ca_pem)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, TRUE, $16, $17, $18, $19) RETURNING {ACCOUNT_COLUMNS}"
         );
         let row: AccountRow = on_writer!(self, p => sqlx::query_as(&sql)
             .bind(tenant_id).bind(new.queue_id).bind(&address).bind(&display_name).bind(&imap_host)
             .bind(i64::from(new.imap_port)).bind(&imap_user).bind(&new.imap_password).bind(&imap_folder)
             .bind(&done_folder).bind(&smtp_host).bind(i64::from(new.smtp_port)).bind(&new.smtp_user)
             .bind(&new.smtp_password).bind(new.auto_ack).bind(now_ms())
+            .bind(&new.imap_security).bind(&new.smtp_security).bind(&ca)
             .fetch_one(p).await)?;
         Ok(row.into())
     }

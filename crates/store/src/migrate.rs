@@ -74,6 +74,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0010_web.sql"),
         postgres: include_str!("../migrations/postgres/0010_web.sql"),
     },
+    Migration {
+        version: 11,
+        name: "mail_tls",
+        sqlite: include_str!("../migrations/sqlite/0011_mail_tls.sql"),
+        postgres: include_str!("../migrations/postgres/0011_mail_tls.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -34,11 +34,103 @@ fn run(cmd: &mut Command) -> std::io::Result<bool> {
     Ok(cmd.status()?.success())
 }
 
+/// A test CA and a certificate it signed for 127.0.0.1 and localhost (openssl), in `dir`;
+/// the CA's PEM.
+fn certificates(dir: &Path) -> Result<String, String> {
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let ext = dir.join("server.ext");
+    std::fs::write(
+        &ext,
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let steps: [Vec<&str>; 3] = [
+        [
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=Hotline test CA",
+            ],
+        ]
+        .concat(),
+        [
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+        ]
+        .concat(),
+        vec![
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ],
+    ];
+    for args in steps {
+        let out = Command::new("openssl")
+            .args(&args)
+            .current_dir(dir)
+            .output()
+            .map_err(|e| format!("openssl: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    // Read by postfix's and dovecot's own users (a throwaway key of a test).
+    let _ = Command::new("chmod")
+        .arg("644")
+        .arg(dir.join("server.key"))
+        .status();
+    std::fs::read_to_string(dir.join("ca.pem")).map_err(|e| e.to_string())
+}
+
 pub struct MailServers {
     pub dir: PathBuf,
+    /// SMTP; STARTTLS offered.
     pub smtp_port: u16,
+    /// IMAP; STARTTLS offered (plain log-in allowed too).
     pub imap_port: u16,
+    /// IMAP over TLS.
+    pub imaps_port: u16,
     pub lmtp_port: u16,
+    /// The test CA (PEM) that signed both servers' certificate (for 127.0.0.1 and localhost).
+    pub ca_pem: String,
     postfix_conf: PathBuf,
     dovecot_pid: PathBuf,
 }
@@ -48,6 +140,7 @@ impl MailServers {
     pub fn start(dir: &Path, users: &[&str]) -> Result<MailServers, String> {
         let dir = dir.to_path_buf();
         let (smtp_port, imap_port, lmtp_port) = (free_port(), free_port(), free_port());
+        let imaps_port = free_port();
         let mail = dir.join("mail");
         let dov = dir.join("dovecot");
         let pf = dir.join("postfix");
@@ -68,6 +161,8 @@ impl MailServers {
                 break;
             }
         }
+        let tls = dir.join("tls");
+        let ca_pem = certificates(&tls)?;
         let (uid, gid) = (id("-u", "dovenull"), id("-g", "dovenull"));
         if uid.is_empty() {
             return Err("dovecot is not installed (no dovenull user)".into());
@@ -91,13 +186,16 @@ impl MailServers {
             .collect();
         std::fs::write(dov.join("users"), users_file).map_err(|e| e.to_string())?;
         let d = dov.display();
+        let t = tls.display();
         let conf = format!(
             "base_dir = {d}/run\nstate_dir = {d}/state\nlog_path = {d}/log\n\
-protocols = imap lmtp\nlisten = 127.0.0.1\nssl = no\ndisable_plaintext_auth = no\n\
+protocols = imap lmtp\nlisten = 127.0.0.1\nssl = yes\nssl_cert = <{t}/server.pem\nssl_key = <{t}/server.key\n\
+disable_plaintext_auth = no\n\
 auth_mechanisms = plain login\nmail_location = maildir:~/Maildir\nfirst_valid_uid = 1\n\
 passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {d}/users\n}}\n\
 userdb {{\n  driver = passwd-file\n  args = username_format=%u {d}/users\n}}\n\
-service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {imap_port}\n  }}\n}}\n\
+service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {imap_port}\n  }}\n\
+  inet_listener imaps {{\n    address = 127.0.0.1\n    port = {imaps_port}\n    ssl = yes\n  }}\n}}\n\
 service lmtp {{\n  inet_listener lmtp {{\n    address = 127.0.0.1\n    port = {lmtp_port}\n  }}\n}}\n\
 protocol lmtp {{\n  postmaster_address = postmaster@{DOMAIN}\n}}\n"
         );
@@ -120,7 +218,8 @@ myorigin = {DOMAIN}\nmydestination =\ninet_interfaces = 127.0.0.1\ninet_protocol
 mynetworks = 127.0.0.0/8\nvirtual_mailbox_domains = {DOMAIN}\n\
 virtual_transport = lmtp:inet:127.0.0.1:{lmtp_port}\nsmtputf8_enable = yes\n\
 maillog_file = {p}/log\nmaillog_file_prefixes = {p}\nmessage_size_limit = 52428800\n\
-bounce_queue_lifetime = 0\nmaximal_queue_lifetime = 1h\n"
+bounce_queue_lifetime = 0\nmaximal_queue_lifetime = 1h\n\
+smtpd_tls_cert_file = {t}/server.pem\nsmtpd_tls_key_file = {t}/server.key\nsmtpd_tls_security_level = may\nsmtpd_tls_loglevel = 1\n"
         );
         std::fs::write(pf.join("etc/main.cf"), main).map_err(|e| e.to_string())?;
         let master = std::fs::read_to_string("/etc/postfix/master.cf")
@@ -155,7 +254,9 @@ bounce_queue_lifetime = 0\nmaximal_queue_lifetime = 1h\n"
             dir: dir.clone(),
             smtp_port,
             imap_port,
+            imaps_port,
             lmtp_port,
+            ca_pem,
             postfix_conf: pf.join("etc"),
             dovecot_pid: dov.join("run/master.pid"),
         };
@@ -173,6 +274,7 @@ bounce_queue_lifetime = 0\nmaximal_queue_lifetime = 1h\n"
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", smtp_port)).is_err()
             || TcpStream::connect(("127.0.0.1", imap_port)).is_err()
+            || TcpStream::connect(("127.0.0.1", imaps_port)).is_err()
         {
             if Instant::now() > deadline {
                 return Err("postfix or dovecot did not listen within 20 s".into());
@@ -223,6 +325,11 @@ bounce_queue_lifetime = 0\nmaximal_queue_lifetime = 1h\n"
             }
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// Dovecot's log (log-ins, with `TLS` when under TLS).
+    pub fn imap_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("dovecot/log")).unwrap_or_default()
     }
 
     /// Postfix's log (deliveries, bounces).

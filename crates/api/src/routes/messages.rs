@@ -27,8 +27,15 @@ pub struct EmailAccountCreate {
     #[serde(default)]
     pub display_name: String,
     pub imap_host: String,
-    /// Default 143.
+    /// Default 993 with `tls`, else 143.
     pub imap_port: Option<u16>,
+    /// `tls` (implicit), `starttls` or `none` (plain: only inside a trusted network). Default
+    /// `tls` on port 993, else `starttls`.
+    pub imap_security: Option<String>,
+    /// `tls` (implicit), `starttls` or `none`. Default `tls` on port 465, else `starttls`.
+    pub smtp_security: Option<String>,
+    /// A CA (PEM) to trust besides the system's, for the company's own certificates.
+    pub tls_ca_pem: Option<String>,
     pub imap_user: String,
     pub imap_password: String,
     /// Default `INBOX`.
@@ -36,7 +43,7 @@ pub struct EmailAccountCreate {
     /// Default `Hotline`: stored mail is moved here.
     pub done_folder: Option<String>,
     pub smtp_host: String,
-    /// Default 25.
+    /// Default 465 with `tls`, 587 with `starttls`, 25 with `none`.
     pub smtp_port: Option<u16>,
     #[serde(default)]
     pub smtp_user: String,
@@ -62,7 +69,7 @@ pub async fn list_accounts(
 #[utoipa::path(post, path = "/api/v1/email-accounts", tag = "messages", request_body = EmailAccountCreate,
     responses((status = 201, body = EmailAccount), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "`already_exists`: the address is a mailbox of the tenant already"),
-        (status = 422, body = ErrorBody, description = "`queue_not_email` and field errors"), (status = 400, body = ErrorBody)))]
+        (status = 422, body = ErrorBody, description = "`queue_not_email`, `invalid_ca` and field errors"), (status = 400, body = ErrorBody)))]
 pub async fn create_account(
     State(state): State<AppState>,
     auth: Auth,
@@ -88,21 +95,52 @@ pub async fn create_account(
         e.field = Some("queue_id".into());
         return Err(e);
     }
+    let imap_security = req.imap_security.unwrap_or_else(|| {
+        if req.imap_port == Some(993) {
+            "tls"
+        } else {
+            "starttls"
+        }
+        .into()
+    });
+    let smtp_security = req.smtp_security.unwrap_or_else(|| {
+        if req.smtp_port == Some(465) {
+            "tls"
+        } else {
+            "starttls"
+        }
+        .into()
+    });
+    let tls_ca_pem = req.tls_ca_pem.unwrap_or_default();
+    if let Err(why) = hotline_channels::email::tls::parse_ca(&tls_ca_pem) {
+        let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_ca", why);
+        e.field = Some("tls_ca_pem".into());
+        return Err(e);
+    }
     let new = NewEmailAccount {
         queue_id: req.queue_id,
         address: req.address,
         display_name: req.display_name,
         imap_host: req.imap_host,
-        imap_port: req.imap_port.unwrap_or(143),
+        imap_port: req
+            .imap_port
+            .unwrap_or(if imap_security == "tls" { 993 } else { 143 }),
         imap_user: req.imap_user,
         imap_password: req.imap_password,
         imap_folder: req.imap_folder.unwrap_or_else(|| "INBOX".into()),
         done_folder: req.done_folder.unwrap_or_else(|| "Hotline".into()),
         smtp_host: req.smtp_host,
-        smtp_port: req.smtp_port.unwrap_or(25),
+        smtp_port: req.smtp_port.unwrap_or(match smtp_security.as_str() {
+            "tls" => 465,
+            "starttls" => 587,
+            _ => 25,
+        }),
         smtp_user: req.smtp_user,
         smtp_password: req.smtp_password,
         auto_ack: req.auto_ack.unwrap_or(true),
+        imap_security,
+        smtp_security,
+        tls_ca_pem,
     };
     let account = state.store.create_email_account(t, &new).await?;
     Ok((StatusCode::CREATED, Json(account)))

@@ -63,8 +63,11 @@ async fn mailboxes_are_an_admins_and_stay_in_their_tenant() {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(r.body["address"], "support@bank.ru");
+    // TLS unless told otherwise: STARTTLS on the usual ports.
     assert_eq!(r.body["imap_port"], 143);
-    assert_eq!(r.body["smtp_port"], 25);
+    assert_eq!(r.body["imap_security"], "starttls");
+    assert_eq!(r.body["smtp_port"], 587);
+    assert_eq!(r.body["smtp_security"], "starttls");
     assert_eq!(r.body["done_folder"], "Hotline");
     assert!(r.body.get("imap_password").is_none() && r.body.get("smtp_password").is_none());
     let id = r.body["id"].as_i64().unwrap();
@@ -98,6 +101,28 @@ async fn mailboxes_are_an_admins_and_stay_in_their_tenant() {
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
     let r = t.get("/api/v1/email-accounts", &admin).await;
     assert_eq!(r.body, json!([]));
+    // Implicit TLS on 993/465; a CA that is not one is refused.
+    let mut tls = account(mail, "tls@bank.ru");
+    tls["imap_port"] = json!(993);
+    tls["smtp_port"] = json!(465);
+    let r2 = t.post("/api/v1/email-accounts", &admin, tls.clone()).await;
+    assert_eq!(r2.status, StatusCode::CREATED, "{}", r2.body);
+    assert_eq!(
+        (
+            r2.body["imap_security"].as_str(),
+            r2.body["smtp_security"].as_str()
+        ),
+        (Some("tls"), Some("tls"))
+    );
+    tls["address"] = json!("ca@bank.ru");
+    tls["tls_ca_pem"] =
+        json!("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n");
+    let r2 = t.post("/api/v1/email-accounts", &admin, tls.clone()).await;
+    assert_eq!(r2.code(), "invalid_ca", "{}", r2.body);
+    tls["tls_ca_pem"] = json!("");
+    tls["smtp_security"] = json!("ssl");
+    let r2 = t.post("/api/v1/email-accounts", &admin, tls).await;
+    assert_eq!(r2.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r2.body);
 }
 
 #[tokio::test]

@@ -2,8 +2,9 @@
 //! its bytes to `ingest`, and only once that has stored it move it to the done folder (MOVE,
 //! or COPY + \Deleted + EXPUNGE where MOVE is missing). With nothing left, IDLE until the
 //! server says something arrived (or 5 minutes pass, or the service stops).
-//! Plain IMAP (TLS is not built yet; see the note).
+//! Over TLS (port 993), STARTTLS, or plain where the mailbox says so (`imap_security`).
 
+use super::tls::MailStream;
 use async_imap::extensions::idle::IdleResponse;
 use futures_util::TryStreamExt;
 use hotline_model::EmailAccount;
@@ -11,7 +12,7 @@ use std::future::Future;
 use std::time::Duration;
 use tokio::net::TcpStream;
 
-type Session = async_imap::Session<TcpStream>;
+type Session = async_imap::Session<MailStream>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImapError {
@@ -23,6 +24,8 @@ pub enum ImapError {
     Imap(#[from] async_imap::error::Error),
     #[error("timed out")]
     Timeout,
+    #[error("{0}")]
+    Tls(String),
 }
 
 async fn timed<T, E: Into<ImapError>>(
@@ -41,7 +44,19 @@ pub async fn connect(a: &EmailAccount) -> Result<Session, ImapError> {
         .await
         .map_err(|_| ImapError::Timeout)?
         .map_err(|e| ImapError::Connect(addr.clone(), e))?;
-    let mut client = async_imap::Client::new(tcp);
+    let host = a.imap_host.as_str();
+    let mut client = match a.imap_security.as_str() {
+        "tls" => {
+            let tls = timed(15, async {
+                MailStream::tls(tcp, host, &a.tls_ca_pem)
+                    .await
+                    .map_err(ImapError::Tls)
+            })
+            .await?;
+            async_imap::Client::new(tls)
+        }
+        _ => async_imap::Client::new(MailStream::Plain(tcp)),
+    };
     // The server's greeting.
     timed(15, async {
         client
@@ -50,6 +65,20 @@ pub async fn connect(a: &EmailAccount) -> Result<Session, ImapError> {
             .map_err(|e| ImapError::Imap(e.into()))
     })
     .await?;
+    if a.imap_security == "starttls" {
+        // RFC 3501 6.2.1: STARTTLS, then the handshake; the server greets no more.
+        timed(15, client.run_command_and_check_ok("STARTTLS", None)).await?;
+        let MailStream::Plain(tcp) = client.into_inner() else {
+            return Err(ImapError::Tls("STARTTLS on a TLS connection".into()));
+        };
+        let tls = timed(15, async {
+            MailStream::tls(tcp, host, &a.tls_ca_pem)
+                .await
+                .map_err(ImapError::Tls)
+        })
+        .await?;
+        client = async_imap::Client::new(tls);
+    }
     let mut session = tokio::time::timeout(
         Duration::from_secs(30),
         client.login(&a.imap_user, &a.imap_password),

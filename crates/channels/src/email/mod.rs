@@ -9,6 +9,8 @@ pub mod policy;
 pub mod service;
 #[cfg(feature = "service")]
 pub mod smtp;
+#[cfg(feature = "service")]
+pub mod tls;
 
 #[cfg(feature = "service")]
 pub use service::{EmailService, Outgoing, SendError};

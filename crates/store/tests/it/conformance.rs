@@ -2277,6 +2277,9 @@ fn mailbox(queue_id: i64, address: &str) -> NewEmailAccount {
         smtp_user: String::new(),
         smtp_password: String::new(),
         auto_ack: true,
+        imap_security: "starttls".into(),
+        smtp_security: "none".into(),
+        tls_ca_pem: String::new(),
     }
 }
 
