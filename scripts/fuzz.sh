@@ -9,7 +9,7 @@ cd "$root/fuzz"
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(phone email redact sip_message rtp_packet media_input flow_source email_message)
+[ ${#targets[@]} -gt 0 ] || targets=(phone email redact sip_message rtp_packet media_input flow_source email_message smtp_session)
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 export RUSTC_BOOTSTRAP=1
 for target in "${targets[@]}"; do

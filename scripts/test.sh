@@ -94,12 +94,13 @@ say "cargo test (storage conformance on SQLite and PostgreSQL, API, SIP with SIP
 timeout 1800 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$work/cargo-test.log"
 passed=$(grep -E '^test result:' "$work/cargo-test.log" | awk '{s+=$4} END {print s+0}')
 
-say "fuzzing the SIP parser for 30 s (libFuzzer, seeded with the RFC 4475 messages), RTP/RTCP, the media inputs (SDP, WAV, DTMF, relay), flow files and e-mail messages for 15 s each"
+say "fuzzing the SIP parser for 30 s (libFuzzer, seeded with the RFC 4475 messages), RTP/RTCP, the media inputs (SDP, WAV, DTMF, relay), flow files, e-mail messages and SMTP sessions for 15 s each"
 timeout 1500 scripts/fuzz.sh 30 sip_message 2>&1 | tail -n 3
 timeout 900 scripts/fuzz.sh 15 rtp_packet 2>&1 | tail -n 3
 timeout 900 scripts/fuzz.sh 15 media_input 2>&1 | tail -n 3
 timeout 900 scripts/fuzz.sh 15 flow_source 2>&1 | tail -n 3
 timeout 900 scripts/fuzz.sh 15 email_message 2>&1 | tail -n 3
+timeout 900 scripts/fuzz.sh 15 smtp_session 2>&1 | tail -n 3
 
 say "Schemathesis against the served OpenAPI document (SQLite)"
 cargo build --locked -p hotline

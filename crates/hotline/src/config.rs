@@ -13,6 +13,7 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub http: Option<String>,
     pub sip: Option<String>,
+    pub smtp: Option<String>,
     pub rtp_ports: Option<String>,
     pub database_url: Option<String>,
     pub demo: Option<bool>,

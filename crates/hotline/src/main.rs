@@ -78,6 +78,9 @@ struct ServeArgs {
     /// SIP listen address (UDP and TCP), used by the telephony layer.
     #[arg(long, env = "HOTLINE_SIP")]
     sip: Option<String>,
+    /// SMTP listen address for direct delivery to the mailboxes (off when not given).
+    #[arg(long, env = "HOTLINE_SMTP")]
+    smtp: Option<String>,
     /// UDP port range for RTP media, LO-HI.
     #[arg(long, env = "HOTLINE_RTP_PORTS")]
     rtp_ports: Option<PortRange>,
@@ -359,6 +362,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
             .or_else(|| s.file.sip.clone())
             .unwrap_or_else(|| "0.0.0.0:5060".into()),
     )?;
+    let smtp = match args.smtp.clone().or_else(|| s.file.smtp.clone()) {
+        Some(a) => Some(parse_addr("SMTP", &a)?),
+        None => None,
+    };
     let rtp = match (args.rtp_ports, &s.file.rtp_ports) {
         (Some(r), _) => r,
         (None, Some(text)) => text
@@ -410,6 +417,15 @@ async fn serve(args: ServeArgs) -> Result<()> {
         acd.link(),
         attachments.clone(),
     );
+    let smtp_bound = match smtp {
+        Some(addr) => Some(
+            email
+                .listen_smtp(addr, "hotline")
+                .await
+                .with_context(|| format!("cannot listen for SMTP on {addr}"))?,
+        ),
+        None => None,
+    };
     let chat =
         hotline_channels::chat::ChatService::start(store.clone(), acd.link(), attachments.clone());
     let written = email.clone();
@@ -489,6 +505,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
                 );
             }
         }
+    }
+    if let Some(a) = smtp_bound {
+        println!("  SMTP:      {a} takes mail for the mailboxes' addresses (direct delivery)");
     }
     println!("  Database:  {}", display_url(&s.database_url));
     println!(

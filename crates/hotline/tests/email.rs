@@ -99,6 +99,19 @@ fn interactions_of(port: u16, token: &str, email: &str) -> Vec<Value> {
     page["items"].as_array().cloned().unwrap_or_default()
 }
 
+/// The demo's queue for cards (it takes e-mail and chats).
+fn cards_queue(port: u16, token: &str) -> i64 {
+    let (_, queues) = http(port, "GET", "/api/v1/queues", Some(token), None);
+    queues
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["name"] == "Карты / Cards")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap()
+}
+
 /// Hotline's log-ins to the support mailbox and its submissions went over TLS.
 fn over_tls(mail: &MailServers) {
     let imap = eventually(20, "Hotline's IMAP log-in", || {
@@ -124,15 +137,7 @@ fn over_tls(mail: &MailServers) {
 /// on the IMAPS port), SMTP with STARTTLS; the test CA trusted.
 fn connect_mailbox(demo: &Demo, mail: &MailServers, imap: &str) -> String {
     let admin = login(demo.http, "admin");
-    let (_, queues) = http(demo.http, "GET", "/api/v1/queues", Some(&admin), None);
-    let cards = queues
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|q| q["name"] == "Карты / Cards")
-        .unwrap()["id"]
-        .as_i64()
-        .unwrap();
+    let cards = cards_queue(demo.http, &admin);
     let (status, body) = http(
         demo.http,
         "POST",
@@ -166,6 +171,7 @@ fn mail_is_routed_answered_threaded_and_nothing_is_lost() {
     let Some(mail) = mail_servers(
         &dir.path().join("mx"),
         &["support", "customer", "robot", "loop"],
+        None,
     ) else {
         return;
     };
@@ -553,8 +559,12 @@ fn next(widget: &mut hotline_testkit::ws::Client, what: &str) -> Value {
 
 /// postfix and dovecot for `users`; `None` (the test is skipped) when they cannot run here
 /// and are not required.
-fn mail_servers(dir: &std::path::Path, users: &[&str]) -> Option<MailServers> {
-    match MailServers::start(dir, users) {
+fn mail_servers(
+    dir: &std::path::Path,
+    users: &[&str],
+    relay: Option<(&str, u16)>,
+) -> Option<MailServers> {
+    match MailServers::start_relaying(dir, users, relay) {
         Ok(m) => Some(m),
         Err(e) if std::env::var(REQUIRE).is_ok_and(|v| v == "1") => panic!("mail servers: {e}"),
         Err(e) => {
@@ -575,7 +585,7 @@ fn what_web_visitors_leave_is_answered_by_mail_and_chat_transcripts_are_mailed()
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let Some(mail) = mail_servers(&dir.path().join("mx"), &["support", "visitor"]) else {
+    let Some(mail) = mail_servers(&dir.path().join("mx"), &["support", "visitor"], None) else {
         return;
     };
     let demo = Demo::start(&dir.path().join("hotline"));
@@ -583,14 +593,7 @@ fn what_web_visitors_leave_is_answered_by_mail_and_chat_transcripts_are_mailed()
     let admin = connect_mailbox(&demo, &mail, "tls");
     let (_, accounts) = http(port, "GET", "/api/v1/email-accounts", Some(&admin), None);
     let account = accounts[0]["id"].as_i64().unwrap();
-    let (_, queues) = http(port, "GET", "/api/v1/queues", Some(&admin), None);
-    let cards = queues
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|q| q["name"] == "Карты / Cards")
-        .unwrap()["id"]
-        .clone();
+    let cards = cards_queue(port, &admin);
     let (status, site) = http(
         port,
         "POST",
@@ -677,4 +680,83 @@ fn what_web_visitors_leave_is_answered_by_mail_and_chat_transcripts_are_mailed()
     over_tls(&mail);
     let log = demo.stop();
     assert!(!log.contains(&visitor), "addresses never reach the log");
+}
+
+#[test]
+fn the_companys_mail_server_delivers_straight_to_hotline_over_smtp() {
+    if !have("postfix", REQUIRE) || !have("dovecot", REQUIRE) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Postfix relays `direct.test` to Hotline's SMTP listener.
+    let smtp = common::free_port();
+    let Some(mail) = mail_servers(
+        &dir.path().join("mx"),
+        &["customer"],
+        Some(("direct.test", smtp)),
+    ) else {
+        return;
+    };
+    let demo = Demo::start_with_env(
+        &dir.path().join("hotline"),
+        &[("HOTLINE_SMTP", format!("127.0.0.1:{smtp}"))],
+    );
+    let port = demo.http;
+    let admin = login(port, "admin");
+    let cards = cards_queue(port, &admin);
+    // A mailbox with no IMAP server: its mail comes by direct delivery only.
+    let (status, body) = http(
+        port,
+        "POST",
+        "/api/v1/email-accounts",
+        Some(&admin),
+        Some(
+            json!({"queue_id": cards, "address": "support@direct.test", "display_name": "Поддержка",
+            "smtp_host": "127.0.0.1", "smtp_port": mail.smtp_port, "smtp_security": "starttls",
+            "tls_ca_pem": mail.ca_pem, "auto_ack": false}),
+        ),
+    );
+    assert_eq!(status, 201, "{body}");
+
+    let customer = format!("customer@{DOMAIN}");
+    let m = format!(
+        "From: {customer}\r\nTo: support@direct.test\r\nSubject: =?UTF-8?B?0J/RgNGP0LzQsNGPINC00L7RgdGC0LDQstC60LA=?=\r\n\
+Message-ID: <direct1@{DOMAIN}>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nПисьмо без IMAP.\r\n.точка в начале строки\r\n"
+    );
+    mail.send(&customer, &["support@direct.test"], m.as_bytes())
+        .unwrap();
+    let found = eventually(30, "the delivered mail stored", || {
+        interactions_of(port, &admin, &customer).first().cloned()
+    });
+    assert_eq!(found["subject"], "Прямая доставка", "{found}");
+    let stored = messages(port, &admin, found["id"].as_i64().unwrap());
+    assert_eq!(stored.len(), 1);
+    assert!(
+        stored[0]["body_text"]
+            .as_str()
+            .unwrap()
+            .contains(".точка в начале строки"),
+        "dot-stuffing undone: {}",
+        stored[0]
+    );
+    // Mail for an address Hotline does not serve is refused; the company's server bounces it.
+    mail.send(
+        &customer,
+        &["nobody@direct.test"],
+        m.replace("direct1", "direct2").as_bytes(),
+    )
+    .unwrap();
+    let bounces = mail.wait_for("customer", 1, 30, |b| {
+        text(b).contains("nobody@direct.test") && text(b).contains("550")
+    });
+    assert_eq!(bounces.len(), 1, "a bounce: {}", mail.log());
+    assert_eq!(interactions_of(port, &admin, &customer).len(), 1);
+    assert!(
+        mail.log()
+            .contains(&format!("relay=127.0.0.1[127.0.0.1]:{smtp}")),
+        "{}",
+        mail.log()
+    );
+    let log = demo.stop();
+    assert!(!log.contains(&customer), "addresses never reach the log");
 }

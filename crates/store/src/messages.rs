@@ -414,9 +414,15 @@ impl Store {
             .await?;
         let address = hotline_model::email::normalize_email(&new.address)?;
         let display_name = validate::long_text("display_name", &new.display_name, 200)?;
-        let imap_host = validate::required_text("imap_host", &new.imap_host, 253)?;
+        // Without an IMAP server the mailbox takes mail by direct delivery (SMTP) only.
+        let imap_host =
+            validate::optional_text("imap_host", &new.imap_host, 253)?.unwrap_or_default();
         let smtp_host = validate::required_text("smtp_host", &new.smtp_host, 253)?;
-        let imap_user = validate::required_text("imap_user", &new.imap_user, 320)?;
+        let imap_user = if imap_host.is_empty() {
+            validate::optional_text("imap_user", &new.imap_user, 320)?.unwrap_or_default()
+        } else {
+            validate::required_text("imap_user", &new.imap_user, 320)?
+        };
         let imap_folder = validate::required_text("imap_folder", &new.imap_folder, 200)?;
         let done_folder = validate::required_text("done_folder", &new.done_folder, 200)?;
         if imap_folder == done_folder {

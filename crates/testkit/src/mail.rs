@@ -138,6 +138,16 @@ pub struct MailServers {
 impl MailServers {
     /// Starts both with these local parts as mailboxes (password [`PASSWORD`]).
     pub fn start(dir: &Path, users: &[&str]) -> Result<MailServers, String> {
+        MailServers::start_relaying(dir, users, None)
+    }
+
+    /// The same, and postfix relays mail for `relay`'s domain to its SMTP port on 127.0.0.1
+    /// (a company's mail server handing mail to Hotline by direct delivery).
+    pub fn start_relaying(
+        dir: &Path,
+        users: &[&str],
+        relay: Option<(&str, u16)>,
+    ) -> Result<MailServers, String> {
         let dir = dir.to_path_buf();
         let (smtp_port, imap_port, lmtp_port) = (free_port(), free_port(), free_port());
         let imaps_port = free_port();
@@ -211,6 +221,9 @@ protocol lmtp {{\n  postmaster_address = postmaster@{DOMAIN}\n}}\n"
             ));
         }
         let p = pf.display();
+        let relaying = relay.map_or(String::new(), |(domain, port)| {
+            format!("relay_domains = {domain}\ntransport_maps = inline:{{ {domain}=smtp:[127.0.0.1]:{port} }}\n")
+        });
         let main = format!(
             "compatibility_level = 3.6\nqueue_directory = {p}/spool\ndata_directory = {p}/data\n\
 mail_owner = postfix\nsetgid_group = postdrop\nmyhostname = mx.{DOMAIN}\nmydomain = {DOMAIN}\n\
@@ -219,7 +232,7 @@ mynetworks = 127.0.0.0/8\nvirtual_mailbox_domains = {DOMAIN}\n\
 virtual_transport = lmtp:inet:127.0.0.1:{lmtp_port}\nsmtputf8_enable = yes\n\
 maillog_file = {p}/log\nmaillog_file_prefixes = {p}\nmessage_size_limit = 52428800\n\
 bounce_queue_lifetime = 0\nmaximal_queue_lifetime = 1h\n\
-smtpd_tls_cert_file = {t}/server.pem\nsmtpd_tls_key_file = {t}/server.key\nsmtpd_tls_security_level = may\nsmtpd_tls_loglevel = 1\n"
+smtpd_tls_cert_file = {t}/server.pem\nsmtpd_tls_key_file = {t}/server.key\nsmtpd_tls_security_level = may\nsmtpd_tls_loglevel = 1\n{relaying}"
         );
         std::fs::write(pf.join("etc/main.cf"), main).map_err(|e| e.to_string())?;
         let master = std::fs::read_to_string("/etc/postfix/master.cf")

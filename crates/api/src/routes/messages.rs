@@ -26,6 +26,9 @@ pub struct EmailAccountCreate {
     pub address: String,
     #[serde(default)]
     pub display_name: String,
+    /// Empty or absent: no IMAP server; the mailbox takes mail by direct delivery to
+    /// Hotline's SMTP listener only.
+    #[serde(default)]
     pub imap_host: String,
     /// Default 993 with `tls`, else 143.
     pub imap_port: Option<u16>,
@@ -36,7 +39,9 @@ pub struct EmailAccountCreate {
     pub smtp_security: Option<String>,
     /// A CA (PEM) to trust besides the system's, for the company's own certificates.
     pub tls_ca_pem: Option<String>,
+    #[serde(default)]
     pub imap_user: String,
+    #[serde(default)]
     pub imap_password: String,
     /// Default `INBOX`.
     pub imap_folder: Option<String>,

@@ -9,6 +9,7 @@ pub mod policy;
 pub mod service;
 #[cfg(feature = "service")]
 pub mod smtp;
+pub mod smtpd;
 #[cfg(feature = "service")]
 pub mod tls;
 

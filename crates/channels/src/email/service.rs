@@ -157,6 +157,38 @@ impl EmailService {
         send_reply(&self.inner, tenant_id, interaction_id, author, out, false).await
     }
 
+    /// Takes mail for the mailboxes' addresses by SMTP on `addr` (direct delivery: the
+    /// company's mail server relays to Hotline). A mail is acknowledged ("250") only once it
+    /// is stored for every recipient. Answers the address bound.
+    pub async fn listen_smtp(
+        &self,
+        addr: std::net::SocketAddr,
+        hostname: &str,
+    ) -> std::io::Result<std::net::SocketAddr> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let bound = listener.local_addr()?;
+        let inner = self.inner.clone();
+        let hostname = hostname.to_string();
+        let mut stop = self.inner.stop.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok((tcp, _)) => {
+                            tokio::spawn(smtp_connection(inner.clone(), tcp, hostname.clone()));
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "SMTP accept failed");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    },
+                    _ = stop.changed() => return,
+                }
+            }
+        });
+        Ok(bound)
+    }
+
     /// Stops every mailbox task (a mail being stored is finished first).
     pub async fn stop(&self) {
         let _ = self.stop.send(true);
@@ -174,7 +206,9 @@ async fn supervise(inner: Arc<Inner>) {
     let mut stop = inner.stop.clone();
     loop {
         match inner.desk.store.active_email_accounts().await {
-            Ok(accounts) => {
+            Ok(mut accounts) => {
+                // A mailbox without an IMAP server takes mail by direct delivery only.
+                accounts.retain(|a| !a.imap_host.is_empty());
                 running.retain(|id, (old, task)| {
                     let keep = accounts.iter().any(|a| a == old) && !task.is_finished();
                     if !keep {
@@ -564,6 +598,67 @@ async fn send_reply(
                 data: json!({"interaction_id": interaction_id, "message_id": m.id, "error": e}),
             });
             Ok(m)
+        }
+    }
+}
+
+/// Largest mail taken by direct delivery.
+const MAX_DIRECT_MAIL: usize = 50 * 1024 * 1024;
+
+/// One SMTP client (the company's mail server) delivering to Hotline.
+async fn smtp_connection(inner: Arc<Inner>, mut tcp: tokio::net::TcpStream, hostname: String) {
+    use super::smtpd::{Event, Session};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let accounts: Vec<EmailAccount> = inner
+        .desk
+        .store
+        .active_email_accounts()
+        .await
+        .unwrap_or_default();
+    let served: std::collections::HashSet<String> =
+        accounts.iter().map(|a| a.address.clone()).collect();
+    let mut session = Session::new(&hostname, MAX_DIRECT_MAIL, move |a| served.contains(a));
+    let mut pending = vec![session.greeting()];
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        while let Some(event) = (!pending.is_empty()).then(|| pending.remove(0)) {
+            match event {
+                Event::Reply(r) => {
+                    if tcp.write_all(r.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+                Event::Close => {
+                    let _ = tcp.shutdown().await;
+                    return;
+                }
+                Event::Mail { from, to, data } => {
+                    // RFC 5321 4.4: the delivering server records the envelope's sender.
+                    let mut raw = format!("Return-Path: <{from}>\r\n").into_bytes();
+                    raw.extend_from_slice(&data);
+                    let mut ok = true;
+                    for rcpt in &to {
+                        let Some(account) = accounts.iter().find(|a| &a.address == rcpt) else {
+                            continue;
+                        };
+                        if let Err(e) = ingest(&inner, account, &raw).await {
+                            tracing::warn!(account = account.id, error = %e, "a delivered mail was not stored; the sender keeps it");
+                            ok = false;
+                            break;
+                        }
+                    }
+                    pending.extend(if ok {
+                        session.stored()
+                    } else {
+                        session.failed()
+                    });
+                }
+            }
+        }
+        let read = tokio::time::timeout(Duration::from_secs(300), tcp.read(&mut buf)).await;
+        match read {
+            Ok(Ok(n)) if n > 0 => pending.extend(session.feed(&buf[..n])),
+            _ => return,
         }
     }
 }

@@ -80,15 +80,27 @@ pub struct Demo {
     pub http: u16,
     pub sip: u16,
     pub rtp: u16,
+    /// Settings given at start (kept for a restart).
+    env: Vec<(String, String)>,
     /// Everything Hotline prints goes here (a pipe nobody reads would fill and stop it).
     pub log: std::path::PathBuf,
 }
 
 impl Demo {
     pub fn start(data: &Path) -> Demo {
+        Demo::start_with_env(data, &[])
+    }
+
+    /// The same with more `HOTLINE_*` settings.
+    pub fn start_with_env(data: &Path, env: &[(&str, String)]) -> Demo {
         let (port, sip) = (free_port(), free_port());
         let rtp = (free_port() & !1).min(65000);
-        Demo::start_on(data, port, sip, rtp)
+        let mut demo = Demo::start_on(data, port, sip, rtp, env);
+        demo.env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        demo
     }
 
     /// Kills Hotline (SIGKILL: no goodbye) and, `down` later, starts it again on the same
@@ -99,11 +111,17 @@ impl Demo {
             let _ = c.wait();
         }
         std::thread::sleep(down);
-        let again = Demo::start_on(data, self.http, self.sip, self.rtp);
+        let env: Vec<(&str, String)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        let mut again = Demo::start_on(data, self.http, self.sip, self.rtp, &env);
+        again.env = self.env.clone();
         *self = again;
     }
 
-    fn start_on(data: &Path, port: u16, sip: u16, rtp: u16) -> Demo {
+    fn start_on(data: &Path, port: u16, sip: u16, rtp: u16, env: &[(&str, String)]) -> Demo {
         std::fs::create_dir_all(data).unwrap();
         let log = data.join("hotline.log");
         let out = std::fs::OpenOptions::new()
@@ -118,6 +136,7 @@ impl Demo {
             .arg("--data-dir")
             .arg(data)
             .env("HOTLINE_ADMIN_PASSWORD", PASSWORD)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::from(out.try_clone().unwrap()))
             .stderr(Stdio::from(out))
             .spawn()
@@ -135,6 +154,7 @@ impl Demo {
             sip,
             rtp,
             log,
+            env: Vec::new(),
         }
     }
 
