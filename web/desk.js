@@ -894,7 +894,11 @@ export function deskView(ctx, main) {
       case 'email.bounced':
       case 'email.failed': {
         const tab = tabs.find((x) => x.key === `i${d.interaction_id}`);
-        if (ev.kind !== 'email.received') ctx.toast(t(`email.${ev.kind === 'email.bounced' ? 'bounced' : 'failed'}`), 'warn');
+        // A failed reply on the open tab was already said by the send itself.
+        const onScreen = tab && active === tab.key;
+        if (ev.kind === 'email.bounced' || (ev.kind === 'email.failed' && !onScreen)) {
+          ctx.toast(t(`email.${ev.kind === 'email.bounced' ? 'bounced' : 'failed'}`), 'warn');
+        }
         else if (tab) ctx.toast(t('email.new_mail'));
         if (tab && active === tab.key) render();
         break;

@@ -225,6 +225,42 @@ try {
   expect(kinds.includes('chat.started') && kinds.includes('chat.ended'), `timeline: ${kinds.join(',')}`);
   step('chat ended');
 
+  // ---- a "contact us" form from the same page becomes a written request on the desk --------
+  // The agent closes the chat's wrap-up (its queue asks for a disposition).
+  const disposition = await agent.locator('#contact-disposition option', { hasText: 'Консультация' }).getAttribute('value');
+  await agent.selectOption('#contact-disposition', disposition);
+  await agent.click('#save-outcome');
+  await agent.click('#finish-wrap');
+  await agent.waitForSelector('#my-state[data-state="available"]');
+  // The site answers forms through a mailbox whose server is down (nothing listens on port 9):
+  // the desk must say the reply was not sent.
+  const loans = queues.find((q) => q.channels.includes('form'));
+  r = await api('POST', '/email-accounts', admin, { queue_id: cards.id, address: 'web@demo-bank.test', smtp_host: '127.0.0.1',
+    smtp_port: 9, smtp_security: 'none', auto_ack: false });
+  expect(r.status === 201, `mailbox: ${JSON.stringify(r.data)}`);
+  const forms = await api('POST', '/sites', admin, { name: 'Формы', origins: [companyUrl], form_queue_id: loans.id, email_account_id: r.data.id });
+  expect(forms.status === 201, 'forms site');
+  const sent = await visitor.evaluate(async ([base, key]) => {
+    const res = await fetch(`${base}/api/v1/public/sites/${key}/forms`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'Пётр Посетитель', email: 'petr.visitor@example.ru', subject: 'Кредит', text: 'Какая ставка по кредиту?', website: '' }),
+    });
+    return res.status;
+  }, [hotline, forms.data.key]);
+  expect(sent === 201, `form sent: ${sent}`);
+  await agent.waitForSelector('#email-accept', { timeout: 20_000 });
+  await agent.locator('#email-thread .message.inbound', { hasText: 'Какая ставка' }).waitFor();
+  await agent.click('#email-accept');
+  await agent.waitForSelector('#email-reply');
+  await agent.selectOption('#email-template', { label: 'Ответ на письмо / Reply' });
+  const reply = await agent.inputValue('#email-reply');
+  expect(reply.includes('Здравствуйте, Пётр Посетитель!'), `template filled in: ${reply}`);
+  await agent.fill('#email-reply', `${reply}\nСтавка от 12%.`);
+  await agent.click('#email-send');
+  await agent.locator('#email-thread .message.outbound[data-status="failed"]').waitFor();
+  await shot(agent, 'desk-form-reply-failed-ru');
+  step('a form on the desk, answered with a template; the mail server down is said');
+
   expect(problems.length === 0, `no failed requests or console errors:\n${problems.join('\n')}`);
   result.ok = true;
   console.log(`RESULT ${JSON.stringify(result)}`);
