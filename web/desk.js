@@ -431,11 +431,16 @@ export function deskView(ctx, main) {
         r.onerror = () => fail(r.error);
         r.readAsDataURL(f);
       });
+      // Rich text: what the agent types is read as light Markdown (**bold**, *italic*, lists,
+      // links) and sent as HTML beside the plain text (the server sanitises it again).
+      const rich = h('input', { type: 'checkbox', id: 'email-rich', checked: keep.get('hotline.reply.rich', true) });
+      rich.addEventListener('change', () => keep.set('hotline.reply.rich', rich.checked));
       const send = async () => {
         if (!text.value.trim()) return;
         try {
           const attachments = await Promise.all([...files.files].map(read));
-          const m = await post(`/interactions/${tab.id}/messages`, { text: text.value, attachments });
+          const html = rich.checked ? h('div', {}, renderMarkdown(text.value)).innerHTML : null;
+          const m = await post(`/interactions/${tab.id}/messages`, { text: text.value, html, attachments });
           if (m.status === 'sent') { ctx.toast(t('email.sent')); keep.drop(key); text.value = ''; files.value = ''; }
           else ctx.toast(`${t('email.failed')}: ${m.error || ''}`, 'warn');
           load();
@@ -455,6 +460,7 @@ export function deskView(ctx, main) {
           text.focus();
         }),
         field(t('email.reply'), text),
+        h('label', { class: 'row' }, rich, ' ', t('email.rich')),
         field(t('email.attach'), files),
         h('div', { class: 'row' },
           h('button', { type: 'submit', class: 'primary', id: 'email-send' }, t('email.send')),

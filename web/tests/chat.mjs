@@ -255,9 +255,13 @@ try {
   await agent.selectOption('#email-template', { label: 'Ответ на письмо / Reply' });
   const reply = await agent.inputValue('#email-reply');
   expect(reply.includes('Здравствуйте, Пётр Посетитель!'), `template filled in: ${reply}`);
-  await agent.fill('#email-reply', `${reply}\nСтавка от 12%.`);
+  await agent.fill('#email-reply', `${reply}\nСтавка от **12%**.`);
   await agent.click('#email-send');
   await agent.locator('#email-thread .message.outbound[data-status="failed"]').waitFor();
+  // Sent as rich text too (bold), the plain text beside it.
+  const formChat = (await api('GET', `/interactions?channel=form&limit=1`, admin)).data.items[0];
+  const out = (await api('GET', `/interactions/${formChat.id}/messages`, admin)).data.find((m) => m.direction === 'outbound');
+  expect(out.body_html.includes('<strong>12%</strong>') && out.body_text.includes('**12%**'), `rich text: ${JSON.stringify(out)}`);
   await shot(agent, 'desk-form-reply-failed-ru');
   step('a form on the desk, answered with a template; the mail server down is said');
 
