@@ -56,7 +56,9 @@ function wallboard(ctx, body) {
       return h('article', { class: `tile ${alarms.length ? 'alarm' : ''}`, 'data-queue': q.queue_id, 'aria-label': q.name },
         h('h3', {}, q.name),
         h('div', { class: 'big' },
-          h('div', {}, h('span', { class: 'num', 'data-figure': 'waiting' }, q.waiting), h('small', {}, t('wb.waiting'))),
+          h('div', {}, h('span', { class: 'num', 'data-figure': 'waiting' }, q.waiting), h('small', {}, t('wb.waiting')),
+            h('small', { class: 'by-channel' }, Object.entries(q.waiting_by_channel || {})
+              .map(([c, n]) => h('span', { class: 'chip', 'data-channel': c }, `${t(`channel.${c}`)}: ${n}`)))),
           h('div', {}, h('span', { class: 'num' }, duration(q.oldest_wait_seconds)), h('small', {}, t('wb.oldest'))),
           h('div', {}, h('span', { class: 'num' }, q.service_level === null ? '—' : `${q.service_level}%`), h('small', {}, t('wb.level', { t: q.service_level_seconds, g: q.service_level_target })))),
         h('dl', { class: 'small-figures' },

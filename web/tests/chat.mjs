@@ -100,14 +100,19 @@ async function person(name, viewport) {
 }
 const shot = (page, name) => page.screenshot({ path: join(shots, `${name}.png`) });
 
+async function login(page, user) {
+  await page.goto(`${hotline}/`);
+  await page.fill('#login-user', user);
+  await page.fill('#login-pass', password);
+  await page.click('form.login button[type=submit]');
+  await page.waitForSelector('header.top');
+}
+
 const result = {};
 try {
   // ---- the agent logs in and steps away for a moment -----------------------------------
   const agent = await person('agent', { width: 1366, height: 768 });
-  await agent.goto(`${hotline}/`);
-  await agent.fill('#login-user', 'agent1');
-  await agent.fill('#login-pass', password);
-  await agent.click('form.login button[type=submit]');
+  await login(agent, 'agent1');
   await agent.waitForSelector('.statebar');
   await agent.click('#go-not-ready');
   await agent.waitForSelector('#my-state[data-state="not_ready"]');
@@ -129,6 +134,15 @@ try {
   await visitor.locator('#hotline-chat .msg.visitor', { hasText: 'где моя карта' }).waitFor();
   await shot(visitor, 'chat-widget-queue-ru');
   step('visitor waits first in the queue');
+
+  // The supervisor's wallboard shows a chat waiting.
+  const sup = await person('supervisor', { width: 1366, height: 768 });
+  await login(sup, 'supervisor');
+  await sup.evaluate(() => { location.hash = '#supervisor/wallboard'; });
+  const chip = await sup.locator(`.tile[data-queue="${cards.id}"] [data-channel="chat"]`).textContent({ timeout: 15_000 });
+  expect(/1/.test(chip), `a chat waiting on the wallboard: ${chip}`);
+  await shot(sup, 'wallboard-chat-ru');
+  await sup.context().close();
 
   // The page's origin is the site's: the other site's key is refused to it.
   const refused = await visitor.evaluate(async ([base, key]) => {

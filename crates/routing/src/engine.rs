@@ -1805,9 +1805,13 @@ impl Engine {
         let wanted = |t: TenantId| tenant.is_none_or(|w| w == t);
         // One pass over the contacts, not one per queue.
         let mut callbacks_waiting = vec![0usize; self.queues.len()];
+        let mut by_channel = vec![[0usize; crate::config::CHANNELS]; self.queues.len()];
         for c in self.contacts.values() {
             if c.callback.is_some() && matches!(c.state, CState::Waiting | CState::Parked { .. }) {
                 callbacks_waiting[c.queue] += 1;
+            }
+            if c.state == CState::Waiting {
+                by_channel[c.queue][crate::config::channel_index(c.channel)] += 1;
             }
         }
         let mut queues = Vec::with_capacity(self.queues.len());
@@ -1842,6 +1846,11 @@ impl Engine {
                 queue: q.cfg.id,
                 tenant: q.cfg.tenant,
                 waiting: q.waiting,
+                waiting_by_channel: [Channel::Voice, Channel::Chat, Channel::Email, Channel::Form]
+                    .into_iter()
+                    .map(|ch| (ch, by_channel[qi][crate::config::channel_index(ch)]))
+                    .filter(|(_, n)| *n > 0)
+                    .collect(),
                 callbacks_waiting: callbacks_waiting[qi],
                 oldest_wait: oldest.map(|o| now.since(o)),
                 arrived: s.arrived,

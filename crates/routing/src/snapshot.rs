@@ -30,6 +30,8 @@ pub struct QueueFigures {
     pub tenant: TenantId,
     /// Contacts waiting for an agent now (not counting offers out or parked callbacks).
     pub waiting: usize,
+    /// The same by channel (channels with nobody waiting are left out).
+    pub waiting_by_channel: Vec<(hotline_model::Channel, usize)>,
     /// Callbacks not yet reached, waiting or between attempts.
     pub callbacks_waiting: usize,
     pub oldest_wait: Option<Duration>,

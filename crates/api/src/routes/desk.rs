@@ -23,6 +23,10 @@ pub struct QueueBoard {
     pub name: String,
     /// Contacts waiting for an agent now.
     pub waiting: usize,
+    /// The same by channel (`voice`, `chat`, `email`, `form`; channels with nobody waiting are
+    /// left out).
+    #[schema(value_type = Object)]
+    pub waiting_by_channel: std::collections::BTreeMap<String, usize>,
     pub callbacks_waiting: usize,
     /// Seconds the oldest waiting contact has waited.
     pub oldest_wait_seconds: Option<u64>,
@@ -147,6 +151,11 @@ pub(crate) async fn board(state: &AppState, t: i64) -> ApiResult<Wallboard> {
             queue_id: stored.id,
             name: stored.name.clone(),
             waiting: q.waiting,
+            waiting_by_channel: q
+                .waiting_by_channel
+                .iter()
+                .map(|(c, n)| (c.to_string(), *n))
+                .collect(),
             callbacks_waiting: q.callbacks_waiting,
             oldest_wait_seconds: secs(q.oldest_wait),
             answered: q.answered,

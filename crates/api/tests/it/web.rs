@@ -270,6 +270,22 @@ async fn a_chat_is_offered_taken_and_talked_in_each_message_stored_once() {
         "{told:?}"
     );
 
+    // The wallboard shows it waiting, as a chat.
+    let sup = t.login("a-super").await;
+    let board = t.get("/api/v1/wallboard", &sup).await;
+    let q = board.body["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["queue_id"] == chat_q)
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (q["waiting"].clone(), q["waiting_by_channel"].clone()),
+        (json!(1), json!({"chat": 1})),
+        "{q}"
+    );
+
     // The agent comes back; routing offers the chat; the agent takes it.
     let r = t
         .put(

@@ -425,6 +425,16 @@ impl Reference {
 
     fn check(&self, sim: &Sim) -> Result<(), String> {
         let now = sim.now;
+        // The wallboard's waiting contacts by channel add up to its waiting contacts.
+        for q in sim.engine.snapshot(now).queues {
+            let by_channel: usize = q.waiting_by_channel.iter().map(|(_, n)| n).sum();
+            if by_channel != q.waiting {
+                return Err(format!(
+                    "queue {:?}: waiting {} but {by_channel} by channel",
+                    q.queue, q.waiting
+                ));
+            }
+        }
         // Nothing lost: every contact ever seen is held or finished, never both.
         for id in &self.ever {
             let held = sim.engine.contact_state(ContactId(*id)).is_some();
