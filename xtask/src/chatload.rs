@@ -288,7 +288,12 @@ pub async fn run(args: &[String]) -> Result<()> {
     let config = dir.path().join("hotline.toml");
     std::fs::write(&config, "public_requests_per_10_minutes = 1000000\n")?;
     let http = crate::loadrun::free_port()?;
-    let (server, admin) = start(&binary, &data, http, Some(&config))?;
+    let (server, admin) = start(
+        &binary,
+        &data,
+        (http, crate::loadrun::free_port()?, "30000-30099"),
+        Some(&config),
+    )?;
     let pid = server.0.id();
     let a = Some(admin.as_str());
     let queue = api(

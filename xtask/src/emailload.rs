@@ -22,12 +22,12 @@ use serde_json::json;
 
 pub(crate) const PASSWORD: &str = "load-run-password";
 
-/// `hotline serve --demo` (release) on `http` with `data`, optionally a config file; the
-/// administrator's token once it answers.
+/// `hotline serve --demo` (release) on `http` and `sip`, RTP on `rtp` (`LO-HI`), with `data`,
+/// optionally a config file; the administrator's token once it answers.
 pub(crate) fn start(
     binary: &Path,
     data: &Path,
-    http: u16,
+    (http, sip, rtp): (u16, u16, &str),
     config: Option<&Path>,
 ) -> Result<(Killed, String)> {
     let log = std::fs::OpenOptions::new()
@@ -36,12 +36,7 @@ pub(crate) fn start(
         .open(data.join("hotline.log"))?;
     let child = Command::new(binary)
         .args(["serve", "--demo", "--http", &format!("127.0.0.1:{http}")])
-        .args([
-            "--sip",
-            &format!("127.0.0.1:{}", free_port()?),
-            "--rtp-ports",
-            "30000-30099",
-        ])
+        .args(["--sip", &format!("127.0.0.1:{sip}"), "--rtp-ports", rtp])
         .arg("--data-dir")
         .arg(data)
         .args(
@@ -156,7 +151,7 @@ MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nТекст �
     let data = dir.path().join("hotline");
     std::fs::create_dir_all(&data)?;
     let http = free_port()?;
-    let (first, admin) = start(&binary, &data, http, None)?;
+    let (first, admin) = start(&binary, &data, (http, free_port()?, "30000-30099"), None)?;
     let a = Some(admin.as_str());
     let queue = api(
         http,
@@ -190,7 +185,7 @@ MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nТекст �
     }
     let first_rate = before_kill as f64 / t1.elapsed().as_secs_f64();
     drop(first); // SIGKILL
-    let (_second, admin) = start(&binary, &data, http, None)?;
+    let (_second, admin) = start(&binary, &data, (http, free_port()?, "30000-30099"), None)?;
     let t2 = Instant::now();
     let at_restart = stored(http, &admin, queue_id)?;
     while count_files(&inbox) > 0 {

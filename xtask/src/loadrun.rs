@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
-const PASSWORD: &str = "load-run-password";
+use crate::emailload::PASSWORD;
 
 struct Options {
     rate: u32,
@@ -190,42 +190,9 @@ pub async fn run(args: &[String]) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let work: PathBuf = dir.path().to_path_buf();
     let (http, sip, carrier) = (free_port()?, free_port()?, free_port()?);
-    let log = std::fs::File::create(work.join("hotline.log"))?;
-    let hotline = Command::new(&binary)
-        .args(["serve", "--demo", "--http", &format!("127.0.0.1:{http}")])
-        .args([
-            "--sip",
-            &format!("127.0.0.1:{sip}"),
-            "--rtp-ports",
-            "20000-29999",
-        ])
-        .arg("--data-dir")
-        .arg(&work)
-        .env("HOTLINE_ADMIN_PASSWORD", PASSWORD)
-        .env("HOTLINE_LOG", "warn")
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .spawn()?;
-    let pid = hotline.id();
-    let _hotline = Killed(hotline);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while api(http, "GET", "/healthz", None, None).is_err() {
-        if Instant::now() > deadline {
-            bail!(
-                "hotline did not start; see {}",
-                work.join("hotline.log").display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let login = api(
-        http,
-        "POST",
-        "/api/v1/auth/login",
-        None,
-        Some(json!({"username": "admin", "password": PASSWORD})),
-    )?;
-    let admin = login["token"].as_str().context("token")?.to_string();
+    let (server, admin) =
+        crate::emailload::start(&binary, &work, (http, sip, "20000-29999"), None)?;
+    let pid = server.0.id();
     let a = Some(admin.as_str());
 
     // The centre under load.

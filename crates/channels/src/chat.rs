@@ -296,28 +296,70 @@ impl ChatService {
             .chat_queue_id
             .or(site.form_queue_id)
             .ok_or_else(|| refused("no_chat", "this site has no chat"))?;
+        let subject = "Сообщение с сайта / Message from the web site";
+        self.web_message(
+            site,
+            Channel::Email,
+            queue,
+            visitor,
+            subject,
+            text,
+            "email.received",
+        )
+        .await
+    }
+
+    /// A "contact us" form: a `form` interaction in the site's form queue, answered by e-mail
+    /// through the site's mailbox. Its id.
+    pub async fn take_form(
+        &self,
+        site: &Site,
+        visitor: &Visitor,
+        subject: &str,
+        text: &str,
+    ) -> Result<i64, ChatError> {
+        let queue = site
+            .form_queue_id
+            .ok_or_else(|| refused("no_forms", "this site takes no forms"))?;
+        self.web_message(
+            site,
+            Channel::Form,
+            queue,
+            visitor,
+            subject,
+            text,
+            "form.received",
+        )
+        .await
+    }
+
+    /// Stores what a visitor left, routes it and tells the supervisors (`notice`).
+    #[allow(clippy::too_many_arguments)]
+    async fn web_message(
+        &self,
+        site: &Site,
+        channel: Channel,
+        queue: i64,
+        visitor: &Visitor,
+        subject: &str,
+        text: &str,
+        notice: &'static str,
+    ) -> Result<i64, ChatError> {
         let (i, _) = self
             .inner
             .desk
             .store
-            .create_web_message(
-                site,
-                Channel::Email,
-                queue,
-                visitor,
-                "Сообщение с сайта / Message from the web site",
-                text,
-            )
+            .create_web_message(site, channel, queue, visitor, subject, text)
             .await?;
-        tracing::info!(interaction = i.id, "a visitor left a message");
+        tracing::info!(interaction = i.id, %channel, "a visitor left a written request");
         self.inner
             .desk
-            .route(i.id, Channel::Email, Some(queue), None)
+            .route(i.id, channel, Some(queue), None)
             .await;
         self.inner.desk.notice(
             site.tenant_id,
             None,
-            "email.received",
+            notice,
             json!({"interaction_id": i.id, "new": true}),
         );
         Ok(i.id)
@@ -640,40 +682,14 @@ impl ChatService {
     }
 
     /// Routing's commands for chats: an offer goes to the agent's desk, a withdrawal takes it
-    /// back, an overflow hands the chat back to its queue (supervisors are told).
+    /// back, an overflow hands the chat back to its queue (`chat.overdue` to supervisors).
     pub fn command(&self, cmd: Command) {
         let inner = self.inner.clone();
         tokio::spawn(async move {
-            match cmd {
-                Command::Offer {
-                    contact,
-                    agent,
-                    expires_at,
-                    ..
-                } => {
-                    inner
-                        .desk
-                        .offer(contact.0, agent.0, expires_at.as_millis(), json!({}))
-                        .await
-                }
-                Command::Withdraw { contact, agent } => {
-                    inner.desk.withdraw(contact.0, agent.0);
-                }
-                Command::Overflow { contact, from } => {
-                    if let Some(t) = inner.desk.tenant_if(contact.0, &[Channel::Chat]).await {
-                        inner.desk.notice(
-                            t,
-                            None,
-                            "chat.overdue",
-                            json!({"interaction_id": contact.0, "queue_id": from.0}),
-                        );
-                        inner
-                            .desk
-                            .route(contact.0, Channel::Chat, Some(from.0), None)
-                            .await;
-                    }
-                }
-            }
+            inner
+                .desk
+                .command(cmd, &[Channel::Chat], "chat.overdue")
+                .await;
         });
     }
 }

@@ -4,7 +4,7 @@
 
 use hotline_acd::AcdLink;
 use hotline_model::{Channel, InteractionState};
-use hotline_routing::{AgentId, ContactId, ContactSpec, QueueId};
+use hotline_routing::{AgentId, Command, ContactId, ContactSpec, QueueId};
 use hotline_store::{InteractionFilter, NewAttachment, Store};
 use serde_json::json;
 use std::collections::HashMap;
@@ -75,11 +75,41 @@ impl Desk {
             .flatten()
     }
 
-    /// The tenant of an interaction of one of `channels` (`None` for another channel's).
-    pub async fn tenant_if(&self, interaction: i64, channels: &[Channel]) -> Option<i64> {
-        let t = self.tenant_of(interaction).await?;
-        let i = self.store.get_interaction(t, interaction).await.ok()?;
-        channels.contains(&i.channel).then_some(t)
+    /// Routing's commands for contacts of `channels`: an offer goes to the agent's desk, a
+    /// withdrawal takes it back, an overflow (the queue's maximum wait) hands the contact back
+    /// to its queue — a written request waits as long as it takes, its wait counting afresh —
+    /// and tells the supervisors (`overdue`). Contacts of other channels are left alone.
+    pub async fn command(&self, cmd: Command, channels: &[Channel], overdue: &'static str) {
+        match cmd {
+            Command::Offer {
+                contact,
+                agent,
+                expires_at,
+                ..
+            } => self.offer(contact.0, agent.0, expires_at.as_millis()).await,
+            Command::Withdraw { contact, agent } => {
+                self.withdraw(contact.0, agent.0);
+            }
+            Command::Overflow { contact, from } => {
+                let Some(t) = self.tenant_of(contact.0).await else {
+                    return;
+                };
+                let Ok(i) = self.store.get_interaction(t, contact.0).await else {
+                    return;
+                };
+                if !channels.contains(&i.channel) {
+                    return;
+                }
+                tracing::info!(interaction = i.id, queue = from.0, channel = %i.channel, "a written contact waited its queue's maximum");
+                self.notice(
+                    t,
+                    None,
+                    overdue,
+                    json!({"interaction_id": i.id, "queue_id": from.0}),
+                );
+                self.route(i.id, i.channel, Some(from.0), None).await;
+            }
+        }
     }
 
     /// Hands a stored contact to routing (`preferred`: the agent it had).
@@ -143,14 +173,8 @@ impl Desk {
     }
 
     /// Puts an offered written contact on the agent's desk: the card, the request and when
-    /// the offer ends (`contact.offered`, with `extra` fields of the channel's own).
-    pub async fn offer(
-        &self,
-        interaction: i64,
-        agent: i64,
-        expires_at_ms: u64,
-        extra: serde_json::Value,
-    ) {
+    /// the offer ends (`contact.offered`).
+    pub async fn offer(&self, interaction: i64, agent: i64, expires_at_ms: u64) {
         let store = &self.store;
         let Some(t) = self.tenant_of(interaction).await else {
             let _ = self
@@ -205,7 +229,7 @@ impl Desk {
                 },
             )
             .await;
-        let mut data = json!({
+        let data = json!({
             "interaction_id": interaction,
             "channel": i.channel,
             "direction": "inbound",
@@ -219,9 +243,6 @@ impl Desk {
             "offered_at": wall_ms(),
             "expires_at": expires_at_ms,
         });
-        if let (Some(d), serde_json::Value::Object(more)) = (data.as_object_mut(), extra) {
-            d.extend(more);
-        }
         self.notice(t, Some(agent), "contact.offered", data);
     }
 }

@@ -299,6 +299,14 @@ impl Store {
         Ok(())
     }
 
+    /// A visitor's customer (their details checked: name required, e-mail and phone read as
+    /// the tenant reads them): found by phone, then e-mail; created when unknown.
+    pub async fn customer_of_visitor(&self, tenant_id: i64, visitor: &Visitor) -> Result<i64> {
+        let region = self.get_tenant(tenant_id).await?.default_region;
+        let v = check_visitor(visitor, &region)?;
+        self.visitor_customer(tenant_id, &v).await
+    }
+
     /// The visitor's customer: found by phone, then e-mail; created when unknown.
     async fn visitor_customer(&self, tenant_id: i64, v: &CheckedVisitor) -> Result<i64> {
         if let Some(p) = &v.phone {

@@ -189,15 +189,12 @@ pub async fn delete_template(
 // ---- public ----
 
 /// CORS for the public routes: every answer names the page's origin (each route decides
-/// whether that origin may use the site), and preflights are answered here.
+/// whether that origin may use the site); a preflight (each route's `OPTIONS`, 204) also gets
+/// the methods and headers allowed.
 pub async fn cors(req: Request, next: Next) -> Response {
     let origin = req.headers().get(header::ORIGIN).cloned();
     let preflight = req.method() == Method::OPTIONS;
-    let mut res = if preflight {
-        StatusCode::NO_CONTENT.into_response()
-    } else {
-        next.run(req).await
-    };
+    let mut res = next.run(req).await;
     if let Some(o) = origin {
         let h = res.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
@@ -371,11 +368,33 @@ fn read_form(headers: &HeaderMap, body: &Bytes) -> ApiResult<WebForm> {
     parsed.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e))
 }
 
-fn is_bot(form: &WebForm) -> bool {
-    form.website
+/// A public form post: the site (its origin checked), counted against the limit, read; `None`
+/// for a bot's (the hidden `website` field filled), which is answered as taken and dropped.
+async fn take_post(
+    state: &AppState,
+    key: &str,
+    headers: &HeaderMap,
+    addr: &ClientAddr,
+    body: &Bytes,
+) -> ApiResult<Option<(Site, WebForm)>> {
+    let site = public_site(state, key, headers).await?;
+    limit(state, addr, &site)?;
+    let form = read_form(headers, body)?;
+    if form
+        .website
         .as_deref()
         .is_some_and(|w| !w.trim().is_empty())
+    {
+        tracing::info!(
+            site = site.id,
+            "a post with the trap field filled was dropped"
+        );
+        return Ok(None);
+    }
+    Ok(Some((site, form)))
 }
+
+const TAKEN: Taken = Taken { ok: true };
 
 /// A message left when nobody could chat: answered by e-mail.
 #[utoipa::path(post, path = "/api/v1/public/sites/{key}/messages", tag = "web", params(("key" = String, Path)), request_body = WebForm,
@@ -388,16 +407,9 @@ pub async fn leave_message(
     Path(key): Path<String>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Taken>)> {
-    let site = public_site(&state, &key, &headers).await?;
-    limit(&state, &addr, &site)?;
-    let form = read_form(&headers, &body)?;
-    if is_bot(&form) {
-        tracing::info!(
-            site = site.id,
-            "a message with the trap field filled was dropped"
-        );
-        return Ok((StatusCode::CREATED, Json(Taken { ok: true })));
-    }
+    let Some((site, form)) = take_post(&state, &key, &headers, &addr, &body).await? else {
+        return Ok((StatusCode::CREATED, Json(TAKEN)));
+    };
     let visitor = Visitor {
         name: form.name,
         email: form.email,
@@ -406,7 +418,7 @@ pub async fn leave_message(
     chat_service(&state)?
         .leave_message(&site, &visitor, form.text.as_deref().unwrap_or(""))
         .await?;
-    Ok((StatusCode::CREATED, Json(Taken { ok: true })))
+    Ok((StatusCode::CREATED, Json(TAKEN)))
 }
 
 /// A "contact us" or "call me back" form: a request in the site's form queue (answered by
@@ -422,16 +434,9 @@ pub async fn submit_form(
     Path(key): Path<String>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Taken>)> {
-    let site = public_site(&state, &key, &headers).await?;
-    limit(&state, &addr, &site)?;
-    let form = read_form(&headers, &body)?;
-    if is_bot(&form) {
-        tracing::info!(
-            site = site.id,
-            "a form with the trap field filled was dropped"
-        );
-        return Ok((StatusCode::CREATED, Json(Taken { ok: true })));
-    }
+    let Some((site, form)) = take_post(&state, &key, &headers, &addr, &body).await? else {
+        return Ok((StatusCode::CREATED, Json(TAKEN)));
+    };
     let queue = site.form_queue_id.ok_or_else(|| {
         ApiError::new(StatusCode::CONFLICT, "no_forms", "this site takes no forms")
     })?;
@@ -451,12 +456,9 @@ pub async fn submit_form(
                     "the message is empty",
                 ));
             }
-            let (i, _) = state
-                .store
-                .create_web_message(
+            chat_service(&state)?
+                .take_form(
                     &site,
-                    Channel::Form,
-                    queue,
                     &visitor,
                     form.subject
                         .as_deref()
@@ -464,22 +466,6 @@ pub async fn submit_form(
                     text,
                 )
                 .await?;
-            let spec = hotline_routing::ContactSpec::new(
-                hotline_routing::ContactId(i.id),
-                hotline_routing::QueueId(queue),
-                Channel::Form,
-            );
-            if let Some(r) = &state.routing {
-                if let Err(e) = r.input(hotline_acd::Input::Contact(spec)).await {
-                    tracing::warn!(interaction = i.id, error = %e, "routing did not take a form; it is handed over at the next start");
-                }
-            }
-            state.publish(crate::LiveEvent::new(
-                t,
-                None,
-                "form.received",
-                json!({"interaction_id": i.id}),
-            ));
         }
         "callback" => {
             let tenant = state.store.get_tenant(t).await?;
@@ -494,26 +480,7 @@ pub async fn submit_form(
                 .map_err(|e| unprocessable("invalid_phone", "phone", &e.message))?;
             let due = crate::routes::interactions::parse_time("when", form.when.as_deref())?
                 .unwrap_or_else(time::OffsetDateTime::now_utc);
-            let customer = match state
-                .store
-                .lookup_customer(
-                    t,
-                    &tenant.default_region,
-                    Some(&number),
-                    form.email.as_deref(),
-                )
-                .await
-            {
-                Ok(Some(c)) => c.id,
-                _ => {
-                    let new = hotline_store::NewCustomer {
-                        name: hotline_model::validate::required_text("name", &form.name, 200)?,
-                        phones: vec![number.clone()],
-                        ..Default::default()
-                    };
-                    state.store.create_customer(t, &new).await?.id
-                }
-            };
+            let customer = state.store.customer_of_visitor(t, &visitor).await?;
             let queue_voice = state.store.get_queue(t, queue).await?;
             if !queue_voice.channels.contains(&Channel::Voice) {
                 return Err(ApiError::new(
@@ -554,7 +521,7 @@ pub async fn submit_form(
             ))
         }
     }
-    Ok((StatusCode::CREATED, Json(Taken { ok: true })))
+    Ok((StatusCode::CREATED, Json(TAKEN)))
 }
 
 /// The session a widget's secret names, if the page's origin may use its site.

@@ -89,59 +89,16 @@ impl EmailService {
         crate::desk::attachment_path(&self.inner.files, sha256)
     }
 
-    /// Routing's commands for e-mail contacts: an offer puts the card and the mail on the
-    /// agent's desk; the agent accepts or declines there (the API tells routing).
+    /// Routing's commands for e-mail contacts and forms (both answered by e-mail): an offer
+    /// puts the card and the mail on the agent's desk (the agent accepts or declines there;
+    /// the API tells routing); an overflow is `email.overdue`.
     pub fn command(&self, cmd: Command) {
         let inner = self.inner.clone();
         tokio::spawn(async move {
-            match cmd {
-                Command::Offer {
-                    contact,
-                    agent,
-                    expires_at,
-                    ..
-                } => {
-                    inner
-                        .desk
-                        .offer(contact.0, agent.0, expires_at.as_millis(), json!({}))
-                        .await
-                }
-                Command::Withdraw { contact, agent } => {
-                    inner.desk.withdraw(contact.0, agent.0);
-                }
-                Command::Overflow { contact, from } => {
-                    // A written request waits as long as it takes: routing let it go, so it
-                    // is handed back to its queue (its wait counts afresh) and the
-                    // supervisors hear it waited the queue's maximum.
-                    let t = inner
-                        .desk
-                        .tenant_if(contact.0, &[Channel::Email, Channel::Form])
-                        .await;
-                    if let Some(t) = t {
-                        tracing::info!(
-                            interaction = contact.0,
-                            queue = from.0,
-                            "an e-mail waited its queue's maximum"
-                        );
-                        inner.desk.notice(
-                            t,
-                            None,
-                            "email.overdue",
-                            json!({"interaction_id": contact.0, "queue_id": from.0}),
-                        );
-                        let channel = inner
-                            .desk
-                            .store
-                            .get_interaction(t, contact.0)
-                            .await
-                            .map_or(Channel::Email, |i| i.channel);
-                        inner
-                            .desk
-                            .route(contact.0, channel, Some(from.0), None)
-                            .await;
-                    }
-                }
-            }
+            inner
+                .desk
+                .command(cmd, &[Channel::Email, Channel::Form], "email.overdue")
+                .await;
         });
     }
 
