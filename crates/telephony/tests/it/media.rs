@@ -232,7 +232,9 @@ pub fn phone_answering(w: &World, ext: &str, source: &Path, auto: bool) -> Phone
 impl Phone {
     pub async fn command(&self, command: &str, params: &str) {
         let mut s = None;
-        for _ in 0..50 {
+        // baresip opens its control port once started; on a loaded machine (the whole test
+        // command at once) that has taken more than 5 s.
+        for _ in 0..150 {
             match tokio::net::TcpStream::connect(("127.0.0.1", self.ctrl)).await {
                 Ok(c) => {
                     s = Some(c);
