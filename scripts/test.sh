@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole Hotline test suite, from a fresh machine:
 #   1. installs what it needs when missing (Debian: postgresql, python3-venv, curl, sip-tester
-#      (SIPp), baresip, espeak-ng (speech for prompts and the DTMF talk-off test), chromium and
+#      (SIPp), baresip, linphone-cli, espeak-ng (speech for prompts and the DTMF talk-off test), chromium and
 #      nodejs/npm (the workplace's browser test), postfix and dovecot (the e-mail test runs its
 #      own instances on loopback ports); sipvicious from PyPI in a venv; playwright-core
 #      from npm into web/tests (it drives Debian's chromium; no browser is downloaded);
@@ -28,6 +28,8 @@ command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v runuser >/dev/null 2>&1 || need_apt+=(util-linux)
 command -v sipp >/dev/null 2>&1 || need_apt+=(sip-tester)
 command -v baresip >/dev/null 2>&1 || need_apt+=(baresip)
+# linphone's console phone: the attended transfer from the phone (baresip 1.0 has none).
+command -v linphonec >/dev/null 2>&1 || need_apt+=(linphone-cli)
 command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs)

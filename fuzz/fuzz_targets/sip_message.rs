@@ -11,6 +11,9 @@ fuzz_target!(|data: &[u8]| {
         let _ = (m.vias(), m.contacts(), m.routes(), m.record_routes(), m.authorization(false));
         let _ = (m.challenges(true), m.reasons(), m.session_expires(), m.accept(), m.allow());
         let _ = (m.expires(), m.max_forwards(), m.content_type(), m.from_header(), m.to_header());
+        if let Some(v) = m.value(&hotline_sip::HeaderName::ReferTo) {
+            let _ = hotline_sip::refer::ReferTo::parse(v);
+        }
         if let Some(uri) = m.request_uri() {
             if let Ok(u) = hotline_sip::Uri::parse(uri) {
                 let _ = hotline_sip::Uri::parse(&u.to_string());
@@ -19,6 +22,11 @@ fuzz_target!(|data: &[u8]| {
         let printed = m.to_bytes();
         let again = parse_datagram(&printed).expect("a printed message parses");
         assert_eq!(again.to_bytes(), printed, "printing is stable");
+    }
+    // The bytes as a Refer-To or Replaces value of their own.
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = hotline_sip::refer::ReferTo::parse(text);
+        let _ = hotline_sip::refer::Replaces::parse(text);
     }
     // The same bytes as a stream, in two pieces.
     let mut p = StreamParser::new();

@@ -89,6 +89,18 @@ pub enum CallEvent {
     },
 }
 
+/// A call's B leg taken out of it by [`B2bua::hand_over_b`].
+#[derive(Debug)]
+pub struct HandedOver {
+    /// The call it was part of (ended now).
+    pub call: CallRef,
+    pub dialog: Dialog,
+    /// Where its requests go.
+    pub peer: Peer,
+    /// `host:port` we send its requests from (Via).
+    pub local: String,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     Calling,
@@ -452,6 +464,58 @@ impl B2bua {
     /// confirmed legs, 480 to an unanswered A and CANCEL to B.
     pub fn hangup(&mut self, tx: &mut Transactions, now: Time, call: CallRef) {
         self.finish(tx, now, call, None, 480);
+    }
+
+    /// Ends an answered call's A leg (BYE) and hands its B leg over to the shell, which
+    /// carries it on in another call (an attended transfer: the phone on A consulted the
+    /// party on B and now puts its other caller through to them, RFC 5589 §7). The call is
+    /// the one whose A dialog has Call-ID `call_id`, our tag `local_tag` and A's tag
+    /// `remote_tag` (a Replaces' call-id, to-tag and from-tag as A sent them). None, and
+    /// nothing changes, unless both legs of that call are confirmed. The call ends for the
+    /// core ([`CallEvent::Ended`], by us); B's dialog is no longer the core's.
+    pub fn hand_over_b(
+        &mut self,
+        tx: &mut Transactions,
+        now: Time,
+        call_id: &str,
+        local_tag: &str,
+        remote_tag: &str,
+    ) -> Option<HandedOver> {
+        let &(call, side) = self.dialogs.get(&dialog_key(call_id, local_tag))?;
+        let c = self.calls.get(&call)?;
+        let confirmed = |d: &Option<Dialog>| {
+            d.as_ref()
+                .is_some_and(|d| d.state == DialogState::Confirmed)
+        };
+        let a_matches =
+            c.a.dialog
+                .as_ref()
+                .is_some_and(|d| d.remote_tag == remote_tag);
+        if side != Side::A
+            || c.state != State::Answered
+            || !a_matches
+            || !confirmed(&c.a.dialog)
+            || !confirmed(&c.b.dialog)
+        {
+            return None;
+        }
+        self.send_bye(tx, now, call, Side::A);
+        let c = self.calls.remove(&call)?;
+        self.dialogs
+            .remove(&dialog_key(&c.a.call_id, &c.a.local_tag));
+        self.dialogs
+            .remove(&dialog_key(&c.b.call_id, &c.b.local_tag));
+        self.events.push_back(CallEvent::Ended {
+            call,
+            code: 200,
+            by: None,
+        });
+        Some(HandedOver {
+            call,
+            dialog: c.b.dialog?,
+            peer: c.b.peer,
+            local: c.b.local,
+        })
     }
 
     /// Feeds one transaction event; returns it when it is not about a call.

@@ -14,6 +14,7 @@
 //! - [`transaction`]: the four transaction machines (RFC 3261 §17, RFC 6026), timers as deadlines.
 //! - [`dialog`]: UAC/UAS dialogs: route sets, CSeq rules, glare (491), session timers.
 //! - [`b2bua`]: pairs an inbound and an outbound leg and carries signalling between them.
+//! - [`refer`]: what a REFER asks for: its target, and the dialog an attended transfer replaces.
 //! - [`status`]: reason phrases.
 
 pub mod b2bua;
@@ -25,6 +26,7 @@ pub mod message;
 pub mod name;
 pub mod params;
 pub mod parse;
+pub mod refer;
 pub mod registrar;
 pub mod registration;
 pub mod response;

@@ -95,6 +95,10 @@ struct Consult {
     /// The consulted agent is busy for routing while this lives (and, after an attended
     /// transfer to them, until the call ends).
     occupied: Option<Occupied>,
+    /// The agent's phone made the consultation itself and asked (REFER with Replaces, on
+    /// this leg of its own) to put the caller through: done as soon as the third's leg,
+    /// taken over from that consultation, takes our media.
+    refer: Option<u64>,
 }
 
 /// Routing counts an agent busy with a call it did not give them (a consultation, an
@@ -144,6 +148,13 @@ pub(crate) struct Context {
     pub shared: Arc<Shared>,
     /// The shard that holds the caller's dialog (it places the agents' legs too).
     pub shard: mpsc::UnboundedSender<ShardCommand>,
+}
+
+impl Context {
+    /// A command about one of the call's legs, to the shard that holds the leg.
+    fn send(&self, command: ShardCommand) {
+        self.shared.command(&self.shard, command);
+    }
 }
 
 static NEXT_LEG: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -348,7 +359,7 @@ pub(crate) async fn run(
         if let Some(((to, by), released, link, (home_id, home_name, priority))) = transfer {
             if let Some(c) = &released {
                 endpoint.release().await;
-                let _ = ctx.shard.send(ShardCommand::Drop { leg: c.leg });
+                ctx.send(ShardCommand::Drop { leg: c.leg });
                 tell(&routing, RoutingInput::Ended(contact)).await;
                 let (to_agent, to_queue) = match &to {
                     TransferTo::Agent(a) => (Some(*a), None),
@@ -395,7 +406,7 @@ pub(crate) async fn run(
                     timeline
                         .append("call.transfer_failed", json!({ "reason": e.to_string() }))
                         .await;
-                    let _ = ctx.shard.send(ShardCommand::HangUp {
+                    ctx.send(ShardCommand::HangUp {
                         call_id: arrival.call_id.clone(),
                     });
                 }
@@ -499,7 +510,7 @@ pub(crate) async fn run(
                     if queued.take().is_some() {
                         status_at = None;
                         if let Some(o) = offer.take() {
-                            let _ = ctx.shard.send(ShardCommand::Drop { leg: o.leg });
+                            ctx.send(ShardCommand::Drop { leg: o.leg });
                         }
                         timeline.append("call.dequeued", json!({})).await;
                         tell(&routing, RoutingInput::Abandoned(contact)).await;
@@ -509,7 +520,7 @@ pub(crate) async fn run(
                     // The flow gave up on its transfer (time-out, or the caller left).
                     if let Some(o) = outside.take() {
                         endpoint.music(None).await;
-                        let _ = ctx.shard.send(ShardCommand::Drop { leg: o.leg });
+                        ctx.send(ShardCommand::Drop { leg: o.leg });
                         timeline
                             .append(
                                 "call.transfer_failed",
@@ -520,7 +531,7 @@ pub(crate) async fn run(
                     if queued.take().is_some() {
                         status_at = None;
                         if let Some(o) = offer.take() {
-                            let _ = ctx.shard.send(ShardCommand::Drop { leg: o.leg });
+                            ctx.send(ShardCommand::Drop { leg: o.leg });
                         }
                         endpoint.music(None).await;
                         timeline
@@ -545,7 +556,7 @@ pub(crate) async fn run(
                     let result = match (&routing, library.queue_id(t, &queue)) {
                         (Some(link), _) if queued.is_some() => {
                             if let Some(o) = offer.take() {
-                                let _ = ctx.shard.send(ShardCommand::Drop { leg: o.leg });
+                                ctx.send(ShardCommand::Drop { leg: o.leg });
                                 let _ = link.input(RoutingInput::OfferDeclined(contact)).await;
                             }
                             link.input(RoutingInput::CallbackRequest {
@@ -616,7 +627,7 @@ pub(crate) async fn run(
                                     crate::shard::random_seed() >> 40,
                                 );
                                 let leg = next_leg();
-                                let _ = ctx.shard.send(ShardCommand::Ring(RingRequest {
+                                ctx.send(ShardCommand::Ring(RingRequest {
                                     leg,
                                     tenant_id: t,
                                     callee: Callee::Number(number.clone()),
@@ -846,7 +857,7 @@ pub(crate) async fn run(
                     };
                     let local = local_media(media.advertise(), port.port, crate::shard::random_seed() >> 40);
                     let leg = next_leg();
-                    let _ = ctx.shard.send(ShardCommand::Ring(RingRequest {
+                    ctx.send(ShardCommand::Ring(RingRequest {
                         leg,
                         tenant_id: t,
                         callee: Callee::Extension(entry.extension.clone()),
@@ -865,7 +876,7 @@ pub(crate) async fn run(
                 }
                 Some(RoutingNote::Withdraw { agent }) => {
                     if let Some(o) = offer.take_if(|o| o.agent == agent) {
-                        let _ = ctx.shard.send(ShardCommand::Drop { leg: o.leg });
+                        ctx.send(ShardCommand::Drop { leg: o.leg });
                         ctx.shared.notify(Notice {
                             tenant_id: t,
                             agent_id: Some(agent),
@@ -879,7 +890,7 @@ pub(crate) async fn run(
                     if queued.take().is_some() {
                         status_at = None;
                         if let Some(o) = offer.take() {
-                            let _ = ctx.shard.send(ShardCommand::Drop { leg: o.leg });
+                            ctx.send(ShardCommand::Drop { leg: o.leg });
                         }
                         timeline.append("call.overflowed", json!({})).await;
                         call.handle(wall_ms(), Input::QueueRejected("the queue's maximum wait passed".into()));
@@ -907,8 +918,8 @@ pub(crate) async fn run(
                                 c.agent_hung_up = true;
                             }
                             timeline.append("call.agent_hung_up", json!({ "agent_id": agent, "by": "api" })).await;
-                            let _ = ctx.shard.send(ShardCommand::Drop { leg });
-                            let _ = ctx.shard.send(ShardCommand::HangUp { call_id: arrival.call_id.clone() });
+                            ctx.send(ShardCommand::Drop { leg });
+                            ctx.send(ShardCommand::HangUp { call_id: arrival.call_id.clone() });
                             Ok(())
                         }
                         (CallControl::TransferToAgent(_) | CallControl::TransferToQueue(_) | CallControl::TransferToNumber(_), _)
@@ -950,14 +961,14 @@ pub(crate) async fn run(
                                     // Blind: the agent is let go now (their part ends: wrap-up).
                                     endpoint.release().await;
                                     endpoint.music(Some(media.ringback())).await;
-                                    let _ = ctx.shard.send(ShardCommand::Drop { leg });
+                                    ctx.send(ShardCommand::Drop { leg });
                                     connected = None;
                                     held = false;
                                     tell(&routing, RoutingInput::Ended(contact)).await;
                                     notify_ended(&ctx, t, agent, interaction, "transferred");
                                     let local = local_media(media.advertise(), port.port, crate::shard::random_seed() >> 40);
                                     let leg = next_leg();
-                                    let _ = ctx.shard.send(ShardCommand::Ring(RingRequest {
+                                    ctx.send(ShardCommand::Ring(RingRequest {
                                         leg,
                                         tenant_id: t,
                                         callee: Callee::Number(number.clone()),
@@ -1002,7 +1013,7 @@ pub(crate) async fn run(
                                     held = true;
                                     let local = local_media(media.advertise(), port.port, crate::shard::random_seed() >> 40);
                                     let leg = next_leg();
-                                    let _ = ctx.shard.send(ShardCommand::Ring(RingRequest {
+                                    ctx.send(ShardCommand::Ring(RingRequest {
                                         leg,
                                         tenant_id: t,
                                         callee,
@@ -1021,7 +1032,7 @@ pub(crate) async fn run(
                                     consult = Some(Consult {
                                         leg, target: name, agent: to_agent, port: Some(port), local,
                                         answered: false, conference: false, ring_until: wall_ms() + DESK_RING_MS,
-                                        occupied,
+                                        occupied, refer: None,
                                     });
                                     patch(&store, t, interaction, held_patch(true)).await;
                                     call_state(&ctx, t, agent, interaction, held, consult.as_ref());
@@ -1091,6 +1102,19 @@ pub(crate) async fn run(
                             (Ok(negotiated), Some(port)) => {
                                 k.answered = true;
                                 endpoint.consult(port, negotiated).await;
+                                if let Some(refer) = k.refer {
+                                    // The phone's attended transfer: the third takes our
+                                    // media now, the phone hears it worked and is let go.
+                                    ctx.send(ShardCommand::ReferOutcome { leg: refer, code: 200 });
+                                    let (Some(c), Some(mut k)) = (connected.take(), consult.take()) else { continue };
+                                    complete_transfer(&ctx, &endpoint, &mut timeline, &routing, contact, c.agent, c.leg, &k, "phone").await;
+                                    taken_over = k.occupied.take();
+                                    notify_ended(&ctx, t, c.agent, interaction, "transferred");
+                                    connected = Some(Connected { agent: 0, leg: k.leg, agent_hung_up: false, routed: false });
+                                    held = false;
+                                    patch(&store, t, interaction, held_patch(false)).await;
+                                    continue;
+                                }
                                 timeline
                                     .append("call.consult_answered", json!({ "agent_id": agent_now, "target": k.target, "to_agent_id": k.agent }))
                                     .await;
@@ -1163,7 +1187,7 @@ pub(crate) async fn run(
                             }
                             (agreed, _) => {
                                 let why = agreed.err().map(|e| e.to_string()).unwrap_or_default();
-                                let _ = ctx.shard.send(ShardCommand::Drop { leg });
+                                ctx.send(ShardCommand::Drop { leg });
                                 timeline
                                     .append("call.transfer_failed", json!({ "number": o.number, "code": 488, "reason": why }))
                                     .await;
@@ -1213,7 +1237,7 @@ pub(crate) async fn run(
                             (agreed, _) => {
                                 let why = agreed.err().map(|e| e.to_string()).unwrap_or_default();
                                 tracing::warn!(interaction, %why, "an agent's phone answered with media we cannot use");
-                                let _ = ctx.shard.send(ShardCommand::Drop { leg });
+                                ctx.send(ShardCommand::Drop { leg });
                                 timeline.append("call.agent_failed", json!({ "agent_id": o.agent, "code": 488 })).await;
                                 tell(&routing, RoutingInput::OfferDeclined(contact)).await;
                             }
@@ -1235,9 +1259,51 @@ pub(crate) async fn run(
                     }
                     LegNote::Refer { .. } if talking && connected.as_ref().is_some_and(|c| !c.routed) => {
                         // An outside party does not move the caller on.
-                        let _ = ctx.shard.send(ShardCommand::ReferOutcome { leg, code: 403 });
+                        ctx.send(ShardCommand::ReferOutcome { leg, code: 403 });
                     }
-                    LegNote::Refer { target } if talking => {
+                    LegNote::Refer { target, replaces: Some(replaces) } if talking => {
+                        // Attended: the phone consulted `target` through Hotline (a call of
+                        // its own) and puts the caller through to them. That call's far leg
+                        // is taken over and offered the caller's media; the phone hears how
+                        // it went when it has.
+                        let from = connected.as_ref().map(|c| c.agent).unwrap_or(0);
+                        let port = if consult.is_none() { media.take_port() } else { None };
+                        let Some(port) = port else {
+                            ctx.send(ShardCommand::ReferOutcome { leg, code: 503 });
+                            timeline
+                                .append("call.transfer_refused", json!({ "agent_id": from, "target": target, "kind": "attended" }))
+                                .await;
+                            continue;
+                        };
+                        let to_agent = library.agent_by_extension(t, &target).filter(|b| *b != from);
+                        if !held {
+                            endpoint.hold().await;
+                            endpoint.music(Some(media.default_music())).await;
+                            held = true;
+                        }
+                        let local = local_media(media.advertise(), port.port, crate::shard::random_seed() >> 40);
+                        let adopted = next_leg();
+                        ctx.shared.adopt(crate::shard::AdoptRequest {
+                            leg: adopted,
+                            replaces,
+                            local: local.clone(),
+                            notes: leg_tx.clone(),
+                        });
+                        timeline
+                            .append("call.transfer_requested", json!({ "kind": "attended", "agent_id": from, "target": target, "to_agent_id": to_agent, "by": "phone" }))
+                            .await;
+                        let occupied = match to_agent {
+                            Some(a) => Occupied::start(&routing, a).await,
+                            None => None,
+                        };
+                        consult = Some(Consult {
+                            leg: adopted, target, agent: to_agent, port: Some(port), local,
+                            answered: false, conference: false, ring_until: wall_ms() + DESK_RING_MS,
+                            occupied, refer: Some(leg),
+                        });
+                        patch(&store, t, interaction, held_patch(true)).await;
+                    }
+                    LegNote::Refer { target, replaces: None } if talking => {
                         let from = connected.as_ref().map(|c| c.agent);
                         let to = library
                             .agent_by_extension(t, &target)
@@ -1245,13 +1311,13 @@ pub(crate) async fn run(
                         match to.filter(|_| routing.is_some() && home.is_some()) {
                             Some(to) => {
                                 // Blind: the phone is told it worked and is let go.
-                                let _ = ctx.shard.send(ShardCommand::ReferOutcome { leg, code: 200 });
+                                ctx.send(ShardCommand::ReferOutcome { leg, code: 200 });
                                 pending_transfer = Some((TransferTo::Agent(to), "phone"));
                             }
                             None => {
                                 // Only agents of the tenant (other than oneself) are transfer
                                 // targets for now; the phone keeps its call.
-                                let _ = ctx.shard.send(ShardCommand::ReferOutcome { leg, code: 404 });
+                                ctx.send(ShardCommand::ReferOutcome { leg, code: 404 });
                                 timeline.append("call.transfer_refused", json!({ "agent_id": from, "target": target })).await;
                             }
                         }
@@ -1265,7 +1331,7 @@ pub(crate) async fn run(
                                 timeline.append("call.outside_hung_up", json!({})).await;
                             }
                         }
-                        let _ = ctx.shard.send(ShardCommand::HangUp { call_id: arrival.call_id.clone() });
+                        ctx.send(ShardCommand::HangUp { call_id: arrival.call_id.clone() });
                     }
                     // Notes of a leg given up on already.
                     _ => {}
@@ -1275,7 +1341,7 @@ pub(crate) async fn run(
                 let now = wall_ms();
                 // The desk's transfer to a number, or its consultation, rang out.
                 if let Some(o) = outside.take_if(|o| o.ring_until.is_some_and(|at| at <= now)) {
-                    let _ = ctx.shard.send(ShardCommand::Drop { leg: o.leg });
+                    ctx.send(ShardCommand::Drop { leg: o.leg });
                     timeline
                         .append("call.transfer_failed", json!({ "number": o.number, "reason": "no answer in time" }))
                         .await;
@@ -1314,10 +1380,10 @@ pub(crate) async fn run(
         task.abort();
     }
     if let Some(o) = outside.take() {
-        let _ = ctx.shard.send(ShardCommand::Drop { leg: o.leg });
+        ctx.send(ShardCommand::Drop { leg: o.leg });
     }
     if let Some(k) = consult.take() {
-        let _ = ctx.shard.send(ShardCommand::Drop { leg: k.leg });
+        ctx.send(ShardCommand::Drop { leg: k.leg });
         timeline
             .append(
                 "call.consult_ended",
@@ -1329,7 +1395,7 @@ pub(crate) async fn run(
     // Routing hears how the call left it.
     if let Some(c) = &connected {
         if !c.agent_hung_up {
-            let _ = ctx.shard.send(ShardCommand::Drop { leg: c.leg });
+            ctx.send(ShardCommand::Drop { leg: c.leg });
             timeline
                 .append("call.caller_hung_up", json!({ "agent_id": c.agent }))
                 .await;
@@ -1339,7 +1405,7 @@ pub(crate) async fn run(
         }
     } else if queued.is_some() {
         if let Some(o) = offer.take() {
-            let _ = ctx.shard.send(ShardCommand::Drop { leg: o.leg });
+            ctx.send(ShardCommand::Drop { leg: o.leg });
         }
         tell(&routing, RoutingInput::Abandoned(contact)).await;
     }
@@ -1676,7 +1742,14 @@ async fn end_consult(
     k: &Consult,
     by: &str,
 ) {
-    let _ = ctx.shard.send(ShardCommand::Drop { leg: k.leg });
+    ctx.send(ShardCommand::Drop { leg: k.leg });
+    if let Some(refer) = k.refer {
+        // The phone's attended transfer did not happen: it keeps its call.
+        ctx.send(ShardCommand::ReferOutcome {
+            leg: refer,
+            code: 503,
+        });
+    }
     if k.answered {
         endpoint.drop_third().await;
     } else {
@@ -1706,7 +1779,7 @@ async fn complete_transfer(
     by: &str,
 ) {
     endpoint.drop_agent().await;
-    let _ = ctx.shard.send(ShardCommand::Drop { leg: agent_leg });
+    ctx.send(ShardCommand::Drop { leg: agent_leg });
     tell(routing, RoutingInput::Ended(contact)).await;
     timeline
         .append(

@@ -2,7 +2,7 @@
 
 mod legs;
 
-pub use legs::{Callee, LegNote, RingRequest, ShardCommand};
+pub use legs::{AdoptRequest, Callee, LegNote, RingRequest, ShardCommand};
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -120,6 +120,9 @@ pub struct Shared {
     pub(crate) notices: tokio::sync::broadcast::Sender<crate::Notice>,
     /// Every shard's command channel (calls Hotline places itself pick one).
     pub(crate) shard_commands: std::sync::OnceLock<Vec<mpsc::UnboundedSender<ShardCommand>>>,
+    /// Legs that live on another shard than their call's (taken over from a call there):
+    /// their commands go to that shard.
+    leg_homes: Mutex<HashMap<u64, usize>>,
 }
 
 pub(crate) fn random_seed() -> u64 {
@@ -203,6 +206,7 @@ impl Shared {
             contacts: Mutex::new(HashMap::new()),
             notices: tokio::sync::broadcast::channel(4096).0,
             shard_commands: std::sync::OnceLock::new(),
+            leg_homes: Mutex::new(HashMap::new()),
             plan_version: AtomicU64::new(1),
             limiter: Mutex::new(crate::security::RateLimiter::new(config.rate_limit)),
             bound_port,
@@ -263,6 +267,41 @@ impl Shared {
             .ok()
             .and_then(|c| c.get(&contact).cloned());
         tx.is_some_and(|tx| tx.send(note).is_ok())
+    }
+
+    /// Sends a command about a leg to the shard that holds it: a leg taken over from a call
+    /// of another shard ([`ShardCommand::Adopt`]) lives there; others on `own`.
+    pub(crate) fn command(&self, own: &mpsc::UnboundedSender<ShardCommand>, command: ShardCommand) {
+        let home = command
+            .leg()
+            .and_then(|leg| self.leg_homes.lock().ok()?.get(&leg).copied());
+        let shard = home.and_then(|i| self.shard_commands.get()?.get(i));
+        let _ = shard.unwrap_or(own).send(command);
+    }
+
+    /// Asks the shard holding the phone-to-phone call that `adopt.replaces` names to take
+    /// over its far leg as `adopt.leg` (later commands about the leg follow it there).
+    pub(crate) fn adopt(&self, adopt: AdoptRequest) {
+        let shards = self.shard_commands.get().map_or(0, Vec::len);
+        let home = crate::transport::shard_of(&adopt.replaces.call_id, shards);
+        if let Ok(mut h) = self.leg_homes.lock() {
+            h.insert(adopt.leg, home);
+        }
+        let sent = self
+            .shard_commands
+            .get()
+            .and_then(|s| s.get(home))
+            .is_some_and(|s| s.send(ShardCommand::Adopt(adopt)).is_ok());
+        if !sent {
+            tracing::warn!("no shard to take over a consultation's leg");
+        }
+    }
+
+    /// A leg ended: nothing routes to it any more.
+    pub(crate) fn leg_left(&self, leg: u64) {
+        if let Ok(mut h) = self.leg_homes.lock() {
+            h.remove(&leg);
+        }
     }
 
     pub(crate) fn notify(&self, notice: crate::Notice) {
@@ -788,7 +827,13 @@ impl Shard {
             let r = response_to(&request, code, reason, Some(&tag));
             let _ = tx.respond(now, server, &r);
         };
-        let routed = match plan.trunk_from(from.addr) {
+        // A phone registered from a trunk's address (a PBX and its phones behind one NAT;
+        // every peer of a test on 127.0.0.1) is a phone, not the trunk: its own source
+        // address and port are what it registered from.
+        let trunk = plan
+            .trunk_from(from.addr)
+            .filter(|t| !self.phone_at(t.tenant_id, &request, from.addr));
+        let routed = match trunk {
             Some(trunk) => {
                 let tenant_id = trunk.tenant_id;
                 plan.number(tenant_id, &dialled)
@@ -923,6 +968,17 @@ impl Shard {
         if let Some(call) = self.b2b.start(&mut self.tx, now, caller, target) {
             tracing::info!(call = call.0, tenant_id, "call placed");
         }
+    }
+
+    /// Whether `request` comes from the phone registered for its From's extension in the
+    /// tenant, at `addr` (the address its REGISTER came from).
+    fn phone_at(&self, tenant_id: i64, request: &Message, addr: SocketAddr) -> bool {
+        let user = request
+            .from_header()
+            .ok()
+            .and_then(|f| f.uri.as_sip().and_then(|s| s.user_text()));
+        user.and_then(|u| self.registered_phone(tenant_id, &u))
+            .is_some_and(|(_, peer)| peer.addr == addr)
     }
 
     /// Where the phone registered for an extension is: its Contact (the best q first) and

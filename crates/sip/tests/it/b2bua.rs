@@ -899,3 +899,47 @@ fn hangup_from_our_side_ends_both_legs() {
     assert_eq!(w.bob.saw("got CANCEL").len(), 1, "{:?}", w.bob.log);
     assert_eq!(ended(&w), vec![(480, None)]);
 }
+
+#[test]
+fn an_attended_transfer_takes_the_callee_leg_out_of_the_call() {
+    let mut w = World::new(67);
+    w.alice.call(0, &[]);
+    w.run(3_000);
+    let a = w.alice.dialog.clone().expect("Alice's dialog");
+    // Replaces as Alice would write it: to-tag is Hotline's, from-tag her own.
+    let (call_id, ours, hers) = (a.call_id.clone(), a.remote_tag.clone(), a.local_tag.clone());
+    let now = w.now;
+    for (c, o, h) in [
+        ("other-call", ours.as_str(), hers.as_str()),
+        (call_id.as_str(), hers.as_str(), ours.as_str()),
+        (call_id.as_str(), ours.as_str(), "not-hers"),
+    ] {
+        assert!(w.b2b.hand_over_b(&mut w.hotline, now, c, o, h).is_none());
+    }
+    assert_eq!(w.b2b.call_count(), 1, "a wrong dialog changes nothing");
+    let mut b = w
+        .b2b
+        .hand_over_b(&mut w.hotline, now, &call_id, &ours, &hers)
+        .expect("the call's B leg");
+    assert_eq!(b.peer.addr, addr(BOB));
+    assert_eq!(w.b2b.call_count(), 0);
+    w.run(10_000);
+    assert_eq!(w.alice.saw("got BYE").len(), 1, "{:?}", w.alice.log);
+    assert!(w.bob.saw("got BYE").is_empty(), "{:?}", w.bob.log);
+    assert_eq!(ended(&w), vec![(200, None)]);
+    // The shell now owns Bob's dialog: its requests are the shell's, and what it sends on
+    // the dialog reaches Bob as part of his call.
+    let mut reinvite = b.dialog.request(Method::Invite);
+    reinvite.push_front(HeaderName::Via, via(&mut w.hotline, HOTLINE).into_bytes());
+    reinvite.set_body("application/sdp", SDP.as_bytes().to_vec());
+    let now = w.now;
+    w.hotline
+        .send_request(now, reinvite, b.peer)
+        .expect("re-INVITE");
+    w.run(20_000);
+    assert_eq!(w.bob.saw("got INVITE").len(), 2, "{:?}", w.bob.log);
+    let unrouted = w.unrouted;
+    w.bob.plan.push((w.now + 100, Action::Bye));
+    w.run(w.now + 10_000);
+    assert_eq!(w.unrouted, unrouted + 1, "Bob's BYE went to the shell");
+}

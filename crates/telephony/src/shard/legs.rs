@@ -29,6 +29,34 @@ pub enum ShardCommand {
     /// Tell the phone that sent REFER on `leg` how its transfer went (RFC 3515 NOTIFY with a
     /// sipfrag of `code`; the subscription ends with it).
     ReferOutcome { leg: u64, code: u16 },
+    /// Take over the far leg of the phone-to-phone call a Replaces names (an agent's phone
+    /// consulted someone through Hotline and now puts its caller through to them).
+    Adopt(AdoptRequest),
+}
+
+impl ShardCommand {
+    /// The leg a command is about (None for one about a whole call).
+    pub fn leg(&self) -> Option<u64> {
+        match self {
+            ShardCommand::Ring(r) => Some(r.leg),
+            ShardCommand::Adopt(r) => Some(r.leg),
+            ShardCommand::Drop { leg } | ShardCommand::ReferOutcome { leg, .. } => Some(*leg),
+            ShardCommand::HangUp { .. } => None,
+        }
+    }
+}
+
+/// Take over the B leg of the B2BUA call whose A dialog `replaces` names, as leg `leg`:
+/// that call's A leg (the consulting phone) is hung up, its media bridge stopped, and the B
+/// leg is offered `local` in a re-INVITE. Its answer comes as [`LegNote::Answered`], a
+/// failure as [`LegNote::Failed`] (481 when there is no such call); afterwards it is a
+/// leg like a rung one. Sent to the shard that holds that call (by the Replaces' Call-ID).
+#[derive(Debug)]
+pub struct AdoptRequest {
+    pub leg: u64,
+    pub replaces: hotline_sip::refer::Replaces,
+    pub local: LocalMedia,
+    pub notes: mpsc::UnboundedSender<(u64, LegNote)>,
 }
 
 /// Ring the phone(s) registered for `extension` with our SDP offer.
@@ -69,9 +97,13 @@ pub enum LegNote {
     HungUp,
     /// The phone put the call on hold (`true`) or took it off (`false`).
     Hold(bool),
-    /// The phone asks to transfer the call (REFER) to `target` (the Refer-To's user part);
-    /// answer with [`ShardCommand::ReferOutcome`].
-    Refer { target: String },
+    /// The phone asks to transfer the call (REFER) to `target` (the Refer-To's user part),
+    /// blind, or attended when it names the dialog of its consultation (`replaces`, RFC
+    /// 3891); answer with [`ShardCommand::ReferOutcome`].
+    Refer {
+        target: String,
+        replaces: Option<hotline_sip::refer::Replaces>,
+    },
 }
 
 pub(super) struct OutLeg {
@@ -90,6 +122,20 @@ pub(super) struct OutLeg {
     /// A drop came before any final answer: a 2xx that still arrives is ACKed and hung up.
     dropped: bool,
     ringing_said: bool,
+    /// A re-INVITE of ours (the offer of an adopted leg) waits for its answer.
+    reoffer: bool,
+}
+
+/// Our INVITE's Allow and SDP offer (from `local`).
+fn with_offer(invite: &mut Message, local: &LocalMedia) {
+    invite.push(
+        HeaderName::Allow,
+        &b"INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO"[..],
+    );
+    invite.set_body(
+        "application/sdp",
+        hotline_media::sdp::offer(local).into_bytes(),
+    );
 }
 
 /// Characters a display name cannot carry inside quotes.
@@ -120,6 +166,72 @@ impl Shard {
             ShardCommand::Drop { leg } => self.drop_leg(leg),
             ShardCommand::HangUp { call_id } => self.hang_up_local(&call_id, "hung up by Hotline"),
             ShardCommand::ReferOutcome { leg, code } => self.refer_outcome(leg, code),
+            ShardCommand::Adopt(r) => self.adopt(r),
+        }
+    }
+
+    fn adopt(&mut self, r: AdoptRequest) {
+        let now = self.now();
+        let x = &r.replaces;
+        let taken = self
+            .b2b
+            .hand_over_b(&mut self.tx, now, &x.call_id, &x.to_tag, &x.from_tag);
+        let Some(mut b) = taken else {
+            tracing::info!(
+                leg = r.leg,
+                "a transfer names no call of this shard to take over"
+            );
+            self.shared.leg_left(r.leg);
+            let _ = r.notes.send((r.leg, LegNote::Failed { code: 481 }));
+            return;
+        };
+        if let Some(a) = &self.anchor {
+            a.end(b.call);
+        }
+        let mut invite = b.dialog.request(Method::Invite);
+        invite.push_front(HeaderName::Via, self.tx.via(b.peer.transport, &b.local));
+        with_offer(&mut invite, &r.local);
+        let call_id = b.dialog.call_id.clone();
+        let client = match self.tx.send_request(now, invite.clone(), b.peer) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!(error = %e, "an adopted leg's offer could not be sent");
+                None
+            }
+        };
+        tracing::info!(
+            leg = r.leg,
+            call = b.call.0,
+            "a consultation's far leg taken over"
+        );
+        if let Some(c) = client {
+            self.leg_clients.insert(c, call_id.clone());
+        }
+        self.leg_calls.insert(r.leg, call_id.clone());
+        self.out_legs.insert(
+            call_id.clone(),
+            OutLeg {
+                leg: r.leg,
+                invite,
+                client,
+                dialog: Some(b.dialog),
+                peer: b.peer,
+                local: b.local,
+                media: r.local,
+                held: false,
+                notes: r.notes,
+                dropped: false,
+                ringing_said: true,
+                credentials: None,
+                challenged: false,
+                reoffer: true,
+            },
+        );
+        if client.is_none() {
+            if let Some(l) = self.out_legs.get(&call_id) {
+                let _ = l.notes.send((l.leg, LegNote::Failed { code: 500 }));
+            }
+            self.bye_leg(&call_id);
         }
     }
 
@@ -165,15 +277,8 @@ impl Shard {
             .push(HeaderName::To, format!("<{uri}>").into_bytes())
             .push(HeaderName::CallId, call_id.clone().into_bytes())
             .push(HeaderName::CSeq, &b"1 INVITE"[..])
-            .push(HeaderName::Contact, contact.into_bytes())
-            .push(
-                HeaderName::Allow,
-                &b"INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO"[..],
-            );
-        invite.set_body(
-            "application/sdp",
-            hotline_media::sdp::offer(&r.local).into_bytes(),
-        );
+            .push(HeaderName::Contact, contact.into_bytes());
+        with_offer(&mut invite, &r.local);
         let now = self.now();
         let client = match self.tx.send_request(now, invite.clone(), peer) {
             Ok(c) => c,
@@ -202,6 +307,7 @@ impl Shard {
                 ringing_said: false,
                 credentials,
                 challenged: false,
+                reoffer: false,
             },
         );
     }
@@ -315,7 +421,22 @@ impl Shard {
             }
             200..=299 => {
                 let seq = leg.invite.cseq().map(|c| c.seq).unwrap_or(1);
-                if leg.dialog.is_none() {
+                if leg.reoffer {
+                    // The answer to an adopted leg's re-INVITE (retransmissions are ACKed
+                    // below, told once).
+                    leg.reoffer = false;
+                    if let Some(d) = leg.dialog.as_mut() {
+                        d.on_response(&Method::Invite, seq, code, 0);
+                    }
+                    if !leg.dropped {
+                        let _ = leg.notes.send((
+                            leg.leg,
+                            LegNote::Answered {
+                                sdp: response.body().to_vec(),
+                            },
+                        ));
+                    }
+                } else if leg.dialog.is_none() {
                     match Dialog::uac(&leg.invite, response) {
                         Ok(d) => leg.dialog = Some(d),
                         Err(e) => {
@@ -345,6 +466,17 @@ impl Shard {
                     self.bye_leg(&call_id);
                 }
             }
+            300.. if leg.dialog.is_some() => {
+                // An adopted leg refused our offer: it is given up (BYE).
+                leg.reoffer = false;
+                let seq = leg.invite.cseq().map(|c| c.seq).unwrap_or(1);
+                if let Some(d) = leg.dialog.as_mut() {
+                    d.on_response(&Method::Invite, seq, code, 0);
+                }
+                tracing::info!(leg = leg.leg, code, "an adopted leg refused our offer");
+                let _ = leg.notes.send((leg.leg, LegNote::Failed { code }));
+                self.bye_leg(&call_id);
+            }
             300.. => {
                 let gone = self.remove_leg(&call_id);
                 if let Some(l) = gone {
@@ -369,6 +501,9 @@ impl Shard {
                 if let Some(l) = self.remove_leg(&call_id) {
                     let _ = l.notes.send((l.leg, LegNote::Failed { code: 408 }));
                 }
+            } else if l.reoffer {
+                let _ = l.notes.send((l.leg, LegNote::Failed { code: 408 }));
+                self.bye_leg(&call_id);
             }
         }
         true
@@ -389,6 +524,7 @@ impl Shard {
     fn remove_leg(&mut self, call_id: &str) -> Option<OutLeg> {
         let l = self.out_legs.remove(call_id)?;
         self.leg_calls.remove(&l.leg);
+        self.shared.leg_left(l.leg);
         if let Some(c) = l.client {
             self.leg_clients.remove(&c);
         }
@@ -506,17 +642,25 @@ impl Shard {
                 r
             }
             Some(Method::Refer) => {
-                let target = request
+                let refer_to = request
                     .value(&HeaderName::ReferTo)
-                    .and_then(hotline_sip::NameAddr::parse)
-                    .and_then(|na| na.uri.as_sip().and_then(|u| u.user_text()));
-                match target {
-                    Some(target) if !target.is_empty() => {
-                        tracing::info!(leg = l.leg, "the agent's phone asks for a transfer");
-                        let _ = l.notes.send((l.leg, LegNote::Refer { target }));
+                    .and_then(hotline_sip::refer::ReferTo::parse);
+                match refer_to {
+                    Some(to) => {
+                        let attended = to.replaces.is_some();
+                        tracing::info!(
+                            leg = l.leg,
+                            attended,
+                            "the agent's phone asks for a transfer"
+                        );
+                        let note = LegNote::Refer {
+                            target: to.user,
+                            replaces: to.replaces,
+                        };
+                        let _ = l.notes.send((l.leg, note));
                         response_to(request, 202, None, None)
                     }
-                    _ => response_to(request, 400, Some("Refer-To Unusable"), None),
+                    None => response_to(request, 400, Some("Refer-To Unusable"), None),
                 }
             }
             _ => response_to(request, 200, None, None),

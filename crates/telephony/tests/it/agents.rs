@@ -347,6 +347,19 @@ pub(crate) fn assert_in_order(events: &[(String, Value)], order: &[&str]) {
     }
 }
 
+/// The call's one conversation recording as (left, right), checking the caller (440 Hz on
+/// the left) is heard in it to the end.
+pub(crate) fn recorded_sides(events: &[(String, Value)]) -> (Vec<i16>, Vec<i16>) {
+    let rec = conversation_recording(events);
+    let (left, right) = stereo(Path::new(rec["path"].as_str().expect("path")));
+    let caller_tail = &left[left.len() - 24_000..left.len() - 8_000];
+    assert!(
+        tone_share(caller_tail, 440.0) > 0.8,
+        "the caller throughout"
+    );
+    (left, right)
+}
+
 /// The conversation's recording event.
 pub(crate) fn conversation_recording(events: &[(String, Value)]) -> Value {
     events

@@ -4,9 +4,11 @@
 //! and sets HOTLINE_REQUIRE_SIP_PEERS=1, so there a missing peer fails instead of skipping.
 
 mod agents;
+mod attended;
 mod calls;
 mod controls;
 mod flows;
+mod linphone;
 mod media;
 mod peers;
 mod scanners;
