@@ -29,6 +29,9 @@ pub struct FileConfig {
     /// The tenant (slug) phones belong to when they register to an address, not to
     /// `EXT@tenant`; by default the only tenant, if there is one.
     pub sip_default_realm: Option<String>,
+    /// A PEM file of the CA(s) flows trust, beside the system's roots, when they look things
+    /// up in company systems over `https://` (a company's own CA).
+    pub lookup_ca_file: Option<PathBuf>,
 }
 
 impl FileConfig {

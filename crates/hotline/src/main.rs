@@ -393,6 +393,14 @@ async fn serve(args: ServeArgs) -> Result<()> {
         sip_config.digest_algorithms = vec![Algorithm::Sha256, Algorithm::Md5];
     }
     sip_config.default_realm = s.file.sip_default_realm.clone();
+    if let Some(path) = &s.file.lookup_ca_file {
+        let pem = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read lookup_ca_file {}", path.display()))?;
+        if let Err(why) = hotline_tls::parse_ca(&pem) {
+            bail!("lookup_ca_file {}: {why}", path.display());
+        }
+        sip_config.lookup_ca_pem = pem;
+    }
     sip_config.media = Some(hotline_telephony::media::MediaConfig::new(
         rtp.lo..=rtp.hi,
         &s.data_dir,

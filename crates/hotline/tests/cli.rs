@@ -118,6 +118,29 @@ fn config_errors_name_the_file_and_line() {
     assert!(!o.status.success());
     let t = text(&o);
     assert!(t.contains("hotline.toml, line 2"), "{t}");
+    // A CA file for flows' https lookups that holds no certificate stops the start, named.
+    let ca = dir.path().join("company-ca.pem");
+    std::fs::write(&ca, "not a certificate\n").unwrap();
+    std::fs::write(
+        &cfg,
+        format!("lookup_ca_file = {:?}\n", ca.display().to_string()),
+    )
+    .unwrap();
+    let o = run(hotline()
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["--http", &format!("127.0.0.1:{}", free_port())])
+        .args(["--sip", &format!("127.0.0.1:{}", free_port())]));
+    assert!(!o.status.success());
+    let t = text(&o);
+    assert!(
+        t.contains("lookup_ca_file")
+            && t.contains("company-ca.pem")
+            && t.contains("no certificate"),
+        "{t}"
+    );
 }
 
 #[test]

@@ -437,13 +437,14 @@ pub(crate) async fn run(
                     let tx = lookup_tx.clone();
                     let store = store.clone();
                     let region = tenant.region.clone();
+                    let ca = ctx.shared.lookup_ca.clone();
                     lookups.insert(
                         id,
                         tokio::spawn(async move {
                             let budget = Duration::from_millis(budget_ms);
                             let result = match tokio::time::timeout(
                                 budget,
-                                lookup(&store, t, &region, request),
+                                lookup(&store, t, &region, request, &ca),
                             )
                             .await
                             {
@@ -1909,7 +1910,13 @@ impl Player {
 }
 
 /// Answers a lookup from the store or a company system.
-async fn lookup(store: &Store, tenant: i64, region: &str, request: LookupRequest) -> LookupResult {
+async fn lookup(
+    store: &Store,
+    tenant: i64,
+    region: &str,
+    request: LookupRequest,
+    ca_pem: &str,
+) -> LookupResult {
     match request {
         LookupRequest::Table { table, key } => match store.lookup_row(tenant, &table, &key).await {
             Ok(Some(row)) => LookupResult::Found(row),
@@ -1936,6 +1943,6 @@ async fn lookup(store: &Store, tenant: i64, region: &str, request: LookupRequest
             url,
             headers,
             body,
-        } => crate::http::request(method, &url, &headers, body.as_deref()).await,
+        } => crate::http::request(method, &url, &headers, body.as_deref(), ca_pem).await,
     }
 }

@@ -1,28 +1,30 @@
-//! The HTTP client for flow lookups in company systems: HTTP/1.1 over TCP, one request per
-//! connection, JSON answers. The caller bounds the time (the flow's budget); this bounds the
-//! size. `https://` needs TLS, which this build does not have: it fails clearly.
+//! The HTTP client for flow lookups in company systems: HTTP/1.1 over TCP or TLS
+//! (`https://`: rustls, the server's certificate checked against the system's roots and the
+//! CA the admin names in `lookup_ca_file`), one request per connection, JSON answers. The
+//! caller bounds the time (the flow's budget); this bounds the size.
 
 use hotline_flow::flow::HttpMethod;
 use hotline_flow::run::LookupResult;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// The largest answer read.
 const MAX_RESPONSE: usize = 1 << 20;
 
 #[derive(Debug)]
 struct Url<'a> {
+    https: bool,
     host: &'a str,
     port: u16,
     path: &'a str,
 }
 
 fn parse_url(url: &str) -> Result<Url<'_>, String> {
-    let rest = if let Some(r) = url.strip_prefix("http://") {
-        r
-    } else if url.starts_with("https://") {
-        return Err("https lookups need TLS, which this build does not have".into());
+    let (https, rest) = if let Some(r) = url.strip_prefix("http://") {
+        (false, r)
+    } else if let Some(r) = url.strip_prefix("https://") {
+        (true, r)
     } else {
-        return Err("not an http:// URL".into());
+        return Err("not an http:// or https:// URL".into());
     };
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
@@ -32,23 +34,29 @@ fn parse_url(url: &str) -> Result<Url<'_>, String> {
         Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => {
             (h, p.parse::<u16>().map_err(|_| "bad port".to_string())?)
         }
-        _ => (authority, 80),
+        _ => (authority, if https { 443 } else { 80 }),
     };
     if host.is_empty() || host.contains(['@', ' ']) || path.contains([' ', '\r', '\n']) {
         return Err("bad URL".into());
     }
-    Ok(Url { host, port, path })
+    Ok(Url {
+        https,
+        host,
+        port,
+        path,
+    })
 }
 
 /// Sends the request; 2xx with a JSON body is found, 404 (or an empty answer) not found,
-/// anything else an error.
+/// anything else an error. `ca_pem` is trusted for `https://` beside the system's roots.
 pub async fn request(
     method: HttpMethod,
     url: &str,
     headers: &[(String, String)],
     body: Option<&str>,
+    ca_pem: &str,
 ) -> LookupResult {
-    match send(method, url, headers, body).await {
+    match send(method, url, headers, body, ca_pem).await {
         Ok(r) => r,
         Err(e) => LookupResult::Failed(e),
     }
@@ -59,10 +67,11 @@ async fn send(
     url: &str,
     headers: &[(String, String)],
     body: Option<&str>,
+    ca_pem: &str,
 ) -> Result<LookupResult, String> {
     let u = parse_url(url)?;
     let host = u.host.trim_start_matches('[').trim_end_matches(']');
-    let mut stream = tokio::net::TcpStream::connect((host, u.port))
+    let mut tcp = tokio::net::TcpStream::connect((host, u.port))
         .await
         .map_err(|e| format!("connect: {e}"))?;
     let method = match method {
@@ -88,17 +97,33 @@ async fn send(
     }
     req.push_str("\r\n");
     req.push_str(if method == "POST" { body } else { "" });
+    let raw = if u.https {
+        let mut tls = hotline_tls::connect(tcp, host, ca_pem).await?;
+        exchange(&mut tls, req.as_bytes()).await?
+    } else {
+        exchange(&mut tcp, req.as_bytes()).await?
+    };
+    answer(&raw)
+}
+
+/// Sends the request and reads the answer: all of it (Content-Length), or to the end.
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    req: &[u8],
+) -> Result<Vec<u8>, String> {
     stream
-        .write_all(req.as_bytes())
+        .write_all(req)
         .await
         .map_err(|e| format!("send: {e}"))?;
     let mut raw = Vec::with_capacity(4096);
     let mut buf = [0u8; 8192];
     loop {
-        let n = stream
-            .read(&mut buf)
-            .await
-            .map_err(|e| format!("read: {e}"))?;
+        let n = match stream.read(&mut buf).await {
+            Ok(n) => n,
+            // A TLS server that closes without close_notify ends an answer read to its end.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !raw.is_empty() => 0,
+            Err(e) => return Err(format!("read: {e}")),
+        };
         if n == 0 {
             break;
         }
@@ -111,7 +136,12 @@ async fn send(
             break;
         }
     }
-    let head_end = find(&raw, b"\r\n\r\n").ok_or("no HTTP answer")?;
+    Ok(raw)
+}
+
+/// A whole answer read: its JSON, not found, or what is wrong.
+fn answer(raw: &[u8]) -> Result<LookupResult, String> {
+    let head_end = find(raw, b"\r\n\r\n").ok_or("no HTTP answer")?;
     let head = std::str::from_utf8(&raw[..head_end]).map_err(|_| "bad HTTP answer")?;
     let status: u16 = head
         .split_whitespace()
@@ -192,7 +222,12 @@ mod tests {
         );
         let u = parse_url("http://crm.local").unwrap();
         assert_eq!((u.host, u.port, u.path), ("crm.local", 80, "/"));
-        assert!(parse_url("https://crm").unwrap_err().contains("TLS"));
+        let u = parse_url("https://crm.example/v1").unwrap();
+        assert_eq!(
+            (u.https, u.host, u.port, u.path),
+            (true, "crm.example", 443, "/v1")
+        );
+        assert!(!parse_url("http://crm").unwrap().https);
         assert!(parse_url("ftp://x").is_err());
         assert!(parse_url("http://a b/").is_err());
     }

@@ -12,7 +12,7 @@
 
 pub mod calls;
 pub mod flows;
-mod http;
+pub mod http;
 pub mod media;
 pub mod outbound;
 pub mod plan;

@@ -67,6 +67,9 @@ pub struct SipConfig {
     /// numbers are answered. Without it, calls' media flows between the peers directly and
     /// service numbers are refused.
     pub media: Option<MediaConfig>,
+    /// A CA (PEM) trusted beside the system's roots when flows look things up in company
+    /// systems over `https://` (a company's own CA); empty: the system's roots alone.
+    pub lookup_ca_pem: String,
 }
 
 impl SipConfig {
@@ -89,6 +92,7 @@ impl SipConfig {
             drop_scanners: true,
             keepalive: Duration::from_secs(30),
             media: None,
+            lookup_ca_pem: String::new(),
         }
     }
 }
@@ -123,6 +127,8 @@ pub struct Shared {
     /// Legs that live on another shard than their call's (taken over from a call there):
     /// their commands go to that shard.
     leg_homes: Mutex<HashMap<u64, usize>>,
+    /// The CA (PEM) trusted beside the system's roots for flows' `https://` lookups.
+    pub(crate) lookup_ca: Arc<str>,
 }
 
 pub(crate) fn random_seed() -> u64 {
@@ -207,6 +213,7 @@ impl Shared {
             notices: tokio::sync::broadcast::channel(4096).0,
             shard_commands: std::sync::OnceLock::new(),
             leg_homes: Mutex::new(HashMap::new()),
+            lookup_ca: Arc::from(config.lookup_ca_pem.as_str()),
             plan_version: AtomicU64::new(1),
             limiter: Mutex::new(crate::security::RateLimiter::new(config.rate_limit)),
             bound_port,

@@ -34,9 +34,10 @@ fn run(cmd: &mut Command) -> std::io::Result<bool> {
     Ok(cmd.status()?.success())
 }
 
-/// A test CA and a certificate it signed for 127.0.0.1 and localhost (openssl), in `dir`;
+/// A test CA and a certificate it signed for 127.0.0.1 and localhost (openssl), in `dir`
+/// (`ca.pem`, `server.pem`, `server.key`);
 /// the CA's PEM.
-fn certificates(dir: &Path) -> Result<String, String> {
+pub fn certificates(dir: &Path) -> Result<String, String> {
     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     let ext = dir.join("server.ext");
     std::fs::write(

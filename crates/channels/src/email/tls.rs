@@ -1,84 +1,25 @@
-//! TLS to a mailbox's servers: rustls with ring, trusting the system's roots (read once) and,
-//! for a company's own certificates, the CA its mailbox names. IMAP over TLS or STARTTLS is
-//! [`MailStream`]; SMTP's is lettre's (same library, same roots).
+//! TLS to a mailbox's servers (`hotline-tls`: rustls with ring, the system's roots and the CA
+//! its mailbox names). IMAP over TLS or STARTTLS is [`MailStream`]; SMTP's is lettre's (same
+//! library, same roots).
 
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName};
+pub use hotline_tls::parse_ca;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-
-/// The certificates of a PEM text (empty text: none). An error says what is wrong with it.
-pub fn parse_ca(pem: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    if pem.trim().is_empty() {
-        return Ok(Vec::new());
-    }
-    let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("not PEM certificates: {e}"))?;
-    if certs.is_empty() {
-        return Err("no certificate in it (-----BEGIN CERTIFICATE-----)".into());
-    }
-    let mut roots = rustls::RootCertStore::empty();
-    for c in &certs {
-        roots
-            .add(c.clone())
-            .map_err(|e| format!("not a usable CA certificate: {e}"))?;
-    }
-    Ok(certs)
-}
-
-fn system_roots() -> &'static [CertificateDer<'static>] {
-    static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
-    ROOTS.get_or_init(|| {
-        let found = rustls_native_certs::load_native_certs();
-        if !found.errors.is_empty() {
-            tracing::warn!(
-                errors = found.errors.len(),
-                "some system CA certificates were not read"
-            );
-        }
-        found.certs
-    })
-}
-
-/// A client configuration trusting the system's roots and `ca_pem`.
-pub fn client_config(ca_pem: &str) -> Result<Arc<rustls::ClientConfig>, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    let (_, _ignored) = roots.add_parsable_certificates(system_roots().iter().cloned());
-    for c in parse_ca(ca_pem)? {
-        roots.add(c).map_err(|e| e.to_string())?;
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| e.to_string())?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    Ok(Arc::new(config))
-}
 
 /// A TCP connection to a mail server, plain or under TLS.
 #[derive(Debug)]
 pub enum MailStream {
     Plain(TcpStream),
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    Tls(Box<hotline_tls::TlsStream<TcpStream>>),
 }
 
 impl MailStream {
     /// Starts TLS on `tcp` (right away, or after STARTTLS), checking the server's certificate
     /// is `host`'s.
     pub async fn tls(tcp: TcpStream, host: &str, ca_pem: &str) -> Result<MailStream, String> {
-        let config = client_config(ca_pem)?;
-        let name = ServerName::try_from(host.to_string())
-            .map_err(|_| format!("not a host name: {host}"))?;
-        let tls = tokio_rustls::TlsConnector::from(config)
-            .connect(name, tcp)
-            .await
-            .map_err(|e| format!("TLS with {host}: {e}"))?;
+        let tls = hotline_tls::connect(tcp, host, ca_pem).await?;
         Ok(MailStream::Tls(Box::new(tls)))
     }
 }

@@ -9,6 +9,7 @@ mod calls;
 mod controls;
 mod flows;
 mod linphone;
+mod lookups;
 mod media;
 mod peers;
 mod scanners;
