@@ -12,6 +12,11 @@
 //! the end the store is read: every interaction closed, every recording on disk, and every
 //! tenth recording listened to for the caller's tone.
 //!
+//! `--generators-nice N` runs the load generators (SIPp and the phone farm's threads) at that
+//! CPU niceness (19: the lowest), so that on one machine they yield the CPUs to Hotline and to
+//! the WebSocket client that times the pops, standing in for generators on a host of their
+//! own. By default they run at Hotline's priority.
+//!
 //! Build first: `cargo build --release -p hotline`.
 
 use std::path::{Path, PathBuf};
@@ -29,6 +34,7 @@ struct Options {
     seconds: u32,
     agents: u32,
     talk: u32,
+    generators_nice: u32,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -37,6 +43,7 @@ fn parse(args: &[String]) -> Result<Options> {
         seconds: 300,
         agents: 450,
         talk: 8,
+        generators_nice: 0,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -51,6 +58,7 @@ fn parse(args: &[String]) -> Result<Options> {
             "--seconds" => o.seconds = value()?,
             "--agents" => o.agents = value()?,
             "--talk" => o.talk = value()?,
+            "--generators-nice" => o.generators_nice = value()?.min(19),
             other => bail!("unknown option {other}"),
         }
     }
@@ -114,9 +122,10 @@ impl Drop for Killed {
     }
 }
 
-fn sipp(dir: &Path, args: &[String], log: &str) -> Result<Child> {
+fn sipp(dir: &Path, args: &[String], log: &str, nice: u32) -> Result<Child> {
     let out = std::fs::File::create(dir.join(format!("{log}.out")))?;
-    Command::new("sipp")
+    Command::new("nice")
+        .args(["-n", &nice.to_string(), "sipp"])
         .args(args)
         .current_dir(dir)
         .stdin(Stdio::null())
@@ -261,6 +270,7 @@ pub async fn run(args: &[String]) -> Result<()> {
         realm,
         &extensions,
         PASSWORD,
+        o.generators_nice,
     )?;
     for id in &agent_ids {
         api(
@@ -333,6 +343,7 @@ pub async fn run(args: &[String]) -> Result<()> {
             format!("{}s", o.seconds + o.talk + 120),
         ],
         "carrier",
+        o.generators_nice,
     )?;
     let status = carrier_sipp.wait()?;
     let wall = t0.elapsed();
@@ -399,8 +410,8 @@ pub async fn run(args: &[String]) -> Result<()> {
     );
     println!();
     println!(
-        "`cargo xtask voice-load --rate {} --seconds {} --agents {} --talk {}` (SIPp exit {status})",
-        o.rate, o.seconds, o.agents, o.talk
+        "`cargo xtask voice-load --rate {} --seconds {} --agents {} --talk {} --generators-nice {}` (SIPp exit {status})",
+        o.rate, o.seconds, o.agents, o.talk, o.generators_nice
     );
     println!();
     println!("| what | value |");

@@ -104,6 +104,7 @@ pub fn start(
     realm: &str,
     extensions: &[String],
     password: &str,
+    nice: u32,
 ) -> Result<Farm> {
     let socket = UdpSocket::bind("127.0.0.1:0")?;
     socket.set_read_timeout(Some(Duration::from_secs(5)))?;
@@ -119,6 +120,7 @@ pub fn start(
     let mut threads = Vec::new();
     let s = stop.clone();
     threads.push(std::thread::spawn(move || {
+        renice_this_thread(nice);
         let mut buf = [0u8; 2048];
         while !s.load(Ordering::Relaxed) {
             if let Ok((n, from)) = rtp.recv_from(&mut buf) {
@@ -129,6 +131,7 @@ pub fn start(
     let s = stop.clone();
     let count = answered.clone();
     threads.push(std::thread::spawn(move || {
+        renice_this_thread(nice);
         let mut buf = [0u8; 8192];
         let local = socket.local_addr().map(|a| a.to_string()).unwrap_or_default();
         while !s.load(Ordering::Relaxed) {
@@ -164,6 +167,26 @@ pub fn start(
         answered,
         threads,
     })
+}
+
+/// Gives the calling thread (Linux: a task of its own) niceness `nice` with renice(1).
+fn renice_this_thread(nice: u32) {
+    if nice == 0 {
+        return;
+    }
+    let tid = std::fs::read_link("/proc/thread-self")
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+    let done = tid.is_some_and(|tid| {
+        std::process::Command::new("renice")
+            .args(["-n", &nice.to_string(), "-p", &tid])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    if !done {
+        eprintln!("the phone farm's thread could not be reniced; it runs at normal priority");
+    }
 }
 
 fn fxhash(s: &str) -> u64 {
