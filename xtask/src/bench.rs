@@ -3,7 +3,10 @@
 //!   as an agent's screen pop does it: normalise the number as typed, find, load the card;
 //! - timeline appends per second, one event per transaction and in batches.
 //!
-//! Both run on SQLite (a file in a temporary folder) and, with `--postgres URL`, on PostgreSQL.
+//! Both run on SQLite (a file in a temporary folder) and, with `--postgres URL`, on PostgreSQL;
+//! `--postgres` may be given more than once (over TCP and over the server's Unix socket,
+//! `postgres://postgres@localhost/db?host=/socket/dir&port=N`, to compare the two), and
+//! `--no-sqlite` leaves SQLite out.
 
 use anyhow::{Context, Result};
 use hotline_model::{Channel, Direction, Identifier, IdentifierKind, InteractionState};
@@ -15,7 +18,8 @@ struct Options {
     customers: u64,
     lookups: usize,
     events: usize,
-    postgres: Option<String>,
+    postgres: Vec<String>,
+    sqlite: bool,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -23,7 +27,8 @@ fn parse(args: &[String]) -> Result<Options> {
         customers: 1_000_000,
         lookups: 20_000,
         events: 100_000,
-        postgres: None,
+        postgres: Vec::new(),
+        sqlite: true,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -36,7 +41,8 @@ fn parse(args: &[String]) -> Result<Options> {
             "--customers" => o.customers = value()?.parse()?,
             "--lookups" => o.lookups = value()?.parse()?,
             "--events" => o.events = value()?.parse()?,
-            "--postgres" => o.postgres = Some(value()?),
+            "--postgres" => o.postgres.push(value()?),
+            "--no-sqlite" => o.sqlite = false,
             other => anyhow::bail!("unknown option {other}"),
         }
     }
@@ -52,9 +58,16 @@ pub async fn run(args: &[String]) -> Result<()> {
         "# {} customers, {} look-ups, {} events",
         o.customers, o.lookups, o.events
     );
-    bench_store("sqlite", &sqlite, &o).await?;
-    if let Some(pg) = &o.postgres {
-        bench_store("postgres", pg, &o).await?;
+    if o.sqlite {
+        bench_store("sqlite", &sqlite, &o).await?;
+    }
+    for pg in &o.postgres {
+        let name = if pg.contains("host=/") || pg.contains("host=%2F") {
+            "postgres (unix socket)"
+        } else {
+            "postgres (tcp)"
+        };
+        bench_store(name, pg, &o).await?;
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
@@ -68,7 +81,9 @@ fn phone_of(i: u64) -> String {
 async fn bench_store(name: &str, url: &str, o: &Options) -> Result<()> {
     let store = Store::connect(url, &ConnectOptions::default()).await?;
     store.migrate().await?;
-    let slug = format!("bench{}", std::process::id());
+    // One tenant per run and server connection (two runs may share a database).
+    let how: String = name.chars().filter(char::is_ascii_alphanumeric).collect();
+    let slug = format!("bench{}-{how}", std::process::id());
     let tenant = store
         .create_tenant(&NewTenant {
             name: "Bench".into(),
