@@ -159,6 +159,8 @@ struct Inner {
     desk: Desk,
     files: PathBuf,
     rooms: Mutex<HashMap<i64, Room>>,
+    /// How long a waiting visitor may have no widget open before they have abandoned.
+    gone_after: Duration,
 }
 
 /// The running chat service; cheap to clone.
@@ -172,11 +174,23 @@ impl ChatService {
     /// Starts the service (files are kept under `files`): chats stored as queued that routing
     /// does not hold are handed to it, and the waiting visitors' positions are kept told.
     pub fn start(store: Store, routing: AcdLink, files: PathBuf) -> ChatService {
+        ChatService::start_with(store, routing, files, GONE_AFTER)
+    }
+
+    /// [`ChatService::start`] with a waiting visitor gone after `gone_after` instead of
+    /// [`GONE_AFTER`] (tests).
+    pub fn start_with(
+        store: Store,
+        routing: AcdLink,
+        files: PathBuf,
+        gone_after: Duration,
+    ) -> ChatService {
         let (stop_tx, stop_rx) = watch::channel(false);
         let inner = Arc::new(Inner {
             desk: Desk::new(store, routing),
             files,
             rooms: Mutex::new(HashMap::new()),
+            gone_after,
         });
         tokio::spawn(watch_rooms(inner.clone(), stop_rx));
         ChatService {
@@ -721,6 +735,8 @@ pub fn transcript_text(site: &str, messages: &[Message]) -> String {
 /// widget open for [`GONE_AFTER`] has abandoned.
 async fn watch_rooms(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
     inner.desk.requeue_unrouted(Channel::Chat).await;
+    keep_waiting_rooms(&inner).await;
+    let gone_after = u64::try_from(inner.gone_after.as_millis()).unwrap_or(u64::MAX);
     loop {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(2)) => {}
@@ -743,9 +759,9 @@ async fn watch_rooms(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
                     } else if r.alone_since.is_none() {
                         r.alone_since = Some(now);
                     }
-                    let gone = r.alone_since.is_some_and(|s| {
-                        now.saturating_sub(s) > u64::try_from(GONE_AFTER.as_millis()).unwrap_or(0)
-                    });
+                    let gone = r
+                        .alone_since
+                        .is_some_and(|s| now.saturating_sub(s) > gone_after);
                     (*id, r.tenant, r.session, gone)
                 })
                 .collect()
@@ -773,6 +789,36 @@ async fn watch_rooms(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
                 }
             }
         }
+    }
+}
+
+/// Chats still waiting from before a start (a restart): each gets a room with no widget open
+/// yet, so a visitor who never comes back has abandoned `gone_after` after the start instead
+/// of waiting in the queue for ever.
+async fn keep_waiting_rooms(inner: &Arc<Inner>) {
+    let now = wall_ms();
+    for i in inner.desk.queued(Channel::Chat).await {
+        let Ok(Some(session)) = inner
+            .desk
+            .store
+            .chat_of_interaction(i.tenant_id, i.id)
+            .await
+        else {
+            continue;
+        };
+        let mut rooms = inner
+            .rooms
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        rooms.entry(i.id).or_insert_with(|| Room {
+            tenant: i.tenant_id,
+            session: session.id,
+            events: broadcast::channel(256).0,
+            agent: None,
+            ended: false,
+            told: None,
+            alone_since: Some(now),
+        });
     }
 }
 

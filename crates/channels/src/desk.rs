@@ -133,6 +133,15 @@ impl Desk {
     /// Contacts of `channel` stored as queued that routing does not hold (Hotline stopped
     /// between storing and routing them) are handed to it again.
     pub async fn requeue_unrouted(&self, channel: Channel) {
+        for i in self.queued(channel).await {
+            if let Ok(None) = self.routing.contact_state(ContactId(i.id)).await {
+                self.route(i.id, channel, i.queue_id, i.agent_id).await;
+            }
+        }
+    }
+
+    /// Every tenant's interactions of `channel` stored as queued (up to 10,000 a tenant).
+    pub async fn queued(&self, channel: Channel) -> Vec<hotline_model::Interaction> {
         let filter = InteractionFilter {
             channel: Some(channel),
             state: Some(InteractionState::Queued),
@@ -140,18 +149,15 @@ impl Desk {
             ..Default::default()
         };
         let Ok(tenants) = self.store.list_tenants().await else {
-            return;
+            return Vec::new();
         };
+        let mut out = Vec::new();
         for t in tenants {
-            let Ok(page) = self.store.list_interactions(t.id, &filter).await else {
-                continue;
-            };
-            for i in page.items {
-                if let Ok(None) = self.routing.contact_state(ContactId(i.id)).await {
-                    self.route(i.id, channel, i.queue_id, i.agent_id).await;
-                }
+            if let Ok(page) = self.store.list_interactions(t.id, &filter).await {
+                out.extend(page.items);
             }
         }
+        out
     }
 
     /// Routing withdrew an offer: the agent's desk hears it if the offer was ours.

@@ -197,20 +197,25 @@ async fn sites_are_an_admins_and_pages_only_of_their_origins_use_them() {
     assert_eq!(r.code(), "unknown_site");
 }
 
-#[tokio::test]
-async fn a_chat_is_offered_taken_and_talked_in_each_message_stored_once() {
-    let mut t = TestApp::new().await;
-    let mut commands = std::mem::replace(&mut t.routing_commands, tokio::sync::mpsc::channel(1).1);
-    let t = t;
-    let (admin, agent_id) = make_agent(&t, "a-agent", "1001").await;
-    let chat_q = queue(&t, &admin, "Чат", &["chat"]).await;
+/// A chat queue, a site (any origin) whose chats go to it, and agent a-agent (1001) logged
+/// in on a break: a chat opened now waits.
+struct OnBreak {
+    agent_id: i64,
+    chat_q: i64,
+    key: String,
+    /// The agent's session.
+    me: String,
+}
+
+async fn on_break(t: &TestApp) -> OnBreak {
+    let (admin, agent_id) = make_agent(t, "a-agent", "1001").await;
+    let chat_q = queue(t, &admin, "Чат", &["chat"]).await;
     let s = site(
-        &t,
+        t,
         &admin,
         json!({"name": "Магазин", "origins": ["*"], "chat_queue_id": chat_q}),
     )
     .await;
-    let key = s["key"].as_str().unwrap();
     let me = t.login("a-agent").await;
     let r = t
         .put(
@@ -220,6 +225,26 @@ async fn a_chat_is_offered_taken_and_talked_in_each_message_stored_once() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    OnBreak {
+        agent_id,
+        chat_q,
+        key: s["key"].as_str().unwrap().to_string(),
+        me,
+    }
+}
+
+#[tokio::test]
+async fn a_chat_is_offered_taken_and_talked_in_each_message_stored_once() {
+    let mut t = TestApp::new().await;
+    let mut commands = std::mem::replace(&mut t.routing_commands, tokio::sync::mpsc::channel(1).1);
+    let t = t;
+    let OnBreak {
+        agent_id,
+        chat_q,
+        key,
+        me,
+    } = on_break(&t).await;
+    let key = key.as_str();
     // Someone who could answer is logged in (on a break): the widget offers a chat.
     let r = public(
         &t,
@@ -594,4 +619,55 @@ async fn a_message_is_left_when_nobody_can_chat_and_templates_are_shared() {
     assert_eq!(r.body.as_array().unwrap().len(), 1);
     let b = t.login("b-agent").await;
     assert_eq!(t.get("/api/v1/templates", &b).await.body, json!([]));
+}
+
+#[tokio::test]
+async fn a_visitor_who_never_comes_back_after_a_restart_has_abandoned() {
+    let t = TestApp::new().await;
+    // The agent is logged in but on a break: the chat waits.
+    let OnBreak { key, .. } = on_break(&t).await;
+    let r = post_json(
+        &t,
+        &format!("/api/v1/public/sites/{key}/chats"),
+        PAGE,
+        json!({"name": "Олег", "text": "Есть кто?"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let token = r.body["token"].as_str().unwrap();
+    let session = t.store.chat_by_token(token).await.unwrap().unwrap();
+    let tenant = session.tenant_id;
+    // The chat service restarts; the visitor closed the page meanwhile and never returns.
+    t.state.chat.clone().unwrap().stop();
+    let files = tempfile::tempdir().unwrap();
+    let again = hotline_channels::chat::ChatService::start_with(
+        t.store.clone(),
+        t.acd.link(),
+        files.path().to_path_buf(),
+        std::time::Duration::from_secs(1),
+    );
+    let mut state = None;
+    for _ in 0..100 {
+        let i = t
+            .store
+            .get_interaction(tenant, session.interaction_id)
+            .await
+            .unwrap();
+        state = Some(i.state);
+        if i.state == hotline_model::InteractionState::Abandoned {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(state, Some(hotline_model::InteractionState::Abandoned));
+    let ended = t.store.chat_by_token(token).await.unwrap().unwrap();
+    assert!(ended.ended_at.is_some(), "the chat is ended too");
+    let waiting = t
+        .acd
+        .link()
+        .contact_state(hotline_routing::ContactId(session.interaction_id))
+        .await
+        .unwrap();
+    assert_eq!(waiting, None, "routing no longer holds it");
+    again.stop();
 }
