@@ -318,11 +318,14 @@ export function deskView(ctx, main) {
     // Header: who, where from, what state, call controls.
     const queueName = (pop.queue && pop.queue.name) || ((cache.queues || []).find((q) => interaction && q.id === interaction.queue_id) || {}).name;
     const live = tab.status === 'talking' || tab.status === 'ringing';
+    const channel = pop.channel || (interaction && interaction.channel) || 'voice';
+    // A written contact taken is being worked on, not talked in.
+    const statusLabel = channel !== 'voice' && tab.status === 'talking' ? t('contact.working') : t(`contact.${tab.status || 'open'}`);
     const header = h('div', { class: 'contact-head' },
       h('h2', {}, t(`channel.${pop.channel || (interaction && interaction.channel) || 'voice'}`), ' ',
         (pop.caller && pop.caller.number) || (interaction && interaction.channel !== 'voice' && interaction.subject) || pop.subject || ''),
       queueName ? h('span', { class: 'queue' }, `${t('contact.queue')}: ${queueName}`) : null,
-      h('span', { class: `chip s-${tab.status || 'open'}`, id: 'contact-status' }, t(`contact.${tab.status || 'open'}`)),
+      h('span', { class: `chip s-${tab.status || 'open'}`, id: 'contact-status' }, statusLabel),
       pop.transferred_from ? h('span', { class: 'muted' }, t('contact.transferred')) : null,
       h('span', { class: 'spacer' }),
       !live ? h('button', { type: 'button', onclick: () => closeTab(tab.key), title: t('contact.close') }, t('contact.close')) : null);
@@ -379,7 +382,6 @@ export function deskView(ctx, main) {
       list.forEach((s) => scriptBox.append(h('h4', {}, s.title), renderMarkdown(s.body_markdown)));
     }).catch((e) => ctx.fail(e));
 
-    const channel = pop.channel || (interaction && interaction.channel) || 'voice';
     let written = null;
     if (channel === 'email' || channel === 'form') written = writtenView(tab, interaction, card);
     else if (channel === 'chat') written = chatView(tab, interaction, card);

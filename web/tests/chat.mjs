@@ -159,6 +159,9 @@ try {
   await agent.click('#chat-accept');
   await agent.waitForSelector('#chat-input');
   await visitor.locator('#hotline-chat #agent').waitFor();
+  // A written contact taken is "in progress", not a call's "talking".
+  const label = await agent.textContent('#contact-status');
+  expect(['в работе', 'in progress'].includes(label.trim()), `the chat's status reads ${label}`);
   step('agent took the chat');
 
   // A canned response, filled in, sent.
