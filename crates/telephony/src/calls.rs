@@ -437,14 +437,14 @@ pub(crate) async fn run(
                     let tx = lookup_tx.clone();
                     let store = store.clone();
                     let region = tenant.region.clone();
-                    let ca = ctx.shared.lookup_ca.clone();
+                    let tls = ctx.shared.lookup_tls.clone();
                     lookups.insert(
                         id,
                         tokio::spawn(async move {
                             let budget = Duration::from_millis(budget_ms);
                             let result = match tokio::time::timeout(
                                 budget,
-                                lookup(&store, t, &region, request, &ca),
+                                lookup(&store, t, &region, request, &tls),
                             )
                             .await
                             {
@@ -1058,13 +1058,9 @@ pub(crate) async fn run(
                             None => Err("no answered consultation".into()),
                         },
                         (CallControl::CompleteTransfer, Some((agent, leg))) => {
-                            if let Some(mut k) = consult.take() {
-                                complete_transfer(&ctx, &endpoint, &mut timeline, &routing, contact, agent, leg, &k, "api").await;
-                                taken_over = k.occupied.take();
-                                notify_ended(&ctx, t, agent, interaction, "transferred");
-                                connected = Some(Connected { agent: 0, leg: k.leg, agent_hung_up: false, routed: false });
-                                held = false;
-                                patch(&store, t, interaction, held_patch(false)).await;
+                            if let Some(k) = consult.take() {
+                                let (third, busy) = complete_transfer(&ctx, &endpoint, &mut timeline, &routing, agent, leg, k, "api").await;
+                                (connected, taken_over, held) = (Some(third), busy, false);
                             }
                             Ok(())
                         }
@@ -1107,13 +1103,9 @@ pub(crate) async fn run(
                                     // The phone's attended transfer: the third takes our
                                     // media now, the phone hears it worked and is let go.
                                     ctx.send(ShardCommand::ReferOutcome { leg: refer, code: 200 });
-                                    let (Some(c), Some(mut k)) = (connected.take(), consult.take()) else { continue };
-                                    complete_transfer(&ctx, &endpoint, &mut timeline, &routing, contact, c.agent, c.leg, &k, "phone").await;
-                                    taken_over = k.occupied.take();
-                                    notify_ended(&ctx, t, c.agent, interaction, "transferred");
-                                    connected = Some(Connected { agent: 0, leg: k.leg, agent_hung_up: false, routed: false });
-                                    held = false;
-                                    patch(&store, t, interaction, held_patch(false)).await;
+                                    let (Some(c), Some(k)) = (connected.take(), consult.take()) else { continue };
+                                    let (third, busy) = complete_transfer(&ctx, &endpoint, &mut timeline, &routing, c.agent, c.leg, k, "phone").await;
+                                    (connected, taken_over, held) = (Some(third), busy, false);
                                     continue;
                                 }
                                 timeline
@@ -1153,13 +1145,9 @@ pub(crate) async fn run(
                     LegNote::HungUp if talking && consult.as_ref().is_some_and(|k| k.answered) => {
                         // The agent hangs up on a consultation or conference: the caller and
                         // the third talk on (as on a PBX: hanging up completes the transfer).
-                        let (Some(c), Some(mut k)) = (connected.take(), consult.take()) else { continue };
-                        complete_transfer(&ctx, &endpoint, &mut timeline, &routing, contact, c.agent, c.leg, &k, "agent_hung_up").await;
-                        taken_over = k.occupied.take();
-                        notify_ended(&ctx, t, c.agent, interaction, "transferred");
-                        connected = Some(Connected { agent: 0, leg: k.leg, agent_hung_up: false, routed: false });
-                        held = false;
-                        patch(&store, t, interaction, held_patch(false)).await;
+                        let (Some(c), Some(k)) = (connected.take(), consult.take()) else { continue };
+                        let (third, busy) = complete_transfer(&ctx, &endpoint, &mut timeline, &routing, c.agent, c.leg, k, "agent_hung_up").await;
+                        (connected, taken_over, held) = (Some(third), busy, false);
                     }
                     LegNote::Ringing if dialled => {
                         timeline.append("call.transfer_ringing", json!({})).await;
@@ -1766,22 +1754,24 @@ async fn end_consult(
 }
 
 /// The agent leaves an answered consultation: the caller and the third talk on; routing
-/// ends the agent's part (wrap-up).
+/// ends the agent's part (wrap-up), the desk hears the agent's part ended, the call is
+/// active (not held). Returns the call's party now (the third, not routed) and the guard
+/// that keeps a consulted agent busy for routing until the call ends.
 #[allow(clippy::too_many_arguments)]
 async fn complete_transfer(
     ctx: &Context,
     endpoint: &EndpointHandle,
     timeline: &mut Timeline,
     routing: &Option<hotline_acd::AcdLink>,
-    contact: ContactId,
     agent: i64,
     agent_leg: u64,
-    k: &Consult,
+    mut k: Consult,
     by: &str,
-) {
+) -> (Connected, Option<Occupied>) {
+    let (t, interaction) = (timeline.tenant, timeline.interaction);
     endpoint.drop_agent().await;
     ctx.send(ShardCommand::Drop { leg: agent_leg });
-    tell(routing, RoutingInput::Ended(contact)).await;
+    tell(routing, RoutingInput::Ended(ContactId(interaction))).await;
     timeline
         .append(
             "call.transferred",
@@ -1791,6 +1781,15 @@ async fn complete_transfer(
             }),
         )
         .await;
+    notify_ended(ctx, t, agent, interaction, "transferred");
+    patch(&timeline.store, t, interaction, held_patch(false)).await;
+    let third = Connected {
+        agent: 0,
+        leg: k.leg,
+        agent_hung_up: false,
+        routed: false,
+    };
+    (third, k.occupied.take())
 }
 
 async fn tell(routing: &Option<hotline_acd::AcdLink>, input: RoutingInput) {
@@ -1915,7 +1914,7 @@ async fn lookup(
     tenant: i64,
     region: &str,
     request: LookupRequest,
-    ca_pem: &str,
+    tls: &Result<std::sync::Arc<hotline_tls::ClientConfig>, String>,
 ) -> LookupResult {
     match request {
         LookupRequest::Table { table, key } => match store.lookup_row(tenant, &table, &key).await {
@@ -1943,6 +1942,6 @@ async fn lookup(
             url,
             headers,
             body,
-        } => crate::http::request(method, &url, &headers, body.as_deref(), ca_pem).await,
+        } => crate::http::request(method, &url, &headers, body.as_deref(), tls).await,
     }
 }

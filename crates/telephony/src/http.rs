@@ -5,6 +5,8 @@
 
 use hotline_flow::flow::HttpMethod;
 use hotline_flow::run::LookupResult;
+use hotline_tls::ClientConfig;
+use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// The largest answer read.
@@ -48,15 +50,16 @@ fn parse_url(url: &str) -> Result<Url<'_>, String> {
 }
 
 /// Sends the request; 2xx with a JSON body is found, 404 (or an empty answer) not found,
-/// anything else an error. `ca_pem` is trusted for `https://` beside the system's roots.
+/// anything else an error. `tls` is what `https://` trusts ([`hotline_tls::client_config`],
+/// made once; an error there fails `https://` lookups with it).
 pub async fn request(
     method: HttpMethod,
     url: &str,
     headers: &[(String, String)],
     body: Option<&str>,
-    ca_pem: &str,
+    tls: &Result<Arc<ClientConfig>, String>,
 ) -> LookupResult {
-    match send(method, url, headers, body, ca_pem).await {
+    match send(method, url, headers, body, tls).await {
         Ok(r) => r,
         Err(e) => LookupResult::Failed(e),
     }
@@ -67,7 +70,7 @@ async fn send(
     url: &str,
     headers: &[(String, String)],
     body: Option<&str>,
-    ca_pem: &str,
+    tls: &Result<Arc<ClientConfig>, String>,
 ) -> Result<LookupResult, String> {
     let u = parse_url(url)?;
     let host = u.host.trim_start_matches('[').trim_end_matches(']');
@@ -98,8 +101,9 @@ async fn send(
     req.push_str("\r\n");
     req.push_str(if method == "POST" { body } else { "" });
     let raw = if u.https {
-        let mut tls = hotline_tls::connect(tcp, host, ca_pem).await?;
-        exchange(&mut tls, req.as_bytes()).await?
+        let config = tls.clone()?;
+        let mut stream = hotline_tls::connect_with(tcp, host, config).await?;
+        exchange(&mut stream, req.as_bytes()).await?
     } else {
         exchange(&mut tcp, req.as_bytes()).await?
     };

@@ -127,8 +127,9 @@ pub struct Shared {
     /// Legs that live on another shard than their call's (taken over from a call there):
     /// their commands go to that shard.
     leg_homes: Mutex<HashMap<u64, usize>>,
-    /// The CA (PEM) trusted beside the system's roots for flows' `https://` lookups.
-    pub(crate) lookup_ca: Arc<str>,
+    /// What flows' `https://` lookups trust (the system's roots and `lookup_ca_pem`), made
+    /// once at start.
+    pub(crate) lookup_tls: Result<Arc<hotline_tls::ClientConfig>, String>,
 }
 
 pub(crate) fn random_seed() -> u64 {
@@ -213,7 +214,8 @@ impl Shared {
             notices: tokio::sync::broadcast::channel(4096).0,
             shard_commands: std::sync::OnceLock::new(),
             leg_homes: Mutex::new(HashMap::new()),
-            lookup_ca: Arc::from(config.lookup_ca_pem.as_str()),
+            lookup_tls: hotline_tls::client_config(&config.lookup_ca_pem)
+                .map_err(|e| format!("lookup_ca_pem: {e}")),
             plan_version: AtomicU64::new(1),
             limiter: Mutex::new(crate::security::RateLimiter::new(config.rate_limit)),
             bound_port,

@@ -7,6 +7,7 @@ use rustls_pki_types::{CertificateDer, ServerName};
 use std::sync::{Arc, OnceLock};
 use tokio::net::TcpStream;
 
+pub use rustls::ClientConfig;
 pub use tokio_rustls::client::TlsStream;
 
 /// The certificates of a PEM text (empty text: none). An error says what is wrong with it.
@@ -67,7 +68,15 @@ pub async fn connect(
     host: &str,
     ca_pem: &str,
 ) -> Result<TlsStream<TcpStream>, String> {
-    let config = client_config(ca_pem)?;
+    connect_with(tcp, host, client_config(ca_pem)?).await
+}
+
+/// [`connect`] with a configuration made once ([`client_config`]) for many connections.
+pub async fn connect_with(
+    tcp: TcpStream,
+    host: &str,
+    config: Arc<ClientConfig>,
+) -> Result<TlsStream<TcpStream>, String> {
     let name =
         ServerName::try_from(host.to_string()).map_err(|_| format!("not a host name: {host}"))?;
     tokio_rustls::TlsConnector::from(config)

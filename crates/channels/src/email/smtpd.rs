@@ -119,23 +119,21 @@ impl Session {
 
     /// The shell stored the mail handed out: it is acknowledged.
     pub fn stored(&mut self) -> Vec<Event> {
-        if self.state != State::Storing {
-            return Vec::new();
-        }
-        self.reset();
-        let mut out = vec![reply(250, "2.0.0 OK: stored")];
-        // Commands pipelined behind the mail are answered now.
-        out.extend(self.feed(&[]));
-        out
+        self.answer_mail(reply(250, "2.0.0 OK: stored"))
     }
 
     /// The shell could not store the mail: the client keeps it and tries again later.
     pub fn failed(&mut self) -> Vec<Event> {
+        self.answer_mail(reply(451, "4.3.0 not stored now; try again later"))
+    }
+
+    /// The answer to the mail being stored, then to the commands pipelined behind it.
+    fn answer_mail(&mut self, answer: Event) -> Vec<Event> {
         if self.state != State::Storing {
             return Vec::new();
         }
         self.reset();
-        let mut out = vec![reply(451, "4.3.0 not stored now; try again later")];
+        let mut out = vec![answer];
         out.extend(self.feed(&[]));
         out
     }

@@ -74,25 +74,32 @@ async fn https_lookups_check_the_company_systems_certificate() {
         .expect("read")
         .and_then(|l| l.trim().parse().ok())
         .expect("a port");
-    let get = |url: String, ca: String| async move {
+    // What a flow's lookups trust: made once, with and without the company's CA.
+    let trusting = hotline_tls::client_config(&ca);
+    let system_only = hotline_tls::client_config("");
+    let get = |url: String, tls: Result<_, String>| async move {
         tokio::time::timeout(
             Duration::from_secs(10),
-            request(HttpMethod::Get, &url, &[], None, &ca),
+            request(HttpMethod::Get, &url, &[], None, &tls),
         )
         .await
         .expect("answered in time")
     };
     let base = format!("https://127.0.0.1:{port}");
     assert_eq!(
-        get(format!("{base}/orders/42"), ca.clone()).await,
+        get(format!("{base}/orders/42"), trusting.clone()).await,
         LookupResult::Found(json!({"order": 42, "status": "shipped"}))
     );
     assert_eq!(
-        get(format!("https://localhost:{port}/orders/7"), ca.clone()).await,
+        get(
+            format!("https://localhost:{port}/orders/7"),
+            trusting.clone()
+        )
+        .await,
         LookupResult::NotFound
     );
     assert_eq!(
-        get(format!("{base}/chunked"), ca.clone()).await,
+        get(format!("{base}/chunked"), trusting.clone()).await,
         LookupResult::Found(json!({"status": "in transit"}))
     );
     let posted = request(
@@ -100,7 +107,7 @@ async fn https_lookups_check_the_company_systems_certificate() {
         &format!("{base}/orders"),
         &[("X-Api-Key".into(), "k-1".into())],
         Some(r#"{"phone":"+74951234567"}"#),
-        &ca,
+        &trusting,
     )
     .await;
     assert_eq!(
@@ -109,13 +116,17 @@ async fn https_lookups_check_the_company_systems_certificate() {
     );
     // Without the company's CA the server is not trusted: the lookup fails (the flow takes
     // its failure branch), nothing is sent.
-    match get(format!("{base}/orders/42"), String::new()).await {
+    match get(format!("{base}/orders/42"), system_only).await {
         LookupResult::Failed(why) => assert!(why.contains("certificate"), "{why}"),
         other => panic!("an untrusted server answered: {other:?}"),
     }
     // Plain HTTP to a TLS port is no answer either.
     assert!(matches!(
-        get(format!("http://127.0.0.1:{port}/orders/42"), ca.clone()).await,
+        get(
+            format!("http://127.0.0.1:{port}/orders/42"),
+            trusting.clone()
+        )
+        .await,
         LookupResult::Failed(_)
     ));
     let _ = server.kill().await;
