@@ -185,9 +185,8 @@ impl Shard {
             let _ = r.notes.send((r.leg, LegNote::Failed { code: 481 }));
             return;
         };
-        if let Some(a) = &self.anchor {
-            a.end(b.call);
-        }
+        // The consultation's media bridge stops with the call's `Ended` event, handled right
+        // after this command like every B2BUA event.
         let mut invite = b.dialog.request(Method::Invite);
         invite.push_front(HeaderName::Via, self.tx.via(b.peer.transport, &b.local));
         with_offer(&mut invite, &r.local);
