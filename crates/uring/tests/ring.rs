@@ -1,0 +1,188 @@
+//! The ring against real sockets on 127.0.0.1.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use hotline_uring::{Event, Packet, Ring, SocketId};
+
+fn bound() -> UdpSocket {
+    UdpSocket::bind("127.0.0.1:0").expect("bind")
+}
+
+fn peer() -> UdpSocket {
+    let s = bound();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s
+}
+
+/// Waits (at most 5 s) until `want` takes an event; the others are kept in `seen`.
+fn wait_for<T>(
+    ring: &mut Ring,
+    seen: &mut Vec<Event>,
+    mut want: impl FnMut(&mut Ring, Event) -> Result<T, Event>,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        ring.wait(Duration::from_millis(100)).expect("wait");
+        while let Some(e) = ring.next_event() {
+            match want(ring, e) {
+                Ok(t) => return t,
+                Err(e) => seen.push(e),
+            }
+        }
+    }
+    panic!("nothing wanted within 5 s; seen {seen:?}");
+}
+
+fn packet(ring: &mut Ring, seen: &mut Vec<Event>) -> (u64, SocketId, SocketAddr, Packet) {
+    wait_for(ring, seen, |_, e| match e {
+        Event::Packet {
+            token,
+            socket,
+            from,
+            packet,
+        } => Ok((token, socket, from, packet)),
+        other => Err(other),
+    })
+}
+
+#[test]
+fn relays_a_datagram_rewritten_in_place_from_the_other_socket() {
+    let mut ring = Ring::new(64).expect("io_uring");
+    let (a, b) = (bound(), bound());
+    let (a_addr, b_addr) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+    let id_a = ring.add(a, 10).unwrap();
+    let id_b = ring.add(b, 11).unwrap();
+    let (x, y) = (peer(), peer());
+    let mut seen = Vec::new();
+    for round in 0..200u32 {
+        x.send_to(&round.to_be_bytes(), a_addr).unwrap();
+        let (token, socket, from, p) = packet(&mut ring, &mut seen);
+        assert_eq!((token, socket, from), (10, id_a, x.local_addr().unwrap()));
+        assert_eq!(p.len(), 4);
+        let data = ring.data(&p);
+        assert_eq!(data, round.to_be_bytes());
+        data[0] = 0xee;
+        ring.send(id_b, p, 4, y.local_addr().unwrap()).unwrap();
+        let mut got = [0u8; 16];
+        // The send goes out at the next wait.
+        ring.wait(Duration::from_millis(1)).unwrap();
+        let (n, src) = y.recv_from(&mut got).expect("relayed");
+        assert_eq!(src, b_addr, "sent from the other socket");
+        let mut want = round.to_be_bytes();
+        want[0] = 0xee;
+        assert_eq!(&got[..n], want);
+    }
+    // 200 packets through 64 buffers: every buffer came back.
+    assert_eq!(ring.stats().received, 200);
+    assert_eq!(ring.stats().sent, 200);
+    assert_eq!(ring.stats().out_of_buffers, 0);
+    assert!(seen.is_empty(), "{seen:?}");
+}
+
+#[test]
+fn out_of_buffers_loses_only_what_did_not_fit_and_receiving_resumes() {
+    let mut ring = Ring::new(4).expect("io_uring");
+    let a = bound();
+    let a_addr = a.local_addr().unwrap();
+    let id = ring.add(a, 1).unwrap();
+    let x = peer();
+    // Six datagrams, four buffers, none given back yet.
+    for i in 0..6u8 {
+        x.send_to(&[i], a_addr).unwrap();
+    }
+    let mut held = Vec::new();
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        held.push(packet(&mut ring, &mut seen).3);
+    }
+    for p in held.drain(..) {
+        ring.release(p);
+    }
+    // The receive that ran out of buffers is armed again: what waited in the socket comes,
+    // then new datagrams.
+    x.send_to(&[9], a_addr).unwrap();
+    let mut got = Vec::new();
+    while got.last() != Some(&9) {
+        let (_, socket, _, p) = packet(&mut ring, &mut seen);
+        assert_eq!(socket, id);
+        got.push(ring.data(&p)[0]);
+        ring.release(p);
+    }
+    assert!(ring.stats().out_of_buffers >= 1, "{:?}", ring.stats());
+    // The kernel kept the two that found no buffer in the socket: nothing was lost.
+    assert_eq!(got, [4, 5, 9]);
+}
+
+#[test]
+fn a_removed_socket_comes_back_after_its_sends_and_a_waker_wakes() {
+    let mut ring = Ring::new(16).expect("io_uring");
+    let a = bound();
+    let a_addr = a.local_addr().unwrap();
+    let id = ring.add(a, 7).unwrap();
+    let x = peer();
+    x.send_to(b"hi", a_addr).unwrap();
+    let mut seen = Vec::new();
+    let (_, _, from, p) = packet(&mut ring, &mut seen);
+    ring.send(id, p, 2, from).unwrap();
+    ring.remove(id).unwrap();
+    let socket = wait_for(&mut ring, &mut seen, |_, e| match e {
+        Event::Removed { token: 7, socket } => Ok(socket),
+        other => Err(other),
+    });
+    assert_eq!(socket.local_addr().unwrap(), a_addr);
+    let mut got = [0u8; 4];
+    assert_eq!(
+        x.recv(&mut got).unwrap(),
+        2,
+        "the send queued before removal went out"
+    );
+    assert_eq!(ring.sockets(), 0);
+    // Nothing more is received on it through the ring.
+    x.send_to(b"late", a_addr).unwrap();
+    ring.wait(Duration::from_millis(100)).unwrap();
+    assert!(ring.next_event().is_none());
+    socket
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    assert_eq!(
+        socket.recv(&mut got).unwrap(),
+        4,
+        "the socket works on its own again"
+    );
+
+    let waker = ring.waker();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        waker.wake();
+    });
+    let start = Instant::now();
+    wait_for(&mut ring, &mut seen, |_, e| match e {
+        Event::Woken => Ok(()),
+        other => Err(other),
+    });
+    assert!(start.elapsed() < Duration::from_secs(4));
+    t.join().unwrap();
+    assert!(seen.is_empty(), "{seen:?}");
+}
+
+#[test]
+fn ipv6_sources_and_destinations() {
+    let Ok(a) = UdpSocket::bind("[::1]:0") else {
+        return; // no IPv6 loopback on this machine
+    };
+    let mut ring = Ring::new(16).expect("io_uring");
+    let a_addr = a.local_addr().unwrap();
+    let id = ring.add(a, 3).unwrap();
+    let x = UdpSocket::bind("[::1]:0").unwrap();
+    x.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    x.send_to(b"v6", a_addr).unwrap();
+    let mut seen = Vec::new();
+    let (_, _, from, p) = packet(&mut ring, &mut seen);
+    assert_eq!(from, x.local_addr().unwrap());
+    ring.send(id, p, 2, from).unwrap();
+    ring.wait(Duration::from_millis(1)).unwrap();
+    let mut got = [0u8; 4];
+    let (n, src) = x.recv_from(&mut got).unwrap();
+    assert_eq!((&got[..n], src), (&b"v6"[..], a_addr));
+}
