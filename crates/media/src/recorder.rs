@@ -12,7 +12,9 @@ pub const DELAY_MS: u64 = 200;
 /// How far a timestamp may stray from arrival time before the track is anchored again.
 pub const RESYNC_MS: u64 = 1000;
 const RATE: u64 = 8;
-const CAPACITY: usize = 8000 * 4;
+/// Frames the recorder holds (about 4 s); a power of two, so a position's slot is a mask.
+const CAPACITY: usize = 1 << 15;
+const MASK: u64 = CAPACITY as u64 - 1;
 
 #[derive(Clone, Copy, Debug, Default)]
 struct Track {
@@ -98,12 +100,20 @@ impl Recorder {
             t.late_samples += skip as u64;
         }
         let side = track & 1;
-        for (i, &s) in samples.iter().enumerate().skip(skip) {
-            let pos = at + i as u64;
-            if pos >= self.written + CAPACITY as u64 {
-                break;
-            }
-            self.ring[(pos % CAPACITY as u64) as usize][side] = s;
+        // The samples that fit, laid in at most two runs (before and after the ring wraps).
+        let first = at + skip as u64;
+        let fit = (self.written + CAPACITY as u64).saturating_sub(first);
+        let samples = &samples[skip..skip + (samples.len() - skip).min(fit as usize)];
+        let start = (first & MASK) as usize;
+        let run = samples.len().min(CAPACITY - start);
+        for (slot, &s) in self.ring[start..start + run]
+            .iter_mut()
+            .zip(&samples[..run])
+        {
+            slot[side] = s;
+        }
+        for (slot, &s) in self.ring.iter_mut().zip(&samples[run..]) {
+            slot[side] = s;
         }
         self.furthest = self.furthest.max(end.min(self.written + CAPACITY as u64));
     }
@@ -123,10 +133,12 @@ impl Recorder {
 
     fn emit(&mut self, until: u64, out: &mut Vec<i16>) {
         while self.written < until {
-            let slot = &mut self.ring[(self.written % CAPACITY as u64) as usize];
-            out.extend_from_slice(slot);
-            *slot = [0, 0];
-            self.written += 1;
+            let start = (self.written & MASK) as usize;
+            let n = ((until - self.written) as usize).min(CAPACITY - start);
+            let run = &mut self.ring[start..start + n];
+            out.extend_from_slice(run.as_flattened());
+            run.fill([0, 0]);
+            self.written += n as u64;
         }
     }
 }

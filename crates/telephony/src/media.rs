@@ -36,6 +36,9 @@ pub struct MediaConfig {
     pub prompt_cache: PathBuf,
     /// The espeak-ng voice for speech (`ru`, `en`, ...).
     pub voice: String,
+    /// Bridges relay on the io_uring relay threads when the kernel allows it (else, and
+    /// when this is off, on the async runtime).
+    pub io_uring: bool,
 }
 
 impl MediaConfig {
@@ -46,6 +49,7 @@ impl MediaConfig {
             recordings: Some(data_dir.join("recordings")),
             prompt_cache: data_dir.join("prompts"),
             voice: "ru".into(),
+            io_uring: true,
         }
     }
 }
@@ -149,6 +153,8 @@ struct Inner {
     prompts: Mutex<HashMap<(String, String), Prompt>>,
     music: std::sync::OnceLock<Prompt>,
     next_session: std::sync::atomic::AtomicU64,
+    /// Bridge phases handed to the relay threads.
+    on_relay_threads: std::sync::atomic::AtomicU64,
 }
 
 /// The media engine (cheap to clone).
@@ -199,6 +205,7 @@ impl Media {
                 prompts: Mutex::new(HashMap::new()),
                 music: std::sync::OnceLock::new(),
                 next_session: std::sync::atomic::AtomicU64::new(1),
+                on_relay_threads: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }
@@ -210,6 +217,14 @@ impl Media {
     /// Events: digits, recordings, sessions ended.
     pub fn subscribe(&self) -> broadcast::Receiver<MediaEvent> {
         self.inner.events.subscribe()
+    }
+
+    /// Bridge phases relayed by the io_uring relay threads so far (the others ran on the
+    /// async runtime).
+    pub fn phases_on_relay_threads(&self) -> u64 {
+        self.inner
+            .on_relay_threads
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Ports free now.
@@ -545,9 +560,9 @@ impl RecordingFile {
         if self.buf.is_empty() {
             return;
         }
-        let mut bytes = Vec::with_capacity(self.buf.len() * 2);
-        for s in &self.buf {
-            bytes.extend_from_slice(&s.to_le_bytes());
+        let mut bytes = vec![0u8; self.buf.len() * 2];
+        for (b, s) in bytes.chunks_exact_mut(2).zip(&self.buf) {
+            b.copy_from_slice(&s.to_le_bytes());
         }
         self.buf.clear();
         disk::write(self.id, bytes);
@@ -576,6 +591,8 @@ impl Drop for RecordingFile {
 /// final sync) happens here, in the order sessions asked for it. A session's task never
 /// waits for the disk: a write held up by writeback, or a sync, on a runtime worker stalled
 /// every task queued behind it (screen pops included) under load.
+mod relay;
+
 mod disk {
     use super::wav;
     use std::collections::HashMap;
@@ -729,16 +746,21 @@ async fn run_bridge(
     };
     let epoch = Instant::now();
     let mut bridge = Bridge::new(Leg::new(a.1, 0), Leg::new(b.1, 0));
-    let mut recording = path.and_then(RecordingFile::create);
+    let recording = path.and_then(RecordingFile::create);
     if recording.is_some() {
         bridge.record(0, 0);
     }
-    let exit = relay(
+    let Relayed {
+        exit,
+        mut bridge,
+        mut recording,
+        ..
+    } = relay(
         &media,
         session,
-        [&sa, &sb],
-        &mut bridge,
-        &mut recording,
+        [sa, sb],
+        bridge,
+        recording,
         &mut control,
         epoch,
     )
@@ -806,18 +828,210 @@ enum Exit {
     DropAgent,
 }
 
+/// What a bridge phase gives back: why it ended, its sockets (`None` when they could not be
+/// taken back from a relay thread), the bridge and the recording (left open).
+struct Relayed {
+    exit: Exit,
+    sockets: Option<[UdpSocket; 2]>,
+    bridge: Bridge,
+    recording: Option<RecordingFile>,
+}
+
 /// Relays between the two sockets until told otherwise, the service stops, or both peers go
-/// quiet; what is heard goes to `recording` (left open).
+/// quiet; what is heard goes to `recording` (left open). The relaying itself happens on a
+/// relay thread (`relay::pool`) when io_uring is usable, else here on the runtime.
 async fn relay(
     media: &Media,
     session: u64,
-    [sa, sb]: [&UdpSocket; 2],
-    bridge: &mut Bridge,
-    recording: &mut Option<RecordingFile>,
+    sockets: [UdpSocket; 2],
+    bridge: Bridge,
+    recording: Option<RecordingFile>,
     control: &mut mpsc::Receiver<Control>,
     epoch: Instant,
-) -> Exit {
+) -> Relayed {
     let mut stop = media.inner.stop.subscribe();
+    let pool = if media.inner.config.io_uring {
+        relay::pool()
+    } else {
+        None
+    };
+    let Some(pool) = pool else {
+        return relay_here(
+            media, session, sockets, bridge, recording, control, &mut stop, epoch,
+        )
+        .await;
+    };
+    // Out of the runtime's reactor: nothing wakes it for these sockets while a relay thread
+    // has them.
+    let [a, b] = sockets;
+    let (a, b) = match (a.into_std(), b.into_std()) {
+        (Ok(a), Ok(b)) => (a, b),
+        _ => {
+            tracing::error!(
+                session,
+                "RTP sockets could not leave the runtime: the session ends"
+            );
+            return Relayed::lost(bridge, recording);
+        }
+    };
+    let negotiated = [bridge.legs[0].negotiated, bridge.legs[1].negotiated];
+    let (done_tx, mut done_rx) = tokio::sync::oneshot::channel();
+    let job = relay::Job {
+        session,
+        sockets: [a, b],
+        bridge,
+        recording,
+        epoch,
+        idle_ms: media.inner.config.idle_timeout.as_millis() as u64,
+        events: media.inner.events.clone(),
+        done: done_tx,
+    };
+    let attached = match pool.start(job) {
+        Ok(at) => {
+            media
+                .inner
+                .on_relay_threads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            at
+        }
+        Err(job) => {
+            let relay::Job {
+                sockets,
+                bridge,
+                recording,
+                ..
+            } = *job;
+            let Some(sockets) = back_to_runtime(session, sockets) else {
+                return Relayed::lost(bridge, recording);
+            };
+            return relay_here(
+                media, session, sockets, bridge, recording, control, &mut stop, epoch,
+            )
+            .await;
+        }
+    };
+    let mut asked: Option<Exit> = None;
+    let done = loop {
+        tokio::select! {
+            d = &mut done_rx => break d,
+            c = control.recv(), if asked.is_none() => match c {
+                Some(Control::Renegotiate(legs)) => pool.renegotiate(attached, legs),
+                Some(Control::Hold) => asked = Some(Exit::Hold),
+                Some(Control::Release) => asked = Some(Exit::Release),
+                Some(Control::Consult(port, negotiated)) => asked = Some(Exit::Consult(port, negotiated)),
+                // A bridge plays nothing of its own and is connected already.
+                Some(Control::Play(_) | Control::StopPlayback | Control::Music(_) | Control::Connect(..) | Control::Resume
+                    | Control::Conference(_) | Control::DropThird | Control::DropAgent) => {}
+                Some(Control::Stop) | None => asked = Some(Exit::Stop),
+            },
+            _ = stop.changed(), if asked.is_none() => asked = Some(Exit::Stop),
+        }
+        if asked.is_some() {
+            pool.detach(attached);
+        }
+    };
+    let Ok(done) = done else {
+        // The relay thread is gone (it never is while the process runs).
+        tracing::error!(session, "the relay thread dropped a session");
+        let now = ms_since(epoch);
+        let bridge = Bridge::new(Leg::new(negotiated[0], now), Leg::new(negotiated[1], now));
+        return Relayed::lost(bridge, None);
+    };
+    let relay::Done {
+        idle,
+        failed,
+        sockets,
+        bridge,
+        recording,
+    } = done;
+    let Some(sockets) = back_to_runtime(session, sockets) else {
+        return Relayed::lost(bridge, recording);
+    };
+    if failed && asked.is_none() {
+        return relay_here(
+            media, session, sockets, bridge, recording, control, &mut stop, epoch,
+        )
+        .await;
+    }
+    let exit = match asked {
+        Some(exit) => exit,
+        None if idle => Exit::Idle,
+        None => Exit::Stop,
+    };
+    Relayed::ended(session, exit, sockets, bridge, recording)
+}
+
+impl Relayed {
+    /// The sockets are gone: the session cannot go on.
+    fn lost(bridge: Bridge, recording: Option<RecordingFile>) -> Relayed {
+        Relayed {
+            exit: Exit::Stop,
+            sockets: None,
+            bridge,
+            recording,
+        }
+    }
+
+    fn ended(
+        session: u64,
+        exit: Exit,
+        sockets: [UdpSocket; 2],
+        bridge: Bridge,
+        recording: Option<RecordingFile>,
+    ) -> Relayed {
+        let [fa, fb] = bridge.forwarded();
+        tracing::info!(session, forwarded_a = fa, forwarded_b = fb, exit = ?exit, "bridge phase ended");
+        Relayed {
+            exit,
+            sockets: Some(sockets),
+            bridge,
+            recording,
+        }
+    }
+}
+
+/// Tells everyone listening of the keys a bridge relayed (RFC 4733 events).
+fn relayed_digits(
+    events: &broadcast::Sender<MediaEvent>,
+    session: u64,
+    digits: &mut Vec<DtmfEvent>,
+) {
+    for d in digits.drain(..) {
+        if let DtmfEvent::Digit { digit, .. } = d {
+            tracing::info!(session, "digit relayed");
+            let _ = events.send(MediaEvent::Digit {
+                session,
+                digit,
+                inband: false,
+            });
+        }
+    }
+}
+
+/// Sockets a relay thread gave back, on the runtime's reactor again.
+fn back_to_runtime(session: u64, [a, b]: [std::net::UdpSocket; 2]) -> Option<[UdpSocket; 2]> {
+    match (UdpSocket::from_std(a), UdpSocket::from_std(b)) {
+        (Ok(a), Ok(b)) => Some([a, b]),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(session, error = %e, "RTP sockets could not rejoin the runtime");
+            None
+        }
+    }
+}
+
+/// The relay on the runtime: a task woken for every packet.
+#[allow(clippy::too_many_arguments)]
+async fn relay_here(
+    media: &Media,
+    session: u64,
+    sockets: [UdpSocket; 2],
+    mut bridge: Bridge,
+    mut recording: Option<RecordingFile>,
+    control: &mut mpsc::Receiver<Control>,
+    stop: &mut watch::Receiver<bool>,
+    epoch: Instant,
+) -> Relayed {
+    let [sa, sb] = &sockets;
     let idle = media.inner.config.idle_timeout.as_millis() as u64;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -867,20 +1081,9 @@ async fn relay(
             }
             _ = stop.changed() => break Exit::Stop,
         }
-        for d in digits.drain(..) {
-            if let DtmfEvent::Digit { digit, .. } = d {
-                tracing::info!(session, "digit relayed");
-                let _ = media.inner.events.send(MediaEvent::Digit {
-                    session,
-                    digit,
-                    inband: false,
-                });
-            }
-        }
+        relayed_digits(&media.inner.events, session, &mut digits);
     };
-    let [fa, fb] = bridge.forwarded();
-    tracing::info!(session, forwarded_a = fa, forwarded_b = fb, exit = ?exit, "bridge phase ended");
-    exit
+    Relayed::ended(session, exit, sockets, bridge, recording)
 }
 
 /// Hotline's own end of a call; with a flow as driver it can be bridged to a second peer (an
@@ -896,7 +1099,7 @@ async fn run_endpoint(
     mut control: mpsc::Receiver<Control>,
     path: Option<PathBuf>,
 ) {
-    let Some(socket) = into_tokio(&mut port) else {
+    let Some(mut socket) = into_tokio(&mut port) else {
         if let Driver::Flow(notes) = &driver {
             let _ = notes.send(EndpointNote::Ended { idle: false });
         }
@@ -921,20 +1124,15 @@ async fn run_endpoint(
         Driver::Flow(notes) => (Some(notes), None),
     };
     let recorded = |path: PathBuf, duration_ms: u64, bytes: u64, conversation: bool| {
-        if let Some(notes) = &notes {
-            let _ = notes.send(EndpointNote::Recorded {
-                path: path.clone(),
-                duration_ms,
-                bytes,
-                conversation,
-            });
-        }
-        let _ = media.inner.events.send(MediaEvent::Recorded {
+        announce_recording(
+            &media,
             session,
+            notes.as_ref(),
             path,
             duration_ms,
             bytes,
-        });
+            conversation,
+        );
     };
     let mut conversation = false;
     // The second peer while it is on hold: its socket and leg.
@@ -1049,18 +1247,34 @@ async fn run_endpoint(
             if let Some(r) = recorder.take() {
                 bridge.set_recorder(r, 0);
             }
-            let exit = relay(
+            let relayed = relay(
                 &media,
                 session,
-                [&socket, &other],
-                &mut bridge,
-                &mut recording,
+                [socket, other],
+                bridge,
+                recording.take(),
                 &mut control,
                 epoch,
             )
             .await;
+            let (exit, mut bridge) = (relayed.exit, relayed.bridge);
+            recording = relayed.recording;
             recorder = bridge.take_recorder();
             [caller_leg, other_leg] = bridge.into_legs();
+            let Some([s, o]) = relayed.sockets else {
+                // The sockets could not be taken back from the relay thread: the call's
+                // media is gone; what was recorded is kept.
+                tracing::error!(
+                    session,
+                    "RTP sockets lost after a bridge phase: the session ends"
+                );
+                let ending = EndpointEnd::new(&media, session, notes.as_ref(), conversation);
+                ending
+                    .close(recorder.as_mut(), recording.take(), false)
+                    .await;
+                return;
+            };
+            (socket, other) = (s, o);
             match exit {
                 Exit::Consult(mut port, negotiated) => {
                     if let Some(s) = into_tokio(&mut port) {
@@ -1084,19 +1298,92 @@ async fn run_endpoint(
             Talked::Ended { idle } => break idle,
         }
     };
-    if let (Some(rec), Some(mut file)) = (ep.recorder_mut(), recording.take()) {
-        rec.finish(&mut file.buf);
-        if let Some((path, duration_ms, bytes)) = file.close().await {
-            recorded(path, duration_ms, bytes, conversation);
+    let ending = EndpointEnd::new(&media, session, notes.as_ref(), conversation);
+    ending
+        .close(ep.recorder_mut(), recording.take(), idle_end)
+        .await;
+}
+
+/// A recording of an endpoint's session closed: its driver (a flow's call) and everyone
+/// listening are told.
+fn announce_recording(
+    media: &Media,
+    session: u64,
+    notes: Option<&mpsc::UnboundedSender<EndpointNote>>,
+    path: PathBuf,
+    duration_ms: u64,
+    bytes: u64,
+    conversation: bool,
+) {
+    if let Some(notes) = notes {
+        let _ = notes.send(EndpointNote::Recorded {
+            path: path.clone(),
+            duration_ms,
+            bytes,
+            conversation,
+        });
+    }
+    let _ = media.inner.events.send(MediaEvent::Recorded {
+        session,
+        path,
+        duration_ms,
+        bytes,
+    });
+}
+
+/// How an endpoint's session ends.
+struct EndpointEnd<'a> {
+    media: &'a Media,
+    session: u64,
+    notes: Option<&'a mpsc::UnboundedSender<EndpointNote>>,
+    /// The open recording is the conversation's (not the IVR part's).
+    conversation: bool,
+}
+
+impl<'a> EndpointEnd<'a> {
+    fn new(
+        media: &'a Media,
+        session: u64,
+        notes: Option<&'a mpsc::UnboundedSender<EndpointNote>>,
+        conversation: bool,
+    ) -> Self {
+        EndpointEnd {
+            media,
+            session,
+            notes,
+            conversation,
         }
     }
-    if let Some(notes) = &notes {
-        let _ = notes.send(EndpointNote::Ended { idle: idle_end });
+
+    /// Closes the recording (what was heard kept) and says the session ended.
+    async fn close(
+        self,
+        recorder: Option<&mut hotline_media::recorder::Recorder>,
+        recording: Option<RecordingFile>,
+        idle: bool,
+    ) {
+        if let (Some(rec), Some(mut file)) = (recorder, recording) {
+            rec.finish(&mut file.buf);
+            if let Some((path, duration_ms, bytes)) = file.close().await {
+                announce_recording(
+                    self.media,
+                    self.session,
+                    self.notes,
+                    path,
+                    duration_ms,
+                    bytes,
+                    self.conversation,
+                );
+            }
+        }
+        if let Some(notes) = self.notes {
+            let _ = notes.send(EndpointNote::Ended { idle });
+        }
+        let _ = self.media.inner.events.send(MediaEvent::Ended {
+            session: self.session,
+            idle,
+        });
     }
-    let _ = media.inner.events.send(MediaEvent::Ended {
-        session,
-        idle: idle_end,
-    });
 }
 
 /// Mixes the caller, the agent and a third peer until one of the two leaves, the caller goes

@@ -283,8 +283,13 @@ impl Ring {
         self.slots.iter().filter(|s| s.is_some()).count()
     }
 
-    /// Takes `socket` in and starts receiving on it; its packets come with `token`.
-    pub fn add(&mut self, socket: UdpSocket, token: u64) -> io::Result<SocketId> {
+    /// Takes `socket` in and starts receiving on it; its packets come with `token`. On
+    /// failure the socket is given back with the error.
+    pub fn add(
+        &mut self,
+        socket: UdpSocket,
+        token: u64,
+    ) -> Result<SocketId, (io::Error, UdpSocket)> {
         let slot = match self.free_slots.pop() {
             Some(s) => s,
             None => {
@@ -299,8 +304,17 @@ impl Ring {
             removing: false,
             in_flight: 0,
         });
-        self.arm_recv(slot)?;
-        Ok(SocketId(slot))
+        match self.arm_recv(slot) {
+            Ok(()) => Ok(SocketId(slot)),
+            Err(e) => {
+                let taken = self.slots[slot].take();
+                self.free_slots.push(slot);
+                match taken {
+                    Some(s) => Err((e, s.socket)),
+                    None => unreachable!("the slot was just filled"),
+                }
+            }
+        }
     }
 
     /// Stops receiving on a socket; [`Event::Removed`] gives it back once the kernel is done
@@ -340,11 +354,8 @@ impl Ring {
         len: usize,
         to: SocketAddr,
     ) -> io::Result<()> {
-        let fd = match self.slots.get_mut(socket.0).and_then(Option::as_mut) {
-            Some(slot) if !slot.removing => {
-                slot.in_flight += 1;
-                slot.socket.as_raw_fd()
-            }
+        let fd = match self.slots.get(socket.0).and_then(Option::as_ref) {
+            Some(slot) if !slot.removing => slot.socket.as_raw_fd(),
             _ => {
                 self.release(packet);
                 return Ok(());
@@ -362,8 +373,15 @@ impl Ring {
         let entry = opcode::SendMsg::new(types::Fd(fd), &self.shared.headers[b])
             .build()
             .user_data(user_data(KIND_SEND, socket.0, packet.buffer));
+        if let Err(e) = self.push(&entry) {
+            self.give_back(packet.buffer);
+            return Err(e);
+        }
         self.outstanding += 1;
-        self.push(&entry)
+        if let Some(s) = self.slots.get_mut(socket.0).and_then(Option::as_mut) {
+            s.in_flight += 1;
+        }
+        Ok(())
     }
 
     /// Gives a packet's buffer back without sending it.
@@ -532,13 +550,16 @@ impl Ring {
         if s.receiving || s.removing {
             return Ok(());
         }
-        s.receiving = true;
         let fd = s.socket.as_raw_fd();
         let entry = opcode::RecvMsgMulti::new(types::Fd(fd), &*self.shared.recv_header, GROUP)
             .build()
             .user_data(user_data(KIND_RECV, slot, 0));
+        self.push(&entry)?;
         self.outstanding += 1;
-        self.push(&entry)
+        if let Some(s) = self.slots.get_mut(slot).and_then(Option::as_mut) {
+            s.receiving = true;
+        }
+        Ok(())
     }
 
     fn arm_wake(&mut self) -> io::Result<()> {
@@ -549,9 +570,10 @@ impl Ring {
         )
         .build()
         .user_data(user_data(KIND_WAKE, 0, 0));
+        self.push(&entry)?;
         self.wake_armed = true;
         self.outstanding += 1;
-        self.push(&entry)
+        Ok(())
     }
 
     #[allow(unsafe_code)]
