@@ -30,6 +30,9 @@ const BUFFER: usize = 2048;
 /// The size of a source or destination address as the kernel reads and writes it.
 const NAME: usize = std::mem::size_of::<libc::sockaddr_in6>();
 const GROUP: u16 = 1;
+/// Sockets a ring registers with the kernel (IORING_REGISTER_FILES), so no operation looks
+/// its file up again; sockets beyond it are used by descriptor.
+const FIXED_FILES: u32 = 16_384;
 
 const KIND_RECV: u64 = 0;
 const KIND_SEND: u64 = 1;
@@ -136,6 +139,12 @@ struct Slot {
     in_flight: u32,
 }
 
+/// How an operation names its socket.
+enum Target {
+    Fixed(types::Fixed),
+    Fd(types::Fd),
+}
+
 /// Memory the kernel reads or writes; freed only when nothing in the kernel refers to it.
 struct Shared {
     /// The provided-buffer ring's entries (16 bytes each, page aligned).
@@ -170,6 +179,8 @@ pub struct Ring {
     outstanding: usize,
     wake_fd: Arc<OwnedFd>,
     wake_armed: bool,
+    /// Slots below this are registered files.
+    fixed: usize,
     /// Being dropped: the wake read is not armed again.
     closing: bool,
     stats: Stats,
@@ -178,6 +189,12 @@ pub struct Ring {
 impl Ring {
     /// A ring with `buffers` provided buffers (a power of two, at most 32768).
     pub fn new(buffers: u16) -> io::Result<Ring> {
+        Ring::with_registered_files(buffers, FIXED_FILES)
+    }
+
+    /// The same, registering at most `files` sockets with the kernel (the rest are used by
+    /// descriptor).
+    pub fn with_registered_files(buffers: u16, files: u32) -> io::Result<Ring> {
         if !buffers.is_power_of_two() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -241,6 +258,7 @@ impl Ring {
             outstanding: 0,
             wake_fd,
             wake_armed: false,
+            fixed: 0,
             closing: false,
             stats: Stats::default(),
         };
@@ -249,6 +267,15 @@ impl Ring {
         }
         r.publish();
         r.register_buffers()?;
+        // As many registered files as the kernel lets us have (at most the file limit).
+        let mut table = files;
+        while table >= 1 {
+            if r.ring.submitter().register_files_sparse(table).is_ok() {
+                r.fixed = table as usize;
+                break;
+            }
+            table /= 2;
+        }
         r.arm_wake()?;
         Ok(r)
     }
@@ -297,6 +324,17 @@ impl Ring {
                 self.slots.len() - 1
             }
         };
+        if slot < self.fixed {
+            let fd = socket.as_raw_fd();
+            if let Err(e) = self
+                .ring
+                .submitter()
+                .register_files_update(slot as u32, &[fd])
+            {
+                self.free_slots.push(slot);
+                return Err((e, socket));
+            }
+        }
         self.slots[slot] = Some(Slot {
             socket,
             token,
@@ -308,6 +346,7 @@ impl Ring {
             Ok(()) => Ok(SocketId(slot)),
             Err(e) => {
                 let taken = self.slots[slot].take();
+                self.unregister(slot);
                 self.free_slots.push(slot);
                 match taken {
                     Some(s) => Err((e, s.socket)),
@@ -354,8 +393,8 @@ impl Ring {
         len: usize,
         to: SocketAddr,
     ) -> io::Result<()> {
-        let fd = match self.slots.get(socket.0).and_then(Option::as_ref) {
-            Some(slot) if !slot.removing => slot.socket.as_raw_fd(),
+        let target = match self.slots.get(socket.0).and_then(Option::as_ref) {
+            Some(slot) if !slot.removing => self.target(socket.0, slot),
             _ => {
                 self.release(packet);
                 return Ok(());
@@ -370,9 +409,12 @@ impl Ring {
             iov_len: len,
         };
         self.shared.headers[b].msg_namelen = name_len;
-        let entry = opcode::SendMsg::new(types::Fd(fd), &self.shared.headers[b])
-            .build()
-            .user_data(user_data(KIND_SEND, socket.0, packet.buffer));
+        let header: *const libc::msghdr = &self.shared.headers[b];
+        let entry = match target {
+            Target::Fixed(f) => opcode::SendMsg::new(f, header).build(),
+            Target::Fd(f) => opcode::SendMsg::new(f, header).build(),
+        }
+        .user_data(user_data(KIND_SEND, socket.0, packet.buffer));
         if let Err(e) = self.push(&entry) {
             self.give_back(packet.buffer);
             return Err(e);
@@ -534,6 +576,7 @@ impl Ring {
             .is_some_and(|s| s.removing && !s.receiving && s.in_flight == 0);
         if done {
             if let Some(s) = self.slots[slot].take() {
+                self.unregister(slot);
                 self.free_slots.push(slot);
                 self.ready.push_back(Event::Removed {
                     token: s.token,
@@ -544,22 +587,42 @@ impl Ring {
     }
 
     fn arm_recv(&mut self, slot: usize) -> io::Result<()> {
-        let Some(s) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
+        let Some(s) = self.slots.get(slot).and_then(Option::as_ref) else {
             return Ok(());
         };
         if s.receiving || s.removing {
             return Ok(());
         }
-        let fd = s.socket.as_raw_fd();
-        let entry = opcode::RecvMsgMulti::new(types::Fd(fd), &*self.shared.recv_header, GROUP)
-            .build()
-            .user_data(user_data(KIND_RECV, slot, 0));
+        let header: *const libc::msghdr = &*self.shared.recv_header;
+        let entry = match self.target(slot, s) {
+            Target::Fixed(f) => opcode::RecvMsgMulti::new(f, header, GROUP).build(),
+            Target::Fd(f) => opcode::RecvMsgMulti::new(f, header, GROUP).build(),
+        }
+        .user_data(user_data(KIND_RECV, slot, 0));
         self.push(&entry)?;
         self.outstanding += 1;
         if let Some(s) = self.slots.get_mut(slot).and_then(Option::as_mut) {
             s.receiving = true;
         }
         Ok(())
+    }
+
+    fn target(&self, slot: usize, s: &Slot) -> Target {
+        if slot < self.fixed {
+            Target::Fixed(types::Fixed(slot as u32))
+        } else {
+            Target::Fd(types::Fd(s.socket.as_raw_fd()))
+        }
+    }
+
+    /// Lets go of a slot's registered file (else the kernel keeps the socket open).
+    fn unregister(&mut self, slot: usize) {
+        if slot < self.fixed {
+            let _ = self
+                .ring
+                .submitter()
+                .register_files_update(slot as u32, &[-1]);
+        }
     }
 
     fn arm_wake(&mut self) -> io::Result<()> {

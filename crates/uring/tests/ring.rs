@@ -48,7 +48,16 @@ fn packet(ring: &mut Ring, seen: &mut Vec<Event>) -> (u64, SocketId, SocketAddr,
 
 #[test]
 fn relays_a_datagram_rewritten_in_place_from_the_other_socket() {
-    let mut ring = Ring::new(64).expect("io_uring");
+    relay_through(Ring::new(64).expect("io_uring"));
+}
+
+/// One socket registered with the kernel, the other used by its descriptor.
+#[test]
+fn sockets_beyond_the_registered_table_work_by_descriptor() {
+    relay_through(Ring::with_registered_files(64, 1).expect("io_uring"));
+}
+
+fn relay_through(mut ring: Ring) {
     let (a, b) = (bound(), bound());
     let (a_addr, b_addr) = (a.local_addr().unwrap(), b.local_addr().unwrap());
     let id_a = ring.add(a, 10).unwrap();
@@ -150,6 +159,8 @@ fn a_removed_socket_comes_back_after_its_sends_and_a_waker_wakes() {
         4,
         "the socket works on its own again"
     );
+    drop(socket);
+    UdpSocket::bind(a_addr).expect("the port is free once the socket given back is closed");
 
     let waker = ring.waker();
     let t = std::thread::spawn(move || {
