@@ -1,14 +1,15 @@
-//! `cargo xtask media-bench [--calls 250,500,1000] [--seconds N] [--no-rtpengine] [--no-hotline]
-//! [--no-record]`: RTP relayed between the two legs of N concurrent calls, through Hotline's media
-//! engine (bridges recording both sides to stereo WAV) and through rtpengine (userspace only),
-//! under the same load generator in the same run.
+//! `cargo xtask media-bench [--calls 250,500,1000] [--seconds N] [--repeat N] [--no-rtpengine]
+//! [--no-hotline] [--no-record]`: RTP relayed between the two legs of N concurrent calls, through
+//! Hotline's media engine (bridges recording both sides to stereo WAV) and through rtpengine
+//! (userspace only), under the same load generator in the same run; with `--repeat`, each step
+//! runs N times (Hotline and rtpengine taking turns) and a table of medians follows.
 //!
 //! The load generator is this binary again (`media-load`), a process of its own: it sends one
 //! 172-byte PCMU packet every 20 ms on each leg of each call (2 × 50 packets/s per call, all
 //! from two sockets, the stream told by its SSRC) and counts what comes back per stream.
 //! The relay's CPU time (`/proc/PID/stat`, all threads) over the load window is divided by the
-//! packets it relayed. Hotline runs inside this process on a runtime of two workers; nothing
-//! else runs in it during the window.
+//! packets it relayed. Hotline runs inside this process (its media engine's relay threads, a
+//! runtime of two workers for the sessions' tasks); nothing else runs in it during the window.
 
 use std::io::{BufRead, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
@@ -28,6 +29,8 @@ struct Options {
     hotline: bool,
     rtpengine: bool,
     record: bool,
+    /// Runs of each step; the medians close the table.
+    repeat: usize,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -37,6 +40,7 @@ fn parse(args: &[String]) -> Result<Options> {
         hotline: true,
         rtpengine: true,
         record: true,
+        repeat: 1,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -53,6 +57,7 @@ fn parse(args: &[String]) -> Result<Options> {
             "--no-rtpengine" => o.rtpengine = false,
             "--no-hotline" => o.hotline = false,
             "--no-record" => o.record = false,
+            "--repeat" => o.repeat = it.next().context("--repeat N")?.parse::<usize>()?.max(1),
             other => bail!("unknown option {other}"),
         }
     }
@@ -219,7 +224,8 @@ fn run_load(
     ))
 }
 
-fn report(name: &str, calls: usize, load: &Load, cpu: f64) {
+/// Prints a row; the µs of CPU per packet relayed.
+fn report(name: &str, calls: usize, load: &Load, cpu: f64) -> f64 {
     let lost = load.sent.saturating_sub(load.received);
     println!(
         "| {name} | {calls} | {} | {} | {lost} ({:.3} %) | {} | {:.2} | {:.2} |",
@@ -230,6 +236,7 @@ fn report(name: &str, calls: usize, load: &Load, cpu: f64) {
         cpu,
         cpu * 1e6 / load.received.max(1) as f64
     );
+    cpu * 1e6 / load.received.max(1) as f64
 }
 
 fn negotiated(remote: SocketAddr) -> Negotiated {
@@ -291,7 +298,53 @@ pub async fn run(args: &[String]) -> Result<()> {
     );
     println!("| relay | calls | packets sent | relayed back | lost | streams with loss | CPU s | µs CPU per packet |");
     println!("|---|---|---|---|---|---|---|---|");
+    let mut medians = Vec::new();
     for &calls in &o.calls {
+        let (mut hotline_us, mut rtpengine_us) = (Vec::new(), Vec::new());
+        for _ in 0..o.repeat {
+            step(&o, calls, &dir, &mut hotline_us, &mut rtpengine_us)?;
+        }
+        medians.push((calls, median(&mut hotline_us), median(&mut rtpengine_us)));
+    }
+    println!();
+    println!(
+        "| calls | runs | Hotline µs/packet (median) | rtpengine µs/packet (median) | ratio |"
+    );
+    println!("|---|---|---|---|---|");
+    for (calls, h, r) in medians {
+        let ratio = match (h, r) {
+            (Some(h), Some(r)) => format!("{:.2}", h / r),
+            _ => "-".into(),
+        };
+        let show = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.2}"));
+        println!(
+            "| {calls} | {} | {} | {} | {ratio} |",
+            o.repeat,
+            show(h),
+            show(r)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn median(values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    Some(values[values.len() / 2])
+}
+
+/// One run of one step: Hotline, then rtpengine, under the same generator.
+fn step(
+    o: &Options,
+    calls: usize,
+    dir: &std::path::Path,
+    hotline_us: &mut Vec<f64>,
+    rtpengine_us: &mut Vec<f64>,
+) -> Result<()> {
+    {
         if o.hotline {
             let (media_tx, media_rx) =
                 std::sync::mpsc::channel::<(Media, tokio::runtime::Handle)>();
@@ -304,7 +357,7 @@ pub async fn run(args: &[String]) -> Result<()> {
                     .enable_all()
                     .build()?;
                 rt.block_on(async move {
-                    let mut config = MediaConfig::new(30000..=39999, &recordings);
+                    let mut config = MediaConfig::new(20000..=39999, &recordings);
                     config.recordings = record.then(|| recordings.clone());
                     config.idle_timeout = Duration::from_secs(30);
                     let media = Media::new(
@@ -349,7 +402,7 @@ pub async fn run(args: &[String]) -> Result<()> {
             } else {
                 "Hotline (bridged)"
             };
-            report(what, calls, &load, cpu);
+            hotline_us.push(report(what, calls, &load, cpu));
             let _ = std::fs::remove_dir_all(dir.join(format!("recordings-{calls}")));
         }
         if o.rtpengine {
@@ -422,9 +475,8 @@ pub async fn run(args: &[String]) -> Result<()> {
             let _ = engine.kill();
             let _ = engine.wait();
             let (load, cpu) = result?;
-            report("rtpengine 10.5 (userspace)", calls, &load, cpu);
+            rtpengine_us.push(report("rtpengine 10.5 (userspace)", calls, &load, cpu));
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

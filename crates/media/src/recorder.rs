@@ -67,6 +67,33 @@ impl Recorder {
         timestamp: u32,
         samples: &[i16],
     ) {
+        self.lay(track, now_ms, ssrc, timestamp, samples, |s| s);
+    }
+
+    /// Lays a G.711 payload on `track`, decoded by `table` (µ-law's or A-law's) as it is laid.
+    pub fn on_g711(
+        &mut self,
+        track: usize,
+        now_ms: u64,
+        ssrc: u32,
+        timestamp: u32,
+        table: &[i16; 256],
+        payload: &[u8],
+    ) {
+        self.lay(track, now_ms, ssrc, timestamp, payload, |b| {
+            table[usize::from(b)]
+        });
+    }
+
+    fn lay<T: Copy>(
+        &mut self,
+        track: usize,
+        now_ms: u64,
+        ssrc: u32,
+        timestamp: u32,
+        samples: &[T],
+        linear: impl Fn(T) -> i16,
+    ) {
         let arrival = now_ms.saturating_sub(self.start_ms) * RATE;
         let t = &mut self.tracks[track & 1];
         let placed = match t.anchor {
@@ -110,10 +137,10 @@ impl Recorder {
             .iter_mut()
             .zip(&samples[..run])
         {
-            slot[side] = s;
+            slot[side] = linear(s);
         }
         for (slot, &s) in self.ring.iter_mut().zip(&samples[run..]) {
-            slot[side] = s;
+            slot[side] = linear(s);
         }
         self.furthest = self.furthest.max(end.min(self.written + CAPACITY as u64));
     }

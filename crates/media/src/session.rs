@@ -144,6 +144,14 @@ impl Leg {
     }
 }
 
+/// A codec's decoding table.
+fn linear(codec: Codec) -> &'static [i16; 256] {
+    match codec {
+        Codec::Pcmu => &g711::ULAW_TO_LINEAR,
+        Codec::Pcma => &g711::ALAW_TO_LINEAR,
+    }
+}
+
 /// Decodes a G.711 payload into `out`; returns the samples written.
 pub fn decode(codec: Codec, payload: &[u8], out: &mut [i16]) -> usize {
     match codec {
@@ -246,11 +254,9 @@ impl Bridge {
                 len,
             } => {
                 if let Some(rec) = self.recorder.as_mut() {
-                    let mut pcm = [0i16; MAX_SAMPLES];
                     let payload = &buf[start..start + len.min(MAX_SAMPLES)];
-                    let n = decode(src.codec, payload, &mut pcm);
                     let track = if side == self.caller { 0 } else { 1 };
-                    rec.on_audio(track, now_ms, ssrc, timestamp, &pcm[..n]);
+                    rec.on_g711(track, now_ms, ssrc, timestamp, linear(src.codec), payload);
                 }
                 if src.codec != dst.codec {
                     let payload = &mut buf[start..start + len];

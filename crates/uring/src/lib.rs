@@ -434,6 +434,12 @@ impl Ring {
     /// Submits what is queued and waits up to `timeout` for something to happen; then
     /// [`Ring::next`] hands out what did.
     pub fn wait(&mut self, timeout: Duration) -> io::Result<()> {
+        self.wait_for(1, timeout)
+    }
+
+    /// The same, sleeping until `completions` operations completed or `timeout` passed
+    /// (a busy thread gathers a batch per wake-up instead of waking for every datagram).
+    pub fn wait_for(&mut self, completions: usize, timeout: Duration) -> io::Result<()> {
         let rearm = std::mem::take(&mut self.rearm);
         for slot in rearm {
             if self.slots.get(slot).is_some_and(|s| s.is_some()) {
@@ -444,7 +450,11 @@ impl Ring {
             self.arm_wake()?;
         }
         self.publish();
-        let wait = if self.ready.is_empty() { 1 } else { 0 };
+        let wait = if self.ready.is_empty() {
+            completions
+        } else {
+            0
+        };
         let ts = types::Timespec::from(timeout);
         let args = types::SubmitArgs::new().timespec(&ts);
         match self.ring.submitter().submit_with_args(wait, &args) {

@@ -197,3 +197,33 @@ fn ipv6_sources_and_destinations() {
     let (n, src) = x.recv_from(&mut got).unwrap();
     assert_eq!((&got[..n], src), (&b"v6"[..], a_addr));
 }
+
+#[test]
+fn a_batched_wait_gathers_what_came_within_its_time() {
+    let mut ring = Ring::new(64).expect("io_uring");
+    let a = bound();
+    let a_addr = a.local_addr().unwrap();
+    ring.add(a, 1).unwrap();
+    let x = peer();
+    for i in 0..3u8 {
+        x.send_to(&[i], a_addr).unwrap();
+    }
+    // Asking for more completions than will come: the wait ends at its timeout with all three.
+    let start = Instant::now();
+    let mut got = Vec::new();
+    while got.len() < 3 && start.elapsed() < Duration::from_secs(5) {
+        ring.wait_for(1000, Duration::from_millis(50)).unwrap();
+        while let Some(e) = ring.next_event() {
+            if let Event::Packet { packet, .. } = e {
+                got.push(ring.data(&packet)[0]);
+                ring.release(packet);
+            }
+        }
+    }
+    assert_eq!(got, [0, 1, 2]);
+    assert!(
+        start.elapsed() >= Duration::from_millis(40),
+        "{:?}",
+        start.elapsed()
+    );
+}
