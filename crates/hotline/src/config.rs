@@ -32,6 +32,9 @@ pub struct FileConfig {
     /// A PEM file of the CA(s) flows trust, beside the system's roots, when they look things
     /// up in company systems over `https://` (a company's own CA).
     pub lookup_ca_file: Option<PathBuf>,
+    /// Bridged calls relayed by io_uring threads (default true; off, or where the kernel
+    /// refuses io_uring, they relay on the async runtime at a higher CPU cost per packet).
+    pub media_io_uring: Option<bool>,
 }
 
 impl FileConfig {

@@ -401,10 +401,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
         }
         sip_config.lookup_ca_pem = pem;
     }
-    sip_config.media = Some(hotline_telephony::media::MediaConfig::new(
-        rtp.lo..=rtp.hi,
-        &s.data_dir,
-    ));
+    let mut media = hotline_telephony::media::MediaConfig::new(rtp.lo..=rtp.hi, &s.data_dir);
+    media.io_uring = s.file.media_io_uring.unwrap_or(true);
+    sip_config.media = Some(media);
     let sip_service = hotline_telephony::SipService::start(sip_config, store.clone())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;

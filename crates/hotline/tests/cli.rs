@@ -118,6 +118,15 @@ fn config_errors_name_the_file_and_line() {
     assert!(!o.status.success());
     let t = text(&o);
     assert!(t.contains("hotline.toml, line 2"), "{t}");
+    // media_io_uring is a known key, and a boolean.
+    std::fs::write(&cfg, "media_io_uring = \"yes\"\n").unwrap();
+    let o = run(hotline().args(["serve", "--config"]).arg(&cfg));
+    let t = text(&o);
+    assert!(!o.status.success());
+    assert!(
+        t.contains("hotline.toml, line 1") && t.contains("bool") && !t.contains("unknown field"),
+        "{t}"
+    );
     // A CA file for flows' https lookups that holds no certificate stops the start, named.
     let ca = dir.path().join("company-ca.pem");
     std::fs::write(&ca, "not a certificate\n").unwrap();
