@@ -27,9 +27,10 @@ use tokio::sync::{broadcast, oneshot};
 
 use super::{MediaEvent, RecordingFile};
 
-/// Provided buffers per worker: datagrams received and not yet sent on. At 50 packets a
-/// second per leg a worker's sessions never hold more than a burst's worth.
-const BUFFERS: u16 = 8192;
+/// Provided buffers per worker (8 MiB): datagrams received and not yet sent on. A busy
+/// worker holds about a millisecond's worth (100 at 100,000 packets a second); when a stall
+/// uses them all, datagrams wait in their sockets until buffers come back.
+const BUFFERS: u16 = 4096;
 /// How long a busy worker lets packets gather before it wakes: the most a packet waits
 /// beyond its arrival, for a wake-up per batch instead of one per packet.
 const BATCH: Duration = Duration::from_millis(1);
