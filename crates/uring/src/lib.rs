@@ -127,6 +127,8 @@ pub struct Stats {
     pub out_of_buffers: u64,
     /// Datagrams too long for a buffer, dropped.
     pub truncated: u64,
+    /// Receives that ended in an error (not armed again).
+    pub receive_errors: u64,
 }
 
 struct Slot {
@@ -277,7 +279,56 @@ impl Ring {
             table /= 2;
         }
         r.arm_wake()?;
+        r.self_test()?;
         Ok(r)
+    }
+
+    /// One datagram through a socket of its own: a kernel that has io_uring but not all this
+    /// ring uses (multishot recvmsg came in 6.0, sends with an address too) fails here, at
+    /// creation, instead of leaving sockets deaf.
+    fn self_test(&mut self) -> io::Result<()> {
+        let unsupported = |what: &str| io::Error::new(io::ErrorKind::Unsupported, what.to_string());
+        let probe = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
+        let to = probe.local_addr()?;
+        let id = self.add(probe, u64::MAX).map_err(|(e, _)| e)?;
+        let sender = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
+        sender.send_to(b"hotline", to)?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        let mut echoed = false;
+        let mut back = None;
+        while back.is_none() && std::time::Instant::now() < deadline {
+            self.wait(Duration::from_millis(50))?;
+            while let Some(event) = self.next_event() {
+                match event {
+                    Event::Packet { packet, from, .. } if !echoed => {
+                        echoed = true;
+                        let len = packet.len();
+                        self.send(id, packet, len, from)?;
+                        self.remove(id)?;
+                    }
+                    Event::Packet { packet, .. } => self.release(packet),
+                    Event::Removed { socket, .. } => back = Some(socket),
+                    Event::Woken => {}
+                }
+            }
+        }
+        if back.is_none() {
+            return Err(unsupported(
+                "io_uring: no datagram received by multishot recvmsg",
+            ));
+        }
+        sender.set_read_timeout(Some(Duration::from_secs(1)))?;
+        let mut got = [0u8; 16];
+        match sender.recv(&mut got) {
+            Ok(7) if &got[..7] == b"hotline" => {}
+            _ => {
+                return Err(unsupported(
+                    "io_uring: a send with an address did not arrive",
+                ))
+            }
+        }
+        self.stats = Stats::default();
+        Ok(())
     }
 
     #[allow(unsafe_code)]
@@ -516,14 +567,20 @@ impl Ring {
         let buffer = cqueue::buffer_select(flags);
         if !more {
             self.outstanding -= 1;
+            // Out of buffers, or ended with data: receive again. Any other error would end
+            // the same way every time (a kernel without multishot recvmsg, a dead socket):
+            // the socket stays quiet instead of spinning.
+            let again = result >= 0 || result == -libc::ENOBUFS;
             if let Some(s) = self.slots.get_mut(slot).and_then(Option::as_mut) {
                 s.receiving = false;
-                if !s.removing {
+                if !s.removing && again {
                     self.rearm.push(slot);
                 }
             }
             if result == -libc::ENOBUFS {
                 self.stats.out_of_buffers += 1;
+            } else if !again {
+                self.stats.receive_errors += 1;
             }
         }
         if let Some(b) = buffer {
