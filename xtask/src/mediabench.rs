@@ -344,139 +344,136 @@ fn step(
     hotline_us: &mut Vec<f64>,
     rtpengine_us: &mut Vec<f64>,
 ) -> Result<()> {
-    {
-        if o.hotline {
-            let (media_tx, media_rx) =
-                std::sync::mpsc::channel::<(Media, tokio::runtime::Handle)>();
-            let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-            let recordings = dir.join(format!("recordings-{calls}"));
-            let record = o.record;
-            let rt_thread = std::thread::spawn(move || -> Result<()> {
-                let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()?;
-                rt.block_on(async move {
-                    let mut config = MediaConfig::new(20000..=39999, &recordings);
-                    config.recordings = record.then(|| recordings.clone());
-                    config.idle_timeout = Duration::from_secs(30);
-                    let media = Media::new(
-                        config,
-                        IpAddr::V4(Ipv4Addr::LOCALHOST),
-                        IpAddr::V4(Ipv4Addr::LOCALHOST),
-                    );
-                    media_tx.send((media.clone(), tokio::runtime::Handle::current()))?;
-                    let _ = stop_rx.await;
-                    media.shutdown().await;
-                    Ok(())
-                })
-            });
-            let (media, handle) = media_rx.recv_timeout(Duration::from_secs(10))?;
-            let mut bridges = Vec::new();
-            let mut setup = |ga: SocketAddr, gb: SocketAddr| -> Result<Vec<u16>> {
-                let mut ports = Vec::new();
-                for _ in 0..calls {
-                    let pa = media.take_port().context("port")?;
-                    let pb = media.take_port().context("port")?;
-                    ports.push(pa.port);
-                    ports.push(pb.port);
-                    let _g = handle.enter();
-                    bridges.push(media.start_bridge(
-                        (pa, negotiated(ga)),
-                        (pb, negotiated(gb)),
-                        "bench",
-                    ));
-                }
-                Ok(ports)
-            };
-            let me = std::process::id();
-            // The generator is waited for on this thread; Hotline runs on its own runtime.
-            let (load, cpu) = run_load(calls, o.seconds, &mut setup, &|| cpu_of(me))?;
-            for b in &bridges {
-                b.stop();
+    if o.hotline {
+        let (media_tx, media_rx) = std::sync::mpsc::channel::<(Media, tokio::runtime::Handle)>();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let recordings = dir.join(format!("recordings-{calls}"));
+        let record = o.record;
+        let rt_thread = std::thread::spawn(move || -> Result<()> {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                let mut config = MediaConfig::new(20000..=39999, &recordings);
+                config.recordings = record.then(|| recordings.clone());
+                config.idle_timeout = Duration::from_secs(30);
+                let media = Media::new(
+                    config,
+                    IpAddr::V4(Ipv4Addr::LOCALHOST),
+                    IpAddr::V4(Ipv4Addr::LOCALHOST),
+                );
+                media_tx.send((media.clone(), tokio::runtime::Handle::current()))?;
+                let _ = stop_rx.await;
+                media.shutdown().await;
+                Ok(())
+            })
+        });
+        let (media, handle) = media_rx.recv_timeout(Duration::from_secs(10))?;
+        let mut bridges = Vec::new();
+        let mut setup = |ga: SocketAddr, gb: SocketAddr| -> Result<Vec<u16>> {
+            let mut ports = Vec::new();
+            for _ in 0..calls {
+                let pa = media.take_port().context("port")?;
+                let pb = media.take_port().context("port")?;
+                ports.push(pa.port);
+                ports.push(pb.port);
+                let _g = handle.enter();
+                bridges.push(media.start_bridge(
+                    (pa, negotiated(ga)),
+                    (pb, negotiated(gb)),
+                    "bench",
+                ));
             }
-            let _ = stop_tx.send(());
-            let _ = rt_thread.join();
-            let what = if o.record {
-                "Hotline (bridged, recorded)"
-            } else {
-                "Hotline (bridged)"
-            };
-            hotline_us.push(report(what, calls, &load, cpu));
-            let _ = std::fs::remove_dir_all(dir.join(format!("recordings-{calls}")));
+            Ok(ports)
+        };
+        let me = std::process::id();
+        // The generator is waited for on this thread; Hotline runs on its own runtime.
+        let (load, cpu) = run_load(calls, o.seconds, &mut setup, &|| cpu_of(me))?;
+        for b in &bridges {
+            b.stop();
         }
-        if o.rtpengine {
-            let ng_port = std::net::UdpSocket::bind("127.0.0.1:0")?
-                .local_addr()?
-                .port();
-            let mut engine = Command::new("rtpengine")
-                .args([
-                    "--table=-1",
-                    "--interface=127.0.0.1",
-                    "--foreground",
-                    "--log-stderr",
-                ])
-                .args([
-                    "--log-level=3",
-                    "--num-threads=2",
-                    "--port-min=40000",
-                    "--port-max=59999",
-                ])
-                .arg(format!("--listen-ng=127.0.0.1:{ng_port}"))
-                .arg(format!("--pidfile={}", dir.join("rtpengine.pid").display()))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .context("rtpengine (apt-get install rtpengine-daemon)")?;
-            std::thread::sleep(Duration::from_secs(1));
-            let pid = engine.id();
-            let control = UdpSocket::bind("127.0.0.1:0")?;
-            control.connect(("127.0.0.1", ng_port))?;
-            control.set_read_timeout(Some(Duration::from_secs(5)))?;
-            let run_id = std::process::id();
-            let mut setup = |ga: SocketAddr, gb: SocketAddr| -> Result<Vec<u16>> {
-                let mut ports = Vec::new();
-                let mut n = 0u64;
-                for call in 0..calls {
-                    let id = format!("bench-{run_id}-{calls}-{call}");
-                    n += 1;
-                    let offer = ng(
-                        &control,
-                        &format!("o{run_id}x{n}"),
-                        &[
-                            ("command", "offer"),
-                            ("call-id", &id),
-                            ("from-tag", "a"),
-                            ("sdp", &sdp_for(ga.port())),
-                        ],
-                    )?;
-                    // Where leg B sends (rtpengine's port toward B).
-                    let toward_b = sdp_port(&offer)?;
-                    n += 1;
-                    let answer = ng(
-                        &control,
-                        &format!("a{run_id}x{n}"),
-                        &[
-                            ("command", "answer"),
-                            ("call-id", &id),
-                            ("from-tag", "a"),
-                            ("to-tag", "b"),
-                            ("sdp", &sdp_for(gb.port())),
-                        ],
-                    )?;
-                    let toward_a = sdp_port(&answer)?;
-                    ports.push(toward_a);
-                    ports.push(toward_b);
-                }
-                Ok(ports)
-            };
-            let result = run_load(calls, o.seconds, &mut setup, &|| cpu_of(pid));
-            let _ = engine.kill();
-            let _ = engine.wait();
-            let (load, cpu) = result?;
-            rtpengine_us.push(report("rtpengine 10.5 (userspace)", calls, &load, cpu));
-        }
+        let _ = stop_tx.send(());
+        let _ = rt_thread.join();
+        let what = if o.record {
+            "Hotline (bridged, recorded)"
+        } else {
+            "Hotline (bridged)"
+        };
+        hotline_us.push(report(what, calls, &load, cpu));
+        let _ = std::fs::remove_dir_all(dir.join(format!("recordings-{calls}")));
+    }
+    if o.rtpengine {
+        let ng_port = std::net::UdpSocket::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let mut engine = Command::new("rtpengine")
+            .args([
+                "--table=-1",
+                "--interface=127.0.0.1",
+                "--foreground",
+                "--log-stderr",
+            ])
+            .args([
+                "--log-level=3",
+                "--num-threads=2",
+                "--port-min=40000",
+                "--port-max=59999",
+            ])
+            .arg(format!("--listen-ng=127.0.0.1:{ng_port}"))
+            .arg(format!("--pidfile={}", dir.join("rtpengine.pid").display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("rtpengine (apt-get install rtpengine-daemon)")?;
+        std::thread::sleep(Duration::from_secs(1));
+        let pid = engine.id();
+        let control = UdpSocket::bind("127.0.0.1:0")?;
+        control.connect(("127.0.0.1", ng_port))?;
+        control.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let run_id = std::process::id();
+        let mut setup = |ga: SocketAddr, gb: SocketAddr| -> Result<Vec<u16>> {
+            let mut ports = Vec::new();
+            let mut n = 0u64;
+            for call in 0..calls {
+                let id = format!("bench-{run_id}-{calls}-{call}");
+                n += 1;
+                let offer = ng(
+                    &control,
+                    &format!("o{run_id}x{n}"),
+                    &[
+                        ("command", "offer"),
+                        ("call-id", &id),
+                        ("from-tag", "a"),
+                        ("sdp", &sdp_for(ga.port())),
+                    ],
+                )?;
+                // Where leg B sends (rtpengine's port toward B).
+                let toward_b = sdp_port(&offer)?;
+                n += 1;
+                let answer = ng(
+                    &control,
+                    &format!("a{run_id}x{n}"),
+                    &[
+                        ("command", "answer"),
+                        ("call-id", &id),
+                        ("from-tag", "a"),
+                        ("to-tag", "b"),
+                        ("sdp", &sdp_for(gb.port())),
+                    ],
+                )?;
+                let toward_a = sdp_port(&answer)?;
+                ports.push(toward_a);
+                ports.push(toward_b);
+            }
+            Ok(ports)
+        };
+        let result = run_load(calls, o.seconds, &mut setup, &|| cpu_of(pid));
+        let _ = engine.kill();
+        let _ = engine.wait();
+        let (load, cpu) = result?;
+        rtpengine_us.push(report("rtpengine 10.5 (userspace)", calls, &load, cpu));
     }
     Ok(())
 }

@@ -12,13 +12,17 @@
 //! - a buffer is in exactly one place: the kernel's ring, a [`Packet`] the caller holds, or a
 //!   send in flight; a socket's file stays open until its receive has ended and its sends
 //!   have completed (then [`Event::Removed`] gives it back);
-//! - no completion is lost: a multishot receive that ends (no buffer was free, or an error)
-//!   is armed again on the next [`Ring::wait`] unless the socket is being removed.
+//! - no datagram is lost to the ring: a multishot receive that ends for want of a buffer (the
+//!   datagram waits in its socket) is armed again on the next [`Ring::wait`] unless the socket
+//!   is being removed; one that ends in another error is counted and not armed again, so a
+//!   broken socket cannot make the thread spin.
 
 use std::collections::VecDeque;
+use std::fs::File;
 use std::io;
+use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -93,27 +97,14 @@ pub enum Event {
 /// Wakes the ring's thread from another thread (an eventfd the ring reads).
 #[derive(Clone, Debug)]
 pub struct Waker {
-    fd: Arc<OwnedFd>,
+    eventfd: Arc<File>,
 }
 
 impl Waker {
     pub fn wake(&self) {
-        let one = 1u64.to_ne_bytes();
-        // An eventfd adds what is written; a full counter (never, at one per wake) or a
-        // closed ring only means nobody needs waking.
-        let _ = rustix_like_write(self.fd.as_raw_fd(), &one);
-    }
-}
-
-#[allow(unsafe_code)]
-fn rustix_like_write(fd: i32, bytes: &[u8]) -> io::Result<usize> {
-    // SAFETY: `bytes` is a live slice for the duration of the call; `fd` is an open eventfd
-    // owned by the `Arc<OwnedFd>` the caller holds.
-    let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
+        // An eventfd adds what is written; a full counter (never, at one per wake) only
+        // means the ring is being woken already.
+        let _ = (&*self.eventfd).write(&1u64.to_ne_bytes());
     }
 }
 
@@ -177,9 +168,11 @@ pub struct Ring {
     rearm: Vec<usize>,
     /// Completions converted and not yet handed out.
     ready: VecDeque<Event>,
+    /// The last wait's completions (kept for its allocation).
+    reaped: Vec<(u64, i32, u32)>,
     /// Operations in the kernel (receives armed count once), for a clean teardown.
     outstanding: usize,
-    wake_fd: Arc<OwnedFd>,
+    wake_fd: Arc<File>,
     wake_armed: bool,
     /// Slots below this are registered files.
     fixed: usize,
@@ -257,6 +250,7 @@ impl Ring {
             free_slots: Vec::new(),
             rearm: Vec::new(),
             ready: VecDeque::new(),
+            reaped: Vec::new(),
             outstanding: 0,
             wake_fd,
             wake_armed: false,
@@ -348,7 +342,7 @@ impl Ring {
 
     pub fn waker(&self) -> Waker {
         Waker {
-            fd: self.wake_fd.clone(),
+            eventfd: self.wake_fd.clone(),
         }
     }
 
@@ -483,7 +477,7 @@ impl Ring {
     }
 
     /// Submits what is queued and waits up to `timeout` for something to happen; then
-    /// [`Ring::next`] hands out what did.
+    /// [`Ring::next_event`] hands out what did.
     pub fn wait(&mut self, timeout: Duration) -> io::Result<()> {
         self.wait_for(1, timeout)
     }
@@ -491,11 +485,10 @@ impl Ring {
     /// The same, sleeping until `completions` operations completed or `timeout` passed
     /// (a busy thread gathers a batch per wake-up instead of waking for every datagram).
     pub fn wait_for(&mut self, completions: usize, timeout: Duration) -> io::Result<()> {
-        let rearm = std::mem::take(&mut self.rearm);
-        for slot in rearm {
-            if self.slots.get(slot).is_some_and(|s| s.is_some()) {
-                self.arm_recv(slot)?;
-            }
+        while let Some(&slot) = self.rearm.last() {
+            // Left on the list if arming fails, to be tried at the next wait.
+            self.arm_recv(slot)?;
+            self.rearm.pop();
         }
         if !self.wake_armed && !self.closing {
             self.arm_wake()?;
@@ -527,15 +520,14 @@ impl Ring {
     }
 
     fn reap(&mut self) {
-        let mut done: Vec<(u64, i32, u32)> = Vec::new();
-        {
-            let cq = self.ring.completion();
-            done.reserve(cq.len());
-            for c in cq {
-                done.push((c.user_data(), c.result(), c.flags()));
-            }
-        }
-        for (data, result, flags) in done {
+        let mut done = std::mem::take(&mut self.reaped);
+        done.clear();
+        done.extend(
+            self.ring
+                .completion()
+                .map(|c| (c.user_data(), c.result(), c.flags())),
+        );
+        for &(data, result, flags) in &done {
             match kind_of(data) {
                 KIND_RECV => self.received(slot_of(data), result, flags),
                 KIND_SEND => {
@@ -560,6 +552,7 @@ impl Ring {
                 }
             }
         }
+        self.reaped = done;
     }
 
     fn received(&mut self, slot: usize, result: i32, flags: u32) {
@@ -569,8 +562,9 @@ impl Ring {
             self.outstanding -= 1;
             // Out of buffers, or ended with data: receive again. Any other error would end
             // the same way every time (a kernel without multishot recvmsg, a dead socket):
-            // the socket stays quiet instead of spinning.
+            // the socket stays quiet instead of spinning. A cancelled one was asked for.
             let again = result >= 0 || result == -libc::ENOBUFS;
+            let cancelled = result == -libc::ECANCELED;
             if let Some(s) = self.slots.get_mut(slot).and_then(Option::as_mut) {
                 s.receiving = false;
                 if !s.removing && again {
@@ -579,7 +573,7 @@ impl Ring {
             }
             if result == -libc::ENOBUFS {
                 self.stats.out_of_buffers += 1;
-            } else if !again {
+            } else if !again && !cancelled {
                 self.stats.receive_errors += 1;
             }
         }
@@ -816,14 +810,14 @@ fn zeroed_msghdr() -> libc::msghdr {
 }
 
 #[allow(unsafe_code)]
-fn eventfd() -> io::Result<OwnedFd> {
+fn eventfd() -> io::Result<File> {
     // SAFETY: eventfd takes no pointers; a non-negative result is a new descriptor we own.
     let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: `fd` was just returned by eventfd and is owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    Ok(unsafe { File::from_raw_fd(fd) })
 }
 
 /// A socket address as `struct sockaddr_in`/`sockaddr_in6` bytes; their length.

@@ -198,7 +198,7 @@ struct Session {
     epoch: Instant,
     idle_ms: u64,
     events: broadcast::Sender<MediaEvent>,
-    done: Option<oneshot::Sender<Done>>,
+    done: oneshot::Sender<Done>,
     ids: [Option<SocketId>; 2],
     back: [Option<UdpSocket>; 2],
     /// Being handed back: (idle, failed).
@@ -365,7 +365,7 @@ fn run(mut ring: Ring, commands: Receiver<Command>, load: Arc<AtomicU64>) {
                         file.write_buf();
                     }
                 }
-                let gone = s.done.as_ref().is_none_or(|d| d.is_closed());
+                let gone = s.done.is_closed();
                 if gone || s.bridge.legs.iter().all(|l| l.idle(at, s.idle_ms)) {
                     quiet.push((slot, !gone));
                 }
@@ -399,7 +399,7 @@ fn obey(ring: &mut Ring, sessions: &mut Sessions, command: Command) {
                 epoch,
                 idle_ms,
                 events,
-                done: Some(done),
+                done,
                 ids: [None, None],
                 back: [None, None],
                 leaving: None,
@@ -457,17 +457,21 @@ fn leave(ring: &mut Ring, sessions: &mut Sessions, slot: usize, idle: bool, fail
 }
 
 fn finish_if_back(sessions: &mut Sessions, slot: usize) {
-    let ready = sessions.get(slot).is_some_and(|s| {
-        s.leaving.is_some() && s.back.iter().all(Option::is_some) && s.done.is_some()
-    });
+    let ready = sessions
+        .get(slot)
+        .is_some_and(|s| s.leaving.is_some() && s.back.iter().all(Option::is_some));
     if !ready {
         return;
     }
-    let Some(mut s) = sessions.remove(slot) else {
-        return;
-    };
-    let (idle, failed) = s.leaving.unwrap_or((false, false));
-    let (Some(a), Some(b), Some(done)) = (s.back[0].take(), s.back[1].take(), s.done.take()) else {
+    let Some(Session {
+        leaving: Some((idle, failed)),
+        back: [Some(a), Some(b)],
+        done,
+        bridge,
+        recording,
+        ..
+    }) = sessions.remove(slot)
+    else {
         return;
     };
     // A task that is gone takes nothing back: the sockets close and the recording, dropped,
@@ -476,8 +480,8 @@ fn finish_if_back(sessions: &mut Sessions, slot: usize) {
         idle,
         failed,
         sockets: [a, b],
-        bridge: s.bridge,
-        recording: s.recording,
+        bridge,
+        recording,
     });
 }
 
