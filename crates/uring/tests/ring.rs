@@ -149,7 +149,11 @@ fn a_removed_socket_comes_back_after_its_sends_and_a_waker_wakes() {
         "the send queued before removal went out"
     );
     assert_eq!(ring.sockets(), 0);
-    assert_eq!(ring.stats().receive_errors, 0, "a cancelled receive is no error");
+    assert_eq!(
+        ring.stats().receive_errors,
+        0,
+        "a cancelled receive is no error"
+    );
     // Nothing more is received on it through the ring.
     x.send_to(b"late", a_addr).unwrap();
     ring.wait(Duration::from_millis(100)).unwrap();
