@@ -1,5 +1,6 @@
 //! What a peer or a file can hand the media core never panics: SDP offers and answers (and
-//! anchoring them), WAV files, RFC 4733 payloads, and datagrams into a bridge and an endpoint.
+//! anchoring them), WAV files, RFC 4733 payloads, and datagrams into a bridge and an endpoint
+//! (as RTP and as RTCP).
 #![no_main]
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -41,14 +42,15 @@ fuzz_target!(|data: &[u8]| {
         dtmf_payload_type: Some(101),
         ptime: 20,
         remote: Some(SocketAddr::from(([127, 0, 0, 1], 9))),
+        remote_rtcp: Some(SocketAddr::from(([127, 0, 0, 1], 10))),
         direction: Direction::SendRecv,
     };
     let mut pcma = n;
     pcma.codec = Codec::Pcma;
     pcma.payload_type = 8;
-    let mut bridge = Bridge::new(Leg::new(n, 0), Leg::new(pcma, 0));
+    let mut bridge = Bridge::new(Leg::new(n, 0, 1), Leg::new(pcma, 0, 2));
     bridge.record(0, 0);
-    let mut endpoint = Endpoint::new(Leg::new(pcma, 0), 0, 3);
+    let mut endpoint = Endpoint::new(Leg::new(pcma, 0, 3), 0, 3);
     endpoint.detect_inband();
     let from = SocketAddr::from(([127, 0, 0, 1], 9));
     let mut events = Vec::new();
@@ -56,5 +58,10 @@ fuzz_target!(|data: &[u8]| {
         let mut buf = c.to_vec();
         let _ = bridge.relay(i & 1, i as u64 * 20, from, &mut buf, &mut digits);
         endpoint.receive(i as u64 * 20, from, c, &mut events);
+        // The same bytes as RTCP on the leg's RTCP port, and a report written after.
+        let now = i as u64 * 20;
+        let _ = endpoint.leg.on_rtcp(now, now << 20, from, c);
+        let mut out = [0u8; 1500];
+        let _ = endpoint.leg.rtcp_report(now, now << 20, &mut out);
     }
 });

@@ -246,6 +246,8 @@ fn negotiated(remote: SocketAddr) -> Negotiated {
         dtmf_payload_type: Some(101),
         ptime: 20,
         remote: Some(remote),
+        // The generator sends no RTCP and has no RTCP ports: none is sent to it either.
+        remote_rtcp: None,
         direction: Direction::SendRecv,
     }
 }

@@ -251,6 +251,9 @@ impl Room {
             timestamp: p.timestamp,
             ssrc: p.ssrc,
         };
+        // The frame was mixed at the tick before this one was scheduled.
+        let now_ms = self.next_tick_ms.saturating_sub(FRAME_MS);
+        p.leg.rtcp.on_sent(now_ms, p.ssrc, p.timestamp, n);
         p.timestamp = p.timestamp.wrapping_add(FRAME as u32);
         let len = header.write(&payload[..n], buf).ok()?;
         Some((len, destination))
@@ -271,6 +274,7 @@ mod tests {
             payload_type: if codec == Codec::Pcmu { 0 } else { 8 },
             dtmf_payload_type: Some(101),
             remote: Some(SocketAddr::from(([127, 0, 0, 1], port))),
+            remote_rtcp: Some(SocketAddr::from(([127, 0, 0, 1], port + 1))),
             ptime: 20,
             direction: Direction::SendRecv,
         }
@@ -310,9 +314,9 @@ mod tests {
 
     fn room() -> Room {
         let legs = vec![
-            Leg::new(negotiated(Codec::Pcmu, 4000), 0),
-            Leg::new(negotiated(Codec::Pcma, 4002), 0),
-            Leg::new(negotiated(Codec::Pcmu, 4004), 0),
+            Leg::new(negotiated(Codec::Pcmu, 4000), 0, 1),
+            Leg::new(negotiated(Codec::Pcma, 4002), 0, 2),
+            Leg::new(negotiated(Codec::Pcmu, 4004), 0, 3),
         ];
         Room::new(legs, 0, 42)
     }

@@ -336,6 +336,9 @@ pub struct Negotiated {
     /// Where the peer wants its RTP (before latching), `None` when it declined or holds
     /// with 0.0.0.0.
     pub remote: Option<SocketAddr>,
+    /// Where the peer wants its RTCP (before latching): `a=rtcp` (RFC 3605), else the port
+    /// above its RTP port (RFC 3550 §11).
+    pub remote_rtcp: Option<SocketAddr>,
     /// Our direction toward this peer.
     pub direction: Direction,
 }
@@ -431,6 +434,26 @@ fn remote_of(sdp: &SessionDescription, m: &MediaDescription) -> Option<SocketAdd
     Some(SocketAddr::new(addr, m.port))
 }
 
+/// Where a peer wants its RTCP: the address of its `a=rtcp` (RFC 3605; the RTP address's
+/// host when it names none), else the port above its RTP port. `None` while it receives no
+/// RTP either (declined, or held with 0.0.0.0).
+fn rtcp_of(m: &MediaDescription, remote: Option<SocketAddr>) -> Option<SocketAddr> {
+    let remote = remote?;
+    let named = m.attributes.iter().find_map(|a| {
+        let mut p = a.strip_prefix("rtcp:")?.split_ascii_whitespace();
+        let port: u16 = p.next()?.parse().ok().filter(|p| *p != 0)?;
+        let host = match (p.next(), p.next(), p.next()) {
+            (Some("IN"), Some(_), Some(a)) => a.parse().unwrap_or(remote.ip()),
+            _ => remote.ip(),
+        };
+        Some(SocketAddr::new(host, port))
+    });
+    named.or_else(|| {
+        let port = remote.port().checked_add(1)?;
+        Some(SocketAddr::new(remote.ip(), port))
+    })
+}
+
 /// The first format of a stream that is a codec `wanted` accepts, with its payload type.
 fn first_codec(m: &MediaDescription, wanted: impl Fn(Codec) -> bool) -> Option<(Codec, u8)> {
     m.formats
@@ -451,6 +474,7 @@ pub fn agreement(sdp: &SessionDescription, codec: Option<Codec>) -> Option<Negot
         dtmf_payload_type: dtmf_of(m),
         ptime: m.ptime.unwrap_or(20).clamp(10, 60),
         remote: remote_of(sdp, m),
+        remote_rtcp: rtcp_of(m, remote_of(sdp, m)),
         direction: sdp.direction_of(m).mirror(),
     })
 }
@@ -493,6 +517,7 @@ pub fn answer(offer: &[u8], local: &LocalMedia) -> Result<(Negotiated, String), 
             dtmf_payload_type: dtmf,
             ptime,
             remote: remote_of(&sdp, m),
+            remote_rtcp: rtcp_of(m, remote_of(&sdp, m)),
             direction,
         },
         body,
@@ -515,6 +540,7 @@ pub fn accept_answer(answer: &[u8], local: &LocalMedia) -> Result<Negotiated, Sd
         dtmf_payload_type: dtmf_of(m),
         ptime: m.ptime.unwrap_or(20).clamp(10, 60),
         remote: remote_of(&sdp, m),
+        remote_rtcp: rtcp_of(m, remote_of(&sdp, m)),
         direction: theirs.mirror(),
     })
 }
@@ -553,6 +579,8 @@ pub fn anchor(
             .and_then(|r| r.split(' ').next())
             .is_none_or(|pt| keep.iter().any(|k| k == pt))
             && !a.starts_with("rtcp:")
+            // Hotline takes RTCP on the port above RTP, never on the RTP port itself.
+            && a != "rtcp-mux"
             && !a.starts_with("candidate")
             && !a.starts_with("ice-")
     });

@@ -18,6 +18,7 @@ use crate::g711;
 use crate::inband::{ToneDetector, ToneEvent};
 use crate::playback::Player;
 use crate::recorder::Recorder;
+use crate::rtcp::{RemoteView, Reporter};
 use crate::rtp::{is_rtcp, Arrival, ReceiveStats, RtpHeader, RtpPacket};
 use crate::sdp::{Codec, Negotiated};
 
@@ -37,6 +38,29 @@ pub struct Leg {
     dtmf: DtmfReceiver,
     pub packets: u64,
     pub bytes: u64,
+    /// RTCP with this peer: our reports to it, what its reports say.
+    pub rtcp: Reporter,
+    /// Received and lost under the peer's earlier sources (statistics restart with a new
+    /// SSRC), for the leg's totals.
+    earlier_received: u64,
+    earlier_lost: u64,
+}
+
+/// How a leg went: what Hotline measured of the peer's audio, and what the peer's RTCP
+/// reports said of Hotline's (RFC 3550 §6.4), for the call's record.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LegQuality {
+    /// Audio packets received from the peer (all its sources).
+    pub packets_received: u64,
+    /// Audio packets the peer sent that never came (by sequence numbers).
+    pub packets_lost: u64,
+    /// Interarrival jitter of the peer's audio now, and the worst at any report, ms.
+    pub jitter_ms: f32,
+    pub max_jitter_ms: f32,
+    /// RTCP reports sent to the peer.
+    pub reports_sent: u32,
+    /// What the peer reported of Hotline's audio (nothing when it sends no RTCP).
+    pub remote: RemoteView,
 }
 
 /// What a packet was.
@@ -57,7 +81,8 @@ pub enum Received {
 }
 
 impl Leg {
-    pub fn new(negotiated: Negotiated, now_ms: u64) -> Leg {
+    /// `seed` picks the leg's RTCP identity and report timing.
+    pub fn new(negotiated: Negotiated, now_ms: u64, seed: u64) -> Leg {
         Leg {
             negotiated,
             latched: None,
@@ -67,6 +92,46 @@ impl Leg {
             dtmf: DtmfReceiver::new(),
             packets: 0,
             bytes: 0,
+            rtcp: Reporter::new(now_ms, seed),
+            earlier_received: 0,
+            earlier_lost: 0,
+        }
+    }
+
+    /// An RTCP datagram from the peer (on the RTCP port); `ntp` is the wall clock now.
+    /// Returns whether it was taken (RTCP from another host than the peer's is not).
+    pub fn on_rtcp(&mut self, now_ms: u64, ntp: u64, from: SocketAddr, data: &[u8]) -> bool {
+        let peer = self.latched.or(self.negotiated.remote).map(|a| a.ip());
+        self.rtcp.on_packet(now_ms, ntp, from, peer, data)
+    }
+
+    /// If a report to the peer is due, writes it into `out`: its length and where it goes
+    /// (none while the peer's RTCP address is unknown).
+    pub fn rtcp_report(
+        &mut self,
+        now_ms: u64,
+        ntp: u64,
+        out: &mut [u8],
+    ) -> Option<(usize, SocketAddr)> {
+        let n = self.rtcp.report(now_ms, ntp, &mut self.stats, out)?;
+        let to = self.rtcp.destination(self.negotiated.remote_rtcp)?;
+        Some((n, to))
+    }
+
+    /// The leg's figures so far.
+    pub fn quality(&self) -> LegQuality {
+        let jitter_ms = if self.stats.ssrc().is_some() {
+            self.stats.jitter() as f32 / 8.0
+        } else {
+            0.0
+        };
+        LegQuality {
+            packets_received: self.earlier_received + self.stats.received(),
+            packets_lost: self.earlier_lost + self.stats.cumulative_lost().max(0) as u64,
+            jitter_ms,
+            max_jitter_ms: self.rtcp.max_jitter_ms.max(jitter_ms),
+            reports_sent: self.rtcp.reports_sent,
+            remote: self.rtcp.remote,
         }
     }
 
@@ -124,6 +189,10 @@ impl Leg {
         }
         if p.payload_type != self.negotiated.payload_type {
             return Received::Other;
+        }
+        if self.stats.ssrc().is_some_and(|s| s != p.ssrc) {
+            self.earlier_received += self.stats.received();
+            self.earlier_lost += self.stats.cumulative_lost().max(0) as u64;
         }
         // Statistics only: late and duplicated audio is still relayed (the far end's jitter
         // buffer sorts it), and the recorder places it by timestamp.
@@ -245,6 +314,15 @@ impl Bridge {
                 let pt = dst.dtmf_payload_type?;
                 buf[1] = (buf[1] & 0x80) | (pt & 0x7f);
                 self.forwarded[side] += 1;
+                let word =
+                    |i: usize| u32::from_be_bytes([buf[i], buf[i + 1], buf[i + 2], buf[i + 3]]);
+                let (timestamp, ssrc) = (word(4), word(8));
+                self.legs[other].rtcp.on_sent(
+                    now_ms,
+                    ssrc,
+                    timestamp,
+                    buf.len().saturating_sub(12),
+                );
                 Some(destination)
             }
             Received::Audio {
@@ -267,6 +345,7 @@ impl Bridge {
                 }
                 buf[1] = (buf[1] & 0x80) | (dst.payload_type & 0x7f);
                 self.forwarded[side] += 1;
+                self.legs[other].rtcp.on_sent(now_ms, ssrc, timestamp, len);
                 Some(destination)
             }
         }
@@ -460,6 +539,9 @@ impl Endpoint {
                     ssrc: self.ssrc,
                 };
                 let n = header.write(&p.payload, buf).ok()?;
+                self.leg
+                    .rtcp
+                    .on_sent(now_ms, self.ssrc, p.timestamp, p.payload.len());
                 return Some((n, destination));
             }
             // The event is over: media resumes after it (plus a 50 ms gap).
@@ -475,6 +557,7 @@ impl Endpoint {
             timestamp: self.timestamp,
             ssrc: self.ssrc,
         };
+        self.leg.rtcp.on_sent(now_ms, self.ssrc, self.timestamp, n);
         self.timestamp = self.timestamp.wrapping_add(samples as u32);
         let len = header.write(&payload[..n], buf).ok()?;
         Some((len, destination))

@@ -745,7 +745,10 @@ async fn run_bridge(
         return;
     };
     let epoch = Instant::now();
-    let mut bridge = Bridge::new(Leg::new(a.1, 0), Leg::new(b.1, 0));
+    let mut bridge = Bridge::new(
+        Leg::new(a.1, 0, crate::shard::random_seed()),
+        Leg::new(b.1, 0, crate::shard::random_seed()),
+    );
     let recording = path.and_then(RecordingFile::create);
     if recording.is_some() {
         bridge.record(0, 0);
@@ -934,7 +937,10 @@ async fn relay(
         // The relay thread is gone (it never is while the process runs).
         tracing::error!(session, "the relay thread dropped a session");
         let now = ms_since(epoch);
-        let bridge = Bridge::new(Leg::new(negotiated[0], now), Leg::new(negotiated[1], now));
+        let bridge = Bridge::new(
+            Leg::new(negotiated[0], now, crate::shard::random_seed()),
+            Leg::new(negotiated[1], now, crate::shard::random_seed()),
+        );
         return Relayed::lost(bridge, None);
     };
     let relay::Done {
@@ -1106,7 +1112,11 @@ async fn run_endpoint(
         return;
     };
     let epoch = Instant::now();
-    let mut ep = Endpoint::new(Leg::new(negotiated, 0), 0, crate::shard::random_seed());
+    let mut ep = Endpoint::new(
+        Leg::new(negotiated, 0, crate::shard::random_seed()),
+        0,
+        crate::shard::random_seed(),
+    );
     let mut recording = path.and_then(RecordingFile::create);
     if recording.is_some() {
         ep.record(0);
@@ -1158,7 +1168,11 @@ async fn run_endpoint(
                     continue;
                 };
                 parked = None;
-                (other, Leg::new(negotiated, ms_since(epoch)), port)
+                (
+                    other,
+                    Leg::new(negotiated, ms_since(epoch), crate::shard::random_seed()),
+                    port,
+                )
             }
             Exit::Resume => match parked.take() {
                 Some(p) => p,
@@ -1168,7 +1182,11 @@ async fn run_endpoint(
                 let (Some(p), Some(s)) = (parked.take(), into_tokio(&mut port)) else {
                     continue;
                 };
-                third = Some((s, Leg::new(negotiated, ms_since(epoch)), port));
+                third = Some((
+                    s,
+                    Leg::new(negotiated, ms_since(epoch), crate::shard::random_seed()),
+                    port,
+                ));
                 p
             }
             Exit::Idle => break true,
@@ -1278,7 +1296,11 @@ async fn run_endpoint(
             match exit {
                 Exit::Consult(mut port, negotiated) => {
                     if let Some(s) = into_tokio(&mut port) {
-                        third = Some((s, Leg::new(negotiated, ms_since(epoch)), port));
+                        third = Some((
+                            s,
+                            Leg::new(negotiated, ms_since(epoch), crate::shard::random_seed()),
+                            port,
+                        ));
                     }
                 }
                 Exit::Hold => break Talked::Held,

@@ -6,6 +6,7 @@ mod audio;
 mod dtmf;
 mod g711;
 mod inband;
+mod rtcp;
 mod rtp;
 mod sdp;
 mod session;

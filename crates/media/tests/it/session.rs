@@ -23,6 +23,7 @@ fn negotiated(codec: Codec, remote: &str) -> Negotiated {
         dtmf_payload_type: Some(101),
         ptime: 20,
         remote: Some(addr(remote)),
+        remote_rtcp: None,
         direction: Direction::SendRecv,
     }
 }
@@ -75,18 +76,18 @@ fn bridged_call_through_loss_and_nat() {
     let (h_a, h_b) = (addr("127.0.0.1:20000"), addr("127.0.0.1:20002"));
 
     let mut ex = Endpoint::new(
-        Leg::new(negotiated(Codec::Pcmu, "127.0.0.1:20000"), 0),
+        Leg::new(negotiated(Codec::Pcmu, "127.0.0.1:20000"), 0, 1),
         0,
         0x1234_5678_9abc,
     );
     let mut ey = Endpoint::new(
-        Leg::new(negotiated(Codec::Pcma, "127.0.0.1:20002"), 0),
+        Leg::new(negotiated(Codec::Pcma, "127.0.0.1:20002"), 0, 2),
         0,
         0x9999_1111_2222,
     );
     let mut bridge = Bridge::new(
-        Leg::new(negotiated(Codec::Pcmu, x_sdp), 0),
-        Leg::new(negotiated(Codec::Pcma, &y.to_string()), 0),
+        Leg::new(negotiated(Codec::Pcmu, x_sdp), 0, 3),
+        Leg::new(negotiated(Codec::Pcma, &y.to_string()), 0, 9),
     );
     bridge.record(0, 0);
     ex.player.set_music(Some(tone(697.0, 1)));
@@ -201,7 +202,7 @@ fn bridged_call_through_loss_and_nat() {
 
 #[test]
 fn a_stranger_cannot_take_over_a_live_leg() {
-    let mut leg = Leg::new(negotiated(Codec::Pcmu, "10.0.0.1:4000"), 0);
+    let mut leg = Leg::new(negotiated(Codec::Pcmu, "10.0.0.1:4000"), 0, 4);
     let mut d = Vec::new();
     let pkt = |seq: u16| {
         let mut b = [0u8; 172];
@@ -238,7 +239,7 @@ fn a_stranger_cannot_take_over_a_live_leg() {
 fn endpoint_hears_inband_digits_when_no_telephone_event() {
     let mut n = negotiated(Codec::Pcma, "127.0.0.1:9");
     n.dtmf_payload_type = None;
-    let mut ep = Endpoint::new(Leg::new(n, 0), 0, 7);
+    let mut ep = Endpoint::new(Leg::new(n, 0, 5), 0, 7);
     let (lo, hi) = hotline_media::inband::frequencies('7').unwrap();
     let mut events = Vec::new();
     let mut buf = [0u8; 200];
