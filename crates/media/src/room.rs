@@ -107,6 +107,11 @@ impl Room {
     }
 
     /// Who hears whom from now on.
+    /// Party `i`'s leg (its RTCP, its figures).
+    pub fn leg_mut(&mut self, i: usize) -> Option<&mut Leg> {
+        self.parties.get_mut(i).map(|p| &mut p.leg)
+    }
+
     pub fn set_mixer(&mut self, mixer: Mixer) {
         self.mixer = mixer;
     }

@@ -795,17 +795,11 @@ pub(crate) async fn run(
                 Some(EndpointNote::Digit(d)) => call.handle(wall_ms(), Input::Digit(d)),
                 Some(EndpointNote::PromptFinished) => call.handle(wall_ms(), Input::PromptFinished),
                 Some(EndpointNote::Recorded { path, duration_ms, bytes, conversation }) => {
-                    let path = path.display().to_string();
-                    timeline
-                        .append(
-                            "call.recording",
-                            json!({
-                                "part": if conversation { "conversation" } else { "ivr" },
-                                "path": path, "duration_ms": duration_ms, "bytes": bytes,
-                            }),
-                        )
-                        .await;
-                    recordings.push((conversation, path, duration_ms, bytes));
+                    let r = timeline.recording(conversation, &path, duration_ms, bytes).await;
+                    recordings.push(r);
+                }
+                Some(EndpointNote::Quality { caller, quality }) => {
+                    timeline.append("call.quality", quality_record(if caller { "caller" } else { "agent" }, &quality)).await;
                 }
                 Some(EndpointNote::Ended { .. }) | None => {
                     media_ended = true;
@@ -1401,25 +1395,43 @@ pub(crate) async fn run(
     if routing_rx.is_some() {
         ctx.shared.unregister_contact(interaction);
     }
-    // Recordings are closed right before the media says it ended; a note still in flight
-    // is waited for briefly.
-    if recordings.is_empty() {
-        let wait = tokio::time::timeout(Duration::from_secs(5), async {
+    // Recordings and the legs' figures come right before the media says it ended; notes
+    // still in flight are waited for briefly.
+    if !media_ended {
+        let mut tail = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
             while let Some(n) = notes.recv().await {
-                if let EndpointNote::Recorded {
+                let ended = matches!(n, EndpointNote::Ended { .. });
+                tail.push(n);
+                if ended {
+                    break;
+                }
+            }
+        })
+        .await;
+        for n in tail {
+            match n {
+                EndpointNote::Recorded {
                     path,
                     duration_ms,
                     bytes,
                     conversation,
-                } = n
-                {
-                    return Some((conversation, path.display().to_string(), duration_ms, bytes));
+                } => {
+                    let r = timeline
+                        .recording(conversation, &path, duration_ms, bytes)
+                        .await;
+                    recordings.push(r);
                 }
+                EndpointNote::Quality { caller, quality } => {
+                    timeline
+                        .append(
+                            "call.quality",
+                            quality_record(if caller { "caller" } else { "agent" }, &quality),
+                        )
+                        .await;
+                }
+                _ => {}
             }
-            None
-        });
-        if let Some(r) = wait.await.ok().flatten() {
-            recordings.push(r);
         }
     }
     // A message left becomes an interaction of its own, queued for the flow's queue.
@@ -1488,6 +1500,38 @@ pub(crate) async fn run(
 }
 
 /// The change of an interaction that routing now holds in `queue`.
+/// A leg's figures as the call's timeline keeps them (`call.quality`): what Hotline measured
+/// of the peer's audio, and what the peer's RTCP reports said of Hotline's.
+/// `leg` names whom the leg faced (`caller`, `agent`, `customer`).
+pub(crate) fn quality_record(
+    leg: &str,
+    q: &hotline_media::session::LegQuality,
+) -> serde_json::Value {
+    let ms = |v: f32| (f64::from(v) * 10.0).round() / 10.0;
+    let share = |v: f32| (f64::from(v) * 1000.0).round() / 1000.0;
+    let remote = (q.remote.reports > 0).then(|| {
+        json!({
+            "reports": q.remote.reports,
+            "fraction_lost": share(q.remote.fraction_lost),
+            "max_fraction_lost": share(q.remote.max_fraction_lost),
+            "packets_lost": q.remote.cumulative_lost,
+            "jitter_ms": ms(q.remote.jitter_ms),
+            "max_jitter_ms": ms(q.remote.max_jitter_ms),
+            "rtt_ms": q.remote.rtt_ms,
+            "max_rtt_ms": q.remote.max_rtt_ms,
+        })
+    });
+    json!({
+        "leg": leg,
+        "packets_received": q.packets_received,
+        "packets_lost": q.packets_lost,
+        "jitter_ms": ms(q.jitter_ms),
+        "max_jitter_ms": ms(q.max_jitter_ms),
+        "reports_sent": q.reports_sent,
+        "remote": remote,
+    })
+}
+
 fn queued_in(queue: i64) -> InteractionPatch {
     InteractionPatch {
         state: Some(InteractionState::Queued),
@@ -1842,6 +1886,27 @@ struct Timeline {
 }
 
 impl Timeline {
+    /// A recording the media closed (the IVR part or the conversation): on the timeline, and
+    /// as the call keeps it (conversation, path, duration, bytes).
+    async fn recording(
+        &mut self,
+        conversation: bool,
+        path: &std::path::Path,
+        duration_ms: u64,
+        bytes: u64,
+    ) -> (bool, String, u64, u64) {
+        let path = path.display().to_string();
+        self.append(
+            "call.recording",
+            json!({
+                "part": if conversation { "conversation" } else { "ivr" },
+                "path": path, "duration_ms": duration_ms, "bytes": bytes,
+            }),
+        )
+        .await;
+        (conversation, path, duration_ms, bytes)
+    }
+
     async fn append(&mut self, kind: &str, data: serde_json::Value) {
         if self.interaction == 0 {
             return;

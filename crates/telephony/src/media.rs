@@ -17,7 +17,7 @@ use hotline_media::mixer::Mixer;
 use hotline_media::playback::Prompt;
 use hotline_media::room::Room;
 use hotline_media::sdp::{self, Codec, Direction, LocalMedia, Negotiated, SessionDescription};
-use hotline_media::session::{Bridge, Endpoint, EndpointEvent, Leg};
+use hotline_media::session::{Bridge, Endpoint, EndpointEvent, Leg, LegQuality};
 use hotline_media::wav;
 use hotline_sip::b2bua::{BodyFilter, CallRef, Side};
 use tokio::net::UdpSocket;
@@ -26,7 +26,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 /// How the media engine runs.
 #[derive(Clone, Debug)]
 pub struct MediaConfig {
-    /// RTP ports (even ones are used; RTCP would be the odd one above).
+    /// RTP ports (even ones for RTP, each with the odd one above it for RTCP).
     pub ports: RangeInclusive<u16>,
     /// A session whose peers sent nothing for this long ends.
     pub idle_timeout: Duration,
@@ -55,7 +55,7 @@ impl MediaConfig {
 }
 
 /// What the media engine tells the rest of Hotline.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum MediaEvent {
     /// A key pressed on a call (`session` names it; `inband` when heard in the audio).
     Digit {
@@ -69,6 +69,14 @@ pub enum MediaEvent {
         path: PathBuf,
         duration_ms: u64,
         bytes: u64,
+    },
+    /// A leg left its session (it ended, or the peer was let go): how its audio went both
+    /// ways. `caller`: the leg facing whoever called (a bridge's first leg), else the agent's
+    /// or callee's.
+    Quality {
+        session: u64,
+        caller: bool,
+        quality: LegQuality,
     },
     /// A session ended; `idle` when its peers stopped sending.
     Ended { session: u64, idle: bool },
@@ -114,7 +122,7 @@ pub enum PlayItem {
 }
 
 /// What an endpoint driven from outside (a flow) tells its driver.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum EndpointNote {
     Digit(char),
     /// The phrase of the last `play` ended (not said for one stopped or replaced).
@@ -126,6 +134,12 @@ pub enum EndpointNote {
         duration_ms: u64,
         bytes: u64,
         conversation: bool,
+    },
+    /// A leg left the session (the caller's when it ends, an agent's when let go or when
+    /// the session ends): how its audio went both ways.
+    Quality {
+        caller: bool,
+        quality: LegQuality,
     },
     /// The session ended; `idle` when the peer stopped sending.
     Ended {
@@ -163,11 +177,65 @@ pub struct Media {
     inner: Arc<Inner>,
 }
 
-/// An RTP port taken from the pool, given back when dropped.
+/// An RTP port taken from the pool (with the RTCP port above it), given back when dropped.
 pub struct Port {
     pub port: u16,
-    socket: Option<std::net::UdpSocket>,
+    socket: Option<LegSocketsStd>,
     media: Media,
+}
+
+/// A leg's sockets: RTP on the even port, RTCP on the odd one above it (RFC 3550 §11).
+pub(crate) struct LegSockets {
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+}
+
+/// The same off the runtime's reactor (while a relay thread has them).
+pub(crate) struct LegSocketsStd {
+    pub rtp: std::net::UdpSocket,
+    pub rtcp: std::net::UdpSocket,
+}
+
+impl LegSockets {
+    fn from_std(s: LegSocketsStd) -> std::io::Result<LegSockets> {
+        Ok(LegSockets {
+            rtp: UdpSocket::from_std(s.rtp)?,
+            rtcp: UdpSocket::from_std(s.rtcp)?,
+        })
+    }
+
+    fn into_std(self) -> std::io::Result<LegSocketsStd> {
+        Ok(LegSocketsStd {
+            rtp: self.rtp.into_std()?,
+            rtcp: self.rtcp.into_std()?,
+        })
+    }
+}
+
+/// The wall clock as a 64-bit NTP timestamp (RTCP's sender reports and round trips).
+pub(crate) fn ntp_now() -> u64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    // 1900 to 1970: 70 years with 17 leap days.
+    let secs = since.as_secs() + 2_208_988_800;
+    let frac = (u64::from(since.subsec_nanos()) << 32) / 1_000_000_000;
+    (secs << 32) | frac
+}
+
+/// Reads an RTCP datagram a leg's RTCP socket has waiting (the peer's reports).
+fn take_rtcp(leg: &mut Leg, now: u64, from: SocketAddr, data: &[u8]) {
+    if !leg.on_rtcp(now, ntp_now(), from, data) {
+        tracing::debug!("RTCP from a stranger, or not RTCP: dropped");
+    }
+}
+
+/// Sends a leg's RTCP report if one is due.
+fn send_report(leg: &mut Leg, rtcp: &UdpSocket, now: u64, ntp: u64) {
+    let mut out = [0u8; 256];
+    if let Some((n, to)) = leg.rtcp_report(now, ntp, &mut out) {
+        let _ = rtcp.try_send_to(&out[..n], to);
+    }
 }
 
 impl std::fmt::Debug for Port {
@@ -188,7 +256,7 @@ impl Media {
     /// A media engine binding RTP on `bind` and putting `advertise` in SDP.
     pub fn new(config: MediaConfig, bind: IpAddr, advertise: IpAddr) -> Media {
         let first = *config.ports.start() + (*config.ports.start() & 1);
-        let free: VecDeque<u16> = (first..=*config.ports.end()).step_by(2).collect();
+        let free: VecDeque<u16> = (first..*config.ports.end()).step_by(2).collect();
         let (events, _) = broadcast::channel(1024);
         let (stop, _) = watch::channel(false);
         let (alive, done) = mpsc::channel(1);
@@ -227,24 +295,29 @@ impl Media {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Ports free now.
+    /// Port pairs (RTP and RTCP) free now.
     pub fn free_ports(&self) -> usize {
         self.inner.free.lock().map(|f| f.len()).unwrap_or(0)
     }
 
-    /// Takes a free even port and binds it (a port some other program holds is skipped).
+    /// Takes a free even port and binds it with the odd one above it for RTCP (a pair some
+    /// other program holds either of is skipped).
     pub fn take_port(&self) -> Option<Port> {
         let tries = self.free_ports();
+        let bind = |port: u16| {
+            let socket = std::net::UdpSocket::bind(SocketAddr::new(self.inner.bind, port))?;
+            socket.set_nonblocking(true)?;
+            Ok::<_, std::io::Error>(socket)
+        };
         for _ in 0..tries {
             let port = self.inner.free.lock().ok()?.pop_front()?;
-            match std::net::UdpSocket::bind(SocketAddr::new(self.inner.bind, port)) {
-                Ok(socket) => {
-                    let _ = socket.set_nonblocking(true);
-                    let s = socket2::SockRef::from(&socket);
+            match bind(port).and_then(|rtp| Ok((rtp, bind(port + 1)?))) {
+                Ok((rtp, rtcp)) => {
+                    let s = socket2::SockRef::from(&rtp);
                     let _ = s.set_recv_buffer_size(256 * 1024);
                     return Some(Port {
                         port,
-                        socket: Some(socket),
+                        socket: Some(LegSocketsStd { rtp, rtcp }),
                         media: self.clone(),
                     });
                 }
@@ -718,9 +791,9 @@ mod disk {
     }
 }
 
-fn into_tokio(port: &mut Port) -> Option<UdpSocket> {
+fn into_tokio(port: &mut Port) -> Option<LegSockets> {
     let s = port.socket.take()?;
-    match UdpSocket::from_std(s) {
+    match LegSockets::from_std(s) {
         Ok(s) => Some(s),
         Err(e) => {
             tracing::warn!(error = %e, "RTP socket not usable");
@@ -780,9 +853,44 @@ async fn run_bridge(
             });
         }
     }
+    for (i, leg) in bridge.legs.iter().enumerate() {
+        leg_left(&media, session, None, i == 0, leg);
+    }
     let _ = media.inner.events.send(MediaEvent::Ended {
         session,
         idle: matches!(exit, Exit::Idle),
+    });
+}
+
+/// A leg's figures when it leaves its session: logged, and told to the session's driver
+/// (a flow's call) and everyone listening.
+fn leg_left(
+    media: &Media,
+    session: u64,
+    notes: Option<&mpsc::UnboundedSender<EndpointNote>>,
+    caller: bool,
+    leg: &Leg,
+) {
+    let q = leg.quality();
+    tracing::info!(
+        session,
+        caller,
+        received = q.packets_received,
+        lost = q.packets_lost,
+        jitter_ms = q.max_jitter_ms,
+        reports_sent = q.reports_sent,
+        peer_reports = q.remote.reports,
+        peer_lost = q.remote.cumulative_lost,
+        rtt_ms = q.remote.rtt_ms,
+        "leg quality"
+    );
+    if let Some(notes) = notes {
+        let _ = notes.send(EndpointNote::Quality { caller, quality: q });
+    }
+    let _ = media.inner.events.send(MediaEvent::Quality {
+        session,
+        caller,
+        quality: q,
     });
 }
 
@@ -835,7 +943,7 @@ enum Exit {
 /// taken back from a relay thread), the bridge and the recording (left open).
 struct Relayed {
     exit: Exit,
-    sockets: Option<[UdpSocket; 2]>,
+    sockets: Option<[LegSockets; 2]>,
     bridge: Bridge,
     recording: Option<RecordingFile>,
 }
@@ -846,7 +954,7 @@ struct Relayed {
 async fn relay(
     media: &Media,
     session: u64,
-    sockets: [UdpSocket; 2],
+    sockets: [LegSockets; 2],
     bridge: Bridge,
     recording: Option<RecordingFile>,
     control: &mut mpsc::Receiver<Control>,
@@ -981,7 +1089,7 @@ impl Relayed {
     fn ended(
         session: u64,
         exit: Exit,
-        sockets: [UdpSocket; 2],
+        sockets: [LegSockets; 2],
         bridge: Bridge,
         recording: Option<RecordingFile>,
     ) -> Relayed {
@@ -1015,8 +1123,8 @@ fn relayed_digits(
 }
 
 /// Sockets a relay thread gave back, on the runtime's reactor again.
-fn back_to_runtime(session: u64, [a, b]: [std::net::UdpSocket; 2]) -> Option<[UdpSocket; 2]> {
-    match (UdpSocket::from_std(a), UdpSocket::from_std(b)) {
+fn back_to_runtime(session: u64, [a, b]: [LegSocketsStd; 2]) -> Option<[LegSockets; 2]> {
+    match (LegSockets::from_std(a), LegSockets::from_std(b)) {
         (Ok(a), Ok(b)) => Some([a, b]),
         (Err(e), _) | (_, Err(e)) => {
             tracing::error!(session, error = %e, "RTP sockets could not rejoin the runtime");
@@ -1030,14 +1138,16 @@ fn back_to_runtime(session: u64, [a, b]: [std::net::UdpSocket; 2]) -> Option<[Ud
 async fn relay_here(
     media: &Media,
     session: u64,
-    sockets: [UdpSocket; 2],
+    sockets: [LegSockets; 2],
     mut bridge: Bridge,
     mut recording: Option<RecordingFile>,
     control: &mut mpsc::Receiver<Control>,
     stop: &mut watch::Receiver<bool>,
     epoch: Instant,
 ) -> Relayed {
-    let [sa, sb] = &sockets;
+    let [a, b] = &sockets;
+    let (sa, sb) = (&a.rtp, &b.rtp);
+    let mut control_buf = [0u8; 1500];
     let idle = media.inner.config.idle_timeout.as_millis() as u64;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -1046,6 +1156,9 @@ async fn relay_here(
     let mut digits: Vec<DtmfEvent> = Vec::with_capacity(8);
     let exit = loop {
         tokio::select! {
+            r = rtcp_from([a, b], &mut control_buf) => if let Ok((i, n, from)) = r {
+                take_rtcp(&mut bridge.legs[i & 1], ms_since(epoch), from, &control_buf[..n]);
+            },
             r = sa.recv_from(&mut buf_a) => {
                 if let Ok((n, from)) = r {
                     let now = ms_since(epoch);
@@ -1081,6 +1194,9 @@ async fn relay_here(
                     rec.drain(now, &mut file.buf);
                     file.write_buf();
                 }
+                let ntp = ntp_now();
+                send_report(&mut bridge.legs[0], &a.rtcp, now, ntp);
+                send_report(&mut bridge.legs[1], &b.rtcp, now, ntp);
                 if bridge.legs.iter().all(|l| l.idle(now, idle)) {
                     break Exit::Idle;
                 }
@@ -1146,7 +1262,7 @@ async fn run_endpoint(
     };
     let mut conversation = false;
     // The second peer while it is on hold: its socket and leg.
-    let mut parked: Option<(UdpSocket, Leg, Port)> = None;
+    let mut parked: Option<(LegSockets, Leg, Port)> = None;
     let idle_end = loop {
         let exit = endpoint_phase(
             &media,
@@ -1161,7 +1277,7 @@ async fn run_endpoint(
         )
         .await;
         // A third peer joining from hold goes straight into a room with the held one.
-        let mut third: Option<(UdpSocket, Leg, Port)> = None;
+        let mut third: Option<(LegSockets, Leg, Port)> = None;
         let (other, other_leg, other_port) = match exit {
             Exit::Connect(mut port, negotiated) => {
                 let Some(other) = into_tokio(&mut port) else {
@@ -1245,16 +1361,23 @@ async fn run_endpoint(
                     unreachable!("a room of three gives three legs back");
                 };
                 caller_leg = c;
+                let left = |leg: &Leg| leg_left(&media, session, notes.as_ref(), false, leg);
                 match exit {
-                    Exit::DropThird => other_leg = a,
+                    Exit::DropThird => {
+                        left(&t);
+                        other_leg = a;
+                    }
                     Exit::DropAgent => {
+                        left(&a);
                         (other, other_leg, other_port) = (third_socket, t, third_port);
                     }
                     Exit::Idle => {
+                        left(&t);
                         other_leg = a;
                         break Talked::Ended { idle: true };
                     }
                     _ => {
+                        left(&t);
                         other_leg = a;
                         break Talked::Ended { idle: false };
                     }
@@ -1316,10 +1439,17 @@ async fn run_endpoint(
         match end {
             // On hold: the peer is kept to come back (or for a third to join it).
             Talked::Held => parked = Some((other, other_leg, other_port)),
-            Talked::Released => {}
-            Talked::Ended { idle } => break idle,
+            Talked::Released => leg_left(&media, session, notes.as_ref(), false, &other_leg),
+            Talked::Ended { idle } => {
+                leg_left(&media, session, notes.as_ref(), false, &other_leg);
+                break idle;
+            }
         }
     };
+    if let Some((_, leg, _)) = &parked {
+        leg_left(&media, session, notes.as_ref(), false, leg);
+    }
+    leg_left(&media, session, notes.as_ref(), true, &ep.leg);
     let ending = EndpointEnd::new(&media, session, notes.as_ref(), conversation);
     ending
         .close(ep.recorder_mut(), recording.take(), idle_end)
@@ -1413,7 +1543,7 @@ impl<'a> EndpointEnd<'a> {
 async fn room_phase(
     media: &Media,
     session: u64,
-    sockets: [&UdpSocket; 3],
+    sockets: [&LegSockets; 3],
     room: &mut Room,
     recording: &mut Option<RecordingFile>,
     control: &mut mpsc::Receiver<Control>,
@@ -1425,25 +1555,31 @@ async fn room_phase(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut bufs = [[0u8; 2048]; 3];
     let [b0, b1, b2] = &mut bufs;
+    let mut control_buf = [0u8; 1500];
     let mut out = [0u8; 1500];
     let mut last_drain = 0u64;
     let exit = loop {
         tokio::select! {
-            r = sockets[0].recv_from(b0) => if let Ok((n, from)) = r {
+            r = sockets[0].rtp.recv_from(b0) => if let Ok((n, from)) = r {
                 room.receive(0, ms_since(epoch), from, &b0[..n]);
             },
-            r = sockets[1].recv_from(b1) => if let Ok((n, from)) = r {
+            r = sockets[1].rtp.recv_from(b1) => if let Ok((n, from)) = r {
                 room.receive(1, ms_since(epoch), from, &b1[..n]);
             },
-            r = sockets[2].recv_from(b2) => if let Ok((n, from)) = r {
+            r = sockets[2].rtp.recv_from(b2) => if let Ok((n, from)) = r {
                 room.receive(2, ms_since(epoch), from, &b2[..n]);
+            },
+            r = rtcp_from(sockets, &mut control_buf) => if let Ok((i, n, from)) = r {
+                if let Some(leg) = room.leg_mut(i) {
+                    take_rtcp(leg, ms_since(epoch), from, &control_buf[..n]);
+                }
             },
             _ = tick.tick() => {
                 let now = ms_since(epoch);
                 while room.tick(now) {
                     for (i, socket) in sockets.iter().enumerate() {
                         if let Some((n, to)) = room.packet(i, &mut out) {
-                            let _ = socket.try_send_to(&out[..n], to);
+                            let _ = socket.rtp.try_send_to(&out[..n], to);
                         }
                     }
                 }
@@ -1452,6 +1588,12 @@ async fn room_phase(
                     if let (Some(rec), Some(file)) = (room.recorder_mut(), recording.as_mut()) {
                         rec.drain(now, &mut file.buf);
                         file.write_buf();
+                    }
+                    let ntp = ntp_now();
+                    for (i, socket) in sockets.iter().enumerate() {
+                        if let Some(leg) = room.leg_mut(i) {
+                            send_report(leg, &socket.rtcp, now, ntp);
+                        }
                     }
                     if room.party(0).is_some_and(|p| p.leg.idle(now, idle)) {
                         break Exit::Idle;
@@ -1478,13 +1620,31 @@ async fn room_phase(
     exit
 }
 
+/// The next RTCP datagram on any of a phase's legs: which leg, its length and source.
+async fn rtcp_from<const N: usize>(
+    sockets: [&LegSockets; N],
+    buf: &mut [u8],
+) -> std::io::Result<(usize, usize, SocketAddr)> {
+    std::future::poll_fn(|cx| {
+        for (i, s) in sockets.iter().enumerate() {
+            let mut b = tokio::io::ReadBuf::new(buf);
+            if let std::task::Poll::Ready(r) = s.rtcp.poll_recv_from(cx, &mut b) {
+                let n = b.filled().len();
+                return std::task::Poll::Ready(r.map(|from| (i, n, from)));
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}
+
 /// Hotline plays to the peer and listens, until told to bridge, to stop, or the peer goes
 /// quiet.
 #[allow(clippy::too_many_arguments)]
 async fn endpoint_phase(
     media: &Media,
     session: u64,
-    socket: &UdpSocket,
+    socket: &LegSockets,
     ep: &mut Endpoint,
     recording: &mut Option<RecordingFile>,
     control: &mut mpsc::Receiver<Control>,
@@ -1499,20 +1659,26 @@ async fn endpoint_phase(
     )));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut buf = [0u8; 2048];
+    let mut control_buf = [0u8; 1500];
     let mut out = [0u8; 1500];
     let mut events: Vec<EndpointEvent> = Vec::with_capacity(8);
     let mut last_drain = 0u64;
     loop {
         tokio::select! {
-            r = socket.recv_from(&mut buf) => {
+            r = socket.rtp.recv_from(&mut buf) => {
                 if let Ok((n, from)) = r {
                     ep.receive(ms_since(epoch), from, &buf[..n], &mut events);
+                }
+            }
+            r = socket.rtcp.recv_from(&mut control_buf) => {
+                if let Ok((n, from)) = r {
+                    take_rtcp(&mut ep.leg, ms_since(epoch), from, &control_buf[..n]);
                 }
             }
             _ = tick.tick() => {
                 let now = ms_since(epoch);
                 while let Some((n, to)) = ep.transmit(now, &mut out, &mut events) {
-                    let _ = socket.try_send_to(&out[..n], to);
+                    let _ = socket.rtp.try_send_to(&out[..n], to);
                 }
                 if now >= last_drain + 100 {
                     last_drain = now;
@@ -1520,6 +1686,7 @@ async fn endpoint_phase(
                         rec.drain(now, &mut file.buf);
                         file.write_buf();
                     }
+                    send_report(&mut ep.leg, &socket.rtcp, now, ntp_now());
                     if ep.leg.idle(now, idle) {
                         return Exit::Idle;
                     }

@@ -493,6 +493,14 @@ impl Outbound {
             let _ =
                 tokio::time::timeout(Duration::from_secs(5), wait_ended(notes, &mut seen)).await;
         }
+        for n in &seen {
+            // The session's own leg faces the agent, who was called first.
+            if let EndpointNote::Quality { caller, quality } = n {
+                let leg = if *caller { "agent" } else { "customer" };
+                self.append("call.quality", crate::calls::quality_record(leg, quality))
+                    .await;
+            }
+        }
         let found: Vec<(bool, String, u64, u64)> = seen
             .into_iter()
             .filter_map(|n| match n {

@@ -423,6 +423,16 @@ impl Ring {
         Ok(())
     }
 
+    /// A socket the ring holds, for the odd datagram sent outside the ring (a plain system
+    /// call, e.g. a report every few seconds); `None` once it is being removed.
+    pub fn socket(&self, id: SocketId) -> Option<&UdpSocket> {
+        self.slots
+            .get(id.0)
+            .and_then(Option::as_ref)
+            .filter(|s| !s.removing)
+            .map(|s| &s.socket)
+    }
+
     /// The bytes of a packet, to read and rewrite in place.
     pub fn data(&mut self, packet: &Packet) -> &mut [u8] {
         let start = usize::from(packet.buffer) * BUFFER + usize::from(packet.offset);

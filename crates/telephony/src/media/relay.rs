@@ -25,7 +25,7 @@ use hotline_media::session::Bridge;
 use hotline_uring::{Event, Ring, SocketId, Waker};
 use tokio::sync::{broadcast, oneshot};
 
-use super::{MediaEvent, RecordingFile};
+use super::{LegSocketsStd, MediaEvent, RecordingFile};
 
 /// Provided buffers per worker (8 MiB): datagrams received and not yet sent on. A busy
 /// worker holds about a millisecond's worth (100 at 100,000 packets a second); when a stall
@@ -46,7 +46,7 @@ const WRITE_SAMPLES: usize = 16_000;
 /// A bridge phase handed to a worker.
 pub(super) struct Job {
     pub session: u64,
-    pub sockets: [UdpSocket; 2],
+    pub sockets: [LegSocketsStd; 2],
     pub bridge: Bridge,
     pub recording: Option<RecordingFile>,
     pub epoch: Instant,
@@ -61,7 +61,7 @@ pub(super) struct Done {
     pub idle: bool,
     /// The worker could not relay (it could not take a socket): the task relays itself.
     pub failed: bool,
-    pub sockets: [UdpSocket; 2],
+    pub sockets: [LegSocketsStd; 2],
     pub bridge: Bridge,
     pub recording: Option<RecordingFile>,
 }
@@ -199,14 +199,15 @@ struct Session {
     idle_ms: u64,
     events: broadcast::Sender<MediaEvent>,
     done: oneshot::Sender<Done>,
-    ids: [Option<SocketId>; 2],
-    back: [Option<UdpSocket>; 2],
+    /// The ring's names for its sockets, by [`token`]'s kind: RTP of leg 0 and 1, then RTCP.
+    ids: [Option<SocketId>; 4],
+    back: [Option<UdpSocket>; 4],
     /// Being handed back: (idle, failed).
     leaving: Option<(bool, bool)>,
 }
 
-/// A worker's sessions in slots (a packet's token names its slot and side), found by key
-/// for commands.
+/// A worker's sessions in slots (a packet's token names its slot, leg and port), found by
+/// key for commands.
 #[derive(Default)]
 struct Sessions {
     slots: Vec<Option<Session>>,
@@ -261,9 +262,13 @@ impl Sessions {
     }
 }
 
-fn token(slot: usize, side: usize) -> u64 {
-    ((slot as u64) << 1) | side as u64
+/// A socket's token: its session's slot, and its kind (bit 0: the leg, bit 1: RTCP).
+fn token(slot: usize, kind: usize) -> u64 {
+    ((slot as u64) << 2) | kind as u64
 }
+
+/// The kind of the RTCP socket of leg `side`.
+const RTCP: usize = 2;
 
 /// The worker for a session of `rate` packets a second, given the workers' loads: the first
 /// with room, else the least loaded.
@@ -315,16 +320,26 @@ fn run(mut ring: Ring, commands: Receiver<Command>, load: Arc<AtomicU64>) {
                     ..
                 } => {
                     busy = true;
-                    let side = (token & 1) as usize;
-                    let Some(s) = sessions.get_mut((token >> 1) as usize) else {
-                        ring.release(packet);
-                        continue;
-                    };
-                    let (Some(out), None) = (s.ids[1 - side], s.leaving) else {
+                    let kind = (token & 3) as usize;
+                    let side = kind & 1;
+                    let Some(s) = sessions.get_mut((token >> 2) as usize) else {
                         ring.release(packet);
                         continue;
                     };
                     let at = now.saturating_duration_since(s.epoch).as_millis() as u64;
+                    if kind & RTCP != 0 {
+                        // The peer's report: read, never relayed (each leg's RTCP ends here).
+                        let data = ring.data(&packet);
+                        if !s.bridge.legs[side].on_rtcp(at, super::ntp_now(), from, data) {
+                            tracing::debug!("RTCP from a stranger, or not RTCP: dropped");
+                        }
+                        ring.release(packet);
+                        continue;
+                    }
+                    let (Some(out), None) = (s.ids[1 - side], s.leaving) else {
+                        ring.release(packet);
+                        continue;
+                    };
                     let data = ring.data(&packet);
                     let len = data.len();
                     match s.bridge.relay(side, at, from, data, &mut digits) {
@@ -338,9 +353,9 @@ fn run(mut ring: Ring, commands: Receiver<Command>, load: Arc<AtomicU64>) {
                     super::relayed_digits(&s.events, s.session, &mut digits);
                 }
                 Event::Removed { token, socket } => {
-                    let slot = (token >> 1) as usize;
+                    let slot = (token >> 2) as usize;
                     if let Some(s) = sessions.get_mut(slot) {
-                        s.back[(token & 1) as usize] = Some(socket);
+                        s.back[(token & 3) as usize] = Some(socket);
                         finish_if_back(&mut sessions, slot);
                     }
                 }
@@ -353,12 +368,16 @@ fn run(mut ring: Ring, commands: Receiver<Command>, load: Arc<AtomicU64>) {
         }
         if now >= next_tick {
             next_tick = now + TICK;
+            let ntp = super::ntp_now();
             let mut quiet = Vec::new();
             for (slot, s) in sessions.iter_mut() {
                 if s.leaving.is_some() {
                     continue;
                 }
                 let at = now.saturating_duration_since(s.epoch).as_millis() as u64;
+                for side in 0..2 {
+                    report(&ring, s, side, at, ntp);
+                }
                 if let (Some(rec), Some(file)) = (s.bridge.recorder_mut(), s.recording.as_mut()) {
                     rec.drain(at, &mut file.buf);
                     if file.buf.len() >= WRITE_SAMPLES {
@@ -374,6 +393,18 @@ fn run(mut ring: Ring, commands: Receiver<Command>, load: Arc<AtomicU64>) {
                 leave(&mut ring, &mut sessions, slot, idle, false);
             }
         }
+    }
+}
+
+/// Sends leg `side`'s RTCP report if one is due: a plain system call on its RTCP socket (one
+/// datagram every few seconds; not worth a ring buffer).
+fn report(ring: &Ring, s: &mut Session, side: usize, at: u64, ntp: u64) {
+    let mut out = [0u8; 256];
+    let Some((n, to)) = s.bridge.legs[side].rtcp_report(at, ntp, &mut out) else {
+        return;
+    };
+    if let Some(socket) = s.ids[RTCP + side].and_then(|id| ring.socket(id)) {
+        let _ = socket.send_to(&out[..n], to);
     }
 }
 
@@ -400,22 +431,23 @@ fn obey(ring: &mut Ring, sessions: &mut Sessions, command: Command) {
                 idle_ms,
                 events,
                 done,
-                ids: [None, None],
-                back: [None, None],
+                ids: [None; 4],
+                back: [None, None, None, None],
                 leaving: None,
             };
             let slot = sessions.insert(s);
             let mut failed = false;
-            for (side, socket) in sockets.into_iter().enumerate() {
-                let added = ring.add(socket, token(slot, side));
+            let [a, b] = sockets;
+            for (kind, socket) in [a.rtp, b.rtp, a.rtcp, b.rtcp].into_iter().enumerate() {
+                let added = ring.add(socket, token(slot, kind));
                 let Some(s) = sessions.get_mut(slot) else {
                     continue;
                 };
                 match added {
-                    Ok(id) => s.ids[side] = Some(id),
+                    Ok(id) => s.ids[kind] = Some(id),
                     Err((e, socket)) => {
                         tracing::warn!(session, error = %e, "the relay thread cannot take an RTP socket");
-                        s.back[side] = Some(socket);
+                        s.back[kind] = Some(socket);
                         failed = true;
                     }
                 }
@@ -465,7 +497,7 @@ fn finish_if_back(sessions: &mut Sessions, slot: usize) {
     }
     let Some(Session {
         leaving: Some((idle, failed)),
-        back: [Some(a), Some(b)],
+        back: [Some(a), Some(b), Some(ca), Some(cb)],
         done,
         bridge,
         recording,
@@ -479,7 +511,10 @@ fn finish_if_back(sessions: &mut Sessions, slot: usize) {
     let _ = done.send(Done {
         idle,
         failed,
-        sockets: [a, b],
+        sockets: [
+            LegSocketsStd { rtp: a, rtcp: ca },
+            LegSocketsStd { rtp: b, rtcp: cb },
+        ],
         bridge,
         recording,
     });

@@ -473,6 +473,20 @@ async fn a_queued_caller_reaches_the_agents_phone_with_a_screen_pop_and_both_are
     position(&events, "routing.offered");
     position(&events, "routing.accepted");
     position(&events, "routing.ended");
+    // Each leg's figures are on the record: the caller's (SIPp sends no RTCP) and the
+    // agent's, whose phone's own RTCP reports were read.
+    let figures = |leg: &str| {
+        events
+            .iter()
+            .find(|(k, v)| k == "call.quality" && v["leg"] == leg)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no call.quality for the {leg}:\n{events:?}"))
+    };
+    let (caller, agent) = (figures("caller"), figures("agent"));
+    assert!(caller["packets_received"].as_u64() > Some(500), "{caller}");
+    assert!(caller["reports_sent"].as_u64() >= Some(2), "{caller}");
+    assert!(agent["packets_received"].as_u64() > Some(400), "{agent}");
+    assert!(agent["remote"]["reports"].as_u64() >= Some(1), "{agent}");
     let rec = conversation_recording(&events);
     let path = rec["path"].as_str().expect("path");
     assert_eq!(done.recording_ref.as_deref(), Some(path));

@@ -12,6 +12,7 @@ mod linphone;
 mod lookups;
 mod media;
 mod peers;
+mod rtcp;
 mod scanners;
 mod sockets;
 mod transfers;

@@ -391,6 +391,28 @@ async fn bridged_and_recorded(io_uring: bool) {
     };
     assert!(duration_ms >= 4_000, "{duration_ms} ms");
     assert_eq!(std::fs::metadata(&path).expect("file").len(), bytes);
+    // Each leg's figures follow: all of its audio came (loopback), Hotline reported to each
+    // phone, and each phone's own RTCP reports were read.
+    for _ in 0..2 {
+        let q = next_event(&mut events, "a leg's figures", |e| {
+            matches!(e, MediaEvent::Quality { .. })
+        })
+        .await;
+        let MediaEvent::Quality {
+            caller, quality: q, ..
+        } = q
+        else {
+            unreachable!()
+        };
+        assert!(q.packets_received > 150, "{caller}: {q:?}");
+        assert_eq!(q.packets_lost, 0, "{caller}: {q:?}");
+        assert!(q.reports_sent >= 1, "{caller}: {q:?}");
+        // baresip reports every ~5 s; its first comes within the 6 s call.
+        assert!(
+            q.remote.reports >= 1,
+            "{caller}: baresip's report read: {q:?}"
+        );
+    }
     let (left, right) = stereo(&path);
     let (l, r) = (&left[16000..24000], &right[16000..24000]);
     assert!(
