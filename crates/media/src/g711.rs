@@ -132,15 +132,23 @@ pub static ALAW_TO_LINEAR: [i16; 256] = alaw_table();
 static ULAW_TO_ALAW: [u8; 256] = ulaw_to_alaw_table();
 static ALAW_TO_ULAW: [u8; 256] = alaw_to_ulaw_table();
 
+#[inline]
 pub fn ulaw_to_linear(code: u8) -> i16 {
     ULAW_TO_LINEAR[usize::from(code)]
 }
 
+#[inline]
 pub fn alaw_to_linear(code: u8) -> i16 {
     ALAW_TO_LINEAR[usize::from(code)]
 }
 
 /// PCMU payload to PCMA in place (one table look-up per byte).
+/// One A-law code as µ-law (G.711's transcoding table).
+#[inline]
+pub fn alaw_to_ulaw(code: u8) -> u8 {
+    ALAW_TO_ULAW[usize::from(code)]
+}
+
 pub fn ulaw_to_alaw_in_place(payload: &mut [u8]) {
     for b in payload {
         *b = ULAW_TO_ALAW[usize::from(*b)];

@@ -17,7 +17,7 @@ use crate::dtmf::{DtmfEvent, DtmfReceiver, DtmfSender};
 use crate::g711;
 use crate::inband::{ToneDetector, ToneEvent};
 use crate::playback::Player;
-use crate::recorder::Recorder;
+use crate::recorder::{Law, Recorder};
 use crate::rtcp::{RemoteView, Reporter};
 use crate::rtp::{is_rtcp, Arrival, ReceiveStats, RtpHeader, RtpPacket};
 use crate::sdp::{Codec, Negotiated};
@@ -213,11 +213,11 @@ impl Leg {
     }
 }
 
-/// A codec's decoding table.
-fn linear(codec: Codec) -> &'static [i16; 256] {
+/// How a codec's payload is recorded.
+fn law(codec: Codec) -> Law {
     match codec {
-        Codec::Pcmu => &g711::ULAW_TO_LINEAR,
-        Codec::Pcma => &g711::ALAW_TO_LINEAR,
+        Codec::Pcmu => Law::Ulaw,
+        Codec::Pcma => Law::Alaw,
     }
 }
 
@@ -334,7 +334,7 @@ impl Bridge {
                 if let Some(rec) = self.recorder.as_mut() {
                     let payload = &buf[start..start + len.min(MAX_SAMPLES)];
                     let track = if side == self.caller { 0 } else { 1 };
-                    rec.on_g711(track, now_ms, ssrc, timestamp, linear(src.codec), payload);
+                    rec.on_g711(track, now_ms, ssrc, timestamp, law(src.codec), payload);
                 }
                 if src.codec != dst.codec {
                     let payload = &mut buf[start..start + len];

@@ -613,7 +613,9 @@ pub enum App {
 struct RecordingFile {
     id: u64,
     path: PathBuf,
-    buf: Vec<i16>,
+    /// Stereo frames not yet handed over, as µ-law (two bytes a frame): the recordings
+    /// thread decodes them to 16-bit as it writes.
+    buf: Vec<u8>,
     closed: bool,
 }
 
@@ -633,12 +635,11 @@ impl RecordingFile {
         if self.buf.is_empty() {
             return;
         }
-        let mut bytes = vec![0u8; self.buf.len() * 2];
-        for (b, s) in bytes.chunks_exact_mut(2).zip(&self.buf) {
-            b.copy_from_slice(&s.to_le_bytes());
-        }
-        self.buf.clear();
-        disk::write(self.id, bytes);
+        let capacity = self.buf.capacity();
+        disk::write(
+            self.id,
+            std::mem::replace(&mut self.buf, Vec::with_capacity(capacity)),
+        );
     }
 
     /// Closes the file (written out, header true, synced to disk); its path, duration and
@@ -668,6 +669,7 @@ mod relay;
 
 mod disk {
     use super::wav;
+    use hotline_media::g711;
     use std::collections::HashMap;
     use std::io::{Seek, SeekFrom, Write};
     use std::path::PathBuf;
@@ -677,16 +679,28 @@ mod disk {
 
     enum Op {
         Open(u64, PathBuf),
+        /// Stereo frames as µ-law, written decoded to 16-bit.
         Write(u64, Vec<u8>),
         /// Close and answer with the audio bytes written (`None`: the file failed).
         Close(u64, Option<tokio::sync::oneshot::Sender<Option<u64>>>),
     }
 
     struct Open {
-        file: std::io::BufWriter<std::fs::File>,
+        file: std::fs::File,
         data_bytes: u64,
         since_header: u64,
     }
+
+    /// Each µ-law code as the 16-bit little-endian sample a WAV file holds.
+    static LINEAR_LE: [[u8; 2]; 256] = {
+        let mut t = [[0u8; 2]; 256];
+        let mut i = 0;
+        while i < 256 {
+            t[i] = g711::ULAW_TO_LINEAR[i].to_le_bytes();
+            i += 1;
+        }
+        t
+    };
 
     static NEXT: AtomicU64 = AtomicU64::new(1);
     static QUEUE: OnceLock<Sender<Op>> = OnceLock::new();
@@ -698,8 +712,9 @@ mod disk {
                 .name("recordings".into())
                 .spawn(move || {
                     let mut files: HashMap<u64, Open> = HashMap::new();
+                    let mut scratch = Vec::with_capacity(64 * 1024);
                     while let Ok(op) = rx.recv() {
-                        run(&mut files, op);
+                        run(&mut files, op, &mut scratch);
                     }
                 });
             if let Err(e) = started {
@@ -710,11 +725,10 @@ mod disk {
         queue.send(op).is_ok()
     }
 
-    fn run(files: &mut HashMap<u64, Open>, op: Op) {
+    fn run(files: &mut HashMap<u64, Open>, op: Op, scratch: &mut Vec<u8>) {
         match op {
             Op::Open(id, path) => match std::fs::File::create(&path) {
-                Ok(f) => {
-                    let mut file = std::io::BufWriter::with_capacity(64 * 1024, f);
+                Ok(mut file) => {
                     if file.write_all(&wav::header(8000, 2, 0)).is_ok() {
                         files.insert(
                             id,
@@ -728,11 +742,17 @@ mod disk {
                 }
                 Err(e) => tracing::warn!(error = %e, "recording cannot be created"),
             },
-            Op::Write(id, bytes) => {
+            Op::Write(id, ulaw) => {
                 let Some(o) = files.get_mut(&id) else { return };
-                if o.file.write_all(&bytes).is_ok() {
-                    o.data_bytes += bytes.len() as u64;
-                    o.since_header += bytes.len() as u64;
+                // One write a second of audio (the sessions hand it over that way).
+                scratch.clear();
+                scratch.resize(ulaw.len() * 2, 0);
+                for (out, &b) in scratch.chunks_exact_mut(2).zip(&ulaw) {
+                    out.copy_from_slice(&LINEAR_LE[usize::from(b)]);
+                }
+                if o.file.write_all(scratch).is_ok() {
+                    o.data_bytes += scratch.len() as u64;
+                    o.since_header += scratch.len() as u64;
                 }
                 // Every ~5 s of audio the header gets the sizes so far.
                 if o.since_header >= 8000 * 4 * 5 {
@@ -743,7 +763,7 @@ mod disk {
             Op::Close(id, reply) => {
                 let written = files.remove(&id).map(|mut o| {
                     let _ = rewrite_header(&mut o);
-                    let _ = o.file.get_ref().sync_all();
+                    let _ = o.file.sync_all();
                     o.data_bytes
                 });
                 if let Some(reply) = reply {
@@ -754,8 +774,7 @@ mod disk {
     }
 
     fn rewrite_header(o: &mut Open) -> std::io::Result<()> {
-        o.file.flush()?;
-        let f = o.file.get_mut();
+        let f = &mut o.file;
         f.seek(SeekFrom::Start(0))?;
         f.write_all(&wav::header(
             8000,
@@ -842,7 +861,7 @@ async fn run_bridge(
     )
     .await;
     if let (Some(rec), Some(mut file)) = (bridge.recorder_mut(), recording.take()) {
-        rec.finish(&mut file.buf);
+        rec.finish_ulaw(&mut file.buf);
         if let Some((path, duration_ms, bytes)) = file.close().await {
             tracing::info!(session, duration_ms, bytes, "recording closed");
             let _ = media.inner.events.send(MediaEvent::Recorded {
@@ -1191,7 +1210,7 @@ async fn relay_here(
             _ = tick.tick() => {
                 let now = ms_since(epoch);
                 if let (Some(rec), Some(file)) = (bridge.recorder_mut(), recording.as_mut()) {
-                    rec.drain(now, &mut file.buf);
+                    rec.drain_ulaw(now, &mut file.buf);
                     file.write_buf();
                 }
                 let ntp = ntp_now();
@@ -1314,7 +1333,7 @@ async fn run_endpoint(
         } else {
             // The first bridge: the IVR part is closed, the conversation's file opened.
             if let (Some(rec), Some(mut file)) = (ep.recorder_mut(), recording.take()) {
-                rec.finish(&mut file.buf);
+                rec.finish_ulaw(&mut file.buf);
                 if let Some((path, duration_ms, bytes)) = file.close().await {
                     recorded(path, duration_ms, bytes, false);
                 }
@@ -1515,7 +1534,7 @@ impl<'a> EndpointEnd<'a> {
         idle: bool,
     ) {
         if let (Some(rec), Some(mut file)) = (recorder, recording) {
-            rec.finish(&mut file.buf);
+            rec.finish_ulaw(&mut file.buf);
             if let Some((path, duration_ms, bytes)) = file.close().await {
                 announce_recording(
                     self.media,
@@ -1586,7 +1605,7 @@ async fn room_phase(
                 if now >= last_drain + 100 {
                     last_drain = now;
                     if let (Some(rec), Some(file)) = (room.recorder_mut(), recording.as_mut()) {
-                        rec.drain(now, &mut file.buf);
+                        rec.drain_ulaw(now, &mut file.buf);
                         file.write_buf();
                     }
                     let ntp = ntp_now();
@@ -1683,7 +1702,7 @@ async fn endpoint_phase(
                 if now >= last_drain + 100 {
                     last_drain = now;
                     if let (Some(rec), Some(file)) = (ep.recorder_mut(), recording.as_mut()) {
-                        rec.drain(now, &mut file.buf);
+                        rec.drain_ulaw(now, &mut file.buf);
                         file.write_buf();
                     }
                     send_report(&mut ep.leg, &socket.rtcp, now, ntp_now());

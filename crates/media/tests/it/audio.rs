@@ -163,13 +163,20 @@ fn recorder_aligns_both_sides_through_loss_reordering_and_jumps() {
     assert_eq!(frames, 50 * 160, "one second of stereo, nothing more");
     let left: Vec<i16> = out.iter().step_by(2).copied().collect();
     let right: Vec<i16> = out.iter().skip(1).step_by(2).copied().collect();
-    // The lost packet is silence at its place, everything else is the tone in phase.
+    // The lost packet is silence at its place, everything else is the tone in phase (as
+    // G.711 µ-law carries it: the recorder keeps what a phone line holds).
     assert!(left[7 * 160..8 * 160].iter().all(|&s| s == 0));
+    let line = |samples: Vec<i16>| -> Vec<i16> {
+        samples
+            .into_iter()
+            .map(|s| hotline_media::g711::ulaw_to_linear(hotline_media::g711::linear_to_ulaw(s)))
+            .collect()
+    };
     let expected: Vec<i16> = (0..7).flat_map(|c| tone_packet(697.0, 160 * c)).collect();
-    assert_eq!(&left[..7 * 160], &expected[..]);
+    assert_eq!(&left[..7 * 160], &line(expected)[..]);
     assert_eq!(
         &left[10 * 160..12 * 160],
-        &[tone_packet(697.0, 1600), tone_packet(697.0, 1760)].concat()[..]
+        &line([tone_packet(697.0, 1600), tone_packet(697.0, 1760)].concat())[..]
     );
     // The agent's side starts 100 ms in and stays on the right channel through the SSRC change.
     assert!(right[..5 * 160].iter().all(|&s| s == 0));
@@ -183,16 +190,22 @@ fn recorder_aligns_both_sides_through_loss_reordering_and_jumps() {
 fn recorder_drops_only_what_comes_too_late_and_follows_a_timestamp_jump() {
     let mut r = Recorder::new(0);
     let mut out = Vec::new();
-    r.on_audio(0, 20, 1, 0, &[1; 160]);
+    // Levels µ-law keeps exactly (segment ends: 1,000 is not one; these are).
+    let level =
+        |l: i16| hotline_media::g711::ulaw_to_linear(hotline_media::g711::linear_to_ulaw(l));
+    let (one, two, three) = (level(1000), level(2000), level(3000));
+    assert!(one < two && two < three);
+    r.on_audio(0, 20, 1, 0, &[one; 160]);
     r.drain(20 + DELAY_MS + 100, &mut out);
     // A packet older than what was written: dropped and counted.
-    r.on_audio(0, 320, 1, 160, &[2; 160]);
+    r.on_audio(0, 320, 1, 160, &[two; 160]);
     assert_eq!(r.late_samples(0), 160);
     // A jump of an hour in timestamps: anchored anew at arrival, no hour of silence.
-    r.on_audio(0, 400, 1, 8000 * 3600, &[3; 160]);
+    r.on_audio(0, 400, 1, 8000 * 3600, &[three; 160]);
     r.finish(&mut out);
     assert!(out.len() / 2 <= 400 * 8);
-    assert_eq!(out.iter().step_by(2).filter(|&&s| s == 3).count(), 160);
+    assert_eq!(out.iter().step_by(2).filter(|&&s| s == three).count(), 160);
+    assert_eq!(out.iter().step_by(2).filter(|&&s| s == two).count(), 0);
 }
 
 #[test]

@@ -39,9 +39,9 @@ const BATCH: Duration = Duration::from_millis(1);
 const PACKETS_PER_THREAD: u64 = 100_000;
 /// How often a worker drains recorders and checks for silence.
 const TICK: Duration = Duration::from_millis(100);
-/// Samples (stereo, interleaved) a recording gathers before they go to the recordings
+/// Bytes (stereo µ-law, two a frame) a recording gathers before they go to the recordings
 /// thread: one second.
-const WRITE_SAMPLES: usize = 16_000;
+const WRITE_BYTES: usize = 16_000;
 
 /// A bridge phase handed to a worker.
 pub(super) struct Job {
@@ -379,8 +379,8 @@ fn run(mut ring: Ring, commands: Receiver<Command>, load: Arc<AtomicU64>) {
                     report(&ring, s, side, at, ntp);
                 }
                 if let (Some(rec), Some(file)) = (s.bridge.recorder_mut(), s.recording.as_mut()) {
-                    rec.drain(at, &mut file.buf);
-                    if file.buf.len() >= WRITE_SAMPLES {
+                    rec.drain_ulaw(at, &mut file.buf);
+                    if file.buf.len() >= WRITE_BYTES {
                         file.write_buf();
                     }
                 }
