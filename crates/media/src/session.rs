@@ -75,7 +75,7 @@ pub enum Received {
         len: usize,
     },
     /// A telephone-event packet (digits, if any, were appended to the events).
-    Dtmf,
+    Dtmf { ssrc: u32, timestamp: u32 },
     /// RTCP (on the RTP port, RFC 5761) or something that is not RTP: dropped.
     Other,
 }
@@ -185,7 +185,10 @@ impl Leg {
         if Some(p.payload_type) == self.negotiated.dtmf_payload_type {
             self.dtmf
                 .on_packet(now_ms, p.ssrc, p.timestamp, p.payload, digits);
-            return Received::Dtmf;
+            return Received::Dtmf {
+                ssrc: p.ssrc,
+                timestamp: p.timestamp,
+            };
         }
         if p.payload_type != self.negotiated.payload_type {
             return Received::Other;
@@ -310,13 +313,10 @@ impl Bridge {
         let destination = self.legs[other].destination()?;
         match received {
             Received::Other => None,
-            Received::Dtmf => {
+            Received::Dtmf { ssrc, timestamp } => {
                 let pt = dst.dtmf_payload_type?;
                 buf[1] = (buf[1] & 0x80) | (pt & 0x7f);
                 self.forwarded[side] += 1;
-                let word =
-                    |i: usize| u32::from_be_bytes([buf[i], buf[i + 1], buf[i + 2], buf[i + 3]]);
-                let (timestamp, ssrc) = (word(4), word(8));
                 self.legs[other].rtcp.on_sent(
                     now_ms,
                     ssrc,

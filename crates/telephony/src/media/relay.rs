@@ -329,10 +329,7 @@ fn run(mut ring: Ring, commands: Receiver<Command>, load: Arc<AtomicU64>) {
                     let at = now.saturating_duration_since(s.epoch).as_millis() as u64;
                     if kind & RTCP != 0 {
                         // The peer's report: read, never relayed (each leg's RTCP ends here).
-                        let data = ring.data(&packet);
-                        if !s.bridge.legs[side].on_rtcp(at, super::ntp_now(), from, data) {
-                            tracing::debug!("RTCP from a stranger, or not RTCP: dropped");
-                        }
+                        super::take_rtcp(&mut s.bridge.legs[side], at, from, ring.data(&packet));
                         ring.release(packet);
                         continue;
                     }
