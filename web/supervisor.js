@@ -1,8 +1,9 @@
 // The supervisor's console: the live wallboard (queues and agents, with alarms), the agents
-// list (change state or skills), and interactions (filter, open, timeline, play the recording).
+// list (change state or skills), and interactions (filter, open, timeline, play the recording;
+// on a live call the supervisor's phone listens in, whispers to the agent or joins).
 
 import { h, mount, duration, when, field, select, keep, skillsText, parseSkills } from './dom.js';
-import { get, put, patch, qs } from './api.js';
+import { get, put, patch, post, del, qs } from './api.js';
 import { t, lang } from './i18n.js';
 
 const STATES = ['available', 'reserved', 'busy', 'wrap_up', 'not_ready', 'offline'];
@@ -153,6 +154,26 @@ function agentsList(ctx, body) {
 
 // ---- interactions ----------------------------------------------------------------------------------
 
+// On an agent's live call: the supervisor's own phone is rung and joins in the chosen mode
+// (asked again, only the mode changes); Stop lets it go.
+function monitorBox(ctx, i) {
+  if (i.channel !== 'voice' || i.state !== 'active' || !i.agent_id) return null;
+  const status = h('p', { class: 'muted', role: 'status' });
+  const ask = async (mode) => {
+    try {
+      if (mode) await post(`/interactions/${i.id}/monitor`, { mode });
+      else await del(`/interactions/${i.id}/monitor`);
+      status.textContent = mode ? t(`monitor.${mode}.on`) : t('monitor.stopped');
+    } catch (e) { ctx.fail(e); }
+  };
+  return h('div', { class: 'monitor', role: 'group', 'aria-label': t('monitor.title') },
+    h('h3', {}, t('monitor.title')),
+    h('div', { class: 'actions' },
+      ['listen', 'whisper', 'barge'].map((m) => h('button', { type: 'button', 'data-monitor': m, title: t(`monitor.${m}.hint`), onclick: () => ask(m) }, t(`monitor.${m}`))),
+      h('button', { type: 'button', 'data-monitor': 'stop', onclick: () => ask(null) }, t('monitor.stop'))),
+    status);
+}
+
 function interactions(ctx, body, openId) {
   const f = keep.get('hotline.sup.filter', {});
   const from = h('input', { type: 'date', value: f.from || '' });
@@ -207,6 +228,7 @@ function interactions(ctx, body, openId) {
           h('dt', {}, t('col.agent')), h('dd', {}, names.agents.get(i.agent_id) || '—'),
           h('dt', {}, t('col.disposition')), h('dd', {}, names.dispositions.get(i.disposition_id) || '—')),
         i.notes ? h('p', { class: 'note' }, i.notes) : null,
+        monitorBox(ctx, i),
         i.recording_ref ? h('div', { class: 'recording' }, h('h3', {}, t('sup.recording')),
           h('audio', { controls: true, preload: 'metadata', src: `/api/v1/interactions/${i.id}/recording`, 'aria-label': t('sup.recording') })) : null,
         h('h3', {}, t('timeline.events')),

@@ -120,6 +120,10 @@ pub fn router(state: AppState) -> Router {
         .route("/interactions/{id}/transfer", post(interactions::transfer))
         .route("/interactions/{id}/control", post(interactions::control))
         .route(
+            "/interactions/{id}/monitor",
+            post(interactions::monitor).delete(interactions::stop_monitor),
+        )
+        .route(
             "/queues",
             get(catalog::list_queues).post(catalog::create_queue),
         )

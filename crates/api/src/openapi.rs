@@ -18,7 +18,7 @@ use utoipa::{Modify, OpenApi};
         admin::get_tenant, admin::update_tenant, admin::list_tenants, admin::create_tenant, admin::update_any_tenant,
         admin::list_users, admin::create_user, admin::get_user, admin::update_user,
         admin::list_tokens, admin::create_token, admin::revoke_token,
-        agents::list, agents::create, agents::get, agents::update, agents::delete, agents::presence, interactions::place_call, interactions::transfer, interactions::control,
+        agents::list, agents::create, agents::get, agents::update, agents::delete, agents::presence, interactions::place_call, interactions::transfer, interactions::control, interactions::monitor, interactions::stop_monitor,
         catalog::list_queues, catalog::create_queue, catalog::get_queue, catalog::update_queue, catalog::delete_queue,
         catalog::list_dispositions, catalog::create_disposition, catalog::update_disposition, catalog::delete_disposition,
         catalog::list_scripts, catalog::create_script, catalog::get_script, catalog::update_script, catalog::delete_script,

@@ -8,7 +8,8 @@
 //! the parties the [`Mixer`] says it hears (never itself), plus the music when it is set to
 //! hear music; [`Room::packet`] then writes that party's RTP packet in its own codec, from its
 //! own SSRC, sequence and timestamp. A recording, when there is one, gets party 0 (the
-//! caller) on the left and everyone else, mixed, on the right.
+//! caller) on the left and, mixed on the right, every other party somebody hears: a
+//! supervisor who only listens is not in it; one who whispers to the agent or joins is.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -223,14 +224,16 @@ impl Room {
             }
         }
         if let Some(rec) = self.recorder.as_mut() {
-            let mut others = [0i16; FRAME];
-            for (k, o) in others.iter_mut().enumerate() {
-                let v: i32 = self.parties[1..]
-                    .iter()
-                    .map(|p| i32::from(p.input[k]))
-                    .sum();
-                *o = v.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16;
+            let mut others = [0i32; FRAME];
+            for j in 1..n {
+                if !(0..n).any(|i| self.mixer.hears(i, j)) {
+                    continue;
+                }
+                for (o, s) in others.iter_mut().zip(self.parties[j].input.iter()) {
+                    *o += i32::from(*s);
+                }
             }
+            let others = others.map(|v| v.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16);
             let ts = self.recorder_timestamp;
             if let Some(caller) = self.parties.first() {
                 rec.on_audio(0, now_ms, MIX_SSRC, ts, &caller.input);
@@ -407,6 +410,38 @@ mod tests {
         let middle = frames[frames.len() / 2];
         assert!(close(middle[0], 1000), "{middle:?}");
         assert!(close(middle[1], 6000), "{middle:?}");
+    }
+
+    #[test]
+    fn a_supervisor_listens_whispers_or_barges_and_is_recorded_only_when_heard() {
+        use crate::mixer::Monitor;
+        // What the caller, the agent and the supervisor hear in each mode, and the right track.
+        for (mode, hear, right) in [
+            (Monitor::Listen, [2000, 1000, 3000], 2000),
+            (Monitor::Whisper, [2000, 5000, 3000], 6000),
+            (Monitor::Barge, [6000, 5000, 3000], 6000),
+        ] {
+            let mut r = room();
+            r.set_mixer(Mixer::monitor(mode));
+            r.set_recorder(Recorder::new(0));
+            speak(&mut r, [1000, 2000, 4000], 1);
+            for t in 0..20u64 {
+                r.tick(t * 20);
+                if t == 10 {
+                    for (i, level) in hear.iter().enumerate() {
+                        let got = heard(&mut r, i);
+                        assert!(close(got, *level), "{mode:?}: party {i} heard {got}");
+                    }
+                }
+                speak(&mut r, [1000, 2000, 4000], 10 + 3 * t as u16);
+            }
+            let mut out = Vec::new();
+            r.recorder_mut().expect("recorder").finish(&mut out);
+            let frames: Vec<&[i16]> = out.chunks_exact(2).collect();
+            let middle = frames[frames.len() / 2];
+            assert!(close(middle[0], 1000), "{mode:?}: {middle:?}");
+            assert!(close(middle[1], right), "{mode:?}: {middle:?}");
+        }
     }
 
     #[test]

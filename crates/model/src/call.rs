@@ -1,5 +1,7 @@
-//! What the agent's desk may ask of a live call: one vocabulary for the API (which checks
-//! the targets) and telephony (which carries it out).
+//! What the agent's desk (and a supervisor) may ask of a live call: one vocabulary for the
+//! API (which checks the targets) and telephony (which carries it out).
+
+use crate::MonitorMode;
 
 /// Call control on a call an agent has answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,4 +30,14 @@ pub enum CallControl {
     CompleteTransfer,
     /// The third is let go; the caller and the agent talk again.
     CancelConsult,
+    /// A supervisor (this agent record's phone) is rung and, once they answer, is on the
+    /// call in this mode; asked again by the same supervisor, only the mode changes.
+    Monitor {
+        supervisor: i64,
+        mode: MonitorMode,
+    },
+    /// The supervisor's phone is let go; the caller and the agent talk on as before.
+    StopMonitor {
+        supervisor: i64,
+    },
 }

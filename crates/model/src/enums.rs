@@ -44,6 +44,12 @@ wire_enum! {
     Role { Admin => "admin", Supervisor => "supervisor", Agent => "agent" }
 }
 
+wire_enum! {
+    /// How a supervisor is on an agent's call: hears both (nobody hears them), coaches the
+    /// agent (only the agent hears them), or joins (all three talk).
+    MonitorMode { Listen => "listen", Whisper => "whisper", Barge => "barge" }
+}
+
 impl Role {
     /// Roles are ordered by power: an admin may do all a supervisor may, and so on.
     pub fn at_least(self, other: Role) -> bool {

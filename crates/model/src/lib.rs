@@ -17,7 +17,7 @@ pub mod redact;
 pub mod validate;
 
 pub use call::CallControl;
-pub use enums::{Channel, Direction, IdentifierKind, InteractionState, Role};
+pub use enums::{Channel, Direction, IdentifierKind, InteractionState, MonitorMode, Role};
 pub use records::*;
 
 /// Why a value offered to the domain was refused. `field` names the input, `message` says why.

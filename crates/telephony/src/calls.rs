@@ -101,6 +101,54 @@ struct Consult {
     refer: Option<u64>,
 }
 
+/// A supervisor on the agent's call (listening, whispering to the agent, or joined), or
+/// their phone ringing for it. Their agent record is busy for routing meanwhile.
+struct Monitoring {
+    leg: u64,
+    /// The supervisor's agent record (their phone).
+    supervisor: i64,
+    mode: hotline_model::MonitorMode,
+    port: Option<Port>,
+    local: hotline_media::sdp::LocalMedia,
+    answered: bool,
+    ring_until: i64,
+    _occupied: Option<Occupied>,
+}
+
+fn mixer_mode(mode: hotline_model::MonitorMode) -> hotline_media::mixer::Monitor {
+    use hotline_media::mixer::Monitor;
+    use hotline_model::MonitorMode;
+    match mode {
+        MonitorMode::Listen => Monitor::Listen,
+        MonitorMode::Whisper => Monitor::Whisper,
+        MonitorMode::Barge => Monitor::Barge,
+    }
+}
+
+/// The supervisor's phone is let go (the caller and the agent talk on as before): it is
+/// hung up, its media leaves the call, and the timeline says why (`by`).
+async fn end_monitoring(
+    monitoring: &mut Option<Monitoring>,
+    ctx: &Context,
+    endpoint: &EndpointHandle,
+    timeline: &mut Timeline,
+    by: &str,
+) {
+    let Some(m) = monitoring.take() else {
+        return;
+    };
+    ctx.send(ShardCommand::Drop { leg: m.leg });
+    if m.answered {
+        endpoint.drop_third().await;
+    }
+    timeline
+        .append(
+            "call.monitor_ended",
+            json!({ "supervisor_id": m.supervisor, "by": by }),
+        )
+        .await;
+}
+
 /// Routing counts an agent busy with a call it did not give them (a consultation, an
 /// attended transfer to them) from `start` until this is dropped, so it offers them nothing
 /// meanwhile.
@@ -340,6 +388,8 @@ pub(crate) async fn run(
     // The caller is on hold (by the phone or the desk); a consultation under way.
     let mut held = false;
     let mut consult: Option<Consult> = None;
+    // A supervisor on the call, or their phone ringing for it.
+    let mut monitoring: Option<Monitoring> = None;
     // The agent an attended transfer went to: busy for routing until the call ends.
     let mut taken_over: Option<Occupied> = None;
     call.start(started);
@@ -357,6 +407,7 @@ pub(crate) async fn run(
             _ => None,
         };
         if let Some(((to, by), released, link, (home_id, home_name, priority))) = transfer {
+            end_monitoring(&mut monitoring, &ctx, &endpoint, &mut timeline, "transfer").await;
             if let Some(c) = &released {
                 endpoint.release().await;
                 ctx.send(ShardCommand::Drop { leg: c.leg });
@@ -771,6 +822,10 @@ pub(crate) async fn run(
                 .as_ref()
                 .filter(|k| !k.answered)
                 .map(|k| k.ring_until),
+            monitoring
+                .as_ref()
+                .filter(|m| !m.answered)
+                .map(|m| m.ring_until),
         ]
         .into_iter()
         .flatten()
@@ -798,8 +853,8 @@ pub(crate) async fn run(
                     let r = timeline.recording(conversation, &path, duration_ms, bytes).await;
                     recordings.push(r);
                 }
-                Some(EndpointNote::Quality { caller, quality }) => {
-                    timeline.append("call.quality", quality_record(if caller { "caller" } else { "agent" }, &quality)).await;
+                Some(EndpointNote::Quality { role, quality }) => {
+                    timeline.append("call.quality", quality_record(leg_name(role), &quality)).await;
                 }
                 Some(EndpointNote::Ended { .. }) | None => {
                     media_ended = true;
@@ -894,8 +949,73 @@ pub(crate) async fn run(
                 Some(RoutingNote::Desk { action, reply }) => {
                     let with_agent = connected.as_ref().filter(|c| c.routed).map(|c| (c.agent, c.leg));
                     let answered_consult = consult.as_ref().is_some_and(|k| k.answered);
+                    // The call changes shape (hold, a transfer, a consultation): a supervisor
+                    // on it is let go first; they may come back on the new shape.
+                    let reshapes = matches!(
+                        action,
+                        CallControl::Hold
+                            | CallControl::TransferToAgent(_)
+                            | CallControl::TransferToQueue(_)
+                            | CallControl::TransferToNumber(_)
+                            | CallControl::ConsultAgent(_)
+                            | CallControl::ConsultNumber(_)
+                    );
+                    if reshapes && with_agent.is_some() && !held && consult.is_none() {
+                        end_monitoring(&mut monitoring, &ctx, &endpoint, &mut timeline, "call_changed").await;
+                    }
                     let verdict: Result<(), String> = match (&action, with_agent) {
+                        (CallControl::StopMonitor { supervisor }, _) => {
+                            if monitoring.as_ref().is_some_and(|m| m.supervisor == *supervisor) {
+                                end_monitoring(&mut monitoring, &ctx, &endpoint, &mut timeline, "api").await;
+                                Ok(())
+                            } else {
+                                Err("the supervisor is not on the call".into())
+                            }
+                        }
                         (_, None) => Err("the call is not with an agent now".into()),
+                        (CallControl::Monitor { supervisor, mode }, Some((agent, _))) => match monitoring.as_mut() {
+                            Some(m) if m.supervisor != *supervisor => Err("another supervisor is on the call".into()),
+                            Some(m) if m.mode == *mode => Ok(()),
+                            Some(m) => {
+                                m.mode = *mode;
+                                if m.answered {
+                                    endpoint.monitor_mode(mixer_mode(*mode)).await;
+                                }
+                                timeline
+                                    .append("call.monitor_mode", json!({ "supervisor_id": supervisor, "mode": mode }))
+                                    .await;
+                                Ok(())
+                            }
+                            None if consult.is_some() => Err("a consultation is under way".into()),
+                            None if held => Err("the call is on hold".into()),
+                            None if *supervisor == agent => Err("an agent does not monitor their own call".into()),
+                            None => match (library.agent(*supervisor).filter(|a| a.tenant_id == t), media.take_port()) {
+                                (None, _) => Err("the supervisor has no phone in the tenant".into()),
+                                (Some(_), None) => Err("no RTP port for the supervisor's leg".into()),
+                                (Some(a), Some(port)) => {
+                                    let local = local_media(media.advertise(), port.port, crate::shard::random_seed() >> 40);
+                                    let leg = next_leg();
+                                    ctx.send(ShardCommand::Ring(RingRequest {
+                                        leg,
+                                        tenant_id: t,
+                                        callee: Callee::Extension(a.extension.clone()),
+                                        caller_number: caller_number.clone(),
+                                        caller_name: customer.as_ref().map(|c| c.name.clone()),
+                                        local: local.clone(),
+                                        notes: leg_tx.clone(),
+                                    }));
+                                    timeline
+                                        .append("call.monitor_dialling", json!({ "supervisor_id": supervisor, "supervisor": a.name, "agent_id": agent, "mode": mode }))
+                                        .await;
+                                    monitoring = Some(Monitoring {
+                                        leg, supervisor: *supervisor, mode: *mode, port: Some(port), local,
+                                        answered: false, ring_until: wall_ms() + DESK_RING_MS,
+                                        _occupied: Occupied::start(&routing, *supervisor).await,
+                                    });
+                                    Ok(())
+                                }
+                            },
+                        },
                         (CallControl::Hold | CallControl::Resume, _) if consult.is_some() => {
                             Err("the call is in a consultation".into())
                         }
@@ -1081,8 +1201,35 @@ pub(crate) async fn run(
                 let dialled = outside.as_ref().is_some_and(|o| o.leg == leg);
                 let talking = connected.as_ref().is_some_and(|c| c.leg == leg);
                 let consulting = consult.as_ref().is_some_and(|k| k.leg == leg);
+                let monitored = monitoring.as_ref().is_some_and(|m| m.leg == leg);
                 let agent_now = connected.as_ref().filter(|c| c.routed).map(|c| c.agent).unwrap_or(0);
                 match note {
+                    LegNote::Answered { sdp } if monitored => {
+                        let Some(m) = monitoring.as_mut() else { continue };
+                        let agreed = hotline_media::sdp::accept_answer(&sdp, &m.local);
+                        match (agreed, m.port.take()) {
+                            (Ok(negotiated), Some(port)) => {
+                                m.answered = true;
+                                endpoint.monitor(port, negotiated, mixer_mode(m.mode)).await;
+                                timeline
+                                    .append("call.monitor_started", json!({ "supervisor_id": m.supervisor, "agent_id": agent_now, "mode": m.mode }))
+                                    .await;
+                            }
+                            (agreed, _) => {
+                                let why = agreed.err().map(|e| e.to_string()).unwrap_or_default();
+                                tracing::warn!(interaction, %why, "a supervisor's phone answered with media we cannot use");
+                                end_monitoring(&mut monitoring, &ctx, &endpoint, &mut timeline, "unusable_media").await;
+                            }
+                        }
+                    }
+                    LegNote::Failed { code } if monitored => {
+                        if let Some(m) = monitoring.take() {
+                            timeline.append("call.monitor_failed", json!({ "supervisor_id": m.supervisor, "code": code })).await;
+                        }
+                    }
+                    LegNote::HungUp if monitored => {
+                        end_monitoring(&mut monitoring, &ctx, &endpoint, &mut timeline, "supervisor").await;
+                    }
                     LegNote::Ringing if consulting => {
                         timeline.append("call.consult_ringing", json!({})).await;
                     }
@@ -1234,6 +1381,7 @@ pub(crate) async fn run(
                         tell(&routing, RoutingInput::OfferDeclined(contact)).await;
                     }
                     LegNote::Hold(on) if talking && consult.is_none() && on != held => {
+                        end_monitoring(&mut monitoring, &ctx, &endpoint, &mut timeline, "call_changed").await;
                         let agent = connected.as_ref().map(|c| c.agent).unwrap_or(0);
                         held = on;
                         set_hold(on, &endpoint, &media, &mut timeline, agent, "phone").await;
@@ -1259,6 +1407,7 @@ pub(crate) async fn run(
                             continue;
                         };
                         let to_agent = library.agent_by_extension(t, &target).filter(|b| *b != from);
+                        end_monitoring(&mut monitoring, &ctx, &endpoint, &mut timeline, "call_changed").await;
                         if !held {
                             endpoint.hold().await;
                             endpoint.music(Some(media.default_music())).await;
@@ -1330,6 +1479,9 @@ pub(crate) async fn run(
                         .await;
                     outside_failed(&o, "no answer in time".into(), &mut call, &mut pending_transfer);
                 }
+                if monitoring.as_ref().is_some_and(|m| !m.answered && m.ring_until <= now) {
+                    end_monitoring(&mut monitoring, &ctx, &endpoint, &mut timeline, "no_answer").await;
+                }
                 if let Some(k) = consult.take_if(|k| !k.answered && k.ring_until <= now) {
                     end_consult(&ctx, &endpoint, &mut timeline, &k, "no_answer").await;
                     held = false;
@@ -1371,6 +1523,15 @@ pub(crate) async fn run(
             .append(
                 "call.consult_ended",
                 json!({ "target": k.target, "by": "call_ended" }),
+            )
+            .await;
+    }
+    if let Some(m) = monitoring.take() {
+        ctx.send(ShardCommand::Drop { leg: m.leg });
+        timeline
+            .append(
+                "call.monitor_ended",
+                json!({ "supervisor_id": m.supervisor, "by": "call_ended" }),
             )
             .await;
     }
@@ -1422,12 +1583,9 @@ pub(crate) async fn run(
                         .await;
                     recordings.push(r);
                 }
-                EndpointNote::Quality { caller, quality } => {
+                EndpointNote::Quality { role, quality } => {
                     timeline
-                        .append(
-                            "call.quality",
-                            quality_record(if caller { "caller" } else { "agent" }, &quality),
-                        )
+                        .append("call.quality", quality_record(leg_name(role), &quality))
                         .await;
                 }
                 _ => {}
@@ -1503,6 +1661,17 @@ pub(crate) async fn run(
 /// A leg's figures as the call's timeline keeps them (`call.quality`): what Hotline measured
 /// of the peer's audio, and what the peer's RTCP reports said of Hotline's.
 /// `leg` names whom the leg faced (`caller`, `agent`, `customer`).
+/// A flow call's leg as its timeline names it.
+fn leg_name(role: crate::media::LegRole) -> &'static str {
+    use crate::media::LegRole;
+    match role {
+        LegRole::Caller => "caller",
+        LegRole::Callee => "agent",
+        LegRole::Consulted => "third",
+        LegRole::Supervisor => "supervisor",
+    }
+}
+
 pub(crate) fn quality_record(
     leg: &str,
     q: &hotline_media::session::LegQuality,

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hotline_media::dtmf::DtmfEvent;
-use hotline_media::mixer::Mixer;
+use hotline_media::mixer::{Mixer, Monitor};
 use hotline_media::playback::Prompt;
 use hotline_media::room::Room;
 use hotline_media::sdp::{self, Codec, Direction, LocalMedia, Negotiated, SessionDescription};
@@ -100,9 +100,12 @@ enum Control {
     Resume,
     /// The bridged peer is let go (a transfer); the endpoint's own peer hears music again.
     Release,
-    /// A third peer joins (a consultation): the caller hears music, the bridged peer (the
-    /// agent, held or not) and the third talk; mixed from here until one of them leaves.
-    Consult(Port, Negotiated),
+    /// A third peer joins, mixed from here until one of them leaves: a consultation (the
+    /// caller hears music, the bridged peer, held or not, and the third talk) or a
+    /// supervisor on the call.
+    Join(Port, Negotiated, Join),
+    /// With a supervisor on the call: who hears them from now on.
+    Monitor(Monitor),
     /// In a consultation: all three hear each other (`true`), or the caller waits with music
     /// again (`false`).
     Conference(bool),
@@ -112,6 +115,19 @@ enum Control {
     /// attended transfer completed).
     DropAgent,
     Stop,
+}
+
+/// Whose leg of an endpoint's session it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LegRole {
+    /// The endpoint's own peer (whoever called, or was called first).
+    Caller,
+    /// The peer bridged to it (an agent, or an outside number).
+    Callee,
+    /// A third peer consulted (or in conference).
+    Consulted,
+    /// A supervisor's phone on the call.
+    Supervisor,
 }
 
 /// One part of a phrase an endpoint plays.
@@ -136,9 +152,9 @@ pub enum EndpointNote {
         conversation: bool,
     },
     /// A leg left the session (the caller's when it ends, an agent's when let go or when
-    /// the session ends): how its audio went both ways.
+    /// the session ends, a third's when it leaves): how its audio went both ways.
     Quality {
-        caller: bool,
+        role: LegRole,
         quality: LegQuality,
     },
     /// The session ended; `idle` when the peer stopped sending.
@@ -575,7 +591,10 @@ impl EndpointHandle {
     /// talk while the caller hears music; the recording goes on with the caller on the left
     /// and the others mixed on the right.
     pub async fn consult(&self, port: Port, negotiated: Negotiated) {
-        let _ = self.control.send(Control::Consult(port, negotiated)).await;
+        let _ = self
+            .control
+            .send(Control::Join(port, negotiated, Join::Consult))
+            .await;
     }
 
     /// In a consultation: the caller joins the two (`true`) or waits with music again.
@@ -591,6 +610,20 @@ impl EndpointHandle {
     /// In a consultation: the agent is let go; the caller and the third peer talk.
     pub async fn drop_agent(&self) {
         let _ = self.control.send(Control::DropAgent).await;
+    }
+
+    /// A supervisor's phone (the peer on `port`) joins the call of the caller and the
+    /// bridged agent in `mode`; [`EndpointHandle::drop_third`] lets them go again.
+    pub async fn monitor(&self, port: Port, negotiated: Negotiated, mode: Monitor) {
+        let _ = self
+            .control
+            .send(Control::Join(port, negotiated, Join::Monitor(mode)))
+            .await;
+    }
+
+    /// With a supervisor on the call: changes who hears them.
+    pub async fn monitor_mode(&self, mode: Monitor) {
+        let _ = self.control.send(Control::Monitor(mode)).await;
     }
 
     /// Whether the session has ended.
@@ -873,7 +906,12 @@ async fn run_bridge(
         }
     }
     for (i, leg) in bridge.legs.iter().enumerate() {
-        leg_left(&media, session, None, i == 0, leg);
+        let role = if i == 0 {
+            LegRole::Caller
+        } else {
+            LegRole::Callee
+        };
+        leg_left(&media, session, None, role, leg);
     }
     let _ = media.inner.events.send(MediaEvent::Ended {
         session,
@@ -887,9 +925,10 @@ fn leg_left(
     media: &Media,
     session: u64,
     notes: Option<&mpsc::UnboundedSender<EndpointNote>>,
-    caller: bool,
+    role: LegRole,
     leg: &Leg,
 ) {
+    let caller = role == LegRole::Caller;
     let q = leg.quality();
     tracing::info!(
         session,
@@ -904,7 +943,7 @@ fn leg_left(
         "leg quality"
     );
     if let Some(notes) = notes {
-        let _ = notes.send(EndpointNote::Quality { caller, quality: q });
+        let _ = notes.send(EndpointNote::Quality { role, quality: q });
     }
     let _ = media.inner.events.send(MediaEvent::Quality {
         session,
@@ -935,6 +974,25 @@ fn consultation() -> Mixer {
     m
 }
 
+/// How a third peer is in a conversation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Join {
+    /// A consultation (the caller waits with music), or a conference once asked.
+    Consult,
+    /// A supervisor listening, whispering to the agent or talking to both.
+    Monitor(Monitor),
+}
+
+impl Join {
+    /// Who hears whom as the third joins.
+    fn mixer(self) -> Mixer {
+        match self {
+            Join::Consult => consultation(),
+            Join::Monitor(mode) => Mixer::monitor(mode),
+        }
+    }
+}
+
 /// Why a phase of a session ended.
 #[derive(Debug)]
 enum Exit {
@@ -951,7 +1009,7 @@ enum Exit {
     /// (Bridge) the second peer is let go: the first hears music.
     Release,
     /// (Bridge, or endpoint with a peer on hold) a third peer joins: mix the three.
-    Consult(Port, Negotiated),
+    Join(Port, Negotiated, Join),
     /// (Room) the third peer left: bridge the caller and the agent again.
     DropThird,
     /// (Room) the agent left: bridge the caller and the third peer.
@@ -1048,10 +1106,10 @@ async fn relay(
                 Some(Control::Renegotiate(legs)) => pool.renegotiate(attached, legs),
                 Some(Control::Hold) => asked = Some(Exit::Hold),
                 Some(Control::Release) => asked = Some(Exit::Release),
-                Some(Control::Consult(port, negotiated)) => asked = Some(Exit::Consult(port, negotiated)),
+                Some(Control::Join(port, negotiated, join)) => asked = Some(Exit::Join(port, negotiated, join)),
                 // A bridge plays nothing of its own and is connected already.
                 Some(Control::Play(_) | Control::StopPlayback | Control::Music(_) | Control::Connect(..) | Control::Resume
-                    | Control::Conference(_) | Control::DropThird | Control::DropAgent) => {}
+                    | Control::Conference(_) | Control::Monitor(_) | Control::DropThird | Control::DropAgent) => {}
                 Some(Control::Stop) | None => asked = Some(Exit::Stop),
             },
             _ = stop.changed(), if asked.is_none() => asked = Some(Exit::Stop),
@@ -1201,10 +1259,10 @@ async fn relay_here(
                 }
                 Some(Control::Hold) => break Exit::Hold,
                 Some(Control::Release) => break Exit::Release,
-                Some(Control::Consult(port, negotiated)) => break Exit::Consult(port, negotiated),
+                Some(Control::Join(port, negotiated, join)) => break Exit::Join(port, negotiated, join),
                 // A bridge plays nothing of its own and is connected already.
                 Some(Control::Play(_) | Control::StopPlayback | Control::Music(_) | Control::Connect(..) | Control::Resume
-                    | Control::Conference(_) | Control::DropThird | Control::DropAgent) => {}
+                    | Control::Conference(_) | Control::Monitor(_) | Control::DropThird | Control::DropAgent) => {}
                 Some(Control::Stop) | None => break Exit::Stop,
             },
             _ = tick.tick() => {
@@ -1296,7 +1354,7 @@ async fn run_endpoint(
         )
         .await;
         // A third peer joining from hold goes straight into a room with the held one.
-        let mut third: Option<(LegSockets, Leg, Port)> = None;
+        let mut third: Option<(LegSockets, Leg, Port, Join)> = None;
         let (other, other_leg, other_port) = match exit {
             Exit::Connect(mut port, negotiated) => {
                 let Some(other) = into_tokio(&mut port) else {
@@ -1313,7 +1371,7 @@ async fn run_endpoint(
                 Some(p) => p,
                 None => continue,
             },
-            Exit::Consult(mut port, negotiated) => {
+            Exit::Join(mut port, negotiated, join) => {
                 let (Some(p), Some(s)) = (parked.take(), into_tokio(&mut port)) else {
                     continue;
                 };
@@ -1321,6 +1379,7 @@ async fn run_endpoint(
                     s,
                     Leg::new(negotiated, ms_since(epoch), crate::shard::random_seed()),
                     port,
+                    join,
                 ));
                 p
             }
@@ -1351,24 +1410,27 @@ async fn run_endpoint(
         tracing::info!(session, "endpoint bridged to a second peer");
         // The conversation: a bridge of two, or a room of three while a third peer is in.
         let end: Talked = loop {
-            if let Some((third_socket, third_leg, third_port)) = third.take() {
+            if let Some((third_socket, third_leg, third_port, mut join)) = third.take() {
                 let mut room = Room::new(
                     vec![caller_leg, other_leg, third_leg],
                     ms_since(epoch),
                     crate::shard::random_seed(),
                 );
-                room.set_mixer(consultation());
-                room.set_music(0, true);
-                room.player.set_music(Some(media.default_music()));
+                room.set_mixer(join.mixer());
+                if join == Join::Consult {
+                    room.set_music(0, true);
+                    room.player.set_music(Some(media.default_music()));
+                }
                 if let Some(r) = recorder.take() {
                     room.set_recorder(r);
                 }
-                tracing::info!(session, "a third peer joined: consultation");
+                tracing::info!(session, ?join, "a third peer joined");
                 let exit = room_phase(
                     &media,
                     session,
                     [&socket, &other, &third_socket],
                     &mut room,
+                    &mut join,
                     &mut recording,
                     &mut control,
                     epoch,
@@ -1380,23 +1442,27 @@ async fn run_endpoint(
                     unreachable!("a room of three gives three legs back");
                 };
                 caller_leg = c;
-                let left = |leg: &Leg| leg_left(&media, session, notes.as_ref(), false, leg);
+                let left = |leg: &Leg, role| leg_left(&media, session, notes.as_ref(), role, leg);
+                let third_role = match join {
+                    Join::Consult => LegRole::Consulted,
+                    Join::Monitor(_) => LegRole::Supervisor,
+                };
                 match exit {
                     Exit::DropThird => {
-                        left(&t);
+                        left(&t, third_role);
                         other_leg = a;
                     }
                     Exit::DropAgent => {
-                        left(&a);
+                        left(&a, LegRole::Callee);
                         (other, other_leg, other_port) = (third_socket, t, third_port);
                     }
                     Exit::Idle => {
-                        left(&t);
+                        left(&t, third_role);
                         other_leg = a;
                         break Talked::Ended { idle: true };
                     }
                     _ => {
-                        left(&t);
+                        left(&t, third_role);
                         other_leg = a;
                         break Talked::Ended { idle: false };
                     }
@@ -1436,12 +1502,13 @@ async fn run_endpoint(
             };
             (socket, other) = (s, o);
             match exit {
-                Exit::Consult(mut port, negotiated) => {
+                Exit::Join(mut port, negotiated, join) => {
                     if let Some(s) = into_tokio(&mut port) {
                         third = Some((
                             s,
                             Leg::new(negotiated, ms_since(epoch), crate::shard::random_seed()),
                             port,
+                            join,
                         ));
                     }
                 }
@@ -1458,17 +1525,19 @@ async fn run_endpoint(
         match end {
             // On hold: the peer is kept to come back (or for a third to join it).
             Talked::Held => parked = Some((other, other_leg, other_port)),
-            Talked::Released => leg_left(&media, session, notes.as_ref(), false, &other_leg),
+            Talked::Released => {
+                leg_left(&media, session, notes.as_ref(), LegRole::Callee, &other_leg)
+            }
             Talked::Ended { idle } => {
-                leg_left(&media, session, notes.as_ref(), false, &other_leg);
+                leg_left(&media, session, notes.as_ref(), LegRole::Callee, &other_leg);
                 break idle;
             }
         }
     };
     if let Some((_, leg, _)) = &parked {
-        leg_left(&media, session, notes.as_ref(), false, leg);
+        leg_left(&media, session, notes.as_ref(), LegRole::Callee, leg);
     }
-    leg_left(&media, session, notes.as_ref(), true, &ep.leg);
+    leg_left(&media, session, notes.as_ref(), LegRole::Caller, &ep.leg);
     let ending = EndpointEnd::new(&media, session, notes.as_ref(), conversation);
     ending
         .close(ep.recorder_mut(), recording.take(), idle_end)
@@ -1557,13 +1626,15 @@ impl<'a> EndpointEnd<'a> {
     }
 }
 
-/// Mixes the caller, the agent and a third peer until one of the two leaves, the caller goes
-/// quiet, or the session stops.
+/// Mixes the caller, the agent and a third peer (consulted, or a supervisor: `join`) until
+/// one of the two leaves, the caller goes quiet, or the session stops.
+#[allow(clippy::too_many_arguments)]
 async fn room_phase(
     media: &Media,
     session: u64,
     sockets: [&LegSockets; 3],
     room: &mut Room,
+    join: &mut Join,
     recording: &mut Option<RecordingFile>,
     control: &mut mpsc::Receiver<Control>,
     epoch: Instant,
@@ -1620,15 +1691,21 @@ async fn room_phase(
                 }
             }
             c = control.recv() => match c {
-                Some(Control::Conference(on)) => {
+                Some(Control::Conference(on)) if *join == Join::Consult => {
                     room.set_mixer(if on { Mixer::conference(3) } else { consultation() });
                     room.set_music(0, !on);
                     tracing::info!(session, conference = on, "room mixing changed");
                 }
+                Some(Control::Monitor(mode)) if matches!(join, Join::Monitor(_)) => {
+                    *join = Join::Monitor(mode);
+                    room.set_mixer(join.mixer());
+                    tracing::info!(session, ?mode, "supervisor's mode changed");
+                }
                 Some(Control::Music(m)) => room.player.set_music(m),
                 Some(Control::DropThird) => break Exit::DropThird,
                 Some(Control::DropAgent) => break Exit::DropAgent,
-                Some(Control::Consult(..) | Control::Connect(..) | Control::Renegotiate(_) | Control::Play(_)
+                Some(Control::Join(..) | Control::Connect(..) | Control::Renegotiate(_) | Control::Play(_)
+                    | Control::Conference(_) | Control::Monitor(_)
                     | Control::StopPlayback | Control::Hold | Control::Resume | Control::Release) => {}
                 Some(Control::Stop) | None => break Exit::Stop,
             },
@@ -1729,8 +1806,9 @@ async fn endpoint_phase(
                 Some(Control::Music(m)) => ep.player.set_music(m),
                 Some(Control::Connect(port, negotiated)) => return Exit::Connect(port, negotiated),
                 Some(Control::Resume) => return Exit::Resume,
-                Some(Control::Consult(port, negotiated)) => return Exit::Consult(port, negotiated),
-                Some(Control::Hold | Control::Release | Control::Conference(_) | Control::DropThird | Control::DropAgent) => {}
+                Some(Control::Join(port, negotiated, join)) => return Exit::Join(port, negotiated, join),
+                Some(Control::Hold | Control::Release | Control::Conference(_) | Control::Monitor(_) | Control::DropThird
+                    | Control::DropAgent) => {}
                 Some(Control::Stop) | None => return Exit::Stop,
             },
             _ = stop.changed() => return Exit::Stop,

@@ -495,8 +495,14 @@ impl Outbound {
         }
         for n in &seen {
             // The session's own leg faces the agent, who was called first.
-            if let EndpointNote::Quality { caller, quality } = n {
-                let leg = if *caller { "agent" } else { "customer" };
+            if let EndpointNote::Quality { role, quality } = n {
+                use crate::media::LegRole;
+                let leg = match role {
+                    LegRole::Caller => "agent",
+                    LegRole::Callee => "customer",
+                    LegRole::Consulted => "third",
+                    LegRole::Supervisor => "supervisor",
+                };
                 self.append("call.quality", crate::calls::quality_record(leg, quality))
                     .await;
             }

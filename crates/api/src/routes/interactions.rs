@@ -8,7 +8,8 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use hotline_model::{
-    CallControl, Channel, Direction, Interaction, InteractionEvent, InteractionState, Role,
+    CallControl, Channel, Direction, Interaction, InteractionEvent, InteractionState, MonitorMode,
+    Role,
 };
 use hotline_store::{InteractionFilter, InteractionPatch, NewEvent, NewInteraction};
 use serde::{Deserialize, Serialize};
@@ -525,6 +526,67 @@ pub async fn control(
         ControlAction::CancelConsult => CallControl::CancelConsult,
     };
     run_control(&state, &auth, id, command).await
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorCreate {
+    /// `listen` (nobody hears the supervisor), `whisper` (only the agent does) or `barge`
+    /// (all three talk).
+    pub mode: MonitorMode,
+}
+
+/// A supervisor on an agent's live call: Hotline rings the supervisor's own phone (the
+/// phone of their agent record) and, once it answers, mixes it into the call in `mode`.
+/// Asked again while on the call, only the mode changes (listen → whisper → barge). The
+/// recording holds the supervisor only when somebody hears them. The agent's hold, transfer
+/// or consultation lets the supervisor go. Supervisors and admins only; 422 `no_phone` when
+/// the supervisor has no agent record (phone), 409 `not_allowed_now` when the call is not
+/// with an agent, on hold, in a consultation, or another supervisor is on it.
+#[utoipa::path(post, path = "/api/v1/interactions/{id}/monitor", tag = "interactions", params(("id" = i64, Path)), request_body = MonitorCreate,
+    responses((status = 202, body = CallPlaced), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn monitor(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    Json(req): Json<MonitorCreate>,
+) -> ApiResult<(StatusCode, Json<CallPlaced>)> {
+    let supervisor = supervisor_phone(&state, &auth).await?;
+    let command = CallControl::Monitor {
+        supervisor,
+        mode: req.mode,
+    };
+    run_control(&state, &auth, id, command).await
+}
+
+/// The supervisor's phone leaves the call they monitor; the caller and the agent talk on.
+#[utoipa::path(delete, path = "/api/v1/interactions/{id}/monitor", tag = "interactions", params(("id" = i64, Path)),
+    responses((status = 202, body = CallPlaced), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn stop_monitor(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<(StatusCode, Json<CallPlaced>)> {
+    let supervisor = supervisor_phone(&state, &auth).await?;
+    run_control(&state, &auth, id, CallControl::StopMonitor { supervisor }).await
+}
+
+/// The asking supervisor's agent record (whose phone joins calls they monitor).
+async fn supervisor_phone(state: &AppState, auth: &Auth) -> ApiResult<i64> {
+    auth.require(Role::Supervisor)?;
+    match state
+        .store
+        .get_agent_by_user(auth.tenant_id(), auth.user.id)
+        .await
+    {
+        Ok(a) => Ok(a.id),
+        Err(e) if !matches!(e, hotline_store::StoreError::NotFound) => Err(e.into()),
+        Err(_) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no_phone",
+            "monitoring rings the supervisor's own phone: give this user an agent record with an extension",
+        )),
+    }
 }
 
 /// A number to dial for the desk, read in the tenant's region.

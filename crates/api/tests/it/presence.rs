@@ -288,3 +288,57 @@ async fn voice_call(t: &TestApp, admin: &str, agent: i64, state: &str) -> i64 {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     r.body["interaction"]["id"].as_i64().unwrap()
 }
+
+#[tokio::test]
+async fn monitoring_is_for_supervisors_with_a_phone() {
+    let t = TestApp::new().await;
+    let (admin, agent) = make_agent(&t, "a-agent", "1001").await;
+    let live = voice_call(&t, &admin, agent, "active").await;
+    let uri = format!("/api/v1/interactions/{live}/monitor");
+    // An agent may not listen in, even to their own call.
+    let me = t.login("a-agent").await;
+    let r = t.post(&uri, &me, json!({"mode": "listen"})).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let r = t.delete(&uri, &me).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    // A supervisor without a phone of their own is told to get one.
+    let boss = t.login("a-super").await;
+    let r = t.post(&uri, &boss, json!({"mode": "listen"})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert_eq!(r.code(), "no_phone");
+    // With one: the mode is checked, then the call (a finished one cannot be monitored).
+    // What a live call does with it is telephony's test (controls.rs).
+    make_agent(&t, "a-super", "1002").await;
+    let r = t.post(&uri, &boss, json!({"mode": "shout"})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert_eq!(r.code(), "invalid_body");
+    let closed = voice_call(&t, &admin, agent, "closed").await;
+    let r = t
+        .post(
+            &format!("/api/v1/interactions/{closed}/monitor"),
+            &boss,
+            json!({"mode": "barge"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "not_transferable");
+    let r = t
+        .post(
+            "/api/v1/interactions/999999/monitor",
+            &boss,
+            json!({"mode": "listen"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    // Another tenant's supervisor does not find the call.
+    let other = t.login("b-super").await;
+    let r = t.post(&uri, &other, json!({"mode": "listen"})).await;
+    assert!(
+        matches!(
+            r.status,
+            StatusCode::NOT_FOUND | StatusCode::UNPROCESSABLE_ENTITY
+        ),
+        "{}",
+        r.body
+    );
+}

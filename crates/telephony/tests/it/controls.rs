@@ -383,3 +383,124 @@ async fn the_desk_hangs_up() {
     let _ = first.stop().await;
     c.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_listens_then_whispers_then_barges_in_and_leaves() {
+    if !peers() {
+        return;
+    }
+    let c = centre().await;
+    let agent = c.phone("1001", 1000.0, true).await;
+    // The supervisor's own phone (their agent record, 1002), saying 700 Hz.
+    let supervisor = c.phone("1002", 700.0, true).await;
+    let sup = c.agents["1002"];
+    let (_notices, sipp, run, interaction) = answered_by_1001(&c).await;
+    // The supervisor takes calls too: routing must count them busy while they monitor.
+    c.available("1002").await;
+    let desk = c.w.sip.dialer();
+    use hotline_model::MonitorMode::{Barge, Listen, Whisper};
+    let monitor =
+        |supervisor, mode| desk.control(interaction, CallControl::Monitor { supervisor, mode });
+    // Nobody to let go yet; an agent does not monitor their own call.
+    assert!(refused(
+        desk.control(interaction, CallControl::StopMonitor { supervisor: sup })
+            .await
+    ));
+    assert!(refused(monitor(c.agents["1001"], Listen).await));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    monitor(sup, Listen).await.expect("listen");
+    c.wait_for(interaction, "call.monitor_started", 20).await;
+    assert_eq!(
+        routing_state(&c, "1002").await,
+        AgentState::Busy,
+        "a supervisor on a call is offered nothing"
+    );
+    // One supervisor at a time.
+    assert!(refused(monitor(c.agents["1001"], Barge).await));
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    monitor(sup, Whisper).await.expect("whisper");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    monitor(sup, Barge).await.expect("barge");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    desk.control(interaction, CallControl::StopMonitor { supervisor: sup })
+        .await
+        .expect("supervisor let go");
+    let ended = c.wait_for(interaction, "call.monitor_ended", 10).await;
+    assert_eq!(ended["by"], "api");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    desk.control(interaction, CallControl::HangUp)
+        .await
+        .expect("hang-up");
+    if let Err(e) = sipp_result(sipp, &run).await {
+        panic!(
+            "the caller's call did not end cleanly:\n{e}\nthe timeline:\n{}",
+            c.dump(interaction).await
+        );
+    }
+    c.finished(interaction).await;
+    let events = c.events(interaction).await;
+    assert_in_order(
+        &events,
+        &[
+            "call.answered",
+            "call.monitor_dialling",
+            "call.monitor_started",
+            "call.monitor_mode",
+            "call.monitor_ended",
+            "call.ended",
+        ],
+    );
+    // Each leg's figures, the supervisor's under its own name.
+    let legs: Vec<&str> = events
+        .iter()
+        .filter(|(k, _)| k == "call.quality")
+        .filter_map(|(_, v)| v["leg"].as_str())
+        .collect();
+    assert!(
+        legs.contains(&"supervisor") && legs.contains(&"caller") && legs.contains(&"agent"),
+        "{legs:?}"
+    );
+    let modes: Vec<&Value> = events
+        .iter()
+        .filter(|(k, _)| k == "call.monitor_mode")
+        .map(|(_, v)| &v["mode"])
+        .collect();
+    assert_eq!(modes, ["whisper", "barge"]);
+    let mut free = false;
+    for _ in 0..50 {
+        if routing_state(&c, "1002").await == AgentState::Available {
+            free = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(free, "the supervisor is available again once they left");
+
+    // The supervisor heard the caller and the agent together all along (~12 s); the agent
+    // heard the supervisor only from the whisper on (~8 s), not while they listened.
+    let heard_sup = supervisor.stop().await.heard();
+    let both = heard_sup
+        .chunks_exact(8_000)
+        .filter(|s| tone_share(s, 440.0) > 0.2 && tone_share(s, 1000.0) > 0.2)
+        .count();
+    assert!(both >= 10, "the supervisor heard both for {both} s");
+    let heard_agent = agent.stop().await.heard();
+    let coached = seconds_with(&heard_agent, 700.0, 0.2);
+    assert!(
+        (5..=10).contains(&coached),
+        "the agent heard the supervisor for {coached} s (whisper and barge: ~8 s)"
+    );
+    // The recording holds the supervisor only when somebody heard them (whisper, barge).
+    let (_, right) = recorded_sides(&events);
+    let recorded = seconds_with(&right, 700.0, 0.2);
+    assert!(
+        (5..=10).contains(&recorded),
+        "the supervisor recorded for {recorded} s (whisper and barge: ~8 s)"
+    );
+    assert!(
+        seconds_with(&right, 1000.0, 0.3) >= 15,
+        "the agent recorded throughout"
+    );
+    c.stop().await;
+}
