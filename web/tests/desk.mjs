@@ -228,6 +228,29 @@ try {
   await agent.waitForSelector('#held-state', { state: 'detached', timeout: 10_000 });
   step('held and resumed from the desk');
 
+  // ---- the supervisor listens in from the live call's page, whispers, and leaves ---------------------
+  const live = await agent.locator('.contact[data-interaction]').first().getAttribute('data-interaction');
+  // The call's timeline, as the supervisor's page shows it when opened.
+  const timelineHas = (kind) => until(async () => {
+    await nav(sup, '#supervisor/wallboard');
+    await nav(sup, `#supervisor/interactions/${live}`);
+    await sup.locator('#interaction-detail .events').waitFor({ timeout: 5_000 });
+    const kinds = await sup.locator('#interaction-detail .events strong').allTextContents();
+    return kinds.includes(kind) ? true : null;
+  }, 30_000, `the call's timeline shows ${kind}`);
+  await nav(sup, `#supervisor/interactions/${live}`);
+  const monitor = sup.locator('#interaction-detail .monitor');
+  await monitor.waitFor();
+  await monitor.locator('[data-monitor="listen"]').click();
+  await monitor.locator('[role=status]', { hasText: 'Прослушивание' }).waitFor();
+  await timelineHas('call.monitor_started');
+  await shot(sup, 'monitor-ru');
+  await sup.locator('#interaction-detail .monitor [data-monitor="whisper"]').click();
+  await timelineHas('call.monitor_mode');
+  await sup.locator('#interaction-detail .monitor [data-monitor="stop"]').click();
+  await timelineHas('call.monitor_ended');
+  step('the supervisor listened, whispered and left');
+
   // ---- a callback promised during the call, booked from the contact ---------------------------------
   await agent.fill('#cb-note', 'Перезвонить с ответом по заявке');
   await agent.click('#cb-book');

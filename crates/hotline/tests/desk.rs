@@ -1,17 +1,18 @@
 //! The web workplace end to end, in a real browser: `hotline serve --demo`, agent1's phone
-//! (baresip, answering by itself), a carrier's caller (SIPp) and Debian's chromium driven by
-//! playwright-core (`web/tests/desk.mjs`). The agent logs in and goes ready, steps away; the
-//! call waits and the supervisor's wallboard shows it; the agent comes back and the caller's
-//! card is on screen within a second of the offer; the agent writes a note, reloads the page
-//! mid-call (nothing is lost), sets a disposition; the timeline shows it; the wallboard
-//! showed the agent busy; wrap-up is finished from the page; the supervisor plays the
-//! recording. Every screen is photographed in both languages (`target/screenshots`, or
+//! and the supervisor's (baresip, answering by themselves), a carrier's caller (SIPp) and
+//! Debian's chromium driven by playwright-core (`web/tests/desk.mjs`). The agent logs in and
+//! goes ready, steps away; the call waits and the supervisor's wallboard shows it; the agent
+//! comes back and the caller's card is on screen within a second of the offer; the agent
+//! writes a note, reloads the page mid-call (nothing is lost), sets a disposition; the
+//! timeline shows it; the wallboard showed the agent busy; the supervisor listens in, then
+//! whispers, from the live call's page (their phone joins) and leaves; wrap-up is finished
+//! from the page; the supervisor plays the recording. Every screen is photographed in both languages (`target/screenshots`, or
 //! `HOTLINE_SCREENSHOTS`); no request may fail and no console error may appear.
 
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -85,53 +86,46 @@ fn an_agent_takes_a_call_in_the_browser_and_the_supervisor_watches() {
     );
     assert_eq!(status, 200, "{body}");
 
-    // agent1's phone, answering by itself.
-    let phone_dir = dir.path().join("phone");
-    std::fs::create_dir_all(&phone_dir).unwrap();
-    hotline_testkit::tone_wav(&phone_dir.join("voice.wav"), 400.0, 120);
-    let modules = hotline_testkit::baresip::modules().expect("baresip modules");
-    let (sip_port, ctrl) = (common::free_port(), common::free_port());
-    std::fs::write(
-        phone_dir.join("config"),
-        hotline_testkit::baresip::config(
-            modules,
-            sip_port,
-            ctrl,
-            &phone_dir.join("voice.wav"),
-            &phone_dir,
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        phone_dir.join("accounts"),
-        hotline_testkit::baresip::account("1001", demo.sip, PASSWORD, true),
-    )
-    .unwrap();
-    let _phone = Running(Some(
-        Command::new("baresip")
-            .arg("-f")
-            .arg(&phone_dir)
-            .args(["-t", "300"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    ));
+    // The supervisor listens in from the interaction's page: Hotline rings their own phone,
+    // so they get an agent record (extension 1009; no skills, offline: offered no calls).
+    let (_, users) = http(demo.http, "GET", "/api/v1/users", Some(&admin), None);
+    let supervisor = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "supervisor")
+        .expect("the demo's supervisor");
+    let (status, body) = http(
+        demo.http,
+        "POST",
+        "/api/v1/agents",
+        Some(&admin),
+        Some(json!({"user_id": supervisor["id"], "extension": "1009", "sip_password": PASSWORD})),
+    );
+    assert_eq!(status, 201, "{body}");
+
+    // agent1's phone and the supervisor's, answering by themselves.
+    let _phone = phone(&dir.path().join("phone"), "1001", 400.0, demo.sip);
+    let _supervisor_phone = phone(
+        &dir.path().join("supervisor-phone"),
+        "1009",
+        700.0,
+        demo.sip,
+    );
     // The trunk is in the dial plan within 5 s; the phone registers meanwhile.
     std::thread::sleep(Duration::from_secs(6));
 
-    // The caller: '2' (cards) at 6 s, then waits; hangs up 50 s after Hotline answered.
+    // The caller: '2' (cards) at 6 s, then waits; hangs up 62 s after Hotline answered.
     let run = dir.path().join("sipp");
     std::fs::create_dir_all(&run).unwrap();
     std::fs::write(
         run.join("caller.xml"),
-        hotline_testkit::hanging_up_caller(50_000),
+        hotline_testkit::hanging_up_caller(62_000),
     )
     .unwrap();
     hotline_testkit::audio_pcap(
         &run.join("keys.pcap"),
-        60,
+        72,
         &[(6_000, '2')],
         Some((1_000, 440.0)),
     );
@@ -222,4 +216,33 @@ fn an_agent_takes_a_call_in_the_browser_and_the_supervisor_watches() {
         !logs.contains("74951234567"),
         "the caller's number never reaches the log"
     );
+}
+
+/// A baresip phone registered as `extension`, answering by itself and saying `tone` Hz.
+fn phone(dir: &Path, extension: &str, tone: f64, sip: u16) -> Running {
+    std::fs::create_dir_all(dir).unwrap();
+    hotline_testkit::tone_wav(&dir.join("voice.wav"), tone, 120);
+    let modules = hotline_testkit::baresip::modules().expect("baresip modules");
+    let (sip_port, ctrl) = (common::free_port(), common::free_port());
+    std::fs::write(
+        dir.join("config"),
+        hotline_testkit::baresip::config(modules, sip_port, ctrl, &dir.join("voice.wav"), dir),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("accounts"),
+        hotline_testkit::baresip::account(extension, sip, PASSWORD, true),
+    )
+    .unwrap();
+    Running(Some(
+        Command::new("baresip")
+            .arg("-f")
+            .arg(dir)
+            .args(["-t", "300"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    ))
 }
