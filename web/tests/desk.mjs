@@ -315,6 +315,17 @@ try {
   }));
   expect(playable > 1, `the recording loads in the page (duration ${playable})`);
   result.recording_seconds = playable;
+  // The browser decodes it (stereo µ-law): both sides there, the caller's not silent.
+  const decoded = await sup.locator('#interaction-detail audio').evaluate(async (a) => {
+    const bytes = await (await fetch(a.src)).arrayBuffer();
+    const audio = await new OfflineAudioContext(2, 8000, 8000).decodeAudioData(bytes);
+    const left = audio.getChannelData(0);
+    let energy = 0;
+    for (let i = 0; i < left.length; i += 1) energy += left[i] * left[i];
+    return { channels: audio.numberOfChannels, seconds: audio.duration, rms: Math.sqrt(energy / left.length) };
+  });
+  expect(decoded.channels === 2 && decoded.seconds > 1 && decoded.rms > 0.001, `the browser decodes the recording: ${JSON.stringify(decoded)}`);
+  result.recording_decoded = decoded;
   step('interactions and the recording');
 
   // ---- administration, both languages --------------------------------------------------------------

@@ -1,7 +1,9 @@
-//! WAV files (RIFF/WAVE): read prompts, write recordings' headers.
+//! WAV files (RIFF/WAVE): read prompts and recordings, write recordings' headers.
 //!
 //! Reads 16-bit PCM (plain or WAVE_FORMAT_EXTENSIBLE), 8-bit PCM, µ-law and A-law, any rate,
-//! one or two channels (two are averaged). Never panics on any input (fuzzed).
+//! one or two channels (two are averaged, or read apart). Never panics on any input (fuzzed).
+//! Recordings are written as G.711 µ-law (WAVE_FORMAT_MULAW, 8 bits a sample, with the
+//! `fact` chunk non-PCM files carry): what the line carried, at half the bytes of 16-bit PCM.
 
 use crate::g711;
 
@@ -39,6 +41,20 @@ fn u32_at(b: &[u8], at: usize) -> Option<u32> {
 /// Reads a WAV file into mono samples. A data chunk whose size is 0 or runs past the end (a
 /// file written by a process that stopped, or by a stream) is read to the end of the file.
 pub fn read(bytes: &[u8]) -> Result<Audio, WavError> {
+    let (channels, rate, frame) = read_interleaved(bytes)?;
+    let samples = if channels == 2 {
+        frame
+            .chunks_exact(2)
+            .map(|c| ((i32::from(c[0]) + i32::from(c[1])) / 2) as i16)
+            .collect()
+    } else {
+        frame
+    };
+    Ok(Audio { rate, samples })
+}
+
+/// The channel count, rate and samples (interleaved when two channels) of a WAV file.
+fn read_interleaved(bytes: &[u8]) -> Result<(u16, u32, Vec<i16>), WavError> {
     if bytes.get(0..4) != Some(b"RIFF") || bytes.get(8..12) != Some(b"WAVE") {
         return Err(WavError::NotWave);
     }
@@ -85,15 +101,7 @@ pub fn read(bytes: &[u8]) -> Result<Audio, WavError> {
                 (6, 8) => data.iter().map(|&b| g711::alaw_to_linear(b)).collect(),
                 (format, bits) => return Err(WavError::Unsupported { format, bits }),
             };
-            let samples = if channels == 2 {
-                frame
-                    .chunks_exact(2)
-                    .map(|c| ((i32::from(c[0]) + i32::from(c[1])) / 2) as i16)
-                    .collect()
-            } else {
-                frame
-            };
-            return Ok(Audio { rate, samples });
+            return Ok((channels, rate, frame));
         }
         // Chunks are padded to even sizes.
         at = body_start.saturating_add(size).saturating_add(size & 1);
@@ -125,18 +133,42 @@ pub fn header(rate: u32, channels: u16, data_bytes: u32) -> [u8; 44] {
     h
 }
 
-/// One channel (`index`, 0 = left) of a 16-bit stereo WAV as Hotline records it (a 44-byte
-/// header, then interleaved frames); `None` for anything else.
+/// The 58-byte header of a µ-law file with `data_bytes` of samples (one byte each): `fmt `
+/// as a WAVEFORMATEX (tag 7, 8 bits, no extra bytes), `fact` with the frames, then `data`.
+pub fn header_ulaw(rate: u32, channels: u16, data_bytes: u32) -> [u8; ULAW_HEADER] {
+    let mut h = [0u8; ULAW_HEADER];
+    h[0..4].copy_from_slice(b"RIFF");
+    h[4..8].copy_from_slice(&data_bytes.saturating_add(50).to_le_bytes());
+    h[8..12].copy_from_slice(b"WAVE");
+    h[12..16].copy_from_slice(b"fmt ");
+    h[16..20].copy_from_slice(&18u32.to_le_bytes());
+    h[20..22].copy_from_slice(&7u16.to_le_bytes());
+    h[22..24].copy_from_slice(&channels.to_le_bytes());
+    h[24..28].copy_from_slice(&rate.to_le_bytes());
+    h[28..32].copy_from_slice(&(rate * u32::from(channels)).to_le_bytes());
+    h[32..34].copy_from_slice(&channels.to_le_bytes());
+    h[34..36].copy_from_slice(&8u16.to_le_bytes());
+    // cbSize: 0 (h[36..38]).
+    h[38..42].copy_from_slice(b"fact");
+    h[42..46].copy_from_slice(&4u32.to_le_bytes());
+    h[46..50].copy_from_slice(&(data_bytes / u32::from(channels.max(1))).to_le_bytes());
+    h[50..54].copy_from_slice(b"data");
+    h[54..58].copy_from_slice(&data_bytes.to_le_bytes());
+    h
+}
+
+/// The length of [`header_ulaw`].
+pub const ULAW_HEADER: usize = 58;
+
+/// One channel (`index`, 0 = left) of a stereo WAV in any format [`read`] takes (Hotline's
+/// recordings: µ-law, or 16-bit PCM from before); `None` for anything else.
 pub fn stereo_channel(bytes: &[u8], index: usize) -> Option<Vec<i16>> {
-    if index > 1 || read(bytes).is_err() || bytes.get(22..24) != Some(&[2, 0]) {
-        return None;
+    match read_interleaved(bytes) {
+        Ok((2, _, frames)) if index < 2 => {
+            Some(frames.iter().skip(index).step_by(2).copied().collect())
+        }
+        _ => None,
     }
-    Some(
-        bytes[44..]
-            .chunks_exact(4)
-            .map(|f| i16::from_le_bytes([f[2 * index], f[2 * index + 1]]))
-            .collect(),
-    )
 }
 
 /// A whole mono 16-bit file in memory.

@@ -681,8 +681,13 @@ impl RecordingFile {
         self.write_buf();
         self.closed = true;
         let data_bytes = disk::close(self.id).await?;
-        let duration_ms = data_bytes / 4 / 8;
-        Some((std::mem::take(&mut self.path), duration_ms, data_bytes + 44))
+        // Stereo µ-law: two bytes a frame, 8 frames a millisecond.
+        let duration_ms = data_bytes / 2 / 8;
+        Some((
+            std::mem::take(&mut self.path),
+            duration_ms,
+            data_bytes + wav::ULAW_HEADER as u64,
+        ))
     }
 }
 
@@ -702,9 +707,8 @@ mod relay;
 
 mod disk {
     use super::wav;
-    use hotline_media::g711;
     use std::collections::HashMap;
-    use std::io::{Seek, SeekFrom, Write};
+    use std::io::Write;
     use std::path::PathBuf;
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::mpsc::{channel, Sender};
@@ -712,7 +716,7 @@ mod disk {
 
     enum Op {
         Open(u64, PathBuf),
-        /// Stereo frames as µ-law, written decoded to 16-bit.
+        /// Stereo frames as µ-law, written as they are.
         Write(u64, Vec<u8>),
         /// Close and answer with the audio bytes written (`None`: the file failed).
         Close(u64, Option<tokio::sync::oneshot::Sender<Option<u64>>>),
@@ -724,17 +728,6 @@ mod disk {
         since_header: u64,
     }
 
-    /// Each µ-law code as the 16-bit little-endian sample a WAV file holds.
-    static LINEAR_LE: [[u8; 2]; 256] = {
-        let mut t = [[0u8; 2]; 256];
-        let mut i = 0;
-        while i < 256 {
-            t[i] = g711::ULAW_TO_LINEAR[i].to_le_bytes();
-            i += 1;
-        }
-        t
-    };
-
     static NEXT: AtomicU64 = AtomicU64::new(1);
     static QUEUE: OnceLock<Sender<Op>> = OnceLock::new();
 
@@ -745,9 +738,8 @@ mod disk {
                 .name("recordings".into())
                 .spawn(move || {
                     let mut files: HashMap<u64, Open> = HashMap::new();
-                    let mut scratch = Vec::with_capacity(64 * 1024);
                     while let Ok(op) = rx.recv() {
-                        run(&mut files, op, &mut scratch);
+                        run(&mut files, op);
                     }
                 });
             if let Err(e) = started {
@@ -758,11 +750,11 @@ mod disk {
         queue.send(op).is_ok()
     }
 
-    fn run(files: &mut HashMap<u64, Open>, op: Op, scratch: &mut Vec<u8>) {
+    fn run(files: &mut HashMap<u64, Open>, op: Op) {
         match op {
             Op::Open(id, path) => match std::fs::File::create(&path) {
                 Ok(mut file) => {
-                    if file.write_all(&wav::header(8000, 2, 0)).is_ok() {
+                    if file.write_all(&wav::header_ulaw(8000, 2, 0)).is_ok() {
                         files.insert(
                             id,
                             Open {
@@ -778,17 +770,12 @@ mod disk {
             Op::Write(id, ulaw) => {
                 let Some(o) = files.get_mut(&id) else { return };
                 // One write a second of audio (the sessions hand it over that way).
-                scratch.clear();
-                scratch.resize(ulaw.len() * 2, 0);
-                for (out, &b) in scratch.chunks_exact_mut(2).zip(&ulaw) {
-                    out.copy_from_slice(&LINEAR_LE[usize::from(b)]);
-                }
-                if o.file.write_all(scratch).is_ok() {
-                    o.data_bytes += scratch.len() as u64;
-                    o.since_header += scratch.len() as u64;
+                if o.file.write_all(&ulaw).is_ok() {
+                    o.data_bytes += ulaw.len() as u64;
+                    o.since_header += ulaw.len() as u64;
                 }
                 // Every ~5 s of audio the header gets the sizes so far.
-                if o.since_header >= 8000 * 4 * 5 {
+                if o.since_header >= 8000 * 2 * 5 {
                     o.since_header = 0;
                     let _ = rewrite_header(o);
                 }
@@ -806,16 +793,12 @@ mod disk {
         }
     }
 
+    /// Writes the sizes so far into the header in place (one `pwrite`; appends go on at
+    /// the end).
     fn rewrite_header(o: &mut Open) -> std::io::Result<()> {
-        let f = &mut o.file;
-        f.seek(SeekFrom::Start(0))?;
-        f.write_all(&wav::header(
-            8000,
-            2,
-            o.data_bytes.min(u64::from(u32::MAX - 64)) as u32,
-        ))?;
-        f.seek(SeekFrom::End(0))?;
-        Ok(())
+        use std::os::unix::fs::FileExt;
+        let size = o.data_bytes.min(u64::from(u32::MAX - 64)) as u32;
+        o.file.write_all_at(&wav::header_ulaw(8000, 2, size), 0)
     }
 
     /// Starts a recording file; its id (`None` when the thread is gone).

@@ -145,10 +145,8 @@ struct Shared {
     ring_layout: std::alloc::Layout,
     /// The buffers themselves.
     pool: Box<[u8]>,
-    /// Per buffer: the destination of a send from it, its iovec and msghdr.
+    /// Per buffer: the destination of a send from it.
     names: Box<[[u8; NAME]]>,
-    iovecs: Box<[libc::iovec]>,
-    headers: Box<[libc::msghdr]>,
     /// What multishot receives are told (only the name's length matters).
     recv_header: Box<libc::msghdr>,
     wake_buf: Box<[u8; 8]>,
@@ -207,37 +205,14 @@ impl Ring {
         let ring_layout = std::alloc::Layout::from_size_align(n * 16, 4096)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let ring_mem = alloc_zeroed(ring_layout)?;
-        let mut pool = vec![0u8; n * BUFFER].into_boxed_slice();
-        let mut names = vec![[0u8; NAME]; n].into_boxed_slice();
-        let iovecs: Box<[libc::iovec]> = (0..n)
-            .map(|i| libc::iovec {
-                iov_base: pool[i * BUFFER..].as_mut_ptr().cast(),
-                iov_len: 0,
-            })
-            .collect();
         let mut shared = Shared {
             ring: ring_mem,
             ring_layout,
-            pool: Box::default(),
-            names: Box::default(),
-            iovecs,
-            headers: Box::default(),
+            pool: vec![0u8; n * BUFFER].into_boxed_slice(),
+            names: vec![[0u8; NAME]; n].into_boxed_slice(),
             recv_header: Box::new(zeroed_msghdr()),
             wake_buf: Box::new([0; 8]),
         };
-        let headers: Box<[libc::msghdr]> = (0..n)
-            .map(|i| {
-                let mut h = zeroed_msghdr();
-                h.msg_name = names[i].as_mut_ptr().cast();
-                h.msg_namelen = NAME as u32;
-                h.msg_iov = &mut shared.iovecs[i];
-                h.msg_iovlen = 1;
-                h
-            })
-            .collect();
-        shared.pool = std::mem::take(&mut pool);
-        shared.names = names;
-        shared.headers = headers;
         shared.recv_header.msg_namelen = NAME as u32;
         let wake_fd = Arc::new(eventfd()?);
         let mut r = Ring {
@@ -459,15 +434,18 @@ impl Ring {
         let start = b * BUFFER + usize::from(packet.offset);
         let len = len.min(usize::from(packet.len));
         let name_len = write_name(&mut self.shared.names[b], to);
-        self.shared.iovecs[b] = libc::iovec {
-            iov_base: self.shared.pool[start..].as_mut_ptr().cast(),
-            iov_len: len,
-        };
-        self.shared.headers[b].msg_namelen = name_len;
-        let header: *const libc::msghdr = &self.shared.headers[b];
+        let name: *const libc::sockaddr = self.shared.names[b].as_ptr().cast();
+        let data = self.shared.pool[start..start + len].as_ptr();
+        // A send with its destination (sendto): no msghdr or iovec for the kernel to copy in.
         let entry = match target {
-            Target::Fixed(f) => opcode::SendMsg::new(f, header).build(),
-            Target::Fd(f) => opcode::SendMsg::new(f, header).build(),
+            Target::Fixed(f) => opcode::Send::new(f, data, len as u32)
+                .dest_addr(name)
+                .dest_addr_len(name_len)
+                .build(),
+            Target::Fd(f) => opcode::Send::new(f, data, len as u32)
+                .dest_addr(name)
+                .dest_addr_len(name_len)
+                .build(),
         }
         .user_data(user_data(KIND_SEND, socket.0, packet.buffer));
         if let Err(e) = self.push(&entry) {
@@ -714,7 +692,7 @@ impl Ring {
     fn push(&mut self, entry: &squeue::Entry) -> io::Result<()> {
         loop {
             // SAFETY: every entry built here points only into `self.shared` (buffers, names,
-            // iovecs, headers, the wake buffer), which lives until the ring is gone and is
+            // the receive header, the wake buffer), which lives until the ring is gone and is
             // not moved: boxed slices keep their addresses.
             let pushed = unsafe { self.ring.submission().push(entry).is_ok() };
             if pushed {

@@ -53,6 +53,37 @@ fn wav_round_trip_and_errors() {
 }
 
 #[test]
+fn a_recording_is_stereo_mu_law_with_its_sizes_in_the_header() {
+    use hotline_media::g711;
+    let left = sine(440.0, 8000, 8000, 8000.0);
+    let right = sine(1000.0, 8000, 8000, 8000.0);
+    let mut data = Vec::new();
+    for (l, r) in left.iter().zip(&right) {
+        data.push(g711::linear_to_ulaw(*l));
+        data.push(g711::linear_to_ulaw(*r));
+    }
+    let mut file = wav::header_ulaw(8000, 2, data.len() as u32).to_vec();
+    assert_eq!(file.len(), wav::ULAW_HEADER);
+    file.extend_from_slice(&data);
+    // The RIFF size counts everything after its own field; `fact` holds the frames.
+    assert_eq!(
+        u32::from_le_bytes(file[4..8].try_into().unwrap()) as usize,
+        file.len() - 8
+    );
+    assert_eq!(u32::from_le_bytes(file[46..50].try_into().unwrap()), 8000);
+    let l = wav::stereo_channel(&file, 0).expect("left");
+    let r = wav::stereo_channel(&file, 1).expect("right");
+    assert_eq!(l.len(), 8000);
+    assert!(tone_share(&l, 440.0) > 0.95 && tone_share(&r, 1000.0) > 0.95);
+    assert!(wav::stereo_channel(&file, 2).is_none());
+    assert!(wav::stereo_channel(&wav::write_mono(8000, &left), 0).is_none());
+    // Written while the call goes on (sizes still 0): read to the end of the file.
+    let mut open = wav::header_ulaw(8000, 2, 0).to_vec();
+    open.extend_from_slice(&data[..4000]);
+    assert_eq!(wav::read(&open).expect("WAV").samples.len(), 2000);
+}
+
+#[test]
 fn resampling_keeps_the_tone_and_removes_what_cannot_be_heard() {
     // 16 kHz and espeak-ng's 22.05 kHz down to 8 kHz.
     for rate in [16000, 22050] {

@@ -22,13 +22,14 @@ pub fn stereo(path: &Path) -> (Vec<i16>, Vec<i16>) {
     let bytes = std::fs::read(path).expect("read");
     assert!(wav::read(&bytes).is_ok(), "a valid WAV");
     assert_eq!(&bytes[22..24], &2u16.to_le_bytes(), "stereo");
-    let frames: Vec<i16> = bytes[44..]
-        .chunks_exact(2)
-        .map(|c| i16::from_le_bytes([c[0], c[1]]))
-        .collect();
+    assert_eq!(
+        &bytes[20..22],
+        &7u16.to_le_bytes(),
+        "µ-law, as the line carried it"
+    );
     (
-        frames.iter().step_by(2).copied().collect(),
-        frames.iter().skip(1).step_by(2).copied().collect(),
+        wav::stereo_channel(&bytes, 0).expect("left"),
+        wav::stereo_channel(&bytes, 1).expect("right"),
     )
 }
 
