@@ -34,9 +34,12 @@ const BUFFERS: u16 = 4096;
 /// How long a busy worker lets packets gather before it wakes: the most a packet waits
 /// beyond its arrival, for a wake-up per batch instead of one per packet.
 const BATCH: Duration = Duration::from_millis(1);
-/// Packets a second a relay thread is given before sessions go to the next one: about two
-/// thirds of a core at the ~6.5 µs a relayed packet costs here (docs/benchmarks.md).
-const PACKETS_PER_THREAD: u64 = 100_000;
+/// Packets a second a relay thread is given before sessions go to the next one: about 40 %
+/// of a core at the ~6.5 µs a relayed packet costs here. A thread filled to two thirds of a
+/// core (100,000) cost ~16 % more per packet at 1,000 calls than two threads sharing them
+/// 600/400 (docs/benchmarks.md, 2026-11-24 afternoon): below that, packing still pays (500
+/// calls on one thread cost less than on two).
+const PACKETS_PER_THREAD: u64 = 60_000;
 /// How often a worker drains recorders and checks for silence.
 const TICK: Duration = Duration::from_millis(100);
 /// Bytes (stereo µ-law, two a frame) a recording gathers before they go to the recordings
@@ -141,9 +144,9 @@ impl Pool {
     /// Hands a bridge phase to a worker; the job back if no worker takes it.
     ///
     /// Sessions are packed: the first worker with room under [`PACKETS_PER_THREAD`] takes
-    /// it, else the least loaded. Fewer busy threads gather bigger batches per wake-up (one
-    /// thread relaying 1,000 calls cost about 10 % less per packet than two sharing them);
-    /// the next thread takes what one cannot carry.
+    /// it, else the least loaded. Fewer busy threads gather bigger batches per wake-up (500
+    /// calls on one thread cost less per packet than on two), up to the point where one
+    /// thread is busy enough to cost more (see the constant); the next thread takes the rest.
     pub(super) fn start(&self, job: Job) -> Result<Attached, Box<Job>> {
         let rate = packets_per_second(&job.bridge);
         let loads: Vec<u64> = self
