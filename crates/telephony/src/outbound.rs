@@ -454,8 +454,15 @@ impl Outbound {
                         break "agent";
                     }
                     // The endpoint of a call placed for the agent sits on the agent's leg:
-                    // its hold would put the agent, not the customer, on music.
-                    let _ = reply.send(Err("on a call you placed, the desk can only hang up; hold and transfer from your phone".into()));
+                    // its hold would put the agent, not the customer, on music; a
+                    // supervisor's room would have the agent in the caller's place.
+                    let why = match action {
+                        hotline_model::CallControl::Monitor { .. } | hotline_model::CallControl::StopMonitor { .. } => {
+                            "calls placed for an agent (click-to-call, callbacks) cannot be monitored yet"
+                        }
+                        _ => "on a call you placed, the desk can only hang up; hold and transfer from your phone",
+                    };
+                    let _ = reply.send(Err(why.into()));
                 }
                 n = notes.recv() => match n {
                     Some((leg, LegNote::HungUp)) if leg == a.id => {

@@ -946,6 +946,17 @@ async fn the_desk_hangs_up_a_call_the_agent_placed_and_refuses_what_only_the_pho
         }
         other => panic!("hold on a placed call: {other:?}"),
     }
+    // A supervisor cannot join a placed call yet, and is told so.
+    let monitor = hotline_model::CallControl::Monitor {
+        supervisor: c.agents["1002"],
+        mode: hotline_model::MonitorMode::Listen,
+    };
+    match dialer.control(interaction, monitor).await {
+        Err(hotline_telephony::TransferError::Refused(why)) => {
+            assert!(why.contains("monitored"), "{why}")
+        }
+        other => panic!("monitoring a placed call: {other:?}"),
+    }
     dialer
         .control(interaction, hotline_model::CallControl::HangUp)
         .await
