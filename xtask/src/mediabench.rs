@@ -77,6 +77,51 @@ fn cpu_of(pid: u32) -> f64 {
     ticks / 100.0
 }
 
+/// CPU seconds (user, system) of each thread of `pid`, by thread name, summed over threads
+/// of one name.
+fn threads_of(pid: u32) -> std::collections::BTreeMap<String, (f64, f64)> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for task in dir.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = stat[open + 1..close].to_string();
+        let f: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        let field = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 100.0;
+        let e = out.entry(name).or_insert((0.0, 0.0));
+        e.0 += field(11);
+        e.1 += field(12);
+    }
+    out
+}
+
+/// The threads that used CPU between two [`threads_of`], busiest first, as
+/// `name user+sys s`.
+fn thread_split(
+    before: &std::collections::BTreeMap<String, (f64, f64)>,
+    after: &std::collections::BTreeMap<String, (f64, f64)>,
+) -> String {
+    let mut used: Vec<(String, f64, f64)> = after
+        .iter()
+        .map(|(name, (u, s))| {
+            let (u0, s0) = before.get(name).copied().unwrap_or((0.0, 0.0));
+            (name.clone(), u - u0, s - s0)
+        })
+        .filter(|(_, u, s)| u + s > 0.0)
+        .collect();
+    used.sort_by(|a, b| (b.1 + b.2).total_cmp(&(a.1 + a.2)));
+    used.iter()
+        .map(|(name, u, s)| format!("{name} {u:.2}+{s:.2} s"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// What the generator measured.
 #[derive(Debug, Default)]
 struct Load {
@@ -176,13 +221,15 @@ pub fn load(args: &[String]) -> Result<()> {
 }
 
 /// Runs the generator for `calls` calls against a relay set up by `setup` (given the
-/// generator's two addresses, returns the relay's 2N ports), measuring `cpu`.
+/// generator's two addresses, returns the relay's 2N ports), measuring the CPU of process
+/// `pid` (its threads' split goes to stderr).
 fn run_load(
     calls: usize,
     seconds: u64,
     setup: &mut dyn FnMut(SocketAddr, SocketAddr) -> Result<Vec<u16>>,
-    cpu: &dyn Fn() -> f64,
+    pid: u32,
 ) -> Result<(Load, f64)> {
+    let cpu = || cpu_of(pid);
     let me = std::env::current_exe()?;
     let mut child = Command::new(me)
         .args(["media-load", &calls.to_string(), &seconds.to_string()])
@@ -205,10 +252,16 @@ fn run_load(
     let text: Vec<String> = ports.iter().map(u16::to_string).collect();
     writeln!(stdin, "{}", text.join(" "))?;
     drop(stdin);
+    let threads0 = threads_of(pid);
     let cpu0 = cpu();
     line.clear();
     out.read_line(&mut line)?;
     let cpu1 = cpu();
+    let threads1 = threads_of(pid);
+    eprintln!(
+        "  threads (user+system): {}",
+        thread_split(&threads0, &threads1)
+    );
     let _ = child.wait();
     let f: Vec<u64> = line
         .split_whitespace()
@@ -391,7 +444,7 @@ fn step(
         };
         let me = std::process::id();
         // The generator is waited for on this thread; Hotline runs on its own runtime.
-        let (load, cpu) = run_load(calls, o.seconds, &mut setup, &|| cpu_of(me))?;
+        let (load, cpu) = run_load(calls, o.seconds, &mut setup, me)?;
         for b in &bridges {
             b.stop();
         }
@@ -471,7 +524,7 @@ fn step(
             }
             Ok(ports)
         };
-        let result = run_load(calls, o.seconds, &mut setup, &|| cpu_of(pid));
+        let result = run_load(calls, o.seconds, &mut setup, pid);
         let _ = engine.kill();
         let _ = engine.wait();
         let (load, cpu) = result?;

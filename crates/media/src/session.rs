@@ -143,6 +143,14 @@ impl Leg {
         self.latched.or(self.negotiated.remote)
     }
 
+    /// The source this leg is held to at `now_ms`: the latched address while it is heard
+    /// within [`RELATCH_AFTER_MS`]. Until then no other source is taken, so a shell may have
+    /// the kernel drop other sources' datagrams (a connected socket).
+    pub fn held_by(&self, now_ms: u64) -> Option<SocketAddr> {
+        self.latched
+            .filter(|_| now_ms.saturating_sub(self.last_from_latched_ms) < RELATCH_AFTER_MS)
+    }
+
     /// A new offer/answer (re-INVITE: hold, resume, codec change). The latch is kept.
     pub fn renegotiate(&mut self, negotiated: Negotiated) {
         self.negotiated = negotiated;

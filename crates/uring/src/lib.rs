@@ -31,8 +31,16 @@ use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 /// Bytes per provided buffer: the kernel's header (16), the source address (28), a datagram.
 const BUFFER: usize = 2048;
+/// Where one buffer starts after the last: a cache line beyond its size, so the first lines
+/// of successive buffers (the header, the address and an RTP packet, all a relay touches)
+/// fall in different cache sets instead of the few a power-of-two stride maps them to.
+const STRIDE: usize = BUFFER + 64;
 /// The size of a source or destination address as the kernel reads and writes it.
 const NAME: usize = std::mem::size_of::<libc::sockaddr_in6>();
+/// Where in a buffer the kernel writes the source address (after its 16-byte header); a
+/// send from the buffer writes its destination there, on a cache line already touched.
+/// (`struct io_uring_recvmsg_out`: four u32).
+const NAME_AT: usize = 16;
 const GROUP: u16 = 1;
 /// Sockets a ring registers with the kernel (IORING_REGISTER_FILES), so no operation looks
 /// its file up again; sockets beyond it are used by descriptor.
@@ -120,6 +128,9 @@ pub struct Stats {
     pub truncated: u64,
     /// Receives that ended in an error (not armed again).
     pub receive_errors: u64,
+    /// Receives that ended in an error the network reported to a connected socket (its
+    /// peer's port closed, its host unreachable): armed again.
+    pub peer_errors: u64,
 }
 
 struct Slot {
@@ -130,6 +141,8 @@ struct Slot {
     removing: bool,
     /// Sends from this socket not yet completed.
     in_flight: u32,
+    /// The peer the socket is connected to ([`Ring::connect`]).
+    peer: Option<SocketAddr>,
 }
 
 /// How an operation names its socket.
@@ -145,8 +158,6 @@ struct Shared {
     ring_layout: std::alloc::Layout,
     /// The buffers themselves.
     pool: Box<[u8]>,
-    /// Per buffer: the destination of a send from it.
-    names: Box<[[u8; NAME]]>,
     /// What multishot receives are told (only the name's length matters).
     recv_header: Box<libc::msghdr>,
     wake_buf: Box<[u8; 8]>,
@@ -208,8 +219,7 @@ impl Ring {
         let mut shared = Shared {
             ring: ring_mem,
             ring_layout,
-            pool: vec![0u8; n * BUFFER].into_boxed_slice(),
-            names: vec![[0u8; NAME]; n].into_boxed_slice(),
+            pool: vec![0u8; n * STRIDE].into_boxed_slice(),
             recv_header: Box::new(zeroed_msghdr()),
             wake_buf: Box::new([0; 8]),
         };
@@ -361,6 +371,7 @@ impl Ring {
             receiving: false,
             removing: false,
             in_flight: 0,
+            peer: None,
         });
         match self.arm_recv(slot) {
             Ok(()) => Ok(SocketId(slot)),
@@ -408,9 +419,33 @@ impl Ring {
             .map(|s| &s.socket)
     }
 
+    /// Connects a socket to its one peer (`Some`), or lets it hear anyone again (`None`).
+    /// While connected, the kernel delivers the socket only that peer's datagrams (others
+    /// are dropped, or answered "port unreachable" when no other socket takes them), and a
+    /// [`Ring::send`] to it goes without an address: the kernel keeps the route instead of
+    /// looking it up for every datagram. A socket is given back by [`Event::Removed`]
+    /// unconnected, as it was added.
+    ///
+    /// Only for a socket bound to a port it named: Linux lets a socket bound to port 0 (any
+    /// port) give its port up when its connection is dissolved.
+    pub fn connect(&mut self, id: SocketId, peer: Option<SocketAddr>) -> io::Result<()> {
+        let Some(slot) = self.slots.get_mut(id.0).and_then(Option::as_mut) else {
+            return Ok(());
+        };
+        if slot.peer == peer || slot.removing {
+            return Ok(());
+        }
+        match peer {
+            Some(to) => slot.socket.connect(to)?,
+            None => disconnect(&slot.socket)?,
+        }
+        slot.peer = peer;
+        Ok(())
+    }
+
     /// The bytes of a packet, to read and rewrite in place.
     pub fn data(&mut self, packet: &Packet) -> &mut [u8] {
-        let start = usize::from(packet.buffer) * BUFFER + usize::from(packet.offset);
+        let start = usize::from(packet.buffer) * STRIDE + usize::from(packet.offset);
         &mut self.shared.pool[start..start + usize::from(packet.len)]
     }
 
@@ -423,29 +458,33 @@ impl Ring {
         len: usize,
         to: SocketAddr,
     ) -> io::Result<()> {
-        let target = match self.slots.get(socket.0).and_then(Option::as_ref) {
-            Some(slot) if !slot.removing => self.target(socket.0, slot),
+        let (target, connected) = match self.slots.get(socket.0).and_then(Option::as_ref) {
+            Some(slot) if !slot.removing => (self.target(socket.0, slot), slot.peer == Some(to)),
             _ => {
                 self.release(packet);
                 return Ok(());
             }
         };
-        let b = usize::from(packet.buffer);
-        let start = b * BUFFER + usize::from(packet.offset);
+        let b = usize::from(packet.buffer) * STRIDE;
+        let start = b + usize::from(packet.offset);
         let len = len.min(usize::from(packet.len));
-        let name_len = write_name(&mut self.shared.names[b], to);
-        let name: *const libc::sockaddr = self.shared.names[b].as_ptr().cast();
         let data = self.shared.pool[start..start + len].as_ptr();
-        // A send with its destination (sendto): no msghdr or iovec for the kernel to copy in.
-        let entry = match target {
-            Target::Fixed(f) => opcode::Send::new(f, data, len as u32)
-                .dest_addr(name)
-                .dest_addr_len(name_len)
-                .build(),
-            Target::Fd(f) => opcode::Send::new(f, data, len as u32)
-                .dest_addr(name)
-                .dest_addr_len(name_len)
-                .build(),
+        let send = match target {
+            Target::Fixed(f) => opcode::Send::new(f, data, len as u32),
+            Target::Fd(f) => opcode::Send::new(f, data, len as u32),
+        };
+        let entry = if connected {
+            send.build()
+        } else {
+            // A send with its destination (sendto): no msghdr or iovec for the kernel to copy
+            // in. The destination goes where the kernel wrote the source (the payload starts
+            // after it), on a cache line the receive already touched.
+            let slot: &mut [u8; NAME] = (&mut self.shared.pool[b + NAME_AT..b + NAME_AT + NAME])
+                .try_into()
+                .expect("a name's slot in the buffer");
+            let name_len = write_name(slot, to);
+            let name: *const libc::sockaddr = slot.as_ptr().cast();
+            send.dest_addr(name).dest_addr_len(name_len).build()
         }
         .user_data(user_data(KIND_SEND, socket.0, packet.buffer));
         if let Err(e) = self.push(&entry) {
@@ -551,7 +590,7 @@ impl Ring {
             // Out of buffers, or ended with data: receive again. Any other error would end
             // the same way every time (a kernel without multishot recvmsg, a dead socket):
             // the socket stays quiet instead of spinning. A cancelled one was asked for.
-            let again = result >= 0 || result == -libc::ENOBUFS;
+            let again = result >= 0 || result == -libc::ENOBUFS || reported_by_the_network(result);
             let cancelled = result == -libc::ECANCELED;
             if let Some(s) = self.slots.get_mut(slot).and_then(Option::as_mut) {
                 s.receiving = false;
@@ -561,6 +600,8 @@ impl Ring {
             }
             if result == -libc::ENOBUFS {
                 self.stats.out_of_buffers += 1;
+            } else if reported_by_the_network(result) {
+                self.stats.peer_errors += 1;
             } else if !again && !cancelled {
                 self.stats.receive_errors += 1;
             }
@@ -583,7 +624,7 @@ impl Ring {
             return;
         };
         let (token, removing) = (s.token, s.removing);
-        let start = usize::from(buffer) * BUFFER;
+        let start = usize::from(buffer) * STRIDE;
         let bytes = &self.shared.pool[start..start + used.min(BUFFER)];
         let parsed = types::RecvMsgOut::parse(bytes, &self.shared.recv_header).ok();
         let Some(out) = parsed else {
@@ -625,6 +666,10 @@ impl Ring {
             .is_some_and(|s| s.removing && !s.receiving && s.in_flight == 0);
         if done {
             if let Some(s) = self.slots[slot].take() {
+                if s.peer.is_some() {
+                    // AF_UNSPEC always dissolves a UDP socket's connection.
+                    let _ = disconnect(&s.socket);
+                }
                 self.unregister(slot);
                 self.free_slots.push(slot);
                 self.ready.push_back(Event::Removed {
@@ -691,9 +736,9 @@ impl Ring {
     #[allow(unsafe_code)]
     fn push(&mut self, entry: &squeue::Entry) -> io::Result<()> {
         loop {
-            // SAFETY: every entry built here points only into `self.shared` (buffers, names,
-            // the receive header, the wake buffer), which lives until the ring is gone and is
-            // not moved: boxed slices keep their addresses.
+            // SAFETY: every entry built here points only into `self.shared` (the buffers and
+            // the send addresses written in them, the receive header, the wake buffer), which
+            // lives until the ring is gone and is not moved: boxed slices keep their addresses.
             let pushed = unsafe { self.ring.submission().push(entry).is_ok() };
             if pushed {
                 return Ok(());
@@ -706,7 +751,7 @@ impl Ring {
     fn give_back(&mut self, buffer: u16) {
         let mask = self.buffers - 1;
         let at = usize::from(self.tail & mask) * 16;
-        let addr = self.shared.pool[usize::from(buffer) * BUFFER..].as_ptr() as u64;
+        let addr = self.shared.pool[usize::from(buffer) * STRIDE..].as_ptr() as u64;
         let entry = ring_entry(&mut self.shared, at);
         entry[0..8].copy_from_slice(&addr.to_ne_bytes());
         entry[8..12].copy_from_slice(&(BUFFER as u32).to_ne_bytes());
@@ -806,6 +851,44 @@ fn eventfd() -> io::Result<File> {
     }
     // SAFETY: `fd` was just returned by eventfd and is owned by nobody else.
     Ok(unsafe { File::from_raw_fd(fd) })
+}
+
+/// An error a connected socket reports once for an ICMP message about what it sent (the
+/// peer's port closed, its host unreachable): the socket itself is fine, and the error is
+/// cleared by being reported, so receiving goes on.
+fn reported_by_the_network(result: i32) -> bool {
+    [
+        libc::ECONNREFUSED,
+        libc::EHOSTUNREACH,
+        libc::ENETUNREACH,
+        libc::EHOSTDOWN,
+        libc::ENETDOWN,
+        libc::EMSGSIZE,
+        libc::EPROTO,
+        libc::ENOPROTOOPT,
+        libc::EOPNOTSUPP,
+    ]
+    .iter()
+    .any(|&e| result == -e)
+}
+
+/// Dissolves a UDP socket's connection: connect() to an address of family AF_UNSPEC.
+#[allow(unsafe_code)]
+fn disconnect(socket: &UdpSocket) -> io::Result<()> {
+    // SAFETY: an all-zero sockaddr is a plain C struct whose family is AF_UNSPEC (0); connect
+    // only reads `size_of::<sockaddr>()` bytes of it, and the descriptor is the socket's own.
+    let rc = unsafe {
+        let unspec: libc::sockaddr = std::mem::zeroed();
+        libc::connect(
+            socket.as_raw_fd(),
+            &unspec,
+            std::mem::size_of::<libc::sockaddr>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// A socket address as `struct sockaddr_in`/`sockaddr_in6` bytes; their length.

@@ -230,3 +230,89 @@ fn a_batched_wait_gathers_what_came_within_its_time() {
         start.elapsed()
     );
 }
+
+#[test]
+fn a_connected_socket_hears_only_its_peer_sends_without_an_address_and_is_given_back_open() {
+    // Bound to a port it names, as the media engine's sockets are (see `Ring::connect`).
+    let mut ring = Ring::new(16).expect("io_uring");
+    let a_addr = bound().local_addr().unwrap();
+    let id = ring.add(UdpSocket::bind(a_addr).expect("bind"), 3).unwrap();
+    let x = peer();
+    let stranger = peer();
+    let x_addr = x.local_addr().unwrap();
+    ring.connect(id, Some(x_addr)).unwrap();
+    let mut seen = Vec::new();
+    let mut got = [0u8; 16];
+    for round in 0..20u8 {
+        // The stranger writes first: were it heard, its datagram would come first.
+        stranger.send_to(&[0xee, round], a_addr).unwrap();
+        x.send_to(&[0x01, round], a_addr).unwrap();
+        let (token, socket, from, p) = packet(&mut ring, &mut seen);
+        assert_eq!((token, socket, from), (3, id, x_addr));
+        assert_eq!(ring.data(&p), &[0x01, round]);
+        ring.send(id, p, 2, x_addr).unwrap();
+        ring.wait(Duration::from_millis(1)).unwrap();
+        assert_eq!(x.recv_from(&mut got).unwrap(), (2, a_addr));
+        assert_eq!(&got[..2], &[0x01, round], "sent back, without an address");
+    }
+    assert!(seen.is_empty(), "only the peer is heard: {seen:?}");
+    // A send elsewhere still names its destination.
+    x.send_to(b"to y", a_addr).unwrap();
+    let (_, _, _, p) = packet(&mut ring, &mut seen);
+    ring.send(id, p, 4, stranger.local_addr().unwrap()).unwrap();
+    ring.wait(Duration::from_millis(1)).unwrap();
+    assert_eq!(stranger.recv(&mut got).unwrap(), 4);
+
+    // Unconnected, it hears anyone again.
+    ring.connect(id, None).unwrap();
+    stranger.send_to(b"now", a_addr).unwrap();
+    let (_, _, from, p) = packet(&mut ring, &mut seen);
+    assert_eq!(from, stranger.local_addr().unwrap());
+    ring.release(p);
+
+    // Given back unconnected, even when it was connected at removal.
+    ring.connect(id, Some(x_addr)).unwrap();
+    ring.remove(id).unwrap();
+    let socket = wait_for(&mut ring, &mut seen, |_, e| match e {
+        Event::Removed { token: 3, socket } => Ok(socket),
+        other => Err(other),
+    });
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    stranger.send_to(b"back", a_addr).unwrap();
+    assert_eq!(
+        socket.recv_from(&mut got).unwrap().1,
+        stranger.local_addr().unwrap()
+    );
+    assert_eq!(ring.stats().receive_errors, 0);
+}
+
+#[test]
+fn a_connected_socket_told_its_peer_is_gone_goes_on_receiving() {
+    let (mut ring, id, a_addr, x) = one_socket(16, 4);
+    let x_addr = x.local_addr().unwrap();
+    ring.connect(id, Some(x_addr)).unwrap();
+    let mut seen = Vec::new();
+    x.send_to(b"hello", a_addr).unwrap();
+    let (_, _, _, p) = packet(&mut ring, &mut seen);
+    // The peer closes its port; what is sent to it comes back as "port unreachable", which
+    // the kernel reports on the connected socket (ECONNREFUSED) and ends its receive.
+    drop(x);
+    ring.send(id, p, 5, x_addr).unwrap();
+    for _ in 0..3 {
+        ring.wait(Duration::from_millis(50)).unwrap();
+        while let Some(e) = ring.next_event() {
+            seen.push(e);
+        }
+    }
+    assert_eq!(ring.stats().peer_errors, 1, "{:?}", ring.stats());
+    // The peer comes back on the same port (a phone restarting): it is heard.
+    let x = UdpSocket::bind(x_addr).expect("the peer's port again");
+    x.send_to(b"again", a_addr).unwrap();
+    let (_, _, from, p) = packet(&mut ring, &mut seen);
+    assert_eq!(from, x_addr);
+    assert_eq!(ring.data(&p), b"again");
+    ring.release(p);
+    assert_eq!(ring.stats().receive_errors, 0, "{:?}", ring.stats());
+}

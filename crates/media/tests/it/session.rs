@@ -219,15 +219,22 @@ fn a_stranger_cannot_take_over_a_live_leg() {
     let phone = addr("10.0.0.1:4000");
     let stranger = addr("192.0.2.66:1234");
     assert_eq!(leg.destination(), Some(phone));
+    assert_eq!(leg.held_by(0), None, "nothing heard: held by nobody");
     leg.receive(0, phone, &pkt(1), &mut d);
+    assert_eq!(leg.held_by(0), Some(phone));
     assert_eq!(
         leg.receive(20, stranger, &pkt(2), &mut d),
         hotline_media::session::Received::Other
     );
     assert_eq!(leg.destination(), Some(phone));
+    // Held while the phone is heard within RELATCH_AFTER_MS, and no longer after.
+    let relatch = hotline_media::session::RELATCH_AFTER_MS;
+    assert_eq!(leg.held_by(relatch - 1), Some(phone));
+    assert_eq!(leg.held_by(relatch), None);
     // After the phone has been silent for long enough, the new source is the phone (it moved).
     leg.receive(3000, stranger, &pkt(3), &mut d);
     assert_eq!(leg.destination(), Some(stranger));
+    assert_eq!(leg.held_by(3000), Some(stranger));
     // On hold (we must not send), there is no destination.
     let mut held = negotiated(Codec::Pcmu, "10.0.0.1:4000");
     held.direction = Direction::RecvOnly;

@@ -11,6 +11,7 @@ mod flows;
 mod linphone;
 mod lookups;
 mod media;
+mod nat;
 mod peers;
 mod rtcp;
 mod scanners;
@@ -149,6 +150,36 @@ pub fn require(binary: &str) -> Option<std::path::PathBuf> {
 }
 
 /// A free UDP port on 127.0.0.1 for a peer to bind.
+/// A media engine on 127.0.0.1 with ten ports of its own and no recordings, relaying on the
+/// io_uring threads or on the runtime; its prompt cache in `dir`.
+pub fn loopback_media(io_uring: bool, dir: &std::path::Path) -> hotline_telephony::media::Media {
+    let base = (free_port() & !1).min(65000);
+    let config = hotline_telephony::media::MediaConfig {
+        ports: base..=base + 9,
+        idle_timeout: Duration::from_secs(10),
+        recordings: None,
+        prompt_cache: dir.join("prompts"),
+        voice: "ru".into(),
+        io_uring,
+    };
+    hotline_telephony::media::Media::new(config, [127, 0, 0, 1].into(), [127, 0, 0, 1].into())
+}
+
+/// An RTP packet of 20 ms of PCMU from `ssrc`, the `seq`th of its stream.
+pub fn pcmu_packet(ssrc: u32, seq: u16) -> Vec<u8> {
+    let mut b = vec![0u8; 200];
+    let h = hotline_media::rtp::RtpHeader {
+        marker: false,
+        payload_type: 0,
+        sequence: seq,
+        timestamp: u32::from(seq) * 160,
+        ssrc,
+    };
+    let n = h.write(&[0xd5; 160], &mut b).expect("fits");
+    b.truncate(n);
+    b
+}
+
 pub fn free_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0")
         .and_then(|s| s.local_addr())

@@ -7,9 +7,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use hotline_media::rtcp::{self, Report, ReportBlock};
-use hotline_media::rtp::RtpHeader;
 use hotline_media::sdp::{Codec, Direction, Negotiated};
-use hotline_telephony::media::{Media, MediaConfig, MediaEvent};
+use hotline_telephony::media::MediaEvent;
 use tokio::net::UdpSocket;
 
 /// A peer's RTP and RTCP sockets on an even port and the one above it.
@@ -40,20 +39,6 @@ fn negotiated(rtp: &UdpSocket) -> Negotiated {
     }
 }
 
-fn audio(ssrc: u32, seq: u16) -> Vec<u8> {
-    let mut b = vec![0u8; 200];
-    let h = RtpHeader {
-        marker: false,
-        payload_type: 0,
-        sequence: seq,
-        timestamp: u32::from(seq) * 160,
-        ssrc,
-    };
-    let n = h.write(&[0xd5; 160], &mut b).expect("fits");
-    b.truncate(n);
-    b
-}
-
 /// Every report waiting on a peer's RTCP socket, with where it came from.
 fn reports(rtcp: &UdpSocket) -> Vec<(Report, SocketAddr)> {
     let mut buf = [0u8; 1500];
@@ -77,16 +62,7 @@ async fn each_leg_reports_and_learns_its_round_trip_on_the_runtime() {
 
 async fn rtcp_per_leg(io_uring: bool) {
     let dir = tempfile::tempdir().expect("dir");
-    let base = (crate::free_port() & !1).min(65000);
-    let config = MediaConfig {
-        ports: base..=base + 9,
-        idle_timeout: Duration::from_secs(5),
-        recordings: None,
-        prompt_cache: dir.path().join("prompts"),
-        voice: "ru".into(),
-        io_uring,
-    };
-    let media = Media::new(config, [127, 0, 0, 1].into(), [127, 0, 0, 1].into());
+    let media = crate::loopback_media(io_uring, dir.path());
     let mut events = media.subscribe();
     let (a_rtp, a_rtcp) = peer().await;
     let (b_rtp, b_rtcp) = peer().await;
@@ -108,11 +84,11 @@ async fn rtcp_per_leg(io_uring: bool) {
     for seq in 0..350u16 {
         tick.tick().await;
         a_rtp
-            .send_to(&audio(0xaaaa, seq), to_a)
+            .send_to(&crate::pcmu_packet(0xaaaa, seq), to_a)
             .await
             .expect("send");
         b_rtp
-            .send_to(&audio(0xbbbb, seq), to_b)
+            .send_to(&crate::pcmu_packet(0xbbbb, seq), to_b)
             .await
             .expect("send");
         while a_rtp.try_recv_from(&mut buf).is_ok() {
