@@ -857,19 +857,18 @@ fn eventfd() -> io::Result<File> {
 /// peer's port closed, its host unreachable): the socket itself is fine, and the error is
 /// cleared by being reported, so receiving goes on.
 fn reported_by_the_network(result: i32) -> bool {
-    [
-        libc::ECONNREFUSED,
-        libc::EHOSTUNREACH,
-        libc::ENETUNREACH,
-        libc::EHOSTDOWN,
-        libc::ENETDOWN,
-        libc::EMSGSIZE,
-        libc::EPROTO,
-        libc::ENOPROTOOPT,
-        libc::EOPNOTSUPP,
-    ]
-    .iter()
-    .any(|&e| result == -e)
+    matches!(
+        result.wrapping_neg(),
+        libc::ECONNREFUSED
+            | libc::EHOSTUNREACH
+            | libc::ENETUNREACH
+            | libc::EHOSTDOWN
+            | libc::ENETDOWN
+            | libc::EMSGSIZE
+            | libc::EPROTO
+            | libc::ENOPROTOOPT
+            | libc::EOPNOTSUPP
+    )
 }
 
 /// Dissolves a UDP socket's connection: connect() to an address of family AF_UNSPEC.

@@ -165,6 +165,17 @@ pub fn loopback_media(io_uring: bool, dir: &std::path::Path) -> hotline_telephon
     hotline_telephony::media::Media::new(config, [127, 0, 0, 1].into(), [127, 0, 0, 1].into())
 }
 
+/// Two of `media`'s ports for a bridge's legs, each with the address its peer sends to.
+pub fn bridge_ports(
+    media: &hotline_telephony::media::Media,
+) -> [(hotline_telephony::media::Port, SocketAddr); 2] {
+    [(); 2].map(|_| {
+        let port = media.take_port().expect("port");
+        let to = SocketAddr::from(([127, 0, 0, 1], port.port));
+        (port, to)
+    })
+}
+
 /// An RTP packet of 20 ms of PCMU from `ssrc`, the `seq`th of its stream.
 pub fn pcmu_packet(ssrc: u32, seq: u16) -> Vec<u8> {
     let mut b = vec![0u8; 200];

@@ -54,14 +54,7 @@ async fn nat_rebinding(io_uring: bool) {
     let media = crate::loopback_media(io_uring, dir.path());
     // Phone A, first from its old mapping, then from a new one; phone B; a stranger.
     let (a_old, a_new, b, stranger) = (bound().await, bound().await, bound().await, bound().await);
-    let (pa, pb) = (
-        media.take_port().expect("port"),
-        media.take_port().expect("port"),
-    );
-    let (to_a, to_b) = (
-        SocketAddr::from(([127, 0, 0, 1], pa.port)),
-        SocketAddr::from(([127, 0, 0, 1], pb.port)),
-    );
+    let [(pa, to_a), (pb, to_b)] = crate::bridge_ports(&media);
     let bridge = media.start_bridge(
         (pa, negotiated(a_old.local_addr().expect("addr"))),
         (pb, negotiated(b.local_addr().expect("addr"))),

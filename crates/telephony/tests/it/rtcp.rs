@@ -66,14 +66,7 @@ async fn rtcp_per_leg(io_uring: bool) {
     let mut events = media.subscribe();
     let (a_rtp, a_rtcp) = peer().await;
     let (b_rtp, b_rtcp) = peer().await;
-    let (pa, pb) = (
-        media.take_port().expect("port"),
-        media.take_port().expect("port"),
-    );
-    let (to_a, to_b) = (
-        SocketAddr::from(([127, 0, 0, 1], pa.port)),
-        SocketAddr::from(([127, 0, 0, 1], pb.port)),
-    );
+    let [(pa, to_a), (pb, to_b)] = crate::bridge_ports(&media);
     let bridge = media.start_bridge((pa, negotiated(&a_rtp)), (pb, negotiated(&b_rtp)), "rtcp");
     let (mut to_peer_a, mut to_peer_b) = (Vec::new(), Vec::new());
     let mut relayed = [0u32; 2];
