@@ -34,12 +34,13 @@ const BUFFERS: u16 = 4096;
 /// How long a busy worker lets packets gather before it wakes: the most a packet waits
 /// beyond its arrival, for a wake-up per batch instead of one per packet.
 const BATCH: Duration = Duration::from_millis(1);
-/// Packets a second a relay thread is given before sessions go to the next one: about 40 %
-/// of a core at the ~6.5 µs a relayed packet costs here. A thread filled to two thirds of a
-/// core (100,000) cost ~16 % more per packet at 1,000 calls than two threads sharing them
-/// 600/400 (docs/benchmarks.md, 2026-11-24 afternoon): below that, packing still pays (500
-/// calls on one thread cost less than on two).
-const PACKETS_PER_THREAD: u64 = 60_000;
+/// Packets a second a relay thread is given before sessions go to the next one: 1,000
+/// calls, about two thirds of a core at the ~6.5 µs a relayed packet costs here. Since
+/// connected sockets, 1,000 calls on one thread cost less per packet than split 600/400 in
+/// nine interleaved runs of nine (relay threads ~8 % less; docs/benchmarks.md, 2026-11-24
+/// evening), where before them the split had cost ~16 % less: packing pays up to here. At
+/// 1,500 and 2,000 calls (1,000/500, 1,000/1,000) it measured the same as an even split.
+const PACKETS_PER_THREAD: u64 = 100_000;
 /// How often a worker drains recorders and checks for silence.
 const TICK: Duration = Duration::from_millis(100);
 /// Bytes (stereo µ-law, two a frame) a recording gathers before they go to the recordings
