@@ -8,8 +8,9 @@
 //! 172-byte PCMU packet every 20 ms on each leg of each call (2 × 50 packets/s per call, all
 //! from two sockets, the stream told by its SSRC) and counts what comes back per stream.
 //! The relay's CPU time (`/proc/PID/stat`, all threads) over the load window is divided by the
-//! packets it relayed; each thread's share (user+system, by thread name) goes to stderr. Hotline runs inside this process (its media engine's relay threads, a
-//! runtime of two workers for the sessions' tasks); nothing else runs in it during the window.
+//! packets it relayed; each thread's share (user+system, by thread name) goes to stderr.
+//! Hotline runs inside this process (its media engine's relay threads, a runtime of two
+//! workers for the sessions' tasks); nothing else runs in it during the window.
 
 use std::io::{BufRead, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
