@@ -28,19 +28,22 @@ use tokio::sync::{broadcast, oneshot};
 use super::{LegSocketsStd, MediaEvent, RecordingFile};
 
 /// Provided buffers per worker (8 MiB): datagrams received and not yet sent on. A busy
-/// worker holds about a millisecond's worth (100 at 100,000 packets a second); when a stall
+/// worker holds about a millisecond's worth (200 at 200,000 packets a second); when a stall
 /// uses them all, datagrams wait in their sockets until buffers come back.
 const BUFFERS: u16 = 4096;
 /// How long a busy worker lets packets gather before it wakes: the most a packet waits
 /// beyond its arrival, for a wake-up per batch instead of one per packet.
 const BATCH: Duration = Duration::from_millis(1);
-/// Packets a second a relay thread is given before sessions go to the next one: 1,000
-/// calls, about two thirds of a core at the ~6.5 µs a relayed packet costs here. Since
-/// connected sockets, 1,000 calls on one thread cost less per packet than split 600/400 in
-/// nine interleaved runs of nine (relay threads ~8 % less; docs/benchmarks.md, 2026-11-24
-/// evening), where before them the split had cost ~16 % less: packing pays up to here. At
-/// 1,500 and 2,000 calls (1,000/500, 1,000/1,000) it measured the same as an even split.
-const PACKETS_PER_THREAD: u64 = 100_000;
+/// Packets a second a relay thread is given before sessions go to the next one: 2,000
+/// calls. A thread relaying them all took 55–60 % of a core here (~3 µs a packet), and
+/// packed so it cost 9–25 % less per packet than 1,000/1,000 at 2,000 calls and ~6 % less
+/// than 1,000/500 at 1,500 (docs/benchmarks.md, 2026-11-24 night): one busier thread
+/// gathers bigger batches per wake-up. [`BUSY_LIMIT`] keeps a slower machine from packing
+/// a thread past what it can carry.
+const PACKETS_PER_THREAD: u64 = 200_000;
+/// A thread that spent more than this share of a core (per mille) on its last second takes
+/// no new sessions while another has room.
+const BUSY_LIMIT: u64 = 750;
 /// How often a worker drains recorders and checks for silence.
 const TICK: Duration = Duration::from_millis(100);
 /// Bytes (stereo µ-law, two a frame) a recording gathers before they go to the recordings
@@ -88,6 +91,8 @@ struct Worker {
     waker: Waker,
     /// Packets a second its sessions are expected to bring (from their ptimes).
     load: Arc<AtomicU64>,
+    /// The share of a core (per mille) the thread spent on its last second.
+    busy: Arc<AtomicU64>,
 }
 
 pub(super) struct Pool {
@@ -107,6 +112,8 @@ pub(super) fn pool() -> Option<&'static Pool> {
             let (commands, rx) = channel::<Command>();
             let load = Arc::new(AtomicU64::new(0));
             let committed = load.clone();
+            let busy = Arc::new(AtomicU64::new(0));
+            let measured = busy.clone();
             let started = std::thread::Builder::new()
                 .name(format!("media-relay-{i}"))
                 .spawn(move || {
@@ -119,7 +126,7 @@ pub(super) fn pool() -> Option<&'static Pool> {
                         }
                     };
                     let _ = ready_tx.send(Some(ring.waker()));
-                    run(ring, rx, committed);
+                    run(ring, rx, committed, measured);
                 });
             if let Err(e) = started {
                 tracing::warn!(error = %e, "no relay thread: bridges relay on the async runtime");
@@ -130,6 +137,7 @@ pub(super) fn pool() -> Option<&'static Pool> {
                 commands,
                 waker,
                 load,
+                busy,
             });
         }
         tracing::info!(threads = n, "media relay threads started (io_uring)");
@@ -150,10 +158,15 @@ impl Pool {
     /// thread is busy enough to cost more (see the constant); the next thread takes the rest.
     pub(super) fn start(&self, job: Job) -> Result<Attached, Box<Job>> {
         let rate = packets_per_second(&job.bridge);
-        let loads: Vec<u64> = self
+        let loads: Vec<(u64, u64)> = self
             .workers
             .iter()
-            .map(|w| w.load.load(Ordering::Relaxed))
+            .map(|w| {
+                (
+                    w.load.load(Ordering::Relaxed),
+                    w.busy.load(Ordering::Relaxed),
+                )
+            })
             .collect();
         let worker = choose(&loads, rate);
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
@@ -274,14 +287,24 @@ fn token(slot: usize, kind: usize) -> u64 {
 /// The kind of the RTCP socket of leg `side`.
 const RTCP: usize = 2;
 
-/// The worker for a session of `rate` packets a second, given the workers' loads: the first
-/// with room, else the least loaded.
-fn choose(loads: &[u64], rate: u64) -> usize {
+/// The worker for a session of `rate` packets a second, given each worker's load (packets a
+/// second committed, per mille of a core used): the first with room under both limits, else
+/// the least loaded.
+fn choose(loads: &[(u64, u64)], rate: u64) -> usize {
     loads
         .iter()
-        .position(|&l| l + rate <= PACKETS_PER_THREAD)
-        .or_else(|| (0..loads.len()).min_by_key(|&i| loads[i]))
+        .position(|&(l, busy)| l + rate <= PACKETS_PER_THREAD && busy <= BUSY_LIMIT)
+        .or_else(|| (0..loads.len()).min_by_key(|&i| loads[i].0))
         .unwrap_or(0)
+}
+
+/// This thread's CPU time so far.
+fn thread_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        t.tv_sec.max(0) as u64,
+        t.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
 }
 
 /// What a bridge is expected to bring: a packet per ptime from each leg.
@@ -293,13 +316,15 @@ fn packets_per_second(bridge: &Bridge) -> u64 {
         .sum()
 }
 
-fn run(mut ring: Ring, commands: Receiver<Command>, load: Arc<AtomicU64>) {
+fn run(mut ring: Ring, commands: Receiver<Command>, load: Arc<AtomicU64>, share: Arc<AtomicU64>) {
     let mut sessions = Sessions {
         load,
         ..Sessions::default()
     };
     let mut digits: Vec<DtmfEvent> = Vec::with_capacity(8);
     let mut next_tick = Instant::now() + TICK;
+    // Where the current second of the thread's own CPU time began.
+    let mut second = (Instant::now(), thread_cpu());
     // Whether the last wake-up brought packets: then the next sleep gathers a batch.
     let mut busy = false;
     loop {
@@ -369,6 +394,14 @@ fn run(mut ring: Ring, commands: Receiver<Command>, load: Arc<AtomicU64>) {
         }
         if now >= next_tick {
             next_tick = now + TICK;
+            let wall = now.saturating_duration_since(second.0);
+            if wall >= Duration::from_secs(1) {
+                let cpu = thread_cpu();
+                let used = cpu.saturating_sub(second.1);
+                let permille = (used.as_micros() * 1000 / wall.as_micros().max(1)) as u64;
+                share.store(permille, Ordering::Relaxed);
+                second = (now, cpu);
+            }
             let ntp = super::ntp_now();
             let mut quiet = Vec::new();
             for (slot, s) in sessions.iter_mut() {
@@ -546,11 +579,42 @@ mod tests {
     #[test]
     fn sessions_fill_one_thread_before_the_next_and_then_the_least_loaded() {
         let full = PACKETS_PER_THREAD;
-        assert_eq!(choose(&[0, 0], 100), 0);
-        assert_eq!(choose(&[full - 100, 0], 100), 0);
-        assert_eq!(choose(&[full - 99, 0], 100), 1);
-        assert_eq!(choose(&[full, full + 5], 100), 0);
-        assert_eq!(choose(&[full + 7, full + 5], 100), 1);
+        assert_eq!(choose(&[(0, 0), (0, 0)], 100), 0);
+        assert_eq!(choose(&[(full - 100, 500), (0, 0)], 100), 0);
+        assert_eq!(choose(&[(full - 99, 500), (0, 0)], 100), 1);
+        assert_eq!(choose(&[(full, 500), (full + 5, 500)], 100), 0);
+        assert_eq!(choose(&[(full + 7, 500), (full + 5, 500)], 100), 1);
         assert_eq!(choose(&[], 100), 0);
+    }
+
+    #[test]
+    fn a_thread_busier_than_the_limit_takes_no_new_session_while_another_has_room() {
+        let full = PACKETS_PER_THREAD;
+        assert_eq!(choose(&[(1000, BUSY_LIMIT), (0, 0)], 100), 0);
+        assert_eq!(choose(&[(1000, BUSY_LIMIT + 1), (0, 0)], 100), 1);
+        assert_eq!(choose(&[(1000, 990), (full, 100), (5000, 10)], 100), 2);
+        // None with room: the least loaded by packets, however busy.
+        assert_eq!(choose(&[(1000, 990), (2000, 990)], 100), 0);
+    }
+
+    /// The measure the limit is checked against: this thread's own CPU time, which grows by
+    /// what the thread spends and not by what other threads do.
+    #[test]
+    fn thread_cpu_time_grows_with_work_done_on_this_thread() {
+        let before = thread_cpu();
+        let started = Instant::now();
+        let mut x = 0u64;
+        while started.elapsed() < Duration::from_millis(30) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let spent = thread_cpu().saturating_sub(before);
+        assert!(
+            spent >= Duration::from_millis(10),
+            "{spent:?} for 30 ms of work"
+        );
+        let before = thread_cpu();
+        std::thread::sleep(Duration::from_millis(30));
+        let slept = thread_cpu().saturating_sub(before);
+        assert!(slept < Duration::from_millis(10), "{slept:?} while asleep");
     }
 }
