@@ -152,10 +152,10 @@ pub(super) fn pool() -> Option<&'static Pool> {
 impl Pool {
     /// Hands a bridge phase to a worker; the job back if no worker takes it.
     ///
-    /// Sessions are packed: the first worker with room under [`PACKETS_PER_THREAD`] takes
-    /// it, else the least loaded. Fewer busy threads gather bigger batches per wake-up (500
-    /// calls on one thread cost less per packet than on two), up to the point where one
-    /// thread is busy enough to cost more (see the constant); the next thread takes the rest.
+    /// Sessions are packed: the first worker with room under [`PACKETS_PER_THREAD`] and not
+    /// busier than [`BUSY_LIMIT`] takes it, else the least loaded. Fewer, busier threads
+    /// gather bigger batches per wake-up and cost less per packet (see the constant); the
+    /// limits keep a thread within what it can carry, and the next thread takes the rest.
     pub(super) fn start(&self, job: Job) -> Result<Attached, Box<Job>> {
         let rate = packets_per_second(&job.bridge);
         let loads: Vec<(u64, u64)> = self
