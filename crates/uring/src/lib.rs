@@ -511,6 +511,8 @@ impl Ring {
 
     /// The same, sleeping until `completions` operations completed or `timeout` passed
     /// (a busy thread gathers a batch per wake-up instead of waking for every datagram).
+    /// Any count may be asked for (`usize::MAX`: until the timeout, unless the completion
+    /// queue fills first).
     pub fn wait_for(&mut self, completions: usize, timeout: Duration) -> io::Result<()> {
         while let Some(&slot) = self.rearm.last() {
             // Left on the list if arming fails, to be tried at the next wait.
@@ -521,8 +523,12 @@ impl Ring {
             self.arm_wake()?;
         }
         self.publish();
+        // The kernel reads the count as an `int` and takes the smaller of it and the
+        // completion queue's size, so a count past `i32::MAX` reads as negative there and
+        // the wait returns at once, whatever its timeout: ask for at most the queue's size.
+        let most = self.ring.params().cq_entries() as usize;
         let wait = if self.ready.is_empty() {
-            completions
+            completions.min(most)
         } else {
             0
         };

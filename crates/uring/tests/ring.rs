@@ -232,6 +232,34 @@ fn a_batched_wait_gathers_what_came_within_its_time() {
 }
 
 #[test]
+fn a_wait_for_any_number_of_completions_lasts_until_its_timeout() {
+    // The relay asks for "as many as come" (a huge count). The kernel takes the count as an
+    // int: past i32::MAX it was negative there and every such wait returned at once, so a
+    // busy relay thread spun instead of gathering a batch per wake-up.
+    let (mut ring, _, a_addr, x) = one_socket(64, 1);
+    for count in [usize::MAX, usize::MAX >> 1, u32::MAX as usize, 1 << 31] {
+        x.send_to(&[7], a_addr).unwrap();
+        let start = Instant::now();
+        let mut got = 0;
+        while got == 0 && start.elapsed() < Duration::from_secs(5) {
+            ring.wait_for(count, Duration::from_millis(50)).unwrap();
+            while let Some(e) = ring.next_event() {
+                if let Event::Packet { packet, .. } = e {
+                    got += 1;
+                    ring.release(packet);
+                }
+            }
+        }
+        assert_eq!(got, 1, "count {count}");
+        assert!(
+            start.elapsed() >= Duration::from_millis(40),
+            "count {count}: the wait ended after {:?}",
+            start.elapsed()
+        );
+    }
+}
+
+#[test]
 fn a_connected_socket_hears_only_its_peer_sends_without_an_address_and_is_given_back_open() {
     // Bound to a port it names, as the media engine's sockets are (see `Ring::connect`).
     let mut ring = Ring::new(16).expect("io_uring");
