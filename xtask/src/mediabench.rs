@@ -1,5 +1,6 @@
 //! `cargo xtask media-bench [--calls 250,500,1000] [--seconds N] [--repeat N] [--no-rtpengine]
-//! [--no-hotline] [--no-record]`: RTP relayed between the two legs of N concurrent calls, through
+//! [--no-hotline] [--no-record] [--blocking-readers]`: RTP relayed between the two legs of N
+//! concurrent calls, through
 //! Hotline's media engine (bridges recording both sides to stereo WAV) and through rtpengine
 //! (userspace only), under the same load generator in the same run; with `--repeat`, each step
 //! runs N times (Hotline and rtpengine taking turns) and a table of medians follows.
@@ -7,6 +8,14 @@
 //! The load generator is this binary again (`media-load`), a process of its own: it sends one
 //! 172-byte PCMU packet every 20 ms on each leg of each call (2 × 50 packets/s per call, all
 //! from two sockets, the stream told by its SSRC) and counts what comes back per stream.
+//!
+//! Its two readers drain their sockets every millisecond and sleep between (a phone or NIC
+//! that takes its packets in batches). With `--blocking-readers` each sleeps in `recv`
+//! instead, as before 2026-11-25: then every datagram that finds its reader asleep wakes it,
+//! and on loopback that wake-up (an IPI to the other vCPU when the reader sits there) runs on
+//! the relay's CPU, inside its send. How many a run takes depends on where the scheduler puts
+//! the reader threads, so the same relay measured 3.3–6.6 µs a packet from run to run, most
+//! of it the generator's wake-ups and not the relay's work (docs/benchmarks.md, 2026-11-25).
 //! The relay's CPU time (`/proc/PID/stat`, all threads) over the load window is divided by the
 //! packets it relayed; each thread's share (user+system, by thread name) goes to stderr.
 //! Hotline runs inside this process (its media engine's relay threads, a runtime of two
@@ -38,6 +47,9 @@ struct Options {
     record: bool,
     /// Runs of each step; the medians close the table.
     repeat: usize,
+    /// The generator's readers sleep in `recv` (woken by every datagram that finds them
+    /// asleep) instead of draining their sockets every millisecond; see the module doc.
+    blocking: bool,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -48,6 +60,7 @@ fn parse(args: &[String]) -> Result<Options> {
         rtpengine: true,
         record: true,
         repeat: 1,
+        blocking: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -64,6 +77,7 @@ fn parse(args: &[String]) -> Result<Options> {
             "--no-rtpengine" => o.rtpengine = false,
             "--no-hotline" => o.hotline = false,
             "--no-record" => o.record = false,
+            "--blocking-readers" => o.blocking = true,
             "--repeat" => o.repeat = it.next().context("--repeat N")?.parse::<usize>()?.max(1),
             other => bail!("unknown option {other}"),
         }
@@ -142,6 +156,7 @@ struct Load {
 pub fn load(args: &[String]) -> Result<()> {
     let calls: usize = args.first().context("media-load CALLS SECONDS")?.parse()?;
     let seconds: u64 = args.get(1).context("media-load CALLS SECONDS")?.parse()?;
+    let blocking = args.get(2).is_some_and(|a| a == "blocking");
     let a = UdpSocket::bind("127.0.0.1:0")?;
     let b = UdpSocket::bind("127.0.0.1:0")?;
     for s in [&a, &b] {
@@ -166,17 +181,40 @@ pub fn load(args: &[String]) -> Result<()> {
     for s in [a.try_clone()?, b.try_clone()?] {
         let received = received.clone();
         let done = done.clone();
-        s.set_read_timeout(Some(Duration::from_millis(200)))?;
+        if blocking {
+            s.set_read_timeout(Some(Duration::from_millis(200)))?;
+        } else {
+            s.set_nonblocking(true)?;
+        }
         readers.push(std::thread::spawn(move || {
             let mut buf = [0u8; 2048];
-            while !done.load(Ordering::Relaxed) {
-                if let Ok((n, _)) = s.recv_from(&mut buf) {
-                    if n >= 12 {
-                        let ssrc = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]) as usize;
-                        if let Some(c) = received.get(ssrc) {
-                            c.fetch_add(1, Ordering::Relaxed);
-                        }
+            let count = |buf: &[u8], n: usize| {
+                if n >= 12 {
+                    let ssrc = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]) as usize;
+                    if let Some(c) = received.get(ssrc) {
+                        c.fetch_add(1, Ordering::Relaxed);
                     }
+                }
+            };
+            loop {
+                let finished = done.load(Ordering::Relaxed);
+                if blocking {
+                    if finished {
+                        break;
+                    }
+                    if let Ok((n, _)) = s.recv_from(&mut buf) {
+                        count(&buf, n);
+                    }
+                } else {
+                    // Everything that arrived since the last look, then a millisecond's
+                    // sleep: datagrams find no reader asleep on the socket to wake.
+                    while let Ok((n, _)) = s.recv_from(&mut buf) {
+                        count(&buf, n);
+                    }
+                    if finished {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
                 }
             }
         }));
@@ -233,13 +271,19 @@ pub fn load(args: &[String]) -> Result<()> {
 fn run_load(
     calls: usize,
     seconds: u64,
+    blocking: bool,
     setup: &mut dyn FnMut(SocketAddr, SocketAddr) -> Result<Vec<u16>>,
     pid: u32,
 ) -> Result<(Load, f64)> {
     let cpu = || cpu_of(pid);
     let me = std::env::current_exe()?;
     let mut child = Command::new(me)
-        .args(["media-load", &calls.to_string(), &seconds.to_string()])
+        .args([
+            "media-load",
+            &calls.to_string(),
+            &seconds.to_string(),
+            if blocking { "blocking" } else { "polled" },
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()?;
@@ -355,8 +399,13 @@ pub async fn run(args: &[String]) -> Result<()> {
     let dir = std::env::temp_dir().join(format!("hotline-mediabench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     println!(
-        "# RTP relayed between the legs of N calls, {} s per step, 50 packets/s per leg each way",
-        o.seconds
+        "# RTP relayed between the legs of N calls, {} s per step, 50 packets/s per leg each way; the generator's readers {}",
+        o.seconds,
+        if o.blocking {
+            "sleep in recv (--blocking-readers)"
+        } else {
+            "drain their sockets every millisecond"
+        }
     );
     println!("| relay | calls | packets sent | relayed back | lost | streams with loss | CPU s | µs CPU per packet |");
     println!("|---|---|---|---|---|---|---|---|");
@@ -463,7 +512,7 @@ fn step(
         };
         let me = std::process::id();
         // The generator is waited for on this thread; Hotline runs on its own runtime.
-        let (load, cpu) = run_load(calls, o.seconds, &mut setup, me)?;
+        let (load, cpu) = run_load(calls, o.seconds, o.blocking, &mut setup, me)?;
         for b in &bridges {
             b.stop();
         }
@@ -542,7 +591,7 @@ fn step(
             }
             Ok(ports)
         };
-        let result = run_load(calls, o.seconds, &mut setup, pid);
+        let result = run_load(calls, o.seconds, o.blocking, &mut setup, pid);
         let _ = engine.kill();
         let _ = engine.wait();
         let (load, cpu) = result?;

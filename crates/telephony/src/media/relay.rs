@@ -32,14 +32,24 @@ use super::{LegSocketsStd, MediaEvent, RecordingFile};
 /// uses them all, datagrams wait in their sockets until buffers come back.
 const BUFFERS: u16 = 4096;
 /// How long a busy worker lets packets gather before it wakes: the most a packet waits
-/// beyond its arrival, for a wake-up per batch instead of one per packet.
+/// beyond its arrival, for a wake-up per batch instead of one per packet. The window starts
+/// when the last one ended, so a thread that needs longer than this to handle a batch does
+/// not sleep at all.
 const BATCH: Duration = Duration::from_millis(1);
+/// A busy worker's wait also ends once this many operations completed (the sends it just
+/// submitted and the datagrams that came): the kernel then receives at most about this many
+/// per wake-up, so a batch's buffers, sockets and sessions are still in cache when its
+/// packets are relayed and sent. Waiting for the whole window instead gathered hundreds at
+/// 2,000 calls and cost ~10 % more a packet there; 32 cost more at 1,000 calls (fewer packets
+/// per wake-up). Measured in docs/benchmarks.md (2026-11-25).
+const BATCH_COMPLETIONS: usize = 128;
 /// Packets a second a relay thread is given before sessions go to the next one: 2,000
-/// calls. A thread relaying them all took 55–60 % of a core here (~3 µs a packet), and
-/// packed so it cost 9–25 % less per packet than 1,000/1,000 at 2,000 calls and ~6 % less
-/// than 1,000/500 at 1,500 (docs/benchmarks.md, 2026-11-24 night): one busier thread
-/// gathers bigger batches per wake-up. [`BUSY_LIMIT`] keeps a slower machine from packing
-/// a thread past what it can carry.
+/// calls. Chosen when the batched wait did not wait (docs/benchmarks.md, 2026-11-24 night:
+/// packed, a thread cost 9–25 % less per packet at 2,000 calls). Since the fix
+/// (2026-11-25) one thread carrying 2,000 calls uses ~90 % of a core here with the
+/// benchmark's polled readers and costs the same per packet as 1,000/1,000, so packing no
+/// longer pays there; [`BUSY_LIMIT`] keeps calls that arrive over time from filling a
+/// thread past 75 % of a core.
 const PACKETS_PER_THREAD: u64 = 200_000;
 /// A thread that spent more than this share of a core (per mille) on its last second takes
 /// no new sessions while another has room.
@@ -153,9 +163,9 @@ impl Pool {
     /// Hands a bridge phase to a worker; the job back if no worker takes it.
     ///
     /// Sessions are packed: the first worker with room under [`PACKETS_PER_THREAD`] and not
-    /// busier than [`BUSY_LIMIT`] takes it, else the least loaded. Fewer, busier threads
-    /// gather bigger batches per wake-up and cost less per packet (see the constant); the
-    /// limits keep a thread within what it can carry, and the next thread takes the rest.
+    /// busier than [`BUSY_LIMIT`] takes it, else the least loaded (see the constant for what
+    /// packing was measured to gain); the limits keep a thread within what it can carry,
+    /// and the next thread takes the rest.
     pub(super) fn start(&self, job: Job) -> Result<Attached, Box<Job>> {
         let rate = packets_per_second(&job.bridge);
         let loads: Vec<(u64, u64)> = self
@@ -327,10 +337,15 @@ fn run(mut ring: Ring, commands: Receiver<Command>, load: Arc<AtomicU64>, share:
     let mut second = (Instant::now(), thread_cpu());
     // Whether the last wake-up brought packets: then the next sleep gathers a batch.
     let mut busy = false;
+    // When the last wait ended. A batch's window runs from there, not from the end of its
+    // handling: a thread whose last batch took longer than BATCH to handle goes straight on
+    // with what came meanwhile instead of adding a sleep to a full core.
+    let mut woke = Instant::now();
     loop {
         let timeout = next_tick.saturating_duration_since(Instant::now());
         let waited = if busy {
-            ring.wait_for(usize::MAX >> 1, timeout.min(BATCH))
+            let window = (woke + BATCH).saturating_duration_since(Instant::now());
+            ring.wait_for(BATCH_COMPLETIONS, timeout.min(window))
         } else {
             ring.wait(timeout)
         };
@@ -340,6 +355,7 @@ fn run(mut ring: Ring, commands: Receiver<Command>, load: Arc<AtomicU64>, share:
             std::thread::sleep(Duration::from_millis(10));
         }
         let now = Instant::now();
+        woke = now;
         while let Some(event) = ring.next_event() {
             match event {
                 Event::Packet {
