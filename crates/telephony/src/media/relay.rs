@@ -28,8 +28,9 @@ use tokio::sync::{broadcast, oneshot};
 use super::{LegSocketsStd, MediaEvent, RecordingFile};
 
 /// Provided buffers per worker (8 MiB): datagrams received and not yet sent on. A busy
-/// worker holds about a millisecond's worth (200 at 200,000 packets a second); when a stall
-/// uses them all, datagrams wait in their sockets until buffers come back.
+/// worker holds at most about a millisecond's worth (200 at 200,000 packets a second; fewer
+/// once a wait ends at [`BATCH_COMPLETIONS`]); when a stall uses them all, datagrams wait in
+/// their sockets until buffers come back.
 const BUFFERS: u16 = 4096;
 /// How long a busy worker lets packets gather before it wakes: the most a packet waits
 /// beyond its arrival, for a wake-up per batch instead of one per packet. The window starts
@@ -340,22 +341,23 @@ fn run(mut ring: Ring, commands: Receiver<Command>, load: Arc<AtomicU64>, share:
     // When the last wait ended. A batch's window runs from there, not from the end of its
     // handling: a thread whose last batch took longer than BATCH to handle goes straight on
     // with what came meanwhile instead of adding a sleep to a full core.
-    let mut woke = Instant::now();
+    let mut now = Instant::now();
     loop {
-        let timeout = next_tick.saturating_duration_since(Instant::now());
         let waited = if busy {
-            let window = (woke + BATCH).saturating_duration_since(Instant::now());
-            ring.wait_for(BATCH_COMPLETIONS, timeout.min(window))
+            let until = next_tick.min(now + BATCH);
+            ring.wait_for(
+                BATCH_COMPLETIONS,
+                until.saturating_duration_since(Instant::now()),
+            )
         } else {
-            ring.wait(timeout)
+            ring.wait(next_tick.saturating_duration_since(Instant::now()))
         };
         busy = false;
         if let Err(e) = waited {
             tracing::error!(error = %e, "io_uring wait failed");
             std::thread::sleep(Duration::from_millis(10));
         }
-        let now = Instant::now();
-        woke = now;
+        now = Instant::now();
         while let Some(event) = ring.next_event() {
             match event {
                 Event::Packet {
