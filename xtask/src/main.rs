@@ -43,7 +43,7 @@ async fn main() -> Result<()> {
         // The load generator of media-bench, run by it as a process of its own.
         Some("media-load") => mediabench::load(&args[1..]),
         _ => bail!(
-            "usage: cargo xtask openapi | bench [--customers N] [--events N] [--postgres URL] | sip-bench [--rates 500,1000,...] [--seconds N] [--no-kamailio] | media-bench [--calls 250,500,1000] [--seconds N] [--no-rtpengine] [--no-record] | voice-load [--rate 50] [--seconds 300] [--agents 450] [--talk 8] | email-load [--mails 10000] [--senders 500] | chat-load [--visitors 1000] [--agents 100] [--messages 5]"
+            "usage: cargo xtask openapi | bench [--customers N] [--events N] [--postgres URL] | sip-bench [--rates 500,1000,...] [--seconds N] [--no-kamailio] | media-bench [--calls 250,500,1000] [--seconds N] [--repeat N] [--no-rtpengine] [--no-hotline] [--no-record] [--blocking-readers] [--in-phase] | voice-load [--rate 50] [--seconds 300] [--agents 450] [--talk 8] | email-load [--mails 10000] [--senders 500] | chat-load [--visitors 1000] [--agents 100] [--messages 5]"
         ),
     }
 }

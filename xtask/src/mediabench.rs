@@ -1,6 +1,6 @@
 //! `cargo xtask media-bench [--calls 250,500,1000] [--seconds N] [--repeat N] [--no-rtpengine]
-//! [--no-hotline] [--no-record] [--blocking-readers]`: RTP relayed between the two legs of N
-//! concurrent calls, through
+//! [--no-hotline] [--no-record] [--blocking-readers] [--in-phase]`: RTP relayed between the two
+//! legs of N concurrent calls, through
 //! Hotline's media engine (bridges recording both sides to stereo WAV) and through rtpengine
 //! (userspace only), under the same load generator in the same run; with `--repeat`, each step
 //! runs N times (Hotline and rtpengine taking turns) and a table of medians follows.
@@ -8,6 +8,11 @@
 //! The load generator is this binary again (`media-load`), a process of its own: it sends one
 //! 172-byte PCMU packet every 20 ms on each leg of each call (2 × 50 packets/s per call, all
 //! from two sockets, the stream told by its SSRC) and counts what comes back per stream.
+//!
+//! Each call sends at a phase of its own, the calls spread over the 20 ms period in
+//! millisecond slots, as independent phones do. With `--in-phase` every call sends in the
+//! same instant, as before 2026-11-25 (one burst of 2N packets every 20 ms, which an epoll
+//! relay such as rtpengine takes in few, full wake-ups).
 //!
 //! Its two readers drain their sockets every millisecond and sleep between (a phone or NIC
 //! that takes its packets in batches). With `--blocking-readers` each sleeps in `recv`
@@ -17,7 +22,11 @@
 //! the reader threads, so the same relay measured 3.3–6.6 µs a packet from run to run, most
 //! of it the generator's wake-ups and not the relay's work (docs/benchmarks.md, 2026-11-25).
 //! The relay's CPU time (`/proc/PID/stat`, all threads) over the load window is divided by the
-//! packets it relayed; each thread's share (user+system, by thread name) goes to stderr.
+//! packets it relayed; each thread's share (user+system, by thread name) and the generator's
+//! CPU go to stderr. The table also gives the share of both CPUs left idle over the window:
+//! near zero, the relay and the generator were short of CPU, and an epoll relay's cost per
+//! packet falls as it is starved (its waits return more events), so the figure measures the
+//! scheduler as much as the relay.
 //! Hotline runs inside this process (its media engine's relay threads, a runtime of two
 //! workers for the sessions' tasks); nothing else runs in it during the window.
 //!
@@ -50,6 +59,9 @@ struct Options {
     /// The generator's readers sleep in `recv` (woken by every datagram that finds them
     /// asleep) instead of draining their sockets every millisecond; see the module doc.
     blocking: bool,
+    /// Every call sends in the same instant of the 20 ms period (one burst of 2N packets)
+    /// instead of at a phase of its own; see the module doc.
+    in_phase: bool,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -61,6 +73,7 @@ fn parse(args: &[String]) -> Result<Options> {
         record: true,
         repeat: 1,
         blocking: false,
+        in_phase: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -78,6 +91,7 @@ fn parse(args: &[String]) -> Result<Options> {
             "--no-hotline" => o.hotline = false,
             "--no-record" => o.record = false,
             "--blocking-readers" => o.blocking = true,
+            "--in-phase" => o.in_phase = true,
             "--repeat" => o.repeat = it.next().context("--repeat N")?.parse::<usize>()?.max(1),
             other => bail!("unknown option {other}"),
         }
@@ -149,6 +163,9 @@ struct Load {
     sent: u64,
     received: u64,
     lost_streams: u64,
+    /// The share of both CPUs left idle over the load window (%): near 0, the relay and the
+    /// generator were short of CPU and the figures measure the scheduler as much as the relay.
+    idle: f64,
 }
 
 /// The generator's side of one run: it prints its two ports, reads the relay's 2N ports
@@ -157,6 +174,7 @@ pub fn load(args: &[String]) -> Result<()> {
     let calls: usize = args.first().context("media-load CALLS SECONDS")?.parse()?;
     let seconds: u64 = args.get(1).context("media-load CALLS SECONDS")?.parse()?;
     let blocking = args.get(2).is_some_and(|a| a == "blocking");
+    let in_phase = args.get(3).is_some_and(|a| a == "in-phase");
     let a = UdpSocket::bind("127.0.0.1:0")?;
     let b = UdpSocket::bind("127.0.0.1:0")?;
     for s in [&a, &b] {
@@ -229,23 +247,31 @@ pub fn load(args: &[String]) -> Result<()> {
     let start = Instant::now();
     let ticks = seconds * 50;
     let mut sent = 0u64;
+    // Calls' phases: each call sends in one millisecond slot of the 20 ms period (all in
+    // the first with `in-phase`), as independent phones do, each with a clock of its own.
+    let slots: u64 = if in_phase { 1 } else { 20 };
     for tick in 0..ticks {
-        let due = start + Duration::from_millis(tick * 20);
-        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
         let seq = (tick as u16).to_be_bytes();
         let ts = ((tick as u32) * 160).to_be_bytes();
         packet[2..4].copy_from_slice(&seq);
         packet[4..8].copy_from_slice(&ts);
-        for call in 0..calls {
-            for side in 0..2 {
-                // The stream's SSRC is where it should arrive: leg A's packets come out at B.
-                let stream = call * 2 + (1 - side);
-                packet[8..12].copy_from_slice(&(stream as u32).to_be_bytes());
-                let s = if side == 0 { &a } else { &b };
-                if s.send_to(&packet, targets[call * 2 + side]).is_ok() {
-                    sent += 1;
+        for slot in 0..slots {
+            let due = start + Duration::from_millis(tick * 20 + slot);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            let first = calls * slot as usize / slots as usize;
+            let end = calls * (slot as usize + 1) / slots as usize;
+            for call in first..end {
+                for side in 0..2 {
+                    // The stream's SSRC is where it should arrive: leg A's packets come out
+                    // at B.
+                    let stream = call * 2 + (1 - side);
+                    packet[8..12].copy_from_slice(&(stream as u32).to_be_bytes());
+                    let s = if side == 0 { &a } else { &b };
+                    if s.send_to(&packet, targets[call * 2 + side]).is_ok() {
+                        sent += 1;
+                    }
                 }
             }
         }
@@ -271,7 +297,7 @@ pub fn load(args: &[String]) -> Result<()> {
 fn run_load(
     calls: usize,
     seconds: u64,
-    blocking: bool,
+    (blocking, in_phase): (bool, bool),
     setup: &mut dyn FnMut(SocketAddr, SocketAddr) -> Result<Vec<u16>>,
     pid: u32,
 ) -> Result<(Load, f64)> {
@@ -283,6 +309,7 @@ fn run_load(
             &calls.to_string(),
             &seconds.to_string(),
             if blocking { "blocking" } else { "polled" },
+            if in_phase { "in-phase" } else { "spread" },
         ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -304,13 +331,24 @@ fn run_load(
     writeln!(stdin, "{}", text.join(" "))?;
     drop(stdin);
     let threads0 = threads_of(pid);
+    let machine0 = machine_idle();
+    let generator0 = cpu_of(child.id());
     let cpu0 = cpu();
     line.clear();
     out.read_line(&mut line)?;
     let cpu1 = cpu();
+    let generator = cpu_of(child.id()) - generator0;
+    let machine = machine_idle();
     let threads1 = threads_of(pid);
+    let idle = machine.0.saturating_sub(machine0.0) as f64 / 100.0;
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let all = machine
+        .1
+        .saturating_duration_since(machine0.1)
+        .as_secs_f64()
+        * cpus;
     eprintln!(
-        "  threads (user+system): {}",
+        "  threads (user+system): {}; generator {generator:.2} s",
         thread_split(&threads0, &threads1)
     );
     let _ = child.wait();
@@ -323,22 +361,43 @@ fn run_load(
             sent: f[0],
             received: f[1],
             lost_streams: f[2],
+            idle: (100.0 * idle / all.max(1e-9)).min(100.0),
         },
         cpu1 - cpu0,
     ))
+}
+
+/// The machine's idle CPU time so far (idle and iowait of `/proc/stat`, in its 1/100 s
+/// units), and when it was read. The idle field is kept exactly on a tickless kernel; the
+/// busy fields are sampled by the tick, which misses short bursts of work, so the share is
+/// idle time over wall time.
+fn machine_idle() -> (u64, Instant) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let f: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .take(5)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let idle = f.get(3).copied().unwrap_or(0) + f.get(4).copied().unwrap_or(0);
+    (idle, Instant::now())
 }
 
 /// Prints a row; the µs of CPU per packet relayed.
 fn report(name: &str, calls: usize, load: &Load, cpu: f64) -> f64 {
     let lost = load.sent.saturating_sub(load.received);
     println!(
-        "| {name} | {calls} | {} | {} | {lost} ({:.3} %) | {} | {:.2} | {:.2} |",
+        "| {name} | {calls} | {} | {} | {lost} ({:.3} %) | {} | {:.2} | {:.2} | {:.0} % |",
         load.sent,
         load.received,
         100.0 * lost as f64 / load.sent.max(1) as f64,
         load.lost_streams,
         cpu,
-        cpu * 1e6 / load.received.max(1) as f64
+        cpu * 1e6 / load.received.max(1) as f64,
+        load.idle
     );
     cpu * 1e6 / load.received.max(1) as f64
 }
@@ -399,16 +458,21 @@ pub async fn run(args: &[String]) -> Result<()> {
     let dir = std::env::temp_dir().join(format!("hotline-mediabench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     println!(
-        "# RTP relayed between the legs of N calls, {} s per step, 50 packets/s per leg each way; the generator's readers {}",
+        "# RTP relayed between the legs of N calls, {} s per step, 50 packets/s per leg each way; the generator's calls {}; its readers {}",
         o.seconds,
+        if o.in_phase {
+            "all send in the same instant (--in-phase)"
+        } else {
+            "send at phases spread over the 20 ms"
+        },
         if o.blocking {
             "sleep in recv (--blocking-readers)"
         } else {
             "drain their sockets every millisecond"
         }
     );
-    println!("| relay | calls | packets sent | relayed back | lost | streams with loss | CPU s | µs CPU per packet |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("| relay | calls | packets sent | relayed back | lost | streams with loss | CPU s | µs CPU per packet | machine idle |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     let mut medians = Vec::new();
     for &calls in &o.calls {
         let (mut hotline_us, mut rtpengine_us) = (Vec::new(), Vec::new());
@@ -512,7 +576,7 @@ fn step(
         };
         let me = std::process::id();
         // The generator is waited for on this thread; Hotline runs on its own runtime.
-        let (load, cpu) = run_load(calls, o.seconds, o.blocking, &mut setup, me)?;
+        let (load, cpu) = run_load(calls, o.seconds, (o.blocking, o.in_phase), &mut setup, me)?;
         for b in &bridges {
             b.stop();
         }
@@ -591,7 +655,7 @@ fn step(
             }
             Ok(ports)
         };
-        let result = run_load(calls, o.seconds, o.blocking, &mut setup, pid);
+        let result = run_load(calls, o.seconds, (o.blocking, o.in_phase), &mut setup, pid);
         let _ = engine.kill();
         let _ = engine.wait();
         let (load, cpu) = result?;
