@@ -460,7 +460,7 @@ impl Outbound {
                         hotline_model::CallControl::Monitor { .. } | hotline_model::CallControl::StopMonitor { .. } => {
                             "calls placed for an agent (click-to-call, callbacks) cannot be monitored yet"
                         }
-                        _ => "on a call you placed, the desk can only hang up; hold and transfer from your phone",
+                        _ => "on a call you placed, the desk can only hang up; hold from your phone (a placed call cannot be transferred yet)",
                     };
                     let _ = reply.send(Err(why.into()));
                 }
@@ -472,6 +472,27 @@ impl Outbound {
                     Some((leg, LegNote::HungUp)) if leg == b.id => {
                         let _ = shard.send(ShardCommand::Drop { leg: a.id });
                         break "customer";
+                    }
+                    Some((leg, LegNote::Refer { target, replaces })) if leg == a.id || leg == b.id => {
+                        // A placed call is not moved on yet (the endpoint sits on the agent's
+                        // leg): the phone is told at once (NOTIFY with the refusal, after the
+                        // REFER's 202) instead of waiting for a transfer that never comes. The
+                        // far side never moves the customer on.
+                        let agent = leg == a.id;
+                        let code = if agent { 501 } else { 403 };
+                        let _ = shard.send(ShardCommand::ReferOutcome { leg, code });
+                        let kind = if replaces.is_some() { "attended" } else { "blind" };
+                        self.append(
+                            "call.transfer_refused",
+                            json!({
+                                "agent_id": self.agent_id,
+                                "target": target,
+                                "kind": kind,
+                                "by": if agent { "phone" } else { "customer" },
+                                "reason": "a call placed for an agent cannot be transferred yet",
+                            }),
+                        )
+                        .await;
                     }
                     Some(_) => {}
                     None => break "nobody",

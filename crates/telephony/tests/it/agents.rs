@@ -957,6 +957,18 @@ async fn the_desk_hangs_up_a_call_the_agent_placed_and_refuses_what_only_the_pho
         }
         other => panic!("monitoring a placed call: {other:?}"),
     }
+    // Nor can the phone transfer it yet: its REFER is accepted (202), then refused at once
+    // (NOTIFY with 501), not left waiting; the call goes on (the desk hangs it up below).
+    phone
+        .command(
+            "transfer",
+            &format!("sip:1002@127.0.0.1:{}", c.w.addr().port()),
+        )
+        .await;
+    let refused = c.wait_for(interaction, "call.transfer_refused", 10).await;
+    assert_eq!(refused["by"], "phone");
+    assert_eq!(refused["kind"], "blind");
+    assert_eq!(refused["target"], "1002");
     dialer
         .control(interaction, hotline_model::CallControl::HangUp)
         .await
@@ -978,7 +990,11 @@ async fn the_desk_hangs_up_a_call_the_agent_placed_and_refuses_what_only_the_pho
         .control(interaction, hotline_model::CallControl::HangUp)
         .await
         .is_err());
-    let _ = phone.stop().await;
+    let log = phone.log().await;
+    assert!(
+        log.contains("transfer failed: 501"),
+        "the phone was told its transfer was refused:\n{log}"
+    );
     c.stop().await;
 }
 
