@@ -193,6 +193,14 @@ pub fn sipp_carrier(
 
 /// baresip with a config folder: account `ext`, playing `source`, writing what it receives
 /// to `snd_path`, controlled over TCP.
+/// A TCP port on 127.0.0.1 free now, for a peer to listen on.
+fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free TCP port")
+}
+
 pub struct Phone {
     child: Child,
     ctrl: u16,
@@ -210,7 +218,8 @@ pub fn phone(w: &World, ext: &str, source: &Path) -> Phone {
 /// A phone that answers by itself (`auto`) or rings until told to answer or hung up.
 pub fn phone_answering(w: &World, ext: &str, source: &Path, auto: bool) -> Phone {
     let dir = tempfile::tempdir().expect("dir");
-    let (sip, ctrl) = (free_port(), free_port());
+    // The control port is TCP: free for UDP says nothing of it.
+    let (sip, ctrl) = (free_port(), free_tcp_port());
     std::fs::write(
         dir.path().join("config"),
         hotline_testkit::baresip::config(modules(), sip, ctrl, source, dir.path()),
@@ -250,7 +259,18 @@ impl Phone {
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         }
-        let mut s = s.expect("baresip control port");
+        let Some(mut s) = s else {
+            // Say which: the phone is gone, or it runs without its control port (a port
+            // taken between choosing it and baresip binding it).
+            let alive = self
+                .child
+                .id()
+                .is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
+            panic!(
+                "baresip's control port {} never opened (baresip running: {alive})",
+                self.ctrl
+            );
+        };
         let json = format!(r#"{{"command":"{command}","params":"{params}","token":"t"}}"#);
         s.write_all(format!("{}:{json},", json.len()).as_bytes())
             .await
